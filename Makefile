@@ -1,0 +1,34 @@
+# l7lb — see README.md. Every target works on a fresh machine with Go.
+GO       ?= go
+BIN      := ./l7lb
+FUZZTIME ?= 10s
+
+.PHONY: build run test check fuzz bench clean
+
+build:
+	$(GO) build -o $(BIN) .
+
+# Pipe the project's copy of the seed case through the node.
+run: build
+	$(BIN) < testdata/path-based-routing.in.jsonl
+
+# Everything but the benchmarks: formatting, vet, unit, golden and race
+# tests, then a short run of every fuzz target.
+test: check fuzz
+
+check:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) test -race -count=1 ./...
+
+fuzz:
+	FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
+
+# End-to-end node throughput (1,000,000 mixed requests, one core) and the
+# per-decision micro-benchmarks.
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem ./engine ./lbnode
+	$(GO) run ./tools/nodebench -bin $(BIN) -n 1000000
+
+clean:
+	rm -f $(BIN)

@@ -1,0 +1,86 @@
+package config
+
+// Canonical returns c in the form DecodeConfig accepts, every default
+// written out, as plain maps and lists: decoding it again gives c back.
+// defaults are the servers that a nil DefaultServers stands for.
+func (c *Config) Canonical(defaults []string) map[string]any {
+	routes := make([]any, len(c.Routes))
+	for i := range c.Routes {
+		routes[i] = c.Routes[i].Canonical()
+	}
+	def := c.DefaultServers
+	if def == nil {
+		def = defaults
+	}
+	return map[string]any{
+		"routes":          routes,
+		"default_servers": nonNil(def),
+		"sticky": map[string]any{
+			"cookie":        c.Sticky.Cookie,
+			"server_cookie": c.Sticky.ServerCookie,
+			"mode":          c.Sticky.Mode,
+			"max_sessions":  c.Sticky.MaxSessions,
+		},
+	}
+}
+
+// Canonical returns r in the form DecodeRoute accepts, defaults included.
+func (r *Route) Canonical() map[string]any {
+	m := map[string]any{
+		"name":    r.Name,
+		"path":    r.Path,
+		"servers": nonNil(r.Servers),
+		"balance": r.Balance,
+	}
+	switch len(r.Hosts) {
+	case 0:
+	case 1:
+		m["host"] = r.Hosts[0]
+	default:
+		m["hosts"] = r.Hosts
+	}
+	if r.Methods != nil {
+		m["methods"] = r.Methods
+	}
+	if r.Headers != nil {
+		h := make(map[string]string, len(r.Headers))
+		for _, x := range r.Headers {
+			h[x.Name] = x.Value
+		}
+		m["headers"] = h
+	}
+	if r.Weights != nil {
+		w := make(map[string]any, len(r.Weights))
+		for k, v := range r.Weights {
+			w[k] = v
+		}
+		m["weights"] = w
+	}
+	if r.HashOn != "" {
+		m["hash_on"] = r.HashOn
+	}
+	if rw := r.Rewrite; rw != nil {
+		switch {
+		case rw.StripPrefix != nil:
+			m["rewrite"] = map[string]any{"strip_prefix": *rw.StripPrefix}
+		case rw.ReplacePath != nil:
+			m["rewrite"] = map[string]any{"replace_path": *rw.ReplacePath}
+		case rw.ReplacePrefix != nil:
+			m["rewrite"] = map[string]any{"replace_prefix": map[string]any{"from": rw.ReplacePrefix.From, "to": rw.ReplacePrefix.To}}
+		case rw.Regex != nil:
+			m["rewrite"] = map[string]any{"regex": map[string]any{"pattern": rw.Regex.Pattern, "replacement": rw.Regex.Replacement}}
+		}
+	}
+	if r.Sticky != nil {
+		m["sticky"] = *r.Sticky
+	}
+	return m
+}
+
+// nonNil keeps an empty list a list ([] rather than null) when encoded.
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -1,0 +1,95 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// Source is a parsed configuration file, kept to find the line of a field
+// that a later check (the engine's) finds fault with.
+type Source struct {
+	Name string
+	Root *Value
+}
+
+// ReadFile reads a configuration file, YAML or JSON.
+func ReadFile(name string) (*Config, *Source, error) {
+	data, err := os.ReadFile(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	v, err := Parse(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %v", name, err)
+	}
+	src := &Source{Name: name, Root: v}
+	cfg, err := DecodeConfig(v, false)
+	if err != nil {
+		return nil, nil, src.Locate(err)
+	}
+	return cfg, src, nil
+}
+
+// Parse parses a JSON document (one that starts with '{') or else a YAML
+// document.
+func Parse(data []byte) (*Value, error) {
+	if t := bytes.TrimSpace(data); len(t) > 0 && t[0] == '{' {
+		return ParseJSON(data)
+	}
+	return ParseYAML(data)
+}
+
+// Locate writes every field error of err on a line of its own as
+// `FILE:LINE: field: message`.
+func (s *Source) Locate(err error) error {
+	var es Errors
+	if !errors.As(err, &es) {
+		return fmt.Errorf("%s: %v", s.Name, err)
+	}
+	lines := make([]string, len(es))
+	for i, e := range es {
+		line := e.Line
+		if line == 0 {
+			line = s.Root.lineOf(e.Path)
+		}
+		if line > 0 {
+			lines[i] = fmt.Sprintf("%s:%d: %s", s.Name, line, e)
+		} else {
+			lines[i] = fmt.Sprintf("%s: %s", s.Name, e)
+		}
+	}
+	return errors.New(strings.Join(lines, "\n"))
+}
+
+// lineOf returns the line of the deepest value on a field path such as
+// `routes[1].rewrite.regex.pattern`, or 0.
+func (v *Value) lineOf(path string) int {
+	line := v.Line
+	for path != "" && v != nil {
+		var step string
+		step, path, _ = strings.Cut(path, ".")
+		key, rest, _ := strings.Cut(step, "[")
+		if key != "" {
+			if v = v.Get(key); v == nil {
+				break
+			}
+			line = v.Line
+		}
+		for rest != "" && v != nil {
+			var idx string
+			idx, rest, _ = strings.Cut(rest, "]")
+			rest = strings.TrimPrefix(rest, "[")
+			i, err := strconv.Atoi(idx)
+			if err != nil || v.Kind != List || i < 0 || i >= len(v.List) {
+				return line
+			}
+			v = v.List[i]
+			line = v.Line
+		}
+	}
+	return line
+}

@@ -1,0 +1,292 @@
+package engine
+
+import (
+	"errors"
+
+	"l7lb/config"
+	"l7lb/httpmsg"
+	"l7lb/router"
+	"l7lb/urlpath"
+)
+
+// Headers is what a decision reads of a request's header section. Each
+// frontend implements it over its own representation without copying.
+type Headers interface {
+	// HasHeader reports whether any value of the header name equals value.
+	HasHeader(name, value string) bool
+	// Header returns the first value of the header name.
+	Header(name string) (string, bool)
+	// Cookie returns the value of the cookie name: the frontend's explicit
+	// cookies first, then the Cookie header.
+	Cookie(name string) (string, bool)
+	// HasCookies reports whether the request carries cookies at all.
+	HasCookies() bool
+}
+
+// Request is what a decision is made from.
+type Request struct {
+	Method string
+	// Target is the request-target as received: origin-form "/p?q" or
+	// absolute-form "http://host/p?q".
+	Target string
+	// Host is the Host header (or the frontend's equivalent) as received;
+	// an absolute-form target overrides it.
+	Host string
+	// SessionID is an explicit session id, read before any cookie.
+	SessionID string
+	Headers   Headers // nil for none
+}
+
+// Sticky is what stickiness did for a decision.
+type Sticky uint8
+
+// The sticky outcomes, in the order of the steps that produce them.
+const (
+	StickyNone      Sticky = iota // no stickiness
+	StickyHit                     // the pinned server
+	StickyHint                    // the server the hint cookie named
+	StickyRepinned                // the pinned server was down: chosen again
+	StickyOtherPool               // the pinned server is not in this pool
+	StickyNewPin                  // an unknown session, pinned now
+	StickyIssued                  // a new session id issued and pinned
+)
+
+var stickyNames = [...]string{"none", "hit", "hint", "repinned", "other-pool", "new-pin", "issued"}
+
+func (s Sticky) String() string { return stickyNames[s] }
+
+// Decision is the outcome of one request. Reuse one Decision across calls:
+// its buffers are kept, so steady-state decisions do not allocate.
+type Decision struct {
+	Status int
+	Error  string // why, when Status is not 200
+
+	Route   string   // the matched route, DefaultRoute, or "" when none
+	Servers []string // that route's servers; shared, read only
+	Server  string   // the chosen server, "" when none
+
+	// Rewritten is the rewritten path with its query, when HasRewrite.
+	// It stays valid until the Decision is used again.
+	Rewritten  []byte
+	HasRewrite bool
+
+	Sticky Sticky
+	// SetCookie asks the client to store SessionID and Server in the
+	// cookies CookieName and ServerCookieName (sticky steps 3 and 6).
+	SetCookie        bool
+	SessionID        string
+	CookieName       string
+	ServerCookieName string
+}
+
+// Route decides where req goes, updating pools, sessions and statistics.
+func (e *Engine) Route(req *Request, d *Decision) {
+	e.decide(req, d, false)
+	e.CountStatus(d.Status)
+	if d.Status == 200 {
+		st := e.st.Load()
+		if i, ok := st.index[d.Server]; ok && i < len(st.routed) {
+			st.routed[i].Add(1)
+		}
+	}
+}
+
+// Explain decides like Route but changes nothing: no counter moves, nothing
+// is pinned or issued, nothing is counted.
+func (e *Engine) Explain(req *Request, d *Decision) {
+	e.decide(req, d, true)
+}
+
+func (d *Decision) fail(status int, reason string) {
+	d.Status = status
+	d.Error = reason
+}
+
+// noHeaders stands in for a request without headers.
+type noHeaders struct{}
+
+func (noHeaders) HasHeader(string, string) bool { return false }
+func (noHeaders) Header(string) (string, bool)  { return "", false }
+func (noHeaders) Cookie(string) (string, bool)  { return "", false }
+func (noHeaders) HasCookies() bool              { return false }
+
+// reset clears d for a new decision, keeping its buffer.
+func (d *Decision) reset() { *d = Decision{Rewritten: d.Rewritten[:0]} }
+
+// pathError names the path field and the error's offset within the target
+// as received, which starts offset bytes before the part that was checked.
+func pathError(offset int, err error) string {
+	var pe *urlpath.Error
+	if errors.As(err, &pe) {
+		shifted := *pe
+		shifted.Offset += offset
+		err = &shifted
+	}
+	return "path: " + err.Error()
+}
+
+func (e *Engine) decide(req *Request, d *Decision, dry bool) {
+	d.reset()
+	st := e.st.Load()
+	h := req.Headers
+	if h == nil {
+		h = noHeaders{}
+	}
+	if !httpmsg.ValidToken(req.Method) {
+		d.fail(400, "method: invalid method")
+		return
+	}
+	target, host := req.Target, req.Host
+	offset := 0
+	if target == "" {
+		d.fail(400, "missing path")
+		return
+	}
+	if target[0] != '/' {
+		authority, rest, ok := httpmsg.SplitAbsolute(target)
+		if !ok {
+			d.fail(400, "path: must start with / or be an absolute http(s) URL")
+			return
+		}
+		host = authority
+		offset = len(target) - len(rest)
+		target = rest
+	}
+	rawPath, query := urlpath.Split(target)
+	path, err := urlpath.Normalize(rawPath)
+	if err != nil {
+		d.fail(400, pathError(offset, err))
+		return
+	}
+	if err := urlpath.ValidateQuery(query); err != nil {
+		d.fail(400, pathError(offset+len(rawPath), err))
+		return
+	}
+	if len(st.servers) == 0 {
+		d.fail(503, "no servers known")
+		return
+	}
+	host = httpmsg.NormalizeHost(host)
+
+	rr := router.Request{Host: host, Path: path, Method: req.Method, Headers: h}
+	rt := st.def
+	if i := st.table.Match(&rr); i >= 0 {
+		rt = st.routes[i]
+	}
+	if rt == nil {
+		d.fail(404, "no route")
+		return
+	}
+	d.Route, d.Servers = rt.name, rt.servers
+
+	var key string
+	switch rt.hashOn.kind {
+	case hashCookie:
+		key, _ = h.Cookie(rt.hashOn.name)
+	case hashHeader:
+		key, _ = h.Header(rt.hashOn.name)
+	case hashPath:
+		key = path
+	case hashHost:
+		key = host
+	}
+	server, ok := e.choose(st, rt, req, h, key, d, dry)
+	if !ok {
+		d.fail(503, "no server up")
+		d.Sticky, d.SetCookie, d.SessionID = StickyNone, false, ""
+		return
+	}
+	d.Status = 200
+	d.Server = st.names[server]
+	if rt.rewrite != nil {
+		d.HasRewrite = true
+		d.Rewritten = rt.rewrite.AppendApply(d.Rewritten[:0], path, query)
+	}
+}
+
+// choose picks the server for rt, applying the sticky steps. It pins and
+// issues only when it succeeds and not dry.
+func (e *Engine) choose(st *state, rt *route, req *Request, h Headers, key string, d *Decision, dry bool) (int, bool) {
+	pick := func() (int, bool) {
+		if dry {
+			return rt.pool.Peek(st.health, key)
+		}
+		return rt.pool.Pick(st.health, key)
+	}
+	mode := rt.sticky
+	if mode == config.ModeOff {
+		return pick()
+	}
+	sk := &st.sticky
+	d.CookieName, d.ServerCookieName = sk.Cookie, sk.ServerCookie
+	sid := req.SessionID
+	if sid == "" {
+		sid, _ = h.Cookie(sk.Cookie)
+	}
+	hint := -1
+	if name, ok := h.Cookie(sk.ServerCookie); ok && name != "" {
+		if i, ok := st.index[name]; ok && rt.pool.Contains(i) && st.health.Up(i) {
+			hint = i
+		}
+	}
+
+	if sid == "" {
+		if hint >= 0 {
+			d.Sticky = StickyHint
+			return hint, true
+		}
+		if mode != config.ModeAlways && !h.HasCookies() {
+			return pick()
+		}
+		server, ok := pick()
+		if !ok {
+			return 0, false
+		}
+		d.Sticky, d.SetCookie = StickyIssued, true
+		if dry {
+			d.SessionID = issueID(st.nodeID, e.issued.Load()+1)
+		} else {
+			d.SessionID = issueID(st.nodeID, e.issued.Add(1))
+			e.sessions.Pin(d.SessionID, st.names[server])
+		}
+		return server, true
+	}
+
+	var pinned string
+	var known bool
+	if dry {
+		pinned, known = e.sessions.Peek(sid)
+	} else {
+		pinned, known = e.sessions.Get(sid)
+	}
+	pi, exists := st.index[pinned]
+	up := known && exists && st.health.Up(pi)
+	if up && rt.pool.Contains(pi) {
+		d.Sticky = StickyHit
+		return pi, true
+	}
+	if hint >= 0 {
+		d.Sticky = StickyHint
+		if !dry {
+			e.sessions.Pin(sid, st.names[hint])
+		}
+		return hint, true
+	}
+	server, ok := pick()
+	if !ok {
+		return 0, false
+	}
+	switch {
+	case known && !up:
+		d.Sticky, d.SetCookie, d.SessionID = StickyRepinned, true, sid
+	case known:
+		d.Sticky = StickyOtherPool
+		return server, true
+	default:
+		d.Sticky = StickyNewPin
+	}
+	if !dry {
+		e.sessions.Pin(sid, st.names[server])
+	}
+	return server, true
+}

@@ -1,0 +1,246 @@
+package engine
+
+import (
+	"strings"
+	"sync/atomic"
+
+	"l7lb/balancer"
+	"l7lb/config"
+	"l7lb/rewrite"
+	"l7lb/router"
+)
+
+// state is one compiled configuration. It is immutable once stored, except
+// for what it shares by design: pool counters, health marks and counters.
+type state struct {
+	nodeID  string
+	servers []string       // known servers, in init order
+	names   []string       // server index → id: the known servers, then the configured unknown ones
+	index   map[string]int // server id → index
+	health  *health
+	routed  []*atomic.Uint64 // 200s by server index, known servers only
+
+	cfg    *config.Config // effective: built-in routes included
+	sticky config.Sticky
+	routes []*route
+	table  *router.Table
+	def    *route // nil when the default servers are an empty list
+}
+
+// route is a compiled route: its pool and what to do with the path.
+type route struct {
+	name    string
+	servers []string
+	pool    *balancer.Pool
+	rewrite *rewrite.Rule
+	sticky  string // effective sticky mode
+	hashOn  hashKey
+}
+
+// hashKey is what a hash pool hashes.
+type hashKey struct {
+	kind uint8 // one of hashNone, hashCookie, hashHeader, hashPath, hashHost
+	name string
+}
+
+const (
+	hashNone = iota
+	hashCookie
+	hashHeader
+	hashPath
+	hashHost
+)
+
+// compile builds the state for cfg over the engine's node id and servers,
+// carrying over pool state from the running state where the pool is
+// unchanged. With strict, a server that is not known is an error; otherwise
+// it is added as a server that is always down. Callers hold e.mu.
+func (e *Engine) compile(cfg *config.Config, builtin, strict bool) (*state, error) {
+	if builtin {
+		cfg = builtinConfig(e.servers, cfg)
+	}
+	st := &state{nodeID: e.nodeID, servers: e.servers, cfg: cfg, sticky: cfg.Sticky}
+	var errs config.Errors
+	st.index = make(map[string]int, len(e.servers))
+	for _, s := range e.servers {
+		if _, dup := st.index[s]; !dup {
+			st.index[s] = len(st.names)
+			st.names = append(st.names, s)
+		}
+	}
+	known := func(path, s string) {
+		if _, ok := st.index[s]; ok {
+			return
+		}
+		if strict {
+			errs = append(errs, &config.FieldError{Path: path, Msg: "unknown server " + s})
+			return
+		}
+		st.index[s] = len(st.names)
+		st.names = append(st.names, s)
+	}
+	for i, r := range cfg.Routes {
+		for j, s := range r.Servers {
+			known(config.Index(config.Join(config.Index("routes", i), "servers"), j), s)
+		}
+	}
+	for j, s := range cfg.DefaultServers {
+		known(config.Index("default_servers", j), s)
+	}
+
+	specs := make([]router.Spec, len(cfg.Routes))
+	for i, r := range cfg.Routes {
+		specs[i] = router.Spec{Hosts: r.Hosts, Path: r.Path, Methods: r.Methods}
+		for _, h := range r.Headers {
+			specs[i].Headers = append(specs[i].Headers, router.Header{Name: h.Name, Value: h.Value})
+		}
+	}
+	table, err := router.Compile(specs)
+	if err != nil {
+		errs = append(errs, routerError(err, cfg.Routes))
+	}
+	st.table = table
+
+	if cfg.Sticky.Mode == config.ModeInsert {
+		errs = append(errs, &config.FieldError{Path: "sticky.mode", Msg: "insert needs the HTTP proxy (l7lb serve)"})
+	}
+
+	prev := e.st.Load()
+	for i := range cfg.Routes {
+		rt, err := st.compileRoute(&cfg.Routes[i], config.Index("routes", i), prev)
+		if err != nil {
+			errs = append(errs, err.(*config.FieldError))
+			continue
+		}
+		st.routes = append(st.routes, rt)
+	}
+	def := cfg.DefaultServers
+	if def == nil {
+		def = e.servers
+	}
+	if len(def) > 0 {
+		st.def = st.newRoute(DefaultRoute, def, config.RoundRobin, nil, hashKey{}, nil, prev)
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+
+	st.health = &health{down: make([]atomic.Bool, len(st.names))}
+	for i, name := range st.names {
+		st.health.down[i].Store(i >= len(st.servers) || e.down[name])
+	}
+	st.routed = make([]*atomic.Uint64, len(st.servers))
+	for i, name := range st.servers {
+		c := e.routed[name]
+		if c == nil {
+			c = new(atomic.Uint64)
+			e.routed[name] = c
+		}
+		st.routed[i] = c
+	}
+	return st, nil
+}
+
+// routerError turns a router spec error into a field error of the route.
+func routerError(err error, routes []config.Route) *config.FieldError {
+	se, ok := err.(*router.SpecError)
+	if !ok {
+		return &config.FieldError{Path: "routes", Msg: err.Error()}
+	}
+	field := se.Field
+	// A route given one host writes it as host, not hosts[0].
+	if field == "hosts[0]" && len(routes[se.Index].Hosts) == 1 {
+		field = "host"
+	}
+	return &config.FieldError{Path: config.Join(config.Index("routes", se.Index), field), Msg: se.Msg}
+}
+
+// compileRoute compiles r, whose fields are at path.
+func (st *state) compileRoute(r *config.Route, path string, prev *state) (*route, error) {
+	var rw *rewrite.Rule
+	if r.Rewrite != nil {
+		var err error
+		var field string
+		switch x := r.Rewrite; {
+		case x.StripPrefix != nil:
+			field = "strip_prefix"
+			rw, err = rewrite.StripPrefix(*x.StripPrefix)
+		case x.ReplacePrefix != nil:
+			field = "replace_prefix"
+			rw, err = rewrite.ReplacePrefix(x.ReplacePrefix.From, x.ReplacePrefix.To)
+		case x.Regex != nil:
+			field = "regex.pattern"
+			rw, err = rewrite.Regex(x.Regex.Pattern, x.Regex.Replacement)
+		case x.ReplacePath != nil:
+			field = "replace_path"
+			rw, err = rewrite.ReplacePath(*x.ReplacePath)
+		}
+		if err != nil {
+			return nil, &config.FieldError{Path: config.Join(config.Join(path, "rewrite"), field), Msg: err.Error()}
+		}
+	}
+	var key hashKey
+	switch on := r.HashOn; {
+	case on == "path":
+		key.kind = hashPath
+	case on == "host":
+		key.kind = hashHost
+	case strings.HasPrefix(on, "cookie:"):
+		key = hashKey{hashCookie, strings.TrimPrefix(on, "cookie:")}
+	case strings.HasPrefix(on, "header:"):
+		key = hashKey{hashHeader, strings.TrimPrefix(on, "header:")}
+	}
+	rt := st.newRoute(r.Name, r.Servers, r.Balance, r.Weights, key, r.Sticky, prev)
+	rt.rewrite = rw
+	return rt, nil
+}
+
+// newRoute builds a route and its pool, taking over the pool state of the
+// running route of the same name when its pool is the same.
+func (st *state) newRoute(name string, servers []string, balance string, weights map[string]int, key hashKey, sticky *bool, prev *state) *route {
+	policy := balancer.RoundRobin
+	switch balance {
+	case config.WeightedRoundRobin:
+		policy = balancer.WeightedRoundRobin
+	case config.Hash:
+		policy = balancer.Hash
+	}
+	members := make([]balancer.Server, len(servers))
+	for i, s := range servers {
+		w := weights[s]
+		if w == 0 {
+			w = 1
+		}
+		members[i] = balancer.Server{Index: st.index[s], Name: s, Weight: w}
+	}
+	rt := &route{name: name, servers: servers, pool: balancer.NewPool(policy, members), hashOn: key}
+	rt.sticky = st.sticky.Mode
+	if sticky != nil {
+		switch {
+		case !*sticky:
+			rt.sticky = config.ModeOff
+		case rt.sticky == config.ModeOff:
+			rt.sticky = config.ModeAuto
+		}
+	}
+	if old := prev.find(name); old != nil && old.pool.SameShape(rt.pool) {
+		rt.pool.TakeState(old.pool)
+	}
+	return rt
+}
+
+// find returns the route called name, the default route included.
+func (st *state) find(name string) *route {
+	if st == nil {
+		return nil
+	}
+	if name == DefaultRoute {
+		return st.def
+	}
+	for _, rt := range st.routes {
+		if rt.name == name {
+			return rt
+		}
+	}
+	return nil
+}

@@ -1,0 +1,123 @@
+package httpmsg
+
+import "encoding/binary"
+
+// Get returns the value of the first field named name, compared
+// case-insensitively, and whether there is one.
+func (h *Head) Get(name string) (string, bool) {
+	for i := range h.Fields {
+		if equalFoldASCII(h.Fields[i].Name, name) {
+			return h.Fields[i].Value, true
+		}
+	}
+	return "", false
+}
+
+// Has reports whether any field named name (compared case-insensitively) has
+// exactly the value value once its leading and trailing SP and HTAB are
+// removed. Values from [ParseHead] are trimmed already; trimming here too
+// keeps the answer the same for a Head built by hand.
+func (h *Head) Has(name, value string) bool {
+	for i := range h.Fields {
+		if equalFoldASCII(h.Fields[i].Name, name) && trimOWS(h.Fields[i].Value) == value {
+			return true
+		}
+	}
+	return false
+}
+
+// tchar marks the bytes allowed in a token (RFC 9110 5.6.2):
+// "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" /
+// "`" / "|" / "~" / DIGIT / ALPHA.
+var tchar = func() (t [256]bool) {
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+		t[c-'a'+'A'] = true
+	}
+	return t
+}()
+
+// ValidToken reports whether s is an RFC 9110 token: one or more tchars.
+// Methods and header names are tokens.
+func ValidToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !tchar[s[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidFieldValue reports whether s may be a field value: it holds no control
+// character (0x00-0x1F, 0x7F) except HTAB. Bytes 0x80-0xFF (obs-text) are
+// allowed, as RFC 9110 5.5 allows them; leading or trailing whitespace is not
+// checked, since the parser removes it.
+func ValidFieldValue(s string) bool {
+	// Values are most of a head's bytes, so test eight at a time and look at
+	// single bytes only in a word that may hold a CTL (a tab, mostly). The
+	// conversion does not copy: b is read-only and does not escape.
+	b := []byte(s)
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		if x := binary.LittleEndian.Uint64(b[i:]); hasLess(x, 0x20) || hasZero(x^(lsb*0x7f)) {
+			if !validValueBytes(b[i : i+8]) {
+				return false
+			}
+		}
+	}
+	return validValueBytes(b[i:])
+}
+
+func validValueBytes(b []byte) bool {
+	for _, c := range b {
+		if (c < 0x20 && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// Word-at-a-time byte tests ("Bit Twiddling Hacks"): each reports exactly
+// whether some byte of x qualifies, though not which one.
+const (
+	lsb = 0x0101010101010101 // the low bit of every byte
+	msb = 0x8080808080808080 // the high bit of every byte
+)
+
+// hasZero reports whether a byte of x is 0.
+func hasZero(x uint64) bool { return (x-lsb)&^x&msb != 0 }
+
+// hasLess reports whether a byte of x is less than n, for n <= 128.
+func hasLess(x uint64, n byte) bool { return (x-lsb*uint64(n))&^x&msb != 0 }
+
+// equalFoldASCII reports whether a and b are equal under ASCII case folding.
+// Header names are tokens, hence ASCII, so this is exact for them and, unlike
+// strings.EqualFold, never equates a non-ASCII rune (the Kelvin sign) with an
+// ASCII letter.
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		if lowerASCII(a[i]) != lowerASCII(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + ('a' - 'A')
+	}
+	return c
+}

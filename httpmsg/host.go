@@ -1,0 +1,113 @@
+package httpmsg
+
+import "strings"
+
+// NormalizeHost returns the form in which a host is compared
+// (docs/protocol.md, "Where the host comes from"): ASCII letters lower-cased,
+// the port and trailing dots dropped.
+//
+//	"Shop.Example.COM.:8080" -> "shop.example.com"
+//	"[::1]:80"               -> "[::1]"
+//	"[::1]"                  -> "[::1]"
+//
+// A port is a final ":" followed by digits (or nothing, as RFC 3986 allows);
+// it is only dropped when what precedes it has no other colon or is a
+// bracketed IPv6 literal, so that a bare "::1" is not cut. Only ASCII is
+// lower-cased: host names on the wire are ASCII (IDNs travel as punycode),
+// and leaving other bytes alone keeps the result a pure function of them.
+// NormalizeHost(NormalizeHost(h)) == NormalizeHost(h), and the result is a
+// substring of h, without allocation, unless an upper-case letter had to be
+// lowered.
+func NormalizeHost(h string) string {
+	// Dots first, then the port, then dots again: "a.com.:80" has its dot
+	// before the port, and a host like "a:1." must not normalize to "a:1",
+	// which a second pass would cut to "a".
+	h = trimDots(h)
+	if i := strings.LastIndexByte(h, ':'); i >= 0 && allDigits(h[i+1:]) {
+		if host := h[:i]; strings.IndexByte(host, ':') < 0 || isBracketed(host) {
+			h = trimDots(host)
+		}
+	}
+	for i := 0; i < len(h); i++ {
+		if 'A' <= h[i] && h[i] <= 'Z' {
+			b := []byte(h)
+			for j := i; j < len(b); j++ {
+				b[j] = lowerASCII(b[j])
+			}
+			return string(b)
+		}
+	}
+	return h
+}
+
+func trimDots(s string) string {
+	for s != "" && s[len(s)-1] == '.' {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isDigit(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func isBracketed(s string) bool {
+	return len(s) >= 2 && s[0] == '[' && s[len(s)-1] == ']'
+}
+
+// SplitAbsolute splits an absolute-form request-target (RFC 9112 3.2.2) whose
+// scheme is http or https, in any case, into its authority and the rest,
+// which always starts with "/":
+//
+//	"http://Host:8080/p?q" -> ("Host:8080", "/p?q", true)
+//	"http://h"             -> ("h", "/", true)
+//	"http://h?q=1"         -> ("h", "/?q=1", true)
+//
+// Userinfo is dropped ("http://u@h/" gives "h"): it is deprecated in http URIs
+// and never names the host. ok is false for any other target, including one
+// whose host is empty ("http:///p", "http://u@/p", "http://:80/"), which
+// RFC 9110 4.2.1 requires a recipient to reject. The authority is not
+// otherwise validated; rest is a substring of target except when a "/" had
+// to be put before a query or fragment.
+func SplitAbsolute(target string) (authority, rest string, ok bool) {
+	var s string
+	switch {
+	case hasPrefixFold(target, "http://"):
+		s = target[len("http://"):]
+	case hasPrefixFold(target, "https://"):
+		s = target[len("https://"):]
+	default:
+		return "", "", false
+	}
+	end := len(s)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '/' || c == '?' || c == '#' {
+			end = i
+			break
+		}
+	}
+	authority, rest = s[:end], s[end:]
+	if at := strings.LastIndexByte(authority, '@'); at >= 0 {
+		authority = authority[at+1:]
+	}
+	if authority == "" || authority[0] == ':' {
+		return "", "", false
+	}
+	switch {
+	case rest == "":
+		rest = "/"
+	case rest[0] != '/':
+		rest = "/" + rest
+	}
+	return authority, rest, true
+}
+
+// hasPrefixFold reports whether s starts with prefix, ignoring ASCII case.
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && equalFoldASCII(s[:len(prefix)], prefix)
+}

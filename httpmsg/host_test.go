@@ -1,0 +1,94 @@
+package httpmsg
+
+import "testing"
+
+func TestNormalizeHost(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"shop.example.com", "shop.example.com"},
+		{"Shop.Example.COM.:8080", "shop.example.com"},
+		{"SHOP.example.com", "shop.example.com"},
+		{"shop.example.com.", "shop.example.com"},
+		{"shop.example.com:8080", "shop.example.com"},
+		{"shop.example.com:", "shop.example.com"}, // RFC 3986 allows an empty port
+		{"shop.example.com..:80", "shop.example.com"},
+		{"localhost", "localhost"},
+		{"127.0.0.1:8080", "127.0.0.1"},
+		{"[::1]:80", "[::1]"},
+		{"[::1]", "[::1]"},
+		{"[::1]:", "[::1]"},
+		{"[::1].", "[::1]"},
+		{"[FE80::1]:443", "[fe80::1]"},
+		{"::1", "::1"},         // bare IPv6: no port to cut
+		{"fe80::1", "fe80::1"}, // likewise, though it ends in ":digits"
+		{"host:http", "host:http"},
+		{"a:1.", "a"},
+		{"a.:1.", "a"},
+		{"", ""},
+		{".", ""},
+		{":80", ""},
+		{"\xc3\x89X.COM", "\xc3\x89x.com"}, // only ASCII is lowered
+	}
+	for _, tt := range tests {
+		got := NormalizeHost(tt.in)
+		if got != tt.want {
+			t.Errorf("NormalizeHost(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+		if again := NormalizeHost(got); again != got {
+			t.Errorf("NormalizeHost(%q) = %q, not idempotent", got, again)
+		}
+	}
+	for _, h := range []string{"shop.example.com", "shop.example.com.:8080", "[::1]:80"} {
+		if n := testing.AllocsPerRun(100, func() { NormalizeHost(h) }); n != 0 {
+			t.Errorf("NormalizeHost(%q): %v allocs, want 0", h, n)
+		}
+	}
+}
+
+func TestSplitAbsolute(t *testing.T) {
+	tests := []struct {
+		target, authority, rest string
+		ok                      bool
+	}{
+		{"http://Host:8080/p?q", "Host:8080", "/p?q", true},
+		{"http://h", "h", "/", true},
+		{"http://h?q=1", "h", "/?q=1", true},
+		{"http://h#frag", "h", "/#frag", true},
+		{"http://h/", "h", "/", true},
+		{"http://h//x", "h", "//x", true},
+		{"https://h/x", "h", "/x", true},
+		{"HTTP://h/x", "h", "/x", true},
+		{"HtTpS://h", "h", "/", true},
+		{"http://[::1]:80/x", "[::1]:80", "/x", true},
+		{"http://u@h/p", "h", "/p", true},
+		{"http://u:pw@h:80/p", "h:80", "/p", true},
+		{"http://a@b@h/", "h", "/", true},
+		{"http://h/p@x", "h", "/p@x", true}, // an @ after the authority is path
+		{"http://h?a@b", "h", "/?a@b", true},
+
+		{"/p", "", "", false},
+		{"", "", "", false},
+		{"*", "", "", false},
+		{"h:443", "", "", false},
+		{"http:/h", "", "", false},
+		{"http:h", "", "", false},
+		{"http//h", "", "", false},
+		{"ftp://h/", "", "", false},
+		{"ws://h/", "", "", false},
+		{"httpx://h", "", "", false},
+		{"http://", "", "", false},
+		{"http:///p", "", "", false},
+		{"http://?q", "", "", false},
+		{"http://u@/p", "", "", false},
+		{"http://:80/", "", "", false},
+	}
+	for _, tt := range tests {
+		a, r, ok := SplitAbsolute(tt.target)
+		if a != tt.authority || r != tt.rest || ok != tt.ok {
+			t.Errorf("SplitAbsolute(%q) = %q, %q, %v; want %q, %q, %v",
+				tt.target, a, r, ok, tt.authority, tt.rest, tt.ok)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { SplitAbsolute("http://h/p?q") }); n != 0 {
+		t.Errorf("SplitAbsolute: %v allocs, want 0", n)
+	}
+}

@@ -1,0 +1,425 @@
+// Package jsonx scans and encodes JSON without allocating.
+//
+// The scanning side walks raw JSON in place: [ObjectEach] and [ArrayEach]
+// hand out the members of a container as sub-slices of the input,
+// [StringView] turns a string token into a Go string that shares the input's
+// memory, and [ValueEnd] finds where one value ends in a stream, telling an
+// unfinished value ([ErrIncomplete]) apart from a syntax error
+// ([*SyntaxError]). The input is validated as it is walked, with the same
+// grammar and nesting limit as encoding/json.
+//
+// The encoding side appends compact JSON to a byte slice: [AppendString]
+// escapes only what JSON requires (no HTML escaping, UTF-8 kept as is) and
+// [AppendValue] writes maps with their keys in byte-wise order, so output is
+// deterministic.
+package jsonx
+
+import (
+	"errors"
+	"strconv"
+)
+
+// Kind is the type of a JSON value, as told by its first byte.
+type Kind uint8
+
+// The kinds of JSON values. Invalid is the zero Kind.
+const (
+	Invalid Kind = iota
+	String
+	Number
+	Object
+	Array
+	Bool
+	Null
+)
+
+var kindNames = [...]string{"invalid", "string", "number", "object", "array", "bool", "null"}
+
+// String returns the kind's name in lower case, e.g. "object".
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return "Kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// KindOf reports the kind of the raw value from its first byte. It does not
+// skip whitespace and does not validate the rest of raw: an empty raw or one
+// starting with any other byte is Invalid.
+func KindOf(raw []byte) Kind {
+	if len(raw) == 0 {
+		return Invalid
+	}
+	switch c := raw[0]; {
+	case c == '"':
+		return String
+	case c == '{':
+		return Object
+	case c == '[':
+		return Array
+	case c == 't' || c == 'f':
+		return Bool
+	case c == 'n':
+		return Null
+	case c == '-' || '0' <= c && c <= '9':
+		return Number
+	}
+	return Invalid
+}
+
+// ErrIncomplete is returned when the input ends inside a JSON value, so that
+// more input could still complete it.
+var ErrIncomplete = errors.New("unexpected end of input")
+
+// A SyntaxError reports invalid JSON: the first byte, at Offset in the
+// input, that cannot start or continue a valid value.
+type SyntaxError struct {
+	Msg    string // what is wrong, e.g. "invalid character 'x'"
+	Offset int    // offset of the offending byte in the input
+}
+
+func (e *SyntaxError) Error() string {
+	return e.Msg + " at offset " + strconv.Itoa(e.Offset)
+}
+
+// maxDepth is the deepest nesting of objects and arrays accepted, the same
+// limit as encoding/json's, so that both agree on what is valid. It also
+// bounds the recursion of the scanner.
+const maxDepth = 10000
+
+func invalidChar(b []byte, i int, context string) error {
+	return &SyntaxError{Msg: "invalid character " + quoteChar(b[i]) + context, Offset: i}
+}
+
+// quoteChar formats c for an error message: 'x', '\n', '\xff'.
+func quoteChar(c byte) string {
+	switch c {
+	case '\'':
+		return `'\''`
+	case '"':
+		return `'"'`
+	}
+	s := strconv.Quote(string([]byte{c}))
+	return "'" + s[1:len(s)-1] + "'"
+}
+
+// ValueEnd scans the first JSON value in b, after optional leading
+// whitespace, and returns the offset just past its last byte. Bytes after the
+// value are not looked at, so ValueEnd finds one value in a stream. When b
+// ends before the value is complete (including when b is empty or only
+// whitespace), the error is [ErrIncomplete]; a number that reaches the end of
+// b counts as complete. Any other error is a [*SyntaxError] whose Offset is
+// the first byte that makes b invalid: b[:Offset] is then still incomplete.
+func ValueEnd(b []byte) (end int, err error) {
+	return value(b, skipSpace(b, 0), 0)
+}
+
+// Valid reports whether b is exactly one JSON value, optionally surrounded
+// by whitespace. It agrees with encoding/json.Valid.
+func Valid(b []byte) bool {
+	end, err := ValueEnd(b)
+	return err == nil && skipSpace(b, end) == len(b)
+}
+
+// ObjectEach calls fn for each member of the JSON object obj, in order, with
+// the unescaped key and the raw value (trimmed of whitespace). Whitespace
+// around the object is allowed. A key without escapes aliases obj; in any
+// case key is valid only until fn returns. value aliases obj. Duplicate keys
+// are all passed to fn (callers that follow encoding/json keep the last).
+//
+// obj is validated as it is walked, so fn may already have been called for
+// the members before a syntax error. An error from fn stops the walk and is
+// returned as is. Otherwise the error is [ErrIncomplete] or a
+// [*SyntaxError] with an offset into obj.
+func ObjectEach(obj []byte, fn func(key, value []byte) error) error {
+	i := skipSpace(obj, 0)
+	if i == len(obj) {
+		return ErrIncomplete
+	}
+	if obj[i] != '{' {
+		return invalidChar(obj, i, " looking for beginning of object")
+	}
+	end, err := object(obj, i, 0, fn)
+	if err != nil {
+		return err
+	}
+	return trailing(obj, end)
+}
+
+// ArrayEach calls fn for each element of the JSON array arr, in order, with
+// its index and raw value (trimmed, aliasing arr). Validation and errors are
+// as for [ObjectEach].
+func ArrayEach(arr []byte, fn func(i int, value []byte) error) error {
+	i := skipSpace(arr, 0)
+	if i == len(arr) {
+		return ErrIncomplete
+	}
+	if arr[i] != '[' {
+		return invalidChar(arr, i, " looking for beginning of array")
+	}
+	end, err := array(arr, i, 0, fn)
+	if err != nil {
+		return err
+	}
+	return trailing(arr, end)
+}
+
+// trailing checks that only whitespace follows offset i.
+func trailing(b []byte, i int) error {
+	if i = skipSpace(b, i); i < len(b) {
+		return invalidChar(b, i, " after top-level value")
+	}
+	return nil
+}
+
+func skipSpace(b []byte, i int) int {
+	for ; i < len(b); i++ {
+		switch b[i] {
+		case ' ', '\t', '\n', '\r':
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// value scans the value starting at b[i], nested in depth containers, and
+// returns the offset just past it.
+func value(b []byte, i, depth int) (int, error) {
+	if i >= len(b) {
+		return i, ErrIncomplete
+	}
+	switch c := b[i]; {
+	case c == '"':
+		return skipString(b, i)
+	case c == '{':
+		return object(b, i, depth, nil)
+	case c == '[':
+		return array(b, i, depth, nil)
+	case c == 't':
+		return literal(b, i, "true")
+	case c == 'f':
+		return literal(b, i, "false")
+	case c == 'n':
+		return literal(b, i, "null")
+	case c == '-' || '0' <= c && c <= '9':
+		return number(b, i)
+	}
+	return i, invalidChar(b, i, " looking for beginning of value")
+}
+
+// object scans the object whose '{' is b[i]. When fn is not nil, it is
+// called with each member as soon as that member has been scanned.
+func object(b []byte, i, depth int, fn func(key, value []byte) error) (int, error) {
+	if depth++; depth > maxDepth {
+		return i, &SyntaxError{Msg: "exceeded max depth", Offset: i}
+	}
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return i + 1, nil
+	}
+	for {
+		if i >= len(b) {
+			return i, ErrIncomplete
+		}
+		if b[i] != '"' {
+			return i, invalidChar(b, i, " looking for beginning of object key string")
+		}
+		k := i
+		var err error
+		if i, err = skipString(b, i); err != nil {
+			return i, err
+		}
+		key := b[k+1 : i-1]
+		if i = skipSpace(b, i); i >= len(b) {
+			return i, ErrIncomplete
+		}
+		if b[i] != ':' {
+			return i, invalidChar(b, i, " after object key")
+		}
+		v := skipSpace(b, i+1)
+		if i, err = value(b, v, depth); err != nil {
+			return i, err
+		}
+		if fn != nil {
+			if hasEscape(key) {
+				// Rare enough that a fresh buffer is fine; a reused one
+				// would have to outlive the call, which fn's contract does
+				// not promise.
+				key = unescape(nil, key)
+			}
+			if err := fn(key, b[v:i]); err != nil {
+				return i, err
+			}
+		}
+		if i = skipSpace(b, i); i >= len(b) {
+			return i, ErrIncomplete
+		}
+		switch b[i] {
+		case ',':
+			i = skipSpace(b, i+1)
+		case '}':
+			return i + 1, nil
+		default:
+			return i, invalidChar(b, i, " after object key:value pair")
+		}
+	}
+}
+
+// array scans the array whose '[' is b[i], calling fn (when not nil) for
+// each element as soon as it has been scanned.
+func array(b []byte, i, depth int, fn func(i int, value []byte) error) (int, error) {
+	if depth++; depth > maxDepth {
+		return i, &SyntaxError{Msg: "exceeded max depth", Offset: i}
+	}
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == ']' {
+		return i + 1, nil
+	}
+	for n := 0; ; n++ {
+		v := i
+		var err error
+		if i, err = value(b, v, depth); err != nil {
+			return i, err
+		}
+		if fn != nil {
+			if err := fn(n, b[v:i]); err != nil {
+				return i, err
+			}
+		}
+		if i = skipSpace(b, i); i >= len(b) {
+			return i, ErrIncomplete
+		}
+		switch b[i] {
+		case ',':
+			i = skipSpace(b, i+1)
+		case ']':
+			return i + 1, nil
+		default:
+			return i, invalidChar(b, i, " after array element")
+		}
+	}
+}
+
+// plain marks the bytes that stand for themselves inside a string: not a
+// control character, not '"' and not '\\'. Bytes >= 0x80 are passed through
+// unchecked, as encoding/json's scanner does.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// skipString scans the string whose opening quote is b[i].
+func skipString(b []byte, i int) (int, error) {
+	i++
+	for {
+		for i < len(b) && plain[b[i]] {
+			i++
+		}
+		if i >= len(b) {
+			return i, ErrIncomplete
+		}
+		switch b[i] {
+		case '"':
+			return i + 1, nil
+		case '\\':
+			i++
+			if i >= len(b) {
+				return i, ErrIncomplete
+			}
+			switch b[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i++
+			case 'u':
+				for range 4 {
+					if i++; i >= len(b) {
+						return i, ErrIncomplete
+					}
+					if unhex(b[i]) < 0 {
+						return i, invalidChar(b, i, " in \\u hexadecimal character escape")
+					}
+				}
+				i++
+			default:
+				return i, invalidChar(b, i, " in string escape code")
+			}
+		default:
+			return i, invalidChar(b, i, " in string literal")
+		}
+	}
+}
+
+func unhex(c byte) rune {
+	switch {
+	case '0' <= c && c <= '9':
+		return rune(c - '0')
+	case 'a' <= c && c <= 'f':
+		return rune(c - 'a' + 10)
+	case 'A' <= c && c <= 'F':
+		return rune(c - 'A' + 10)
+	}
+	return -1
+}
+
+// literal scans true, false or null at b[i].
+func literal(b []byte, i int, lit string) (int, error) {
+	for k := 0; k < len(lit); k++ {
+		if i+k >= len(b) {
+			return i + k, ErrIncomplete
+		}
+		if b[i+k] != lit[k] {
+			return i + k, invalidChar(b, i+k, " in literal "+lit)
+		}
+	}
+	return i + len(lit), nil
+}
+
+// number scans a number at b[i]. Digits running to the end of b complete it.
+func number(b []byte, i int) (int, error) {
+	if b[i] == '-' {
+		if i++; i >= len(b) {
+			return i, ErrIncomplete
+		}
+	}
+	switch c := b[i]; {
+	case c == '0':
+		i++
+	case '1' <= c && c <= '9':
+		i = digits(b, i+1)
+	default:
+		return i, invalidChar(b, i, " in numeric literal")
+	}
+	if i < len(b) && b[i] == '.' {
+		if i++; i >= len(b) {
+			return i, ErrIncomplete
+		}
+		if !isDigit(b[i]) {
+			return i, invalidChar(b, i, " after decimal point in numeric literal")
+		}
+		i = digits(b, i+1)
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		if i++; i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if i >= len(b) {
+			return i, ErrIncomplete
+		}
+		if !isDigit(b[i]) {
+			return i, invalidChar(b, i, " in exponent of numeric literal")
+		}
+		i = digits(b, i+1)
+	}
+	return i, nil
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+func digits(b []byte, i int) int {
+	for i < len(b) && isDigit(b[i]) {
+		i++
+	}
+	return i
+}

@@ -1,0 +1,161 @@
+package jsonx
+
+import (
+	"bytes"
+	"unicode/utf16"
+	"unicode/utf8"
+	"unsafe"
+)
+
+// StringView returns the value of raw, which must be exactly one JSON string
+// token, quotes included (as [ObjectEach] and [ArrayEach] pass values).
+//
+// WARNING: when the string has no escapes, which is the common case, the
+// result ALIASES raw's memory instead of copying it, so that reading a string
+// costs no allocation. It is then valid only as long as raw's buffer is not
+// modified or reused: a caller that keeps the string beyond that (in a map,
+// in state that outlives the message) must copy it with strings.Clone. A
+// string with escapes is unescaped into fresh memory.
+//
+// \uXXXX escapes are decoded, surrogate pairs included; a lone surrogate
+// becomes U+FFFD, as with encoding/json. Other bytes are passed through
+// unchanged, so invalid UTF-8 in raw stays invalid in the result.
+func StringView(raw []byte) (string, error) {
+	if len(raw) == 0 {
+		return "", ErrIncomplete
+	}
+	if raw[0] != '"' {
+		return "", invalidChar(raw, 0, " looking for beginning of string")
+	}
+	i := 1
+	for i < len(raw) && plain[raw[i]] {
+		i++
+	}
+	if i == len(raw)-1 && raw[i] == '"' {
+		if i == 1 {
+			return "", nil
+		}
+		return unsafe.String(&raw[1], i-1), nil
+	}
+	end, err := skipString(raw, 0)
+	if err != nil {
+		return "", err
+	}
+	if end != len(raw) {
+		return "", invalidChar(raw, end, " after top-level value")
+	}
+	return string(unescape(nil, raw[1:end-1])), nil
+}
+
+func hasEscape(s []byte) bool { return bytes.IndexByte(s, '\\') >= 0 }
+
+// unescape appends the value of s, the validated contents of a string token
+// (without its quotes), to dst.
+func unescape(dst, s []byte) []byte {
+	for {
+		i := bytes.IndexByte(s, '\\')
+		if i < 0 {
+			return append(dst, s...)
+		}
+		dst = append(dst, s[:i]...)
+		c := s[i+1]
+		s = s[i+2:]
+		switch c {
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			r := hex4(s)
+			s = s[4:]
+			if utf16.IsSurrogate(r) {
+				// A high surrogate followed by an escaped low one is a
+				// pair; anything else is replaced, as encoding/json does.
+				r2 := rune(-1)
+				if len(s) >= 6 && s[0] == '\\' && s[1] == 'u' {
+					r2 = hex4(s[2:])
+				}
+				if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
+					r = dec
+					s = s[6:]
+				} else {
+					r = utf8.RuneError
+				}
+			}
+			dst = utf8.AppendRune(dst, r)
+		default: // '"', '\\', '/'
+			dst = append(dst, c)
+		}
+	}
+}
+
+// hex4 decodes four hex digits, or returns -1.
+func hex4(s []byte) rune {
+	var r rune
+	for _, c := range s[:4] {
+		d := unhex(c)
+		if d < 0 {
+			return -1
+		}
+		r = r<<4 | d
+	}
+	return r
+}
+
+// escapes holds, for each ASCII byte that JSON requires to be escaped, the
+// letter of its short escape, or 'u' for \u00XX.
+var escapes = func() (t [utf8.RuneSelf]byte) {
+	for c := range 0x20 {
+		t[c] = 'u'
+	}
+	t['\b'], t['\f'], t['\n'], t['\r'], t['\t'] = 'b', 'f', 'n', 'r', 't'
+	t['"'], t['\\'] = '"', '\\'
+	return t
+}()
+
+// AppendString appends s as a JSON string to dst. Only what JSON requires is
+// escaped: '"', '\\' and control characters (\b \f \n \r \t, the others as
+// \u00XX). '&', '<', '>' and non-ASCII text are written as they are, in
+// UTF-8; each byte of invalid UTF-8 is written as U+FFFD.
+func AppendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0 // s[start:i] is pending, to be copied as is
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			e := escapes[c]
+			if e == 0 {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			if e == 'u' {
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			} else {
+				dst = append(dst, '\\', e)
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, "\uFFFD"...)
+			i++
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+const hexDigits = "0123456789abcdef"

@@ -1,0 +1,291 @@
+// Package lbnode is the Maelstrom face of l7lb: it registers the load
+// balancer's message handlers on a maelstrom.Node and translates between
+// message bodies and the engine. It holds no routing logic of its own.
+package lbnode
+
+import (
+	"errors"
+	"strconv"
+	"unsafe"
+
+	"l7lb/config"
+	"l7lb/engine"
+	"l7lb/jsonx"
+	"l7lb/maelstrom"
+)
+
+// handler holds the per-node scratch space that the hot path reuses.
+type handler struct {
+	node *maelstrom.Node
+	eng  *engine.Engine
+	req  request
+	dec  engine.Decision
+	resp response
+}
+
+// Register installs the load balancer's handlers on n, over e.
+func Register(n *maelstrom.Node, e *engine.Engine) {
+	h := &handler{node: n, eng: e}
+	n.Handle("init", h.init)
+	n.Handle("http_request", h.httpRequest)
+	n.Handle("explain", h.explain)
+	n.Handle("add_route", h.addRoute)
+	n.Handle("remove_route", h.removeRoute)
+	n.Handle("set_default_servers", h.setDefaultServers)
+	n.Handle("config", h.config)
+	n.Handle("get_config", h.getConfig)
+	n.Handle("server_down", func(m *maelstrom.Message) error { return h.setDown(m, true) })
+	n.Handle("server_up", func(m *maelstrom.Message) error { return h.setDown(m, false) })
+	n.Handle("stats", h.stats)
+}
+
+// init tells the engine the node id and the servers: node_ids without the
+// node itself. The runtime has checked the fields and replies init_ok.
+func (h *handler) init(*maelstrom.Message) error {
+	self := h.node.ID()
+	servers := make([]string, 0, len(h.node.NodeIDs()))
+	for _, id := range h.node.NodeIDs() {
+		if id != self && !contains(servers, id) {
+			servers = append(servers, id)
+		}
+	}
+	h.eng.Init(self, servers)
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// decide parses msg's body into h.req and runs decide on it. It reports
+// false when it answered a malformed body with a 400 itself.
+func (h *handler) decide(msg *maelstrom.Message, decide func(*engine.Request, *engine.Decision)) bool {
+	r := &h.req
+	reason := r.parse(msg.Body)
+	if reason == "" && !r.hasPath {
+		reason = "missing path"
+	}
+	if reason != "" {
+		h.dec = engine.Decision{Status: 400, Error: reason, Rewritten: h.dec.Rewritten[:0]}
+		return false
+	}
+	method := r.method
+	if !r.hasMethod {
+		method = "GET"
+	}
+	er := engine.Request{Method: method, Target: r.path, Host: r.hostHeader(), SessionID: r.sessionID, Headers: r}
+	decide(&er, &h.dec)
+	return true
+}
+
+func (h *handler) httpRequest(msg *maelstrom.Message) error {
+	if !h.decide(msg, h.eng.Route) {
+		h.eng.CountStatus(h.dec.Status)
+	}
+	h.resp = response{d: &h.dec, path: h.req.path, hasPath: h.req.hasPath}
+	return h.node.ReplyFields(msg, "http_response", &h.resp)
+}
+
+func (h *handler) explain(msg *maelstrom.Message) error {
+	h.decide(msg, h.eng.Explain)
+	d := &h.dec
+	body := map[string]any{"status": d.Status, "sticky": d.Sticky.String()}
+	if d.Error != "" {
+		body["error"] = d.Error
+	}
+	if d.Route != "" {
+		body["route"] = d.Route
+		body["servers"] = d.Servers
+	}
+	if d.Server != "" {
+		body["routed_to"] = d.Server
+	}
+	if d.Status == 200 && d.HasRewrite {
+		body["rewritten_path"] = string(d.Rewritten)
+	}
+	return h.node.Reply(msg, "explain_ok", body)
+}
+
+// response writes an http_response body: error, path, rewritten_path,
+// routed_to, set_cookie, status, in that (alphabetical) order.
+type response struct {
+	d       *engine.Decision
+	path    string
+	hasPath bool
+}
+
+func (r *response) AppendFields(b []byte) []byte {
+	d := r.d
+	if d.Status != 200 {
+		b = append(b, `,"error":`...)
+		b = jsonx.AppendString(b, d.Error)
+	}
+	if r.hasPath {
+		b = append(b, `,"path":`...)
+		b = jsonx.AppendString(b, r.path)
+	}
+	if d.Status == 200 && d.HasRewrite {
+		b = append(b, `,"rewritten_path":`...)
+		b = jsonx.AppendString(b, unsafe.String(unsafe.SliceData(d.Rewritten), len(d.Rewritten)))
+	}
+	if d.Server != "" {
+		b = append(b, `,"routed_to":`...)
+		b = jsonx.AppendString(b, d.Server)
+	}
+	if d.SetCookie {
+		b = append(b, `,"set_cookie":`...)
+		b = appendSetCookie(b, d)
+	}
+	b = append(b, `,"status":`...)
+	return strconv.AppendInt(b, int64(d.Status), 10)
+}
+
+// appendSetCookie writes set_cookie: `<cookie>=<id>; <server_cookie>=<server>`.
+func appendSetCookie(b []byte, d *engine.Decision) []byte {
+	v := make([]byte, 0, 64)
+	v = append(v, d.CookieName...)
+	v = append(v, '=')
+	v = append(v, d.SessionID...)
+	v = append(v, "; "...)
+	v = append(v, d.ServerCookieName...)
+	v = append(v, '=')
+	v = append(v, d.Server...)
+	return jsonx.AppendString(b, unsafe.String(unsafe.SliceData(v), len(v)))
+}
+
+// rpcError turns a configuration error into error 12 naming the first
+// offending field.
+func rpcError(err error) error {
+	var es config.Errors
+	if errors.As(err, &es) && len(es) > 0 {
+		return maelstrom.NewRPCError(maelstrom.MalformedRequest, es[0].Error())
+	}
+	return maelstrom.NewRPCError(maelstrom.MalformedRequest, err.Error())
+}
+
+// body parses msg's body as a configuration value.
+func body(msg *maelstrom.Message) (*config.Value, error) {
+	v, err := config.ParseJSON(msg.Body)
+	if err != nil {
+		return nil, maelstrom.NewRPCError(maelstrom.MalformedRequest, "malformed body: "+err.Error())
+	}
+	return v, nil
+}
+
+func (h *handler) addRoute(msg *maelstrom.Message) error {
+	v, err := body(msg)
+	if err != nil {
+		return err
+	}
+	r, err := config.DecodeRoute(v)
+	if err != nil {
+		return rpcError(err)
+	}
+	name, err := h.eng.AddRoute(r)
+	if err != nil {
+		return rpcError(err)
+	}
+	return h.node.Reply(msg, "add_route_ok", map[string]any{"route": name})
+}
+
+func (h *handler) removeRoute(msg *maelstrom.Message) error {
+	v, err := body(msg)
+	if err != nil {
+		return err
+	}
+	name, err := stringField(v, "name")
+	if err != nil {
+		return err
+	}
+	if err := h.eng.RemoveRoute(name); err != nil {
+		if errors.Is(err, engine.ErrNoRoute) {
+			return maelstrom.NewRPCError(maelstrom.KeyDoesNotExist, err.Error())
+		}
+		return rpcError(err)
+	}
+	return h.node.Reply(msg, "remove_route_ok", nil)
+}
+
+// stringField returns the string member key of v, or error 12 naming it.
+func stringField(v *config.Value, key string) (string, error) {
+	f := v.Get(key)
+	switch {
+	case f == nil:
+		return "", maelstrom.NewRPCError(maelstrom.MalformedRequest, key+": missing")
+	case f.Kind != config.String:
+		return "", maelstrom.NewRPCError(maelstrom.MalformedRequest, key+": expected a string")
+	}
+	return f.Str, nil
+}
+
+func (h *handler) setDefaultServers(msg *maelstrom.Message) error {
+	v, err := body(msg)
+	if err != nil {
+		return err
+	}
+	servers, err := config.DecodeServers(v.Get("servers"), "servers")
+	if err != nil {
+		return rpcError(err)
+	}
+	if err := h.eng.SetDefaultServers(servers); err != nil {
+		return rpcError(err)
+	}
+	return h.node.Reply(msg, "set_default_servers_ok", nil)
+}
+
+func (h *handler) config(msg *maelstrom.Message) error {
+	v, err := body(msg)
+	if err != nil {
+		return err
+	}
+	cfg, err := config.DecodeConfig(v, true)
+	if err != nil {
+		return rpcError(err)
+	}
+	if err := h.eng.Apply(cfg); err != nil {
+		return rpcError(err)
+	}
+	return h.node.Reply(msg, "config_ok", nil)
+}
+
+func (h *handler) getConfig(msg *maelstrom.Message) error {
+	cfg, servers := h.eng.Config()
+	return h.node.Reply(msg, "get_config_ok", map[string]any{"config": cfg.Canonical(servers)})
+}
+
+func (h *handler) setDown(msg *maelstrom.Message, down bool) error {
+	v, err := body(msg)
+	if err != nil {
+		return err
+	}
+	server, err := stringField(v, "server")
+	if err != nil {
+		return err
+	}
+	if err := h.eng.SetDown(server, down); err != nil {
+		return maelstrom.NewRPCError(maelstrom.MalformedRequest, "server: "+err.Error())
+	}
+	typ := "server_up_ok"
+	if down {
+		typ = "server_down_ok"
+	}
+	return h.node.Reply(msg, typ, nil)
+}
+
+func (h *handler) stats(msg *maelstrom.Message) error {
+	s := h.eng.Stats()
+	routed := make(map[string]any, len(s.Routed))
+	for k, n := range s.Routed {
+		routed[k] = n
+	}
+	statuses := make(map[string]any, len(s.Statuses))
+	for code, n := range s.Statuses {
+		statuses[strconv.Itoa(code)] = n
+	}
+	return h.node.Reply(msg, "stats_ok", map[string]any{"routed": routed, "statuses": statuses, "sessions": s.Sessions})
+}

@@ -1,0 +1,230 @@
+package lbnode
+
+import (
+	"strings"
+	"unsafe"
+
+	"l7lb/httpmsg"
+	"l7lb/jsonx"
+)
+
+// request is an http_request (or explain) body, parsed in place: its strings
+// alias the message buffer, and its slices are reused from message to
+// message, so that parsing a request allocates nothing in steady state.
+type request struct {
+	method, path, host, sessionID, raw string
+	hasMethod, hasPath, hasRaw         bool
+	bad                                string // the first field of the wrong type
+
+	headers    []httpmsg.Field // from `headers`, or from `raw`
+	cookies    []httpmsg.Field // the `cookies` object
+	hasCookies bool            // a `cookies` object was given, even empty
+	head       httpmsg.Head    // reused by raw parsing
+}
+
+// parse reads body into r. It returns the reason for a 400, or "". A field
+// of the wrong type does not stop the reading, so that the path is echoed
+// whatever the order of the fields.
+func (r *request) parse(body []byte) string {
+	*r = request{headers: r.headers[:0], cookies: r.cookies[:0], head: r.head}
+	if err := jsonx.ObjectEach(body, r.field); err != nil {
+		return "malformed body: " + err.Error()
+	}
+	if r.hasRaw {
+		r.path, r.hasPath = "", false // raw supplies the path, or there is none
+	}
+	if r.bad != "" {
+		return r.bad
+	}
+	if r.hasRaw {
+		return r.parseRaw()
+	}
+	hosts := 0
+	for _, f := range r.headers {
+		if strings.EqualFold(f.Name, "Host") {
+			hosts++
+		}
+	}
+	if hosts > 1 {
+		return "headers: more than one Host"
+	}
+	return ""
+}
+
+// fail records the first field of the wrong type.
+func (r *request) fail(reason string) {
+	if r.bad == "" {
+		r.bad = reason
+	}
+}
+
+// field reads one member of the body. Unknown members are ignored.
+func (r *request) field(key, value []byte) error {
+	switch string(key) {
+	case "method":
+		r.hasMethod = r.str(&r.method, value, "method")
+	case "path":
+		r.hasPath = r.str(&r.path, value, "path")
+	case "host":
+		r.str(&r.host, value, "host")
+	case "session_id":
+		r.str(&r.sessionID, value, "session_id")
+	case "raw":
+		r.hasRaw = true
+		r.str(&r.raw, value, "raw")
+	case "headers":
+		r.headers = r.headers[:0]
+		r.headerFields(value)
+	case "cookies":
+		r.cookies, r.hasCookies = r.cookies[:0], true
+		r.cookieFields(value)
+	}
+	return nil
+}
+
+// str stores the JSON string value in *dst, or records field's wrong type.
+func (r *request) str(dst *string, value []byte, field string) bool {
+	s, ok := view(value)
+	if !ok {
+		r.fail(field + ": expected a string")
+		return false
+	}
+	*dst = s
+	return true
+}
+
+// view returns the string a raw JSON value holds, aliasing the message.
+func view(value []byte) (string, bool) {
+	if jsonx.KindOf(value) != jsonx.String {
+		return "", false
+	}
+	s, err := jsonx.StringView(value)
+	return s, err == nil
+}
+
+func (r *request) headerFields(value []byte) {
+	if jsonx.KindOf(value) != jsonx.Object {
+		r.fail("headers: expected an object")
+		return
+	}
+	jsonx.ObjectEach(value, func(key, v []byte) error {
+		name := keyString(key, value)
+		switch jsonx.KindOf(v) {
+		case jsonx.String:
+			r.header(name, v)
+		case jsonx.Array:
+			jsonx.ArrayEach(v, func(_ int, el []byte) error {
+				r.header(name, el)
+				return nil
+			})
+		default:
+			r.fail("headers." + name + ": expected a string or a list of strings")
+		}
+		return nil
+	})
+}
+
+// header adds one value of the header name.
+func (r *request) header(name string, value []byte) {
+	if s, ok := view(value); ok {
+		r.headers = append(r.headers, httpmsg.Field{Name: name, Value: s})
+		return
+	}
+	r.fail("headers." + name + ": expected a string or a list of strings")
+}
+
+func (r *request) cookieFields(value []byte) {
+	if jsonx.KindOf(value) != jsonx.Object {
+		r.fail("cookies: expected an object")
+		return
+	}
+	jsonx.ObjectEach(value, func(key, v []byte) error {
+		name := keyString(key, value)
+		var s string
+		if r.str(&s, v, "cookies."+name) {
+			r.cookies = append(r.cookies, httpmsg.Field{Name: name, Value: s})
+		}
+		return nil
+	})
+}
+
+// parseRaw takes method, path and headers from the raw request head.
+func (r *request) parseRaw() string {
+	if err := httpmsg.ParseHead(r.raw, &r.head); err != nil {
+		return "raw: " + err.Error()
+	}
+	r.method, r.hasMethod = r.head.Method, true
+	r.path, r.hasPath = r.head.Target, true
+	r.headers = append(r.headers[:0], r.head.Fields...)
+	return ""
+}
+
+// hostHeader returns the Host header, or the `host` field when there is none.
+func (r *request) hostHeader() string {
+	if h, ok := r.Header("Host"); ok {
+		return h
+	}
+	return r.host
+}
+
+// HasHeader implements engine.Headers.
+func (r *request) HasHeader(name, value string) bool {
+	for _, f := range r.headers {
+		if f.Value == value && strings.EqualFold(f.Name, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// Header implements engine.Headers.
+func (r *request) Header(name string) (string, bool) {
+	for _, f := range r.headers {
+		if strings.EqualFold(f.Name, name) {
+			return f.Value, true
+		}
+	}
+	return "", false
+}
+
+// Cookie implements engine.Headers: the first non-empty value of the cookie
+// in the `cookies` object, then in the Cookie headers. An empty value counts
+// as absent.
+func (r *request) Cookie(name string) (string, bool) {
+	for _, c := range r.cookies {
+		if c.Name == name && c.Value != "" {
+			return c.Value, true
+		}
+	}
+	for _, f := range r.headers {
+		if strings.EqualFold(f.Name, "Cookie") {
+			if v, ok := httpmsg.CookieValue(f.Value, name); ok && v != "" {
+				return v, true
+			}
+		}
+	}
+	return "", false
+}
+
+// HasCookies implements engine.Headers.
+func (r *request) HasCookies() bool {
+	if r.hasCookies {
+		return true
+	}
+	_, ok := r.Header("Cookie")
+	return ok
+}
+
+// keyString returns key as a string without copying when key lies inside
+// obj, the message buffer that outlives the request; ObjectEach hands out
+// an unescaped key from a scratch buffer otherwise, which must be copied.
+func keyString(key, obj []byte) string {
+	if len(key) == 0 || len(obj) == 0 {
+		return string(key)
+	}
+	k, start := uintptr(unsafe.Pointer(unsafe.SliceData(key))), uintptr(unsafe.Pointer(unsafe.SliceData(obj)))
+	if k >= start && k+uintptr(len(key)) <= start+uintptr(len(obj)) {
+		return unsafe.String(unsafe.SliceData(key), len(key))
+	}
+	return string(key)
+}

@@ -1,0 +1,300 @@
+package maelstrom
+
+import (
+	"bytes"
+	"io"
+
+	"l7lb/jsonx"
+)
+
+// Run reads and handles messages until the end of the input, then flushes
+// the output and returns nil. It returns early only on an error reading the
+// input or writing the output; bad input is logged (and answered when it
+// can be) and skipped.
+//
+// Input is read line by line. Lines that are blank are skipped; a line may
+// hold several messages, and a message may span several lines: while the
+// text taken so far is an unfinished JSON value, the next line is appended.
+// When the text turns out to be invalid, it is reported as one malformed
+// message and reading resumes at the line after the one where that message
+// began, so a broken line never swallows the good lines that follow it.
+//
+// Output is buffered and flushed before every read of the input, that is
+// whenever no complete message is left in the buffer, so a client waiting
+// for a reply gets it before the node waits for more input.
+func (n *Node) Run() error {
+	for {
+		n.start = skipSpace(n.buf[:n.lim], n.start)
+		if n.start == n.lim {
+			more, err := n.nextLine()
+			if err != nil {
+				return err
+			}
+			if !more {
+				return n.out.Flush()
+			}
+			continue
+		}
+		text := n.buf[n.start:n.lim]
+		end, err := jsonx.ValueEnd(text)
+		if err == jsonx.ErrIncomplete {
+			more, rerr := n.extend(len(text))
+			if rerr != nil {
+				return rerr
+			}
+			if more {
+				continue
+			}
+		}
+		if err == nil {
+			n.start += end
+			n.handle(text[:end])
+		} else {
+			n.handleBroken(text, err)
+			if i := bytes.IndexByte(text, '\n'); i >= 0 {
+				n.start += i + 1
+			} else {
+				n.start = n.lim
+			}
+		}
+		if n.err != nil {
+			return n.err
+		}
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for ; i < len(b); i++ {
+		switch b[i] {
+		case ' ', '\t', '\n', '\r':
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// nextLine adds the next line of input to the text, reading when no
+// complete line is buffered. It reports false at the end of the input.
+func (n *Node) nextLine() (bool, error) {
+	for !n.bufferedLine() {
+		if n.eof {
+			return false, nil
+		}
+		if err := n.read(); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// extend adds at least one line to an unfinished text of the given size,
+// then every line already buffered until the text has doubled: rescanning
+// the text from its start after each single line would take quadratic time
+// on a long pretty-printed message. It reports false at the end of input.
+func (n *Node) extend(size int) (bool, error) {
+	if more, err := n.nextLine(); !more || err != nil {
+		return more, err
+	}
+	for n.lim-n.start < 2*size && n.bufferedLine() {
+	}
+	return true, nil
+}
+
+// bufferedLine adds the next buffered line to the text, if there is a
+// complete one (or, at the end of the input, a last line without newline).
+func (n *Node) bufferedLine() bool {
+	if i := bytes.IndexByte(n.buf[n.scanned:n.fill], '\n'); i >= 0 {
+		n.lim = n.scanned + i + 1
+		n.scanned = n.lim
+		return true
+	}
+	n.scanned = n.fill
+	if n.eof && n.lim < n.fill {
+		n.lim = n.fill
+		return true
+	}
+	return false
+}
+
+// read reads more input into the buffer.
+func (n *Node) read() error {
+	// Everything that can be handled without this read, which may block,
+	// has been: deliver the replies.
+	if err := n.out.Flush(); err != nil {
+		return err
+	}
+	n.makeRoom()
+	k, err := n.in.Read(n.buf[n.fill:])
+	n.fill += k
+	if err == io.EOF {
+		n.eof = true
+		return nil
+	}
+	return err
+}
+
+// makeRoom moves the unconsumed input to the front of the buffer, doubling
+// the buffer when that input fills it, and giving back a buffer grown for a
+// huge message once that message is consumed.
+func (n *Node) makeRoom() {
+	pending := n.buf[n.start:n.fill]
+	size := len(n.buf)
+	switch {
+	case len(pending) == size:
+		size *= 2
+	case size > bufSize && len(pending) <= bufSize/2:
+		size = bufSize
+	case n.start == 0:
+		return
+	}
+	buf := n.buf
+	if size != len(buf) {
+		buf = make([]byte, size)
+	}
+	copy(buf, pending)
+	n.buf = buf
+	n.lim -= n.start
+	n.scanned -= n.start
+	n.fill -= n.start
+	n.start = 0
+}
+
+// handle handles one complete JSON value from the input.
+func (n *Node) handle(text []byte) {
+	m := &n.msg
+	*m = Message{}
+	if jsonx.KindOf(text) != jsonx.Object {
+		n.malformed(m, text, "not an object")
+		return
+	}
+	var src, dest, body []byte
+	// text is a valid value (ValueEnd said so): ObjectEach cannot fail.
+	_ = jsonx.ObjectEach(text, func(k, v []byte) error {
+		switch string(k) {
+		case "src":
+			src = v
+		case "dest":
+			dest = v
+		case "body":
+			body = v
+		}
+		return nil
+	})
+	m.Src = stringValue(src)
+	m.Dest = stringValue(dest)
+	if body == nil {
+		n.malformed(m, text, "missing body")
+		return
+	}
+	if jsonx.KindOf(body) != jsonx.Object {
+		n.malformed(m, text, "body is not an object")
+		return
+	}
+	m.Body = body
+	var typ []byte
+	isReply := false
+	_ = jsonx.ObjectEach(body, func(k, v []byte) error {
+		switch string(k) {
+		case "type":
+			typ = v
+		case "msg_id":
+			m.MsgID = v
+		case "in_reply_to":
+			isReply = true
+		}
+		return nil
+	})
+	m.Type = stringValue(typ)
+	switch {
+	case isReply || isReplyType(m.Type):
+		// Answering a reply could start an endless exchange between nodes.
+		n.Logf("ignored a reply: %.200q", text)
+	case typ == nil:
+		n.malformed(m, text, "missing body.type")
+	case jsonx.KindOf(typ) != jsonx.String:
+		n.malformed(m, text, "body.type is not a string")
+	case m.Src == "":
+		n.Logf("ignored a message without src: %.200q", text)
+	default:
+		n.dispatch(m)
+	}
+}
+
+// handleBroken handles text that is not valid JSON (or ends unfinished),
+// answering it when its src and msg_id can still be made out.
+func (n *Node) handleBroken(text []byte, err error) {
+	m := &n.msg
+	*m = Message{}
+	if salvage(text, m) {
+		n.Logf("ignored a reply (%v): %.200q", err, text)
+		return
+	}
+	n.malformed(m, text, err.Error())
+}
+
+// malformed logs a message that cannot be handled and answers it with
+// error 12 when it has a src and a msg_id.
+func (n *Node) malformed(m *Message, text []byte, reason string) {
+	n.Logf("malformed message: %s: %.200q", reason, text)
+	if m.Src != "" && m.MsgID != nil {
+		n.replyError(m, NewRPCError(MalformedRequest, "malformed message: "+reason))
+	}
+}
+
+// salvage recovers Src, Dest and MsgID into m from the part of a broken
+// message that parses, and reports whether the body shows it is a reply.
+func salvage(text []byte, m *Message) (isReply bool) {
+	members(text, func(key string, v []byte, whole bool) {
+		switch {
+		case key == "src" && whole:
+			m.Src = stringValue(v)
+		case key == "dest" && whole:
+			m.Dest = stringValue(v)
+		case key == "body":
+			m.MsgID, isReply = nil, false
+			members(v, func(key string, v []byte, whole bool) {
+				switch {
+				case key == "in_reply_to":
+					isReply = true
+				case key == "type" && whole:
+					isReply = isReply || isReplyType(stringValue(v))
+				case key == "msg_id" && whole:
+					m.MsgID = v
+				}
+			})
+		}
+	})
+	return isReply
+}
+
+// members calls fn for each member of the object that b starts with, up to
+// the first syntax error. A value that does not parse is passed as the rest
+// of b with whole set to false, so that fn can look into it; members then
+// stops.
+func members(b []byte, fn func(key string, v []byte, whole bool)) {
+	i := skipSpace(b, 0)
+	if i == len(b) || b[i] != '{' {
+		return
+	}
+	for {
+		i = skipSpace(b, i+1) // after '{' or ','
+		end, err := jsonx.ValueEnd(b[i:])
+		if err != nil || b[i] != '"' {
+			return
+		}
+		key := stringValue(b[i : i+end])
+		if i = skipSpace(b, i+end); i == len(b) || b[i] != ':' {
+			return
+		}
+		i = skipSpace(b, i+1)
+		if end, err = jsonx.ValueEnd(b[i:]); err != nil {
+			fn(key, b[i:], false)
+			return
+		}
+		fn(key, b[i:i+end], true)
+		if i = skipSpace(b, i+end); i == len(b) || b[i] != ',' {
+			return
+		}
+	}
+}

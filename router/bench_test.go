@@ -1,0 +1,140 @@
+package router
+
+import (
+	"strconv"
+	"testing"
+)
+
+// smallSpecs is a table of 10 routes of every kind, and requests that reach
+// each of them, and none.
+func smallSpecs() ([]Spec, []Request) {
+	specs := []Spec{
+		{Hosts: []string{"shop.example.com"}, Path: "/cart/*"},
+		{Hosts: []string{"shop.example.com"}, Path: "/", Methods: []string{"GET", "HEAD"}},
+		{Hosts: []string{"*.example.com"}, Path: "/static/"},
+		{Hosts: []string{"*.cdn.example.com"}, Path: "/img/*.png"},
+		{Path: "/api/*"},
+		{Path: "/api/v*/users/*", Headers: []Header{{"X-Env", "prod"}}},
+		{Path: "/login"},
+		{Path: "/web/*"},
+		{Path: "~^/u/[0-9]+$"},
+		{Path: "/health"},
+	}
+	h := headers{"x-env": {"prod"}, "accept": {"*/*"}}
+	reqs := []Request{
+		{Host: "shop.example.com", Path: "/cart/42", Method: "POST"},
+		{Host: "shop.example.com", Path: "/index.html", Method: "GET"},
+		{Host: "a.example.com", Path: "/static/app.js", Method: "GET"},
+		{Host: "eu.cdn.example.com", Path: "/img/logo.png", Method: "GET"},
+		{Host: "api.example.org", Path: "/api/v1/orders", Method: "GET"},
+		{Host: "api.example.org", Path: "/api/v2/users/7", Method: "GET", Headers: h},
+		{Path: "/login", Method: "POST"},
+		{Path: "/web/about/team", Method: "GET"},
+		{Path: "/u/12345", Method: "GET"},
+		{Host: "other.net", Path: "/nothing/here", Method: "GET"},
+	}
+	return specs, reqs
+}
+
+// largeSpecs is a table of 1,000 routes: 100 exact hosts and 50 wildcard
+// suffixes with 4 routes each, and 400 routes without hosts on 100 services,
+// mostly prefixes; and requests that reach some of them, and none.
+func largeSpecs() ([]Spec, []Request) {
+	var specs []Spec
+	for i := range 100 {
+		h := []string{"svc" + strconv.Itoa(i) + ".example.com"}
+		specs = append(specs,
+			Spec{Hosts: h, Path: "/"},
+			Spec{Hosts: h, Path: "/api/*"},
+			Spec{Hosts: h, Path: "/api/v*/users/*", Methods: []string{"GET"}},
+			Spec{Hosts: h, Path: "/login", Headers: []Header{{"X-Env", "prod"}}},
+		)
+	}
+	for i := range 50 {
+		h := []string{"*.t" + strconv.Itoa(i) + ".example.net"}
+		specs = append(specs,
+			Spec{Hosts: h, Path: "/static/"},
+			Spec{Hosts: h, Path: "/api/*"},
+			Spec{Hosts: h, Path: "/u/*/profile"},
+			Spec{Hosts: h, Path: "/assets/*.css"},
+		)
+	}
+	for i := range 100 {
+		p := "/p" + strconv.Itoa(i)
+		specs = append(specs,
+			Spec{Path: p + "/*"},
+			Spec{Path: p + "/items/"},
+			Spec{Path: p + "/v*/x"},
+			Spec{Path: p + "/exact"},
+		)
+	}
+	h := headers{"x-env": {"prod"}}
+	reqs := []Request{
+		{Host: "svc7.example.com", Path: "/api/v2/users/7", Method: "GET"},
+		{Host: "svc42.example.com", Path: "/login", Method: "POST", Headers: h},
+		{Host: "svc99.example.com", Path: "/about", Method: "GET"},
+		{Host: "a.b.t3.example.net", Path: "/u/ann/profile", Method: "GET"},
+		{Host: "www.t49.example.net", Path: "/static/js/app.js", Method: "GET"},
+		{Host: "www.t17.example.net", Path: "/p17/items/3", Method: "GET"},
+		{Host: "api.example.org", Path: "/p63/v3/x", Method: "GET"},
+		{Host: "api.example.org", Path: "/p5/items/9", Method: "GET"},
+		{Path: "/p99/exact", Method: "GET"},
+		{Host: "nowhere.example.org", Path: "/q/1", Method: "GET"},
+	}
+	return specs, reqs
+}
+
+func benchmarkMatch(b *testing.B, specs []Spec, reqs []Request) {
+	tab, err := Compile(specs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		tab.Match(&reqs[i%len(reqs)])
+	}
+}
+
+func BenchmarkMatch10(b *testing.B) {
+	specs, reqs := smallSpecs()
+	benchmarkMatch(b, specs, reqs)
+}
+
+func BenchmarkMatch1000(b *testing.B) {
+	specs, reqs := largeSpecs()
+	benchmarkMatch(b, specs, reqs)
+}
+
+// TestBenchmarkTables checks that the benchmark requests go where they are
+// meant to, so that the benchmarks measure real lookups.
+func TestBenchmarkTables(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		build func() ([]Spec, []Request)
+		want  []int
+	}{
+		{"small", smallSpecs, []int{0, 1, 2, 3, 4, 5, 6, 7, 8, -1}},
+		{"large", largeSpecs, []int{30, 171, 396, 414, 596, 669, 854, 621, 999, -1}},
+	} {
+		specs, reqs := tt.build()
+		tab := mustCompile(t, specs)
+		for i := range reqs {
+			if got, want := tab.Match(&reqs[i]), refMatch(specs, &reqs[i]); got != want || got != tt.want[i] {
+				t.Errorf("%s: request %+v: got %d, reference %d, want %d", tt.name, reqs[i], got, want, tt.want[i])
+			}
+		}
+	}
+}
+
+// TestMatchAllocs checks that Match allocates nothing, whichever way it goes.
+func TestMatchAllocs(t *testing.T) {
+	for _, build := range []func() ([]Spec, []Request){smallSpecs, largeSpecs} {
+		specs, reqs := build()
+		tab := mustCompile(t, specs)
+		for i := range reqs {
+			if n := testing.AllocsPerRun(100, func() { tab.Match(&reqs[i]) }); n != 0 {
+				t.Errorf("request %+v: %v allocations per Match", reqs[i], n)
+			}
+		}
+	}
+}

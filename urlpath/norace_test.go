@@ -1,0 +1,5 @@
+//go:build !race
+
+package urlpath
+
+const raceEnabled = false
