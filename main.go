@@ -28,9 +28,9 @@ func runNode(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	eng := engine.New(func(msg string) { fmt.Fprintln(stderr, "l7lb:", msg) })
 	if *configFile != "" {
-		cfg, src, err := config.ReadFile(*configFile)
+		f, src, err := config.ReadFile(*configFile, false)
 		if err == nil {
-			if err = eng.Load(cfg); err != nil {
+			if err = eng.Load(&f.Config); err != nil {
 				err = src.Locate(err)
 			}
 		}

@@ -9,6 +9,7 @@ package config
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Balance policies.
@@ -59,6 +60,11 @@ type Route struct {
 	HashOn  string
 	Rewrite *Rewrite
 	Sticky  *bool
+
+	// Read by the HTTP proxy only.
+	HostRewrite string         // the Host header sent to servers; "" keeps the client's
+	Timeouts    *RouteTimeouts // overrides of the proxy's timeouts
+	HealthCheck *HealthCheck   // active health check of the route's servers
 }
 
 // Header is a header condition: the request must carry Name with exactly Value.
@@ -84,6 +90,11 @@ type Sticky struct {
 	ServerCookie string
 	Mode         string
 	MaxSessions  int
+
+	// Read by the HTTP proxy only.
+	Secret string        // signs insert-mode cookies; "" = from L7LB_STICKY_SECRET or generated
+	Secure bool          // add Secure to the cookies the proxy sets
+	MaxAge time.Duration // add Max-Age; 0 = a session cookie
 }
 
 // DefaultSticky returns the sticky settings with every default applied.

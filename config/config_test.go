@@ -146,7 +146,8 @@ func TestReadFileNamesFieldAndLine(t *testing.T) {
 			"bad.yaml:4: routes[0].balance: unknown policy random"},
 		{"bad.json", "{\n  \"routes\": [\n    {\"servers\": [\"s1\"],\n     \"sticky\": 1}\n  ]\n}\n",
 			"bad.json:4: routes[0].sticky: expected a boolean"},
-		{"top.yaml", "listen: 1\n", "top.yaml:1: listen: unknown field"},
+		{"top.yaml", "listen: 1\n", "top.yaml:1: listen: expected a string"},
+		{"key.yaml", "listn: x\n", "key.yaml:1: listn: unknown field"},
 		{"syntax.json", "{\n \"routes\": [\n}\n", "syntax.json: line 3"},
 	}
 	for _, tt := range tests {
@@ -154,7 +155,7 @@ func TestReadFileNamesFieldAndLine(t *testing.T) {
 		if err := os.WriteFile(path, []byte(tt.body), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		_, _, err := ReadFile(path)
+		_, _, err := ReadFile(path, false)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: error %v, want it to contain %q", tt.name, err, tt.want)
 		}

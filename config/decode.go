@@ -251,6 +251,12 @@ func (d *decoder) route(path string, v *Value, lenient bool) Route {
 				b := val.Bool
 				r.Sticky = &b
 			}
+		case "host_rewrite":
+			r.HostRewrite, _ = d.nonEmpty(p, val)
+		case "timeouts":
+			r.Timeouts = d.routeTimeouts(p, val)
+		case "health_check":
+			r.HealthCheck = d.healthCheck(p, val)
 		default:
 			if !lenient {
 				d.fail(p, val, "unknown field")
@@ -427,6 +433,14 @@ func (d *decoder) sticky(path string, v *Value) Sticky {
 			if n, ok := d.integer(p, val, 1, 1<<31-1); ok {
 				s.MaxSessions = n
 			}
+		case "secret":
+			s.Secret, _ = d.nonEmpty(p, val)
+		case "secure":
+			if d.want(p, val, Bool) {
+				s.Secure = val.Bool
+			}
+		case "max_age":
+			s.MaxAge, _ = d.duration(p, val)
 		default:
 			d.fail(p, val, "unknown field")
 		}

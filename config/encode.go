@@ -1,5 +1,7 @@
 package config
 
+import "time"
+
 // Canonical returns c in the form DecodeConfig accepts, every default
 // written out, as plain maps and lists: decoding it again gives c back.
 // defaults are the servers that a nil DefaultServers stands for.
@@ -12,15 +14,26 @@ func (c *Config) Canonical(defaults []string) map[string]any {
 	if def == nil {
 		def = defaults
 	}
+	sticky := map[string]any{
+		"cookie":        c.Sticky.Cookie,
+		"server_cookie": c.Sticky.ServerCookie,
+		"mode":          c.Sticky.Mode,
+		"max_sessions":  c.Sticky.MaxSessions,
+	}
+	// The proxy's settings, written only when set: the node has none.
+	if c.Sticky.Secret != "" {
+		sticky["secret"] = c.Sticky.Secret
+	}
+	if c.Sticky.Secure {
+		sticky["secure"] = true
+	}
+	if c.Sticky.MaxAge > 0 {
+		sticky["max_age"] = c.Sticky.MaxAge.String()
+	}
 	return map[string]any{
 		"routes":          routes,
 		"default_servers": nonNil(def),
-		"sticky": map[string]any{
-			"cookie":        c.Sticky.Cookie,
-			"server_cookie": c.Sticky.ServerCookie,
-			"mode":          c.Sticky.Mode,
-			"max_sessions":  c.Sticky.MaxSessions,
-		},
+		"sticky":          sticky,
 	}
 }
 
@@ -74,6 +87,21 @@ func (r *Route) Canonical() map[string]any {
 	if r.Sticky != nil {
 		m["sticky"] = *r.Sticky
 	}
+	if r.HostRewrite != "" {
+		m["host_rewrite"] = r.HostRewrite
+	}
+	if t := r.Timeouts; t != nil {
+		tm := map[string]any{}
+		setDuration(tm, "connect", t.Connect)
+		setDuration(tm, "response_header", t.ResponseHeader)
+		m["timeouts"] = tm
+	}
+	if hc := r.HealthCheck; hc != nil {
+		hm := map[string]any{"path": hc.Path}
+		setDuration(hm, "interval", hc.Interval)
+		setDuration(hm, "timeout", hc.Timeout)
+		m["health_check"] = hm
+	}
 	return m
 }
 
@@ -83,4 +111,11 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// setDuration writes d under key when it is set.
+func setDuration(m map[string]any, key string, d time.Duration) {
+	if d > 0 {
+		m[key] = d.String()
+	}
 }

@@ -16,8 +16,9 @@ type Source struct {
 	Root *Value
 }
 
-// ReadFile reads a configuration file, YAML or JSON.
-func ReadFile(name string) (*Config, *Source, error) {
+// ReadFile reads a configuration file, YAML or JSON; with serve, for the
+// HTTP proxy (see DecodeFile).
+func ReadFile(name string, serve bool) (*File, *Source, error) {
 	data, err := os.ReadFile(name)
 	if err != nil {
 		return nil, nil, err
@@ -27,11 +28,11 @@ func ReadFile(name string) (*Config, *Source, error) {
 		return nil, nil, fmt.Errorf("%s: %v", name, err)
 	}
 	src := &Source{Name: name, Root: v}
-	cfg, err := DecodeConfig(v, false)
+	f, err := DecodeFile(v, serve)
 	if err != nil {
 		return nil, nil, src.Locate(err)
 	}
-	return cfg, src, nil
+	return f, src, nil
 }
 
 // Parse parses a JSON document (one that starts with '{') or else a YAML

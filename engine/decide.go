@@ -49,9 +49,10 @@ const (
 	StickyOtherPool               // the pinned server is not in this pool
 	StickyNewPin                  // an unknown session, pinned now
 	StickyIssued                  // a new session id issued and pinned
+	StickyInvalid                 // insert mode: a cookie that failed its signature
 )
 
-var stickyNames = [...]string{"none", "hit", "hint", "repinned", "other-pool", "new-pin", "issued"}
+var stickyNames = [...]string{"none", "hit", "hint", "repinned", "other-pool", "new-pin", "issued", "invalid"}
 
 func (s Sticky) String() string { return stickyNames[s] }
 
@@ -61,22 +62,36 @@ type Decision struct {
 	Status int
 	Error  string // why, when Status is not 200
 
-	Route   string   // the matched route, DefaultRoute, or "" when none
-	Servers []string // that route's servers; shared, read only
-	Server  string   // the chosen server, "" when none
+	Route   string        // the matched route, DefaultRoute, or "" when none
+	Servers []string      // that route's servers; shared, read only
+	Server  string        // the chosen server, "" when none
+	Config  *config.Route // the matched route's configuration; nil for the default servers
 
 	// Rewritten is the rewritten path with its query, when HasRewrite.
 	// It stays valid until the Decision is used again.
 	Rewritten  []byte
 	HasRewrite bool
+	// Upstream is the origin-form target to send a server when there is no
+	// rewrite: the client's own bytes when its path was already normal, the
+	// normalized path with the query otherwise.
+	Upstream string
 
 	Sticky Sticky
-	// SetCookie asks the client to store SessionID and Server in the
-	// cookies CookieName and ServerCookieName (sticky steps 3 and 6).
+	// SetCookie asks the client to store cookies: SessionID in CookieName
+	// and Server in ServerCookieName (sticky steps 3 and 6), or, in insert
+	// mode, CookieValue in CookieName.
 	SetCookie        bool
 	SessionID        string
+	CookieValue      string
 	CookieName       string
 	ServerCookieName string
+
+	// What Retry needs to choose again in the same pool.
+	st   *state
+	rt   *route
+	key  string
+	mode string
+	sid  string // the request's session id, table modes
 }
 
 // Route decides where req goes, updating pools, sessions and statistics.
@@ -177,7 +192,7 @@ func (e *Engine) decide(req *Request, d *Decision, dry bool) {
 		d.fail(404, "no route")
 		return
 	}
-	d.Route, d.Servers = rt.name, rt.servers
+	d.Route, d.Servers, d.Config = rt.name, rt.servers, rt.cfg
 
 	var key string
 	switch rt.hashOn.kind {
@@ -190,17 +205,23 @@ func (e *Engine) decide(req *Request, d *Decision, dry bool) {
 	case hashHost:
 		key = host
 	}
+	d.st, d.rt, d.key, d.mode = st, rt, key, rt.sticky
 	server, ok := e.choose(st, rt, req, h, key, d, dry)
 	if !ok {
 		d.fail(503, "no server up")
-		d.Sticky, d.SetCookie, d.SessionID = StickyNone, false, ""
+		d.Sticky, d.SetCookie, d.SessionID, d.CookieValue = StickyNone, false, "", ""
 		return
 	}
 	d.Status = 200
 	d.Server = st.names[server]
-	if rt.rewrite != nil {
+	switch {
+	case rt.rewrite != nil:
 		d.HasRewrite = true
 		d.Rewritten = rt.rewrite.AppendApply(d.Rewritten[:0], path, query)
+	case path == rawPath && len(rawPath)+len(query) == len(target):
+		d.Upstream = target
+	default:
+		d.Upstream = path + query
 	}
 }
 
@@ -219,10 +240,14 @@ func (e *Engine) choose(st *state, rt *route, req *Request, h Headers, key strin
 	}
 	sk := &st.sticky
 	d.CookieName, d.ServerCookieName = sk.Cookie, sk.ServerCookie
+	if mode == config.ModeInsert {
+		return e.chooseInsert(st, rt, h, d, pick)
+	}
 	sid := req.SessionID
 	if sid == "" {
 		sid, _ = h.Cookie(sk.Cookie)
 	}
+	d.sid = sid
 	hint := -1
 	if name, ok := h.Cookie(sk.ServerCookie); ok && name != "" {
 		if i, ok := st.index[name]; ok && rt.pool.Contains(i) && st.health.Up(i) {
@@ -289,4 +314,88 @@ func (e *Engine) choose(st *state, rt *route, req *Request, h Headers, key strin
 		e.sessions.Pin(sid, st.names[server])
 	}
 	return server, true
+}
+
+// chooseInsert applies insert-mode stickiness: the cookie itself, signed,
+// names the server, so every instance sharing the secret honours it with
+// no shared table.
+func (e *Engine) chooseInsert(st *state, rt *route, h Headers, d *Decision, pick func() (int, bool)) (int, bool) {
+	value, has := h.Cookie(st.sticky.Cookie)
+	outcome := StickyIssued
+	if has {
+		name, valid := e.signer.Decode(value)
+		i, exists := st.index[name]
+		switch {
+		case !valid:
+			outcome = StickyInvalid
+		case exists && st.health.Up(i) && rt.pool.Contains(i):
+			d.Sticky = StickyHit
+			return i, true
+		case exists && st.health.Up(i):
+			// Pinned to a server of another route: keep the cookie.
+			server, ok := pick()
+			d.Sticky = StickyOtherPool
+			return server, ok
+		default:
+			outcome = StickyRepinned
+		}
+	}
+	server, ok := pick()
+	if ok {
+		d.Sticky, d.SetCookie, d.CookieValue = outcome, true, e.signer.Encode(st.names[server])
+	}
+	return server, ok
+}
+
+// excluding reports the servers of skip as down.
+type excluding struct {
+	h    *health
+	skip []int
+}
+
+func (x *excluding) Up(i int) bool {
+	for _, s := range x.skip {
+		if s == i {
+			return false
+		}
+	}
+	return x.h.Up(i)
+}
+
+// Retry chooses another server of d's route for a request whose connection
+// to the servers in failed broke; it reports false when no other server is
+// up. A session held by the failed server moves to the new one, and the
+// client is told (SetCookie) as when its pinned server goes down.
+func (e *Engine) Retry(d *Decision, failed []string) bool {
+	if d.rt == nil {
+		return false
+	}
+	skip := make([]int, 0, len(failed))
+	for _, name := range failed {
+		if i, ok := d.st.index[name]; ok {
+			skip = append(skip, i)
+		}
+	}
+	server, ok := d.rt.pool.Pick(&excluding{h: d.st.health, skip: skip}, d.key)
+	if !ok {
+		return false
+	}
+	d.Server = d.st.names[server]
+	switch d.Sticky {
+	case StickyNone, StickyOtherPool:
+		return true
+	}
+	switch {
+	case d.mode == config.ModeInsert:
+		d.CookieValue = e.signer.Encode(d.Server)
+	case d.sid != "" || d.SessionID != "":
+		if d.SessionID == "" {
+			d.SessionID = d.sid
+		}
+		e.sessions.Pin(d.SessionID, d.Server)
+	default:
+		return true
+	}
+	d.Sticky, d.SetCookie = StickyRepinned, true
+	return true
 }

@@ -43,7 +43,8 @@ type Engine struct {
 	warn    func(string)
 
 	sessions *session.Table
-	issued   atomic.Uint64 // session ids issued so far
+	signer   *session.Signer // signs insert-mode cookies; nil without the proxy
+	issued   atomic.Uint64   // session ids issued so far
 	statuses [600]atomic.Uint64
 	routed   map[string]*atomic.Uint64 // by server id; kept across inits
 }
@@ -69,6 +70,14 @@ func New(warn func(string)) *Engine {
 	}
 	e.st.Store(st)
 	return e
+}
+
+// SetSigner enables insert-mode stickiness, whose cookies s signs. Call it
+// before applying a configuration that uses insert mode.
+func (e *Engine) SetSigner(s *session.Signer) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.signer = s
 }
 
 // NodeID returns the node id set by the last Init.

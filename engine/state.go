@@ -29,6 +29,7 @@ type state struct {
 
 // route is a compiled route: its pool and what to do with the path.
 type route struct {
+	cfg     *config.Route // nil for the default servers
 	name    string
 	servers []string
 	pool    *balancer.Pool
@@ -101,7 +102,7 @@ func (e *Engine) compile(cfg *config.Config, builtin, strict bool) (*state, erro
 	}
 	st.table = table
 
-	if cfg.Sticky.Mode == config.ModeInsert {
+	if cfg.Sticky.Mode == config.ModeInsert && e.signer == nil {
 		errs = append(errs, &config.FieldError{Path: "sticky.mode", Msg: "insert needs the HTTP proxy (l7lb serve)"})
 	}
 
@@ -191,7 +192,7 @@ func (st *state) compileRoute(r *config.Route, path string, prev *state) (*route
 		key = hashKey{hashHeader, strings.TrimPrefix(on, "header:")}
 	}
 	rt := st.newRoute(r.Name, r.Servers, r.Balance, r.Weights, key, r.Sticky, prev)
-	rt.rewrite = rw
+	rt.rewrite, rt.cfg = rw, r
 	return rt, nil
 }
 

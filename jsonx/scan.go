@@ -132,18 +132,26 @@ func Valid(b []byte) bool {
 // returned as is. Otherwise the error is [ErrIncomplete] or a
 // [*SyntaxError] with an offset into obj.
 func ObjectEach(obj []byte, fn func(key, value []byte) error) error {
-	i := skipSpace(obj, 0)
-	if i == len(obj) {
-		return ErrIncomplete
-	}
-	if obj[i] != '{' {
-		return invalidChar(obj, i, " looking for beginning of object")
-	}
-	end, err := object(obj, i, 0, fn)
+	end, err := ObjectPrefix(obj, fn)
 	if err != nil {
 		return err
 	}
 	return trailing(obj, end)
+}
+
+// ObjectPrefix is [ObjectEach] for a stream: it walks the object that b
+// starts with (after optional whitespace) and returns the offset just past
+// it, without looking at what follows, as [ValueEnd] does. It lets a reader
+// split and walk a message in a single pass.
+func ObjectPrefix(b []byte, fn func(key, value []byte) error) (end int, err error) {
+	i := skipSpace(b, 0)
+	if i == len(b) {
+		return i, ErrIncomplete
+	}
+	if b[i] != '{' {
+		return i, invalidChar(b, i, " looking for beginning of object")
+	}
+	return object(b, i, 0, fn)
 }
 
 // ArrayEach calls fn for each element of the JSON array arr, in order, with
@@ -225,12 +233,17 @@ func object(b []byte, i, depth int, fn func(key, value []byte) error) (int, erro
 		if b[i] != '"' {
 			return i, invalidChar(b, i, " looking for beginning of object key string")
 		}
-		k := i
+		// Keys are short and rarely escaped: look for the closing quote
+		// here, leaving escapes and errors to skipString.
+		k := i + 1
+		for i = k; i < len(b) && plain[b[i]]; i++ {
+		}
+		escaped := i >= len(b) || b[i] != '"'
 		var err error
-		if i, err = skipString(b, i); err != nil {
+		if i, err = skipString(b, k-1); err != nil {
 			return i, err
 		}
-		key := b[k+1 : i-1]
+		key := b[k : i-1]
 		if i = skipSpace(b, i); i >= len(b) {
 			return i, ErrIncomplete
 		}
@@ -242,7 +255,7 @@ func object(b []byte, i, depth int, fn func(key, value []byte) error) (int, erro
 			return i, err
 		}
 		if fn != nil {
-			if hasEscape(key) {
+			if escaped {
 				// Rare enough that a fresh buffer is fine; a reused one
 				// would have to outlive the call, which fn's contract does
 				// not promise.

@@ -1,0 +1,345 @@
+package config
+
+import (
+	"net"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// File is a whole configuration file: the routing configuration both faces
+// share, and what only the HTTP proxy (l7lb serve) reads.
+type File struct {
+	Config
+	Listen   string   // address to serve on
+	Admin    string   // address of the admin listener; "" = off
+	Servers  []Server // in file order
+	Timeouts Timeouts
+	Limits   Limits
+	Health   Health
+}
+
+// Server is a backend: its id and where it listens.
+type Server struct {
+	ID     string
+	URL    string
+	Addr   string // host:port taken from URL
+	Weight int    // the weight routes use when they give none
+}
+
+// Timeouts bound each phase of proxying. A route may override Connect and
+// ResponseHeader.
+type Timeouts struct {
+	Connect        time.Duration // dialing a server
+	ResponseHeader time.Duration // from the request sent to the response head read
+	ReadHeader     time.Duration // reading a client's request head (slowloris)
+	Idle           time.Duration // a client connection waiting for its next request
+	BackendIdle    time.Duration // a pooled server connection left unused
+}
+
+// Limits bound what a client may send and what the proxy keeps open.
+type Limits struct {
+	MaxHeaderBytes    int // request head size; beyond it, 431
+	MaxHeaders        int // header fields in a request, at most 100 (the parser's own bound)
+	MaxConnsPerServer int // open connections to one server; 0 = no limit
+	MaxIdlePerServer  int // pooled idle connections to one server
+	MaxClientConns    int // client connections served at once
+}
+
+// Health holds the passive health-check settings.
+type Health struct {
+	Fails    int           // consecutive failures that mark a server down
+	Cooldown time.Duration // how long it then stays down
+}
+
+// RouteTimeouts overrides the proxy's timeouts for one route.
+type RouteTimeouts struct {
+	Connect        time.Duration
+	ResponseHeader time.Duration
+}
+
+// HealthCheck is an active health check of a route's servers.
+type HealthCheck struct {
+	Path     string
+	Interval time.Duration
+	Timeout  time.Duration
+}
+
+// Defaults of the proxy's settings.
+const (
+	DefaultInsertCookie = "l7lb"
+)
+
+// DefaultTimeouts returns the proxy's timeouts with every default applied.
+func DefaultTimeouts() Timeouts {
+	return Timeouts{Connect: 5 * time.Second, ResponseHeader: 30 * time.Second, ReadHeader: 10 * time.Second, Idle: 60 * time.Second, BackendIdle: 90 * time.Second}
+}
+
+// DefaultLimits returns the proxy's limits with every default applied.
+func DefaultLimits() Limits {
+	return Limits{MaxHeaderBytes: 64 << 10, MaxHeaders: 100, MaxIdlePerServer: 64, MaxClientConns: 10000}
+}
+
+// DecodeFile decodes a configuration file. With serve, it is read for the
+// HTTP proxy: listen and servers are required and the sticky mode defaults
+// to insert. Without, the proxy's keys are checked but play no part.
+func DecodeFile(v *Value, serve bool) (*File, error) {
+	var d decoder
+	f := &File{Timeouts: DefaultTimeouts(), Limits: DefaultLimits(), Health: Health{Fails: 3, Cooldown: 10 * time.Second}}
+	var sticky *Value
+	c := d.config(v, func(key string, val *Value) {
+		switch key {
+		case "listen":
+			f.Listen, _ = d.address(key, val)
+		case "admin":
+			f.Admin, _ = d.address(key, val)
+		case "servers":
+			f.Servers = d.servers(key, val)
+		case "timeouts":
+			d.timeouts(key, val, &f.Timeouts)
+		case "limits":
+			d.limits(key, val, &f.Limits)
+		case "health":
+			d.health(key, val, &f.Health)
+		default:
+			d.fail(key, val, "unknown field")
+		}
+	})
+	f.Config = *c
+	if v.Kind == Map {
+		sticky = v.Get("sticky")
+		if serve {
+			if v.Get("listen") == nil {
+				d.fail("listen", v, "missing")
+			}
+			if v.Get("servers") == nil {
+				d.fail("servers", v, "missing")
+			}
+		}
+	}
+	if serve && (sticky == nil || sticky.Get("mode") == nil) {
+		f.Sticky.Mode = ModeInsert
+	}
+	if f.Sticky.Mode == ModeInsert && (sticky == nil || sticky.Get("cookie") == nil) {
+		f.Sticky.Cookie = DefaultInsertCookie
+	}
+	f.applyServerWeights()
+	return f, d.errs.Err()
+}
+
+// applyServerWeights gives each server of a weighted route the weight the
+// servers map sets for it, unless the route sets its own.
+func (f *File) applyServerWeights() {
+	weight := make(map[string]int, len(f.Servers))
+	for _, s := range f.Servers {
+		if s.Weight > 1 {
+			weight[s.ID] = s.Weight
+		}
+	}
+	if len(weight) == 0 {
+		return
+	}
+	for i := range f.Routes {
+		r := &f.Routes[i]
+		if r.Balance == RoundRobin {
+			continue
+		}
+		for _, s := range r.Servers {
+			if _, set := r.Weights[s]; !set && weight[s] > 0 {
+				if r.Weights == nil {
+					r.Weights = map[string]int{}
+				}
+				r.Weights[s] = weight[s]
+			}
+		}
+	}
+}
+
+// address decodes a host:port listen address.
+func (d *decoder) address(path string, v *Value) (string, bool) {
+	s, ok := d.nonEmpty(path, v)
+	if !ok {
+		return "", false
+	}
+	if _, _, err := net.SplitHostPort(s); err != nil {
+		d.fail(path, v, "want host:port")
+		return "", false
+	}
+	return s, true
+}
+
+// servers decodes the servers map: id → URL, or id → {url, weight}.
+func (d *decoder) servers(path string, v *Value) []Server {
+	if !d.want(path, v, Map) {
+		return nil
+	}
+	out := make([]Server, 0, len(v.Keys))
+	for i, id := range v.Keys {
+		val, p := v.Vals[i], Join(path, id)
+		s := Server{ID: id, Weight: 1}
+		switch val.Kind {
+		case String:
+			s.URL = val.Str
+		case Map:
+			for j, key := range val.Keys {
+				kp := Join(p, key)
+				switch key {
+				case "url":
+					s.URL, _ = d.str(kp, val.Vals[j])
+				case "weight":
+					s.Weight, _ = d.integer(kp, val.Vals[j], 1, MaxWeight)
+				default:
+					d.fail(kp, val.Vals[j], "unknown field")
+				}
+			}
+			if val.Get("url") == nil {
+				d.fail(Join(p, "url"), val, "missing")
+			}
+		default:
+			d.fail(p, val, "expected a URL or an object {url, weight}")
+			continue
+		}
+		if s.URL != "" {
+			addr, err := serverAddr(s.URL)
+			if err != "" {
+				d.fail(p, val, err)
+			}
+			s.Addr = addr
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// serverAddr returns host:port of an http:// server URL, or what is wrong.
+func serverAddr(raw string) (string, string) {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return "", "not a URL"
+	case u.Scheme != "http":
+		return "", "want an http:// URL (the proxy speaks plain HTTP/1.1 to servers)"
+	case u.Host == "" || u.User != nil:
+		return "", "want http://host:port"
+	case u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.Fragment != "":
+		return "", "a server URL has no path or query"
+	}
+	if u.Port() == "" {
+		return net.JoinHostPort(u.Hostname(), "80"), ""
+	}
+	return u.Host, ""
+}
+
+func (d *decoder) duration(path string, v *Value) (time.Duration, bool) {
+	var dur time.Duration
+	switch v.Kind {
+	case String:
+		var err error
+		if dur, err = time.ParseDuration(v.Str); err != nil {
+			d.fail(path, v, "want a duration such as 5s or 250ms")
+			return 0, false
+		}
+	case Number:
+		secs, err := strconv.ParseFloat(v.Str, 64)
+		if err != nil {
+			d.fail(path, v, "want a duration such as 5s or 250ms")
+			return 0, false
+		}
+		dur = time.Duration(secs * float64(time.Second))
+	default:
+		d.fail(path, v, "want a duration such as 5s or 250ms")
+		return 0, false
+	}
+	if dur <= 0 {
+		d.fail(path, v, "must be positive")
+		return 0, false
+	}
+	return dur, true
+}
+
+// fields decodes the members of the object v with the decoders in set,
+// reporting any other member.
+func (d *decoder) fields(path string, v *Value, set map[string]func(p string, val *Value)) {
+	if !d.want(path, v, Map) {
+		return
+	}
+	for i, key := range v.Keys {
+		p := Join(path, key)
+		if fn, ok := set[key]; ok {
+			fn(p, v.Vals[i])
+		} else {
+			d.fail(p, v.Vals[i], "unknown field")
+		}
+	}
+}
+
+// durationTo returns a field decoder storing a duration in *dst.
+func (d *decoder) durationTo(dst *time.Duration) func(string, *Value) {
+	return func(p string, v *Value) {
+		if x, ok := d.duration(p, v); ok {
+			*dst = x
+		}
+	}
+}
+
+// intTo returns a field decoder storing an integer from lo to hi in *dst.
+func (d *decoder) intTo(dst *int, lo, hi int) func(string, *Value) {
+	return func(p string, v *Value) {
+		if x, ok := d.integer(p, v, lo, hi); ok {
+			*dst = x
+		}
+	}
+}
+
+func (d *decoder) timeouts(path string, v *Value, t *Timeouts) {
+	d.fields(path, v, map[string]func(string, *Value){
+		"connect":         d.durationTo(&t.Connect),
+		"response_header": d.durationTo(&t.ResponseHeader),
+		"read_header":     d.durationTo(&t.ReadHeader),
+		"idle":            d.durationTo(&t.Idle),
+		"backend_idle":    d.durationTo(&t.BackendIdle),
+	})
+}
+
+func (d *decoder) limits(path string, v *Value, l *Limits) {
+	d.fields(path, v, map[string]func(string, *Value){
+		"max_header_bytes":     d.intTo(&l.MaxHeaderBytes, 1024, 1<<20),
+		"max_headers":          d.intTo(&l.MaxHeaders, 1, 100),
+		"max_conns_per_server": d.intTo(&l.MaxConnsPerServer, 0, 1<<20),
+		"max_idle_per_server":  d.intTo(&l.MaxIdlePerServer, 0, 1<<16),
+		"max_client_conns":     d.intTo(&l.MaxClientConns, 1, 1<<22),
+	})
+}
+
+func (d *decoder) health(path string, v *Value, h *Health) {
+	d.fields(path, v, map[string]func(string, *Value){
+		"fails":    d.intTo(&h.Fails, 1, 1000),
+		"cooldown": d.durationTo(&h.Cooldown),
+	})
+}
+
+func (d *decoder) routeTimeouts(path string, v *Value) *RouteTimeouts {
+	t := &RouteTimeouts{}
+	d.fields(path, v, map[string]func(string, *Value){
+		"connect":         d.durationTo(&t.Connect),
+		"response_header": d.durationTo(&t.ResponseHeader),
+	})
+	return t
+}
+
+func (d *decoder) healthCheck(path string, v *Value) *HealthCheck {
+	hc := &HealthCheck{Path: "/", Interval: 5 * time.Second, Timeout: 2 * time.Second}
+	d.fields(path, v, map[string]func(string, *Value){
+		"path": func(p string, val *Value) {
+			if s, ok := d.nonEmpty(p, val); ok {
+				if s[0] != '/' {
+					d.fail(p, val, "must start with /")
+				}
+				hc.Path = s
+			}
+		},
+		"interval": d.durationTo(&hc.Interval),
+		"timeout":  d.durationTo(&hc.Timeout),
+	})
+	return hc
+}

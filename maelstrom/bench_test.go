@@ -1,0 +1,69 @@
+package maelstrom
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"testing"
+)
+
+// repeatReader serves copies of a block of lines, total lines in all.
+type repeatReader struct {
+	block []byte
+	times int    // whole copies of block still to serve
+	tail  []byte // then this prefix of block
+	rest  []byte // what is left of the copy being served
+}
+
+func newRepeatReader(block []byte, lines, total int) *repeatReader {
+	end := 0
+	for range total % lines {
+		end += bytes.IndexByte(block[end:], '\n') + 1
+	}
+	return &repeatReader{block: block, times: total / lines, tail: block[:end]}
+}
+
+func (r *repeatReader) Read(p []byte) (int, error) {
+	for len(r.rest) == 0 {
+		switch {
+		case r.times > 0:
+			r.times--
+			r.rest = r.block
+		case r.tail != nil:
+			r.rest, r.tail = r.tail, nil
+		default:
+			return 0, io.EOF
+		}
+	}
+	n := copy(p, r.rest)
+	r.rest = r.rest[n:]
+	return n, nil
+}
+
+// BenchmarkRun measures the runtime alone: reading, parsing, dispatching
+// and writing a reply through ReplyFields, for small messages. One op is one
+// message.
+func BenchmarkRun(b *testing.B) {
+	const blockLines = 100000
+	var block bytes.Buffer
+	for i := range blockLines {
+		fmt.Fprintf(&block, `{"src":"c%d","dest":"lb","body":{"type":"echo","msg_id":%d,"echo":"hello"}}`+"\n", i%10, i)
+	}
+	n := NewNode(newRepeatReader(block.Bytes(), blockLines, b.N), io.Discard, nil)
+	echo := &echoFields{}
+	n.Handle("echo", func(m *Message) error {
+		echo.echo = member(m.Body, "echo")
+		return n.ReplyFields(m, "echo_ok", echo)
+	})
+	b.SetBytes(int64(block.Len() / blockLines))
+	b.ReportAllocs()
+	b.ResetTimer()
+	if err := n.Run(); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	if n.nextMsgID != uint64(b.N) {
+		b.Fatalf("%d replies to %d messages", n.nextMsgID, b.N)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
