@@ -269,14 +269,18 @@ type Stats struct {
 	Routed   map[string]uint64 // 200 replies by server, every known server
 	Statuses map[int]uint64    // replies by status, the statuses seen
 	Sessions int               // pins held
+	Down     map[string]bool   // the known servers marked down
 }
 
 // Stats returns the counters.
 func (e *Engine) Stats() Stats {
 	st := e.st.Load()
-	s := Stats{Routed: make(map[string]uint64, len(st.servers)), Statuses: map[int]uint64{}, Sessions: e.sessions.Len()}
+	s := Stats{Routed: make(map[string]uint64, len(st.servers)), Statuses: map[int]uint64{}, Sessions: e.sessions.Len(), Down: map[string]bool{}}
 	for i, name := range st.servers {
 		s.Routed[name] = st.routed[i].Load()
+		if !st.health.Up(i) {
+			s.Down[name] = true
+		}
 	}
 	for code := range e.statuses {
 		if n := e.statuses[code].Load(); n > 0 {

@@ -79,11 +79,12 @@ func (e *HeadError) Unwrap() error { return e.Err }
 // ParseHead parses raw, an HTTP/1.x request head, into h, strictly per
 // RFC 9112:
 //
-//   - the first line is exactly METHOD SP request-target SP HTTP-version, the
-//     method a token, the target non-empty, the version HTTP/1.0 or HTTP/1.1
-//     (another HTTP/x.y is an unsupported version, anything else a bad request
-//     line); leading empty lines are not skipped, and a raw that is empty or
-//     only whitespace is a bad request line;
+//   - the first line is exactly METHOD SP request-target SP HTTP-version:
+//     three non-empty parts split by single spaces and a method that is a
+//     token, else a bad request line; a version other than HTTP/1.0 or
+//     HTTP/1.1 (say "HTTP/2.0" or "http/1.1") is unsupported; leading empty
+//     lines are not skipped, and a raw that is empty or only whitespace is a
+//     bad request line;
 //   - each further line is name ":" OWS value OWS, the name a token directly
 //     followed by the colon, the value free of control characters but HTAB;
 //   - lines end in CRLF or LF, freely mixed, and a CR anywhere else is an
@@ -191,14 +192,14 @@ func parseRequestLine(line string, h *Head) error {
 		// The target is the one part of line 1 that no other check would
 		// reject for holding a CR.
 		return &HeadError{Err: ErrBareCR, Line: 1}
-	case !ok1 || !ok2 || target == "" || !ValidToken(method):
-		return requestLineError(line) // a fourth part fails the version
-	case version == "HTTP/1.1" || version == "HTTP/1.0":
-	case len(version) == 8 && version[:5] == "HTTP/" && isDigit(version[5]) &&
-		version[6] == '.' && isDigit(version[7]):
-		return &HeadError{Err: ErrUnsupportedVersion, Version: version}
-	default:
-		return requestLineError(line)
+	case !ok1 || !ok2 || target == "" || version == "" || !ValidToken(method) ||
+		strings.IndexByte(version, ' ') >= 0:
+		return requestLineError(line, &HeadError{Err: ErrBadRequestLine})
+	case version != "HTTP/1.1" && version != "HTTP/1.0":
+		// docs/protocol.md: whatever the third part is ("HTTP/2.0",
+		// "http/1.1", "FOO"), if it is not one of ours it is reported as an
+		// unsupported version, named as written.
+		return requestLineError(line, &HeadError{Err: ErrUnsupportedVersion, Version: version})
 	}
 	h.Method, h.Target, h.Proto = method, target, version
 	return nil
@@ -250,13 +251,13 @@ func lineError(err error, line string, n int) error {
 	return &HeadError{Err: err, Line: n}
 }
 
-// requestLineError is lineError for line 1, whose own reason carries no line
-// number.
-func requestLineError(line string) error {
+// requestLineError returns err, a reason about line 1, unless the line holds
+// a CR: as in lineError, a bare CR takes precedence.
+func requestLineError(line string, err *HeadError) error {
 	if strings.IndexByte(line, '\r') >= 0 {
 		return &HeadError{Err: ErrBareCR, Line: 1}
 	}
-	return &HeadError{Err: ErrBadRequestLine}
+	return err
 }
 
 // onlySpace reports whether s holds nothing but SP, HTAB, CR and LF.

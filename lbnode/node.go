@@ -19,6 +19,7 @@ type handler struct {
 	node *maelstrom.Node
 	eng  *engine.Engine
 	req  request
+	er   engine.Request // reused: a request on the stack would escape through decide's func value
 	dec  engine.Decision
 	resp response
 }
@@ -78,8 +79,8 @@ func (h *handler) decide(msg *maelstrom.Message, decide func(*engine.Request, *e
 	if !r.hasMethod {
 		method = "GET"
 	}
-	er := engine.Request{Method: method, Target: r.path, Host: r.hostHeader(), SessionID: r.sessionID, Headers: r}
-	decide(&er, &h.dec)
+	h.er = engine.Request{Method: method, Target: r.path, Host: r.hostHeader(), SessionID: r.sessionID, Headers: r}
+	decide(&h.er, &h.dec)
 	return true
 }
 

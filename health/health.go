@@ -1,0 +1,160 @@
+// Package health decides when a server is down: passively, from the
+// failures the proxy meets, and actively, by probing a path. Both mark the
+// verdict through a function the caller supplies (the engine's SetDown), so
+// this package knows nothing of routing.
+package health
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Mark records that a server is down (true) or up (false).
+type Mark func(server string, down bool)
+
+// Passive marks a server down after a run of consecutive failures, for a
+// cooldown; then the server is tried again.
+type Passive struct {
+	fails    int
+	cooldown time.Duration
+	mark     Mark
+
+	mu     sync.Mutex
+	counts map[string]int // consecutive failures by server; bounded by the servers configured
+	timers map[string]*time.Timer
+	closed bool
+}
+
+// NewPassive returns a tracker marking a server down after fails
+// consecutive failures, for cooldown.
+func NewPassive(fails int, cooldown time.Duration, mark Mark) *Passive {
+	return &Passive{fails: fails, cooldown: cooldown, mark: mark, counts: map[string]int{}, timers: map[string]*time.Timer{}}
+}
+
+// Failure records a connect failure or reset of server.
+func (p *Passive) Failure(server string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || p.timers[server] != nil {
+		return // already down: the cooldown decides when it is tried again
+	}
+	p.counts[server]++
+	if p.counts[server] < p.fails {
+		return
+	}
+	p.counts[server] = 0
+	p.mark(server, true)
+	p.timers[server] = time.AfterFunc(p.cooldown, func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		delete(p.timers, server)
+		if !p.closed {
+			p.mark(server, false)
+		}
+	})
+}
+
+// Success records a good exchange with server, ending its run of failures.
+func (p *Passive) Success(server string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.counts[server] != 0 {
+		p.counts[server] = 0
+	}
+}
+
+// Close stops the cooldown timers.
+func (p *Passive) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	for _, t := range p.timers {
+		t.Stop()
+	}
+}
+
+// Target is a server to probe.
+type Target struct {
+	Server   string
+	Addr     string // host:port
+	Path     string
+	Interval time.Duration
+	Timeout  time.Duration
+}
+
+// Thresholds of active checks: a server is down after this many failed
+// checks in a row and up after this many good ones.
+const (
+	DownAfter = 2
+	UpAfter   = 2
+)
+
+// Active probes each target every interval until ctx ends; a probe is good
+// when the server answers GET path with a status below 500 within the
+// timeout. It returns at once; the probes run in the background.
+func Active(ctx context.Context, targets []Target, mark Mark) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	for _, t := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			probeLoop(ctx, t, mark)
+		}()
+	}
+	return &wg
+}
+
+func probeLoop(ctx context.Context, t Target, mark Mark) {
+	client := &http.Client{
+		Timeout: t.Timeout,
+		Transport: &http.Transport{
+			DialContext:       (&net.Dialer{Timeout: t.Timeout}).DialContext,
+			MaxIdleConns:      1,
+			DisableKeepAlives: false,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	defer client.CloseIdleConnections()
+	url := "http://" + t.Addr + t.Path
+	var good, bad int
+	down := false
+	tick := time.NewTicker(t.Interval)
+	defer tick.Stop()
+	for {
+		if probe(ctx, client, url) {
+			good, bad = good+1, 0
+			if down && good >= UpAfter {
+				down = false
+				mark(t.Server, false)
+			}
+		} else {
+			good, bad = 0, bad+1
+			if !down && bad >= DownAfter {
+				down = true
+				mark(t.Server, true)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func probe(ctx context.Context, client *http.Client, url string) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return false
+	}
+	req.Header.Set("User-Agent", "l7lb-health-check")
+	resp, err := client.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode < 500
+}
