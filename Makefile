@@ -3,7 +3,7 @@ GO       ?= go
 BIN      := ./l7lb
 FUZZTIME ?= 10s
 
-.PHONY: build run test check fuzz bench clean
+.PHONY: build run test check fuzz bench bench-http demo clean
 
 build:
 	$(GO) build -o $(BIN) .
@@ -29,6 +29,16 @@ fuzz:
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./engine ./lbnode
 	$(GO) run ./tools/nodebench -bin $(BIN) -n 1000000
+
+# l7lb serve against HAProxy and nginx on real HTTP (wrk, pinned cores);
+# installs wrk, haproxy and nginx with apt when missing and rewrites the
+# "HTTP proxy" section of BENCHMARKS.md. Takes about two minutes.
+bench-http:
+	bash bench/http.sh
+
+# Three demo backends behind the proxy; prints curl commands to try.
+demo: build
+	$(BIN) demo
 
 clean:
 	rm -f $(BIN)

@@ -52,6 +52,12 @@ func FuzzValueEnd(f *testing.F) {
 		default:
 			t.Fatalf("ValueEnd(%q): unexpected error type %T", b, err)
 		}
+		if bytes.HasPrefix(bytes.TrimLeft(b, " \t\r\n"), []byte("{")) {
+			pend, perr := ObjectPrefix(b, func(k, v []byte) error { return nil })
+			if errString(perr) != errString(err) || err == nil && pend != end {
+				t.Fatalf("ObjectPrefix(%q) = %d, %v; ValueEnd = %d, %v", b, pend, perr, end, err)
+			}
+		}
 		if err != nil || len(b) > 256 {
 			return
 		}

@@ -5,7 +5,7 @@
 // [StringView] turns a string token into a Go string that shares the input's
 // memory, and [ValueEnd] finds where one value ends in a stream, telling an
 // unfinished value ([ErrIncomplete]) apart from a syntax error
-// ([*SyntaxError]). The input is validated as it is walked, with the same
+// ([*SyntaxError]); [ObjectPrefix] does both for an object in a stream. The input is validated as it is walked, with the same
 // grammar and nesting limit as encoding/json.
 //
 // The encoding side appends compact JSON to a byte slice: [AppendString]
@@ -15,7 +15,9 @@
 package jsonx
 
 import (
+	"encoding/binary"
 	"errors"
+	"math/bits"
 	"strconv"
 )
 
@@ -78,6 +80,8 @@ type SyntaxError struct {
 	Offset int    // offset of the offending byte in the input
 }
 
+// Error returns the message and the offset, e.g.
+// "invalid character 'x' looking for beginning of value at offset 12".
 func (e *SyntaxError) Error() string {
 	return e.Msg + " at offset " + strconv.Itoa(e.Offset)
 }
@@ -180,13 +184,13 @@ func trailing(b []byte, i int) error {
 	return nil
 }
 
+// spaceMask has bit c set for each whitespace byte c.
+const spaceMask = 1<<' ' | 1<<'\t' | 1<<'\n' | 1<<'\r'
+
 func skipSpace(b []byte, i int) int {
-	for ; i < len(b); i++ {
-		switch b[i] {
-		case ' ', '\t', '\n', '\r':
-		default:
-			return i
-		}
+	// Compact JSON has no whitespace: one comparison settles most calls.
+	for i < len(b) && b[i] <= ' ' && spaceMask>>b[i]&1 != 0 {
+		i++
 	}
 	return i
 }
@@ -199,7 +203,8 @@ func value(b []byte, i, depth int) (int, error) {
 	}
 	switch c := b[i]; {
 	case c == '"':
-		return skipString(b, i)
+		end, _, err := skipString(b, i)
+		return end, err
 	case c == '{':
 		return object(b, i, depth, nil)
 	case c == '[':
@@ -233,25 +238,27 @@ func object(b []byte, i, depth int, fn func(key, value []byte) error) (int, erro
 		if b[i] != '"' {
 			return i, invalidChar(b, i, " looking for beginning of object key string")
 		}
-		// Keys are short and rarely escaped: look for the closing quote
-		// here, leaving escapes and errors to skipString.
-		k := i + 1
-		for i = k; i < len(b) && plain[b[i]]; i++ {
-		}
-		escaped := i >= len(b) || b[i] != '"'
+		k := i
+		var escaped bool
 		var err error
-		if i, err = skipString(b, k-1); err != nil {
+		if i, escaped, err = skipString(b, i); err != nil {
 			return i, err
 		}
-		key := b[k : i-1]
+		key := b[k+1 : i-1]
 		if i = skipSpace(b, i); i >= len(b) {
 			return i, ErrIncomplete
 		}
 		if b[i] != ':' {
 			return i, invalidChar(b, i, " after object key")
 		}
+		// Most values are strings: skip the dispatch of value for them.
 		v := skipSpace(b, i+1)
-		if i, err = value(b, v, depth); err != nil {
+		if v < len(b) && b[v] == '"' {
+			i, _, err = skipString(b, v)
+		} else {
+			i, err = value(b, v, depth)
+		}
+		if err != nil {
 			return i, err
 		}
 		if fn != nil {
@@ -324,14 +331,20 @@ var plain = func() (t [256]bool) {
 	return t
 }()
 
-// skipString scans the string whose opening quote is b[i].
-func skipString(b []byte, i int) (int, error) {
-	i++
+// skipString scans the string whose opening quote is b[i], and reports
+// whether it has escapes.
+func skipString(b []byte, i int) (end int, escaped bool, err error) {
+	if i = plainEnd(b, i+1); i < len(b) && b[i] == '"' {
+		return i + 1, false, nil
+	}
+	end, err = stringRest(b, i)
+	return end, true, err
+}
+
+// stringRest scans the rest of a string from b[i], inside it.
+func stringRest(b []byte, i int) (int, error) {
 	for {
-		for i < len(b) && plain[b[i]] {
-			i++
-		}
-		if i >= len(b) {
+		if i = plainEnd(b, i); i >= len(b) {
 			return i, ErrIncomplete
 		}
 		switch b[i] {
@@ -362,6 +375,33 @@ func skipString(b []byte, i int) (int, error) {
 			return i, invalidChar(b, i, " in string literal")
 		}
 	}
+}
+
+// Constants for scanning eight bytes at a time: every byte 0x01, every byte
+// 0x80.
+const ones, highs = 0x0101010101010101, 0x8080808080808080
+
+// plainEnd returns the offset of the first byte at or after b[i] that is
+// not plain (or len(b)).
+func plainEnd(b []byte, i int) int {
+	// Eight bytes at a time: a word's flag bits mark its bytes that are
+	// '"', '\\' or below 0x20 (a byte minus 0x20, or minus 1 after the XOR,
+	// turns its high bit on only from below; q and bs have the high bits of
+	// x, so &^x drops bytes >= 0x80). The lowest flag is always exact, as
+	// borrows only carry past a flagged byte, and it is all that is needed.
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		q := x ^ ('"' * ones)
+		bs := x ^ ('\\' * ones)
+		flags := ((x - 0x20*ones) | (q - ones) | (bs - ones)) &^ x & highs
+		if flags != 0 {
+			return i + bits.TrailingZeros64(flags)/8
+		}
+	}
+	for i < len(b) && plain[b[i]] {
+		i++
+	}
+	return i
 }
 
 func unhex(c byte) rune {

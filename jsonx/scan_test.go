@@ -177,6 +177,36 @@ func TestObjectEach(t *testing.T) {
 	}
 }
 
+func TestObjectPrefix(t *testing.T) {
+	tests := []struct {
+		in      string
+		end     int
+		want    string
+		wantErr string
+	}{
+		{` {"a":1} {"b":2}`, 8, `a=1`, ""},
+		{`{"a":1}x`, 7, `a=1`, ""},
+		{`{"a":1,`, 0, `a=1`, "unexpected end of input"},
+		{`{"a":1 x`, 0, `a=1`, "invalid character 'x' after object key:value pair at offset 7"},
+		{`[1]`, 0, ``, "invalid character '[' looking for beginning of object at offset 0"},
+	}
+	for _, tt := range tests {
+		var seen []string
+		end, err := ObjectPrefix([]byte(tt.in), func(k, v []byte) error {
+			seen = append(seen, string(k)+"="+string(v))
+			return nil
+		})
+		if got := strings.Join(seen, " "); got != tt.want {
+			t.Errorf("ObjectPrefix(%q) saw %q, want %q", tt.in, got, tt.want)
+		}
+		if got := errString(err); got != tt.wantErr {
+			t.Errorf("ObjectPrefix(%q) error = %q, want %q", tt.in, got, tt.wantErr)
+		} else if err == nil && end != tt.end {
+			t.Errorf("ObjectPrefix(%q) = %d, want %d", tt.in, end, tt.end)
+		}
+	}
+}
+
 func TestObjectEachStops(t *testing.T) {
 	stop := errors.New("stop")
 	calls := 0

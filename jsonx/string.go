@@ -2,6 +2,7 @@ package jsonx
 
 import (
 	"bytes"
+	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
 	"unsafe"
@@ -27,17 +28,13 @@ func StringView(raw []byte) (string, error) {
 	if raw[0] != '"' {
 		return "", invalidChar(raw, 0, " looking for beginning of string")
 	}
-	i := 1
-	for i < len(raw) && plain[raw[i]] {
-		i++
-	}
-	if i == len(raw)-1 && raw[i] == '"' {
-		if i == 1 {
+	end, escaped, err := skipString(raw, 0)
+	if !escaped && end == len(raw) {
+		if end == 2 {
 			return "", nil
 		}
-		return unsafe.String(&raw[1], i-1), nil
+		return unsafe.String(&raw[1], end-2), nil
 	}
-	end, err := skipString(raw, 0)
 	if err != nil {
 		return "", err
 	}
@@ -46,8 +43,6 @@ func StringView(raw []byte) (string, error) {
 	}
 	return string(unescape(nil, raw[1:end-1])), nil
 }
-
-func hasEscape(s []byte) bool { return bytes.IndexByte(s, '\\') >= 0 }
 
 // unescape appends the value of s, the validated contents of a string token
 // (without its quotes), to dst.
@@ -126,16 +121,13 @@ var escapes = func() (t [utf8.RuneSelf]byte) {
 func AppendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0 // s[start:i] is pending, to be copied as is
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			e := escapes[c]
-			if e == 0 {
-				i++
-				continue
-			}
+	for i := 0; ; {
+		if i = safeEnd(s, i); i == len(s) {
+			break
+		}
+		if c := s[i]; c < utf8.RuneSelf {
 			dst = append(dst, s[start:i]...)
-			if e == 'u' {
+			if e := escapes[c]; e == 'u' {
 				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
 			} else {
 				dst = append(dst, '\\', e)
@@ -156,6 +148,27 @@ func AppendString(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// safeEnd returns the offset of the first byte at or after s[i] that
+// AppendString cannot copy without a look: one to escape, or the first byte
+// of a multi-byte UTF-8 sequence. It returns len(s) if there is none.
+func safeEnd(s string, i int) int {
+	// Eight bytes at a time, as plainEnd does, also flagging bytes >= 0x80.
+	for ; i+8 <= len(s); i += 8 {
+		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		q := x ^ ('"' * ones)
+		bs := x ^ ('\\' * ones)
+		flags := ((x-0x20*ones)|(q-ones)|(bs-ones))&^x | x&highs
+		if flags &= highs; flags != 0 {
+			return i + bits.TrailingZeros64(flags)/8
+		}
+	}
+	for i < len(s) && s[i] < utf8.RuneSelf && escapes[s[i]] == 0 {
+		i++
+	}
+	return i
 }
 
 const hexDigits = "0123456789abcdef"

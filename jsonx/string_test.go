@@ -1,6 +1,7 @@
 package jsonx
 
 import (
+	"strings"
 	"testing"
 	"unsafe"
 )
@@ -81,6 +82,35 @@ func TestAppendString(t *testing.T) {
 	for _, tt := range tests {
 		if got := string(AppendString([]byte("x"), tt.in)); got != "x"+tt.want {
 			t.Errorf("AppendString(%q) = %s, want %s", tt.in, got[1:], tt.want)
+		}
+	}
+}
+
+// TestWordScans checks the eight-bytes-at-a-time scans against plain loops,
+// for every position of a stop byte in and around the words.
+func TestWordScans(t *testing.T) {
+	for size := range 20 {
+		for pos := range size {
+			for _, c := range []byte{'"', '\\', 0x00, 0x1f, 0x7f, 0x80, 0xff, ' ', 'a'} {
+				b := []byte(strings.Repeat("a", size))
+				b[pos] = c
+				for from := 0; from <= pos; from++ {
+					want := from
+					for want < len(b) && plain[b[want]] {
+						want++
+					}
+					if got := plainEnd(b, from); got != want {
+						t.Errorf("plainEnd(%q, %d) = %d, want %d", b, from, got, want)
+					}
+					want = from
+					for want < len(b) && b[want] < 0x80 && escapes[b[want]] == 0 {
+						want++
+					}
+					if got := safeEnd(string(b), from); got != want {
+						t.Errorf("safeEnd(%q, %d) = %d, want %d", b, from, got, want)
+					}
+				}
+			}
 		}
 	}
 }

@@ -60,9 +60,9 @@ const bufSize = 64 << 10
 // A Node is a Maelstrom node. Create one with [NewNode], register handlers
 // with [Node.Handle], then call [Node.Run].
 //
-// Handle must be called before Run. Reply, ReplyFields, Send and Logf are
-// meant to be called by handlers, on Run's goroutine; ID and NodeIDs are
-// safe to call from any goroutine.
+// Handle must be called before Run. Reply, ReplyFields and Send are meant
+// to be called by handlers, on Run's goroutine. ID and NodeIDs are safe to
+// call from any goroutine, and so is Logf if the log writer is.
 type Node struct {
 	in   io.Reader
 	out  *bufio.Writer
@@ -160,7 +160,9 @@ func (n *Node) Logf(format string, args ...any) {
 // ReplyFields sends a reply of type typ to msg, with the body members that
 // f writes. It is the allocation-free path: f is best a pointer to a value
 // that the handler reuses. The reply goes to msg.Src; its in_reply_to is
-// msg.MsgID (left out when nil) and its msg_id the node's next one.
+// msg.MsgID as written (left out when nil; an object or list msg_id loses
+// its whitespace, to keep the reply on one line) and its msg_id the node's
+// next one.
 func (n *Node) ReplyFields(msg *Message, typ string, f Fields) error {
 	if msg.Src == "" {
 		return errors.New("maelstrom: cannot reply to a message without src")
@@ -248,7 +250,7 @@ func (n *Node) send(src, dest, typ string, inReplyTo []byte, f Fields) error {
 	if n.err != nil {
 		return n.err
 	}
-	b := append(n.line[:0], `{"src":`...)
+	b := append(n.line, `{"src":`...)
 	b = jsonx.AppendString(b, src)
 	b = append(b, `,"dest":`...)
 	b = jsonx.AppendString(b, dest)
@@ -264,7 +266,10 @@ func (n *Node) send(src, dest, typ string, inReplyTo []byte, f Fields) error {
 	b = strconv.AppendUint(b, n.nextMsgID, 10)
 	b = f.AppendFields(b)
 	b = append(b, "}}\n"...)
-	n.line = b
+	n.line = b[:0]
+	if cap(b) > bufSize {
+		n.line = nil // do not hold on to the memory of a huge reply
+	}
 	if _, err := n.out.Write(b); err != nil {
 		n.err = err
 		return err

@@ -339,6 +339,18 @@ xyz
 			out:  `{"src":"lb","dest":"c1","body":{"type":"error","in_reply_to":1,"msg_id":0,"code":12,"text":"malformed message: unexpected end of input"}}` + "\n",
 			logs: []string{"malformed message: unexpected end of input"},
 		},
+		{
+			// Longer than the message before it, so that moving it to the
+			// front of the buffer before the last read overwrites it.
+			name: "unfinished at end of input, after a message",
+			in: `{"src":"c1","dest":"lb","body":{"type":"echo","msg_id":1}}
+{"src":"c2","dest":"lb","body":{"type":"echo","msg_id":2,"echo":"` + strings.Repeat("x", 100) + `",
+`,
+			out: `{"src":"lb","dest":"c1","body":{"type":"echo_ok","in_reply_to":1,"msg_id":0}}
+{"src":"lb","dest":"c2","body":{"type":"error","in_reply_to":2,"msg_id":1,"code":12,"text":"malformed message: unexpected end of input"}}
+`,
+			logs: []string{`malformed message: unexpected end of input: "{\"src\":\"c2\"`},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

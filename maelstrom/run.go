@@ -36,7 +36,8 @@ func (n *Node) Run() error {
 			continue
 		}
 		text := n.buf[n.start:n.lim]
-		end, err := jsonx.ValueEnd(text)
+		var env envelope
+		end, err := split(text, &env)
 		if err == jsonx.ErrIncomplete {
 			more, rerr := n.extend(len(text))
 			if rerr != nil {
@@ -45,10 +46,13 @@ func (n *Node) Run() error {
 			if more {
 				continue
 			}
+			// The input ended with the value unfinished. Reading may have
+			// moved the buffer.
+			text = n.buf[n.start:n.lim]
 		}
 		if err == nil {
 			n.start += end
-			n.handle(text[:end])
+			n.handle(text[:end], &env)
 		} else {
 			n.handleBroken(text, err)
 			if i := bytes.IndexByte(text, '\n'); i >= 0 {
@@ -63,13 +67,12 @@ func (n *Node) Run() error {
 	}
 }
 
+// skipSpace returns the offset of the first byte at or after b[i] that is
+// not JSON whitespace, or len(b).
 func skipSpace(b []byte, i int) int {
-	for ; i < len(b); i++ {
-		switch b[i] {
-		case ' ', '\t', '\n', '\r':
-		default:
-			return i
-		}
+	const spaceMask = 1<<' ' | 1<<'\t' | 1<<'\n' | 1<<'\r'
+	for i < len(b) && b[i] <= ' ' && spaceMask>>b[i]&1 != 0 {
+		i++
 	}
 	return i
 }
@@ -160,29 +163,40 @@ func (n *Node) makeRoom() {
 	n.start = 0
 }
 
-// handle handles one complete JSON value from the input.
-func (n *Node) handle(text []byte) {
+// envelope holds the raw top-level members of a message.
+type envelope struct{ src, dest, body []byte }
+
+// split finds the end of the value that text starts with and, when it is an
+// object, reads its envelope on the way: one pass for the usual message.
+func split(text []byte, env *envelope) (int, error) {
+	if jsonx.KindOf(text) != jsonx.Object {
+		return jsonx.ValueEnd(text)
+	}
+	return jsonx.ObjectPrefix(text, func(k, v []byte) error {
+		switch string(k) {
+		case "src":
+			env.src = v
+		case "dest":
+			env.dest = v
+		case "body":
+			env.body = v
+		}
+		return nil
+	})
+}
+
+// handle handles one complete JSON value from the input, with its envelope
+// as split read it.
+func (n *Node) handle(text []byte, env *envelope) {
 	m := &n.msg
 	*m = Message{}
 	if jsonx.KindOf(text) != jsonx.Object {
 		n.malformed(m, text, "not an object")
 		return
 	}
-	var src, dest, body []byte
-	// text is a valid value (ValueEnd said so): ObjectEach cannot fail.
-	_ = jsonx.ObjectEach(text, func(k, v []byte) error {
-		switch string(k) {
-		case "src":
-			src = v
-		case "dest":
-			dest = v
-		case "body":
-			body = v
-		}
-		return nil
-	})
-	m.Src = stringValue(src)
-	m.Dest = stringValue(dest)
+	m.Src = stringValue(env.src)
+	m.Dest = stringValue(env.dest)
+	body := env.body
 	if body == nil {
 		n.malformed(m, text, "missing body")
 		return

@@ -1,0 +1,144 @@
+package lbnode
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+
+	"l7lb/engine"
+	"l7lb/maelstrom"
+)
+
+const initLine = `{"src":"c0","dest":"lb","body":{"type":"init","msg_id":1,"node_id":"lb","node_ids":["lb","s1","s2","s3"]}}` + "\n"
+
+// run feeds input to a fresh node and returns its output lines.
+func run(t testing.TB, input string) []string {
+	t.Helper()
+	var out bytes.Buffer
+	n := maelstrom.NewNode(strings.NewReader(input), &out, io.Discard)
+	Register(n, engine.New(nil))
+	if err := n.Run(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	return strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+}
+
+// body returns the body of a reply line, decoded.
+func replyBody(t testing.TB, line string) map[string]any {
+	t.Helper()
+	var m struct {
+		Body map[string]any `json:"body"`
+	}
+	if err := json.Unmarshal([]byte(line), &m); err != nil {
+		t.Fatalf("reply %q: %v", line, err)
+	}
+	return m.Body
+}
+
+func TestHTTPRequestFields(t *testing.T) {
+	tests := []struct {
+		name, body string
+		want       map[string]any // fields of the reply body to check; nil value = absent
+	}{
+		{"defaults", `"path":"/api/x"`, map[string]any{"status": 200.0, "routed_to": "s1", "path": "/api/x", "error": nil}},
+		{"missing path", `"method":"GET"`, map[string]any{"status": 400.0, "error": "missing path", "path": nil}},
+		{"path type", `"path":7`, map[string]any{"status": 400.0, "error": "path: expected a string", "path": nil}},
+		{"path null", `"path":null`, map[string]any{"status": 400.0, "error": "path: expected a string"}},
+		{"method type", `"path":"/x","method":1`, map[string]any{"status": 400.0, "error": "method: expected a string", "path": "/x"}},
+		{"path echoed after a bad field", `"headers":[],"path":"/x"`, map[string]any{"status": 400.0, "error": "headers: expected an object", "path": "/x"}},
+		{"header list", `"path":"/x","headers":{"X-A":["1",2]}}`, map[string]any{"status": 400.0, "error": "headers.X-A: expected a string or a list of strings"}},
+		{"two hosts", `"path":"/x","headers":{"Host":"a","host":"b"}`, map[string]any{"status": 400.0, "error": "headers: more than one Host"}},
+		{"host list", `"path":"/x","headers":{"Host":["a","b"]}`, map[string]any{"status": 400.0, "error": "headers: more than one Host"}},
+		{"cookie type", `"path":"/x","cookies":{"sid":1}`, map[string]any{"status": 400.0, "error": "cookies.sid: expected a string"}},
+		{"cookies issue a session", `"path":"/x","cookies":{}`, map[string]any{"status": 200.0, "set_cookie": "session_id=lb-1; backend=s1"}},
+		{"session_id wins", `"path":"/x","session_id":"a","cookies":{"session_id":"b"}`, map[string]any{"status": 200.0, "set_cookie": nil}},
+		{"raw", `"raw":"GET /web/x HTTP/1.1\r\nHost: h\r\n\r\n","path":"/api/y"`, map[string]any{"status": 200.0, "routed_to": "s3", "path": "/web/x"}},
+		{"raw error", `"raw":"GET /x HTTP/1.1\r\nBad Name: v\r\n\r\n","path":"/api/y"`, map[string]any{"status": 400.0, "error": "raw: invalid header name at line 2", "path": nil}},
+		{"unknown fields ignored", `"path":"/api/x","extra":{"a":[1,2]}`, map[string]any{"status": 200.0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lines := run(t, initLine+`{"src":"c1","dest":"lb","body":{"type":"http_request","msg_id":2,`+tt.body+"}}\n")
+			if len(lines) != 2 {
+				t.Fatalf("%d replies: %q", len(lines), lines)
+			}
+			got := replyBody(t, lines[1])
+			if got["type"] != "http_response" {
+				t.Fatalf("reply %s", lines[1])
+			}
+			for k, want := range tt.want {
+				if v, ok := got[k]; want == nil && ok || want != nil && v != want {
+					t.Errorf("%s = %v, want %v (reply %s)", k, v, want, lines[1])
+				}
+			}
+		})
+	}
+}
+
+func TestStatsCountsEarlyRejections(t *testing.T) {
+	lines := run(t, initLine+
+		`{"src":"c1","dest":"lb","body":{"type":"http_request","msg_id":2,"path":7}}`+"\n"+
+		`{"src":"c1","dest":"lb","body":{"type":"http_request","msg_id":3,"path":"/api/a"}}`+"\n"+
+		`{"src":"c1","dest":"lb","body":{"type":"explain","msg_id":4,"path":"/api/a"}}`+"\n"+
+		`{"src":"c1","dest":"lb","body":{"type":"stats","msg_id":5}}`+"\n")
+	want := `{"src":"lb","dest":"c1","body":{"type":"stats_ok","in_reply_to":5,"msg_id":4,"routed":{"s1":1,"s2":0,"s3":0},"sessions":0,"statuses":{"200":1,"400":1}}}`
+	if got := lines[len(lines)-1]; got != want {
+		t.Errorf("stats:\n got %s\nwant %s", got, want)
+	}
+}
+
+// FuzzNode feeds arbitrary bytes to the node (it must never panic nor stop
+// early), then a run of well-formed requests built from the fuzz values:
+// each must get exactly one reply, in order.
+func FuzzNode(f *testing.F) {
+	f.Add([]byte(`{"src":"c1","dest":"lb","body":{"type":"http_request","msg_id":2,"path":"/x"}}`), "/api/a?x=1", "h.example.com", "sid")
+	f.Add([]byte("{\"src\":\"c\"\n\x00\xff}}}"), "/../%2e", "", "")
+	f.Add([]byte(`{"src":"c","dest":"lb","body":{"type":"config","msg_id":1,"routes":[{"path":"~(","servers":["s1"]}]}}`), "//", "*.x", "\"")
+	f.Fuzz(func(t *testing.T, junk []byte, path, host, sid string) {
+		const n = 5
+		var in bytes.Buffer
+		in.WriteString(initLine)
+		in.Write(junk)
+		in.WriteString("\n")
+		for i := range n {
+			body, _ := json.Marshal(map[string]any{"type": "http_request", "msg_id": 1000 + i, "path": path, "host": host, "session_id": sid})
+			fmt.Fprintf(&in, `{"src":"fz","dest":"lb","body":%s}`+"\n", body)
+		}
+		var out bytes.Buffer
+		node := maelstrom.NewNode(&in, &out, io.Discard)
+		Register(node, engine.New(nil))
+		if err := node.Run(); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		var replies []int
+		sc := bufio.NewScanner(&out)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			var m struct {
+				Dest string `json:"dest"`
+				Body struct {
+					InReplyTo int `json:"in_reply_to"`
+				} `json:"body"`
+			}
+			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+				t.Fatalf("reply is not JSON: %q", sc.Text())
+			}
+			if m.Dest == "fz" && m.Body.InReplyTo >= 1000 {
+				replies = append(replies, m.Body.InReplyTo)
+			}
+		}
+		// A broken line never swallows the good lines after it.
+		if len(replies) != n {
+			t.Fatalf("replies to the requests: %v, want %d", replies, n)
+		}
+		for i, id := range replies {
+			if id != 1000+i {
+				t.Fatalf("replies %v: out of order", replies)
+			}
+		}
+	})
+}
