@@ -92,17 +92,15 @@ type Decision struct {
 	key  string
 	mode string
 	sid  string // the request's session id, table modes
+	server int  // the chosen server's index in st
 }
 
 // Route decides where req goes, updating pools, sessions and statistics.
 func (e *Engine) Route(req *Request, d *Decision) {
 	e.decide(req, d, false)
 	e.CountStatus(d.Status)
-	if d.Status == 200 {
-		st := e.st.Load()
-		if i, ok := st.index[d.Server]; ok && i < len(st.routed) {
-			st.routed[i].Add(1)
-		}
+	if d.Status == 200 && d.server < len(d.st.routed) {
+		d.st.routed[d.server].Add(1)
 	}
 }
 
@@ -213,7 +211,7 @@ func (e *Engine) decide(req *Request, d *Decision, dry bool) {
 		return
 	}
 	d.Status = 200
-	d.Server = st.names[server]
+	d.Server, d.server = st.names[server], server
 	switch {
 	case rt.rewrite != nil:
 		d.HasRewrite = true
@@ -380,7 +378,7 @@ func (e *Engine) Retry(d *Decision, failed []string) bool {
 	if !ok {
 		return false
 	}
-	d.Server = d.st.names[server]
+	d.Server, d.server = d.st.names[server], server
 	switch d.Sticky {
 	case StickyNone, StickyOtherPool:
 		return true

@@ -155,7 +155,30 @@ func ObjectPrefix(b []byte, fn func(key, value []byte) error) (end int, err erro
 	if b[i] != '{' {
 		return i, invalidChar(b, i, " looking for beginning of object")
 	}
-	return object(b, i, 0, fn)
+	return object(b, i, 0, fn, nil)
+}
+
+// An Inner walks the members of one object-valued member of an object in
+// the same pass as the object itself: Fn is called for each member of the
+// member named Key (of every such member, when the key repeats), before the
+// outer walk's fn sees that member whole.
+type Inner struct {
+	Key string
+	Fn  func(key, value []byte) error
+}
+
+// ObjectPrefixInner is [ObjectPrefix] that also walks the members of the
+// member inner.Key, so that a reader gets a message's envelope and its body
+// members in a single pass over the bytes.
+func ObjectPrefixInner(b []byte, fn func(key, value []byte) error, inner *Inner) (end int, err error) {
+	i := skipSpace(b, 0)
+	if i == len(b) {
+		return i, ErrIncomplete
+	}
+	if b[i] != '{' {
+		return i, invalidChar(b, i, " looking for beginning of object")
+	}
+	return object(b, i, 0, fn, inner)
 }
 
 // ArrayEach calls fn for each element of the JSON array arr, in order, with
@@ -206,7 +229,7 @@ func value(b []byte, i, depth int) (int, error) {
 		end, _, err := skipString(b, i)
 		return end, err
 	case c == '{':
-		return object(b, i, depth, nil)
+		return object(b, i, depth, nil, nil)
 	case c == '[':
 		return array(b, i, depth, nil)
 	case c == 't':
@@ -223,7 +246,7 @@ func value(b []byte, i, depth int) (int, error) {
 
 // object scans the object whose '{' is b[i]. When fn is not nil, it is
 // called with each member as soon as that member has been scanned.
-func object(b []byte, i, depth int, fn func(key, value []byte) error) (int, error) {
+func object(b []byte, i, depth int, fn func(key, value []byte) error, inner *Inner) (int, error) {
 	if depth++; depth > maxDepth {
 		return i, &SyntaxError{Msg: "exceeded max depth", Offset: i}
 	}
@@ -253,9 +276,12 @@ func object(b []byte, i, depth int, fn func(key, value []byte) error) (int, erro
 		}
 		// Most values are strings: skip the dispatch of value for them.
 		v := skipSpace(b, i+1)
-		if v < len(b) && b[v] == '"' {
+		switch {
+		case v < len(b) && b[v] == '"':
 			i, _, err = skipString(b, v)
-		} else {
+		case inner != nil && v < len(b) && b[v] == '{' && !escaped && string(key) == inner.Key:
+			i, err = object(b, v, depth, inner.Fn, nil)
+		default:
 			i, err = value(b, v, depth)
 		}
 		if err != nil {

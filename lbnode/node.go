@@ -67,7 +67,7 @@ func contains(list []string, s string) bool {
 // false when it answered a malformed body with a 400 itself.
 func (h *handler) decide(msg *maelstrom.Message, decide func(*engine.Request, *engine.Decision)) bool {
 	r := &h.req
-	reason := r.parse(msg.Body)
+	reason := r.parse(msg.Members)
 	if reason == "" && !r.hasPath {
 		reason = "missing path"
 	}

@@ -6,6 +6,7 @@ import (
 
 	"l7lb/httpmsg"
 	"l7lb/jsonx"
+	"l7lb/maelstrom"
 )
 
 // request is an http_request (or explain) body, parsed in place: its strings
@@ -22,13 +23,13 @@ type request struct {
 	head       httpmsg.Head    // reused by raw parsing
 }
 
-// parse reads body into r. It returns the reason for a 400, or "". A field
-// of the wrong type does not stop the reading, so that the path is echoed
-// whatever the order of the fields.
-func (r *request) parse(body []byte) string {
+// parse reads the body members into r. It returns the reason for a 400,
+// or "". A field of the wrong type does not stop the reading, so that the
+// path is echoed whatever the order of the fields.
+func (r *request) parse(members []maelstrom.Member) string {
 	*r = request{headers: r.headers[:0], cookies: r.cookies[:0], head: r.head}
-	if err := jsonx.ObjectEach(body, r.field); err != nil {
-		return "malformed body: " + err.Error()
+	for _, m := range members {
+		r.field(m.Key, m.Value)
 	}
 	if r.hasRaw {
 		r.path, r.hasPath = "", false // raw supplies the path, or there is none
@@ -59,7 +60,7 @@ func (r *request) fail(reason string) {
 }
 
 // field reads one member of the body. Unknown members are ignored.
-func (r *request) field(key, value []byte) error {
+func (r *request) field(key, value []byte) {
 	switch string(key) {
 	case "method":
 		r.hasMethod = r.str(&r.method, value, "method")
@@ -79,7 +80,6 @@ func (r *request) field(key, value []byte) error {
 		r.cookies, r.hasCookies = r.cookies[:0], true
 		r.cookieFields(value)
 	}
-	return nil
 }
 
 // str stores the JSON string value in *dst, or records field's wrong type.

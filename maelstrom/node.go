@@ -37,7 +37,14 @@ type Message struct {
 	Type      string // body.type
 	MsgID     []byte // body.msg_id as written (`1e2`, `"a"`), nil when absent
 	Body      []byte // the raw body object, to read with jsonx.ObjectEach
+	// Members are the body's members in order, as the node read them to
+	// find the type: a handler can walk them instead of scanning Body again.
+	Members []Member
 }
+
+// A Member is one member of a message body: its unescaped key and its raw
+// value, both valid only while the handler runs.
+type Member struct{ Key, Value []byte }
 
 // A HandlerFunc handles one request. It either replies (or deliberately does
 // not) and returns nil, or returns an error without replying, which the node
@@ -78,10 +85,13 @@ type Node struct {
 	start, lim, scanned, fill int
 	eof                       bool
 
-	msg  Message     // the message being handled
-	line []byte      // the output line being built
-	errf errorFields // the body of the error reply being built
-	err  error       // the first write error; Run returns it
+	msg     Message     // the message being handled
+	env     envelope    // the message being read
+	members []Member    // the body members read; msg.Members is part of it
+	inner   jsonx.Inner // reads the body's members during the envelope's pass
+	line    []byte      // the output line being built
+	errf    errorFields // the body of the error reply being built
+	err     error       // the first write error; Run returns it
 }
 
 // identity is what init sets, replaced as a whole so that ID and NodeIDs can
@@ -98,13 +108,15 @@ func NewNode(in io.Reader, out io.Writer, logw io.Writer) *Node {
 	if logw == nil {
 		logw = io.Discard
 	}
-	return &Node{
+	n := &Node{
 		in:       in,
 		out:      bufio.NewWriterSize(out, bufSize),
 		logw:     logw,
 		handlers: make(map[string]HandlerFunc),
 		buf:      make([]byte, bufSize),
 	}
+	n.inner = jsonx.Inner{Key: "body", Fn: n.bodyMember}
+	return n
 }
 
 // Handle registers fn for messages of type typ. The node answers init

@@ -3,6 +3,7 @@ package maelstrom
 import (
 	"bytes"
 	"io"
+	"unsafe"
 
 	"l7lb/jsonx"
 )
@@ -36,8 +37,7 @@ func (n *Node) Run() error {
 			continue
 		}
 		text := n.buf[n.start:n.lim]
-		var env envelope
-		end, err := split(text, &env)
+		end, err := n.split(text)
 		if err == jsonx.ErrIncomplete {
 			more, rerr := n.extend(len(text))
 			if rerr != nil {
@@ -52,7 +52,7 @@ func (n *Node) Run() error {
 		}
 		if err == nil {
 			n.start += end
-			n.handle(text[:end], &env)
+			n.handle(text[:end], &n.env)
 		} else {
 			n.handleBroken(text, err)
 			if i := bytes.IndexByte(text, '\n'); i >= 0 {
@@ -163,26 +163,49 @@ func (n *Node) makeRoom() {
 	n.start = 0
 }
 
-// envelope holds the raw top-level members of a message.
-type envelope struct{ src, dest, body []byte }
+// envelope holds the raw top-level members of a message and the members of
+// its body, read in one pass.
+type envelope struct {
+	src, dest, body []byte
+	members         []Member // of the last body
+	mark            int      // len(n.members) when the last envelope member ended
+}
 
 // split finds the end of the value that text starts with and, when it is an
-// object, reads its envelope on the way: one pass for the usual message.
-func split(text []byte, env *envelope) (int, error) {
+// object, reads its envelope and its body's members on the way: one pass for
+// the usual message.
+func (n *Node) split(text []byte) (int, error) {
+	n.env = envelope{}
+	n.members = n.members[:0]
 	if jsonx.KindOf(text) != jsonx.Object {
 		return jsonx.ValueEnd(text)
 	}
-	return jsonx.ObjectPrefix(text, func(k, v []byte) error {
-		switch string(k) {
-		case "src":
-			env.src = v
-		case "dest":
-			env.dest = v
-		case "body":
-			env.body = v
-		}
-		return nil
-	})
+	return jsonx.ObjectPrefixInner(text, n.envMember, &n.inner)
+}
+
+// envMember records a member of the envelope; the members of a body have
+// been recorded by bodyMember while it was scanned.
+func (n *Node) envMember(k, v []byte) error {
+	switch string(k) {
+	case "src":
+		n.env.src = v
+	case "dest":
+		n.env.dest = v
+	case "body":
+		n.env.body = v
+		n.env.members = n.members[n.env.mark:] // a repeated body: the last one wins
+	}
+	n.env.mark = len(n.members)
+	return nil
+}
+
+// bodyMember records a member of a body object.
+func (n *Node) bodyMember(k, v []byte) error {
+	if !aliases(k, n.buf) {
+		k = bytes.Clone(k) // an unescaped key lives only during the call
+	}
+	n.members = append(n.members, Member{Key: k, Value: v})
+	return nil
 }
 
 // handle handles one complete JSON value from the input, with its envelope
@@ -208,17 +231,17 @@ func (n *Node) handle(text []byte, env *envelope) {
 	m.Body = body
 	var typ []byte
 	isReply := false
-	_ = jsonx.ObjectEach(body, func(k, v []byte) error {
-		switch string(k) {
+	for _, mb := range env.members {
+		switch string(mb.Key) {
 		case "type":
-			typ = v
+			typ = mb.Value
 		case "msg_id":
-			m.MsgID = v
+			m.MsgID = mb.Value
 		case "in_reply_to":
 			isReply = true
 		}
-		return nil
-	})
+	}
+	m.Members = env.members
 	m.Type = stringValue(typ)
 	switch {
 	case isReply || isReplyType(m.Type):
@@ -311,4 +334,14 @@ func members(b []byte, fn func(key string, v []byte, whole bool)) {
 			return
 		}
 	}
+}
+
+// aliases reports whether b lies inside buf.
+func aliases(b, buf []byte) bool {
+	if len(b) == 0 {
+		return true
+	}
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(buf)))
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	return p >= start && p+uintptr(len(b)) <= start+uintptr(len(buf))
 }

@@ -52,8 +52,13 @@ func (e *Error) Error() string {
 // first '#', whether in the path or in the query) is dropped: it is never
 // sent to a server and must not influence routing.
 func Split(target string) (path, query string) {
-	i := strings.IndexAny(target, "?#")
-	if i < 0 {
+	// A plain loop: strings.IndexAny builds a set on every call, and
+	// targets are short.
+	i := 0
+	for i < len(target) && target[i] != '?' && target[i] != '#' {
+		i++
+	}
+	if i == len(target) {
 		return target, ""
 	}
 	if target[i] == '#' {
