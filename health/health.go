@@ -15,6 +15,39 @@ import (
 // Mark records that a server is down (true) or up (false).
 type Mark func(server string, down bool)
 
+// Verdicts combines the passive and the active verdicts on each server: a
+// server is down while either holds it down, so that the end of a passive
+// cooldown cannot bring back a server its probes still find failing. It
+// marks only changes of the combined verdict.
+type Verdicts struct {
+	mark Mark
+
+	mu      sync.Mutex
+	passive map[string]bool // bounded by the servers configured
+	active  map[string]bool
+}
+
+// NewVerdicts returns a combiner that marks through mark.
+func NewVerdicts(mark Mark) *Verdicts {
+	return &Verdicts{mark: mark, passive: map[string]bool{}, active: map[string]bool{}}
+}
+
+// Passive records the passive verdict on server.
+func (v *Verdicts) Passive(server string, down bool) { v.set(v.passive, server, down) }
+
+// Active records the active verdict on server.
+func (v *Verdicts) Active(server string, down bool) { v.set(v.active, server, down) }
+
+func (v *Verdicts) set(verdicts map[string]bool, server string, down bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	before := v.passive[server] || v.active[server]
+	verdicts[server] = down
+	if after := v.passive[server] || v.active[server]; after != before {
+		v.mark(server, after)
+	}
+}
+
 // Passive marks a server down after a run of consecutive failures, for a
 // cooldown; then the server is tried again.
 type Passive struct {

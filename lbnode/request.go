@@ -215,15 +215,10 @@ func (r *request) HasCookies() bool {
 	return ok
 }
 
-// keyString returns key as a string without copying when key lies inside
-// obj, the message buffer that outlives the request; ObjectEach hands out
-// an unescaped key from a scratch buffer otherwise, which must be copied.
+// keyString returns key as a string, without copying when it lies inside
+// obj, the message buffer that outlives the request.
 func keyString(key, obj []byte) string {
-	if len(key) == 0 || len(obj) == 0 {
-		return string(key)
-	}
-	k, start := uintptr(unsafe.Pointer(unsafe.SliceData(key))), uintptr(unsafe.Pointer(unsafe.SliceData(obj)))
-	if k >= start && k+uintptr(len(key)) <= start+uintptr(len(obj)) {
+	if len(key) > 0 && jsonx.Within(key, obj) {
 		return unsafe.String(unsafe.SliceData(key), len(key))
 	}
 	return string(key)

@@ -3,7 +3,6 @@ package maelstrom
 import (
 	"bytes"
 	"io"
-	"unsafe"
 
 	"l7lb/jsonx"
 )
@@ -201,7 +200,7 @@ func (n *Node) envMember(k, v []byte) error {
 
 // bodyMember records a member of a body object.
 func (n *Node) bodyMember(k, v []byte) error {
-	if !aliases(k, n.buf) {
+	if !jsonx.Within(k, n.buf) {
 		k = bytes.Clone(k) // an unescaped key lives only during the call
 	}
 	n.members = append(n.members, Member{Key: k, Value: v})
@@ -334,14 +333,4 @@ func members(b []byte, fn func(key string, v []byte, whole bool)) {
 			return
 		}
 	}
-}
-
-// aliases reports whether b lies inside buf.
-func aliases(b, buf []byte) bool {
-	if len(b) == 0 {
-		return true
-	}
-	start := uintptr(unsafe.Pointer(unsafe.SliceData(buf)))
-	p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
-	return p >= start && p+uintptr(len(b)) <= start+uintptr(len(buf))
 }

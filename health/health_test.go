@@ -1,0 +1,127 @@
+package health
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// marks records the marks made, in order.
+type marks struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (m *marks) mark(server string, down bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	state := "up"
+	if down {
+		state = "down"
+	}
+	m.got = append(m.got, server+" "+state)
+}
+
+func (m *marks) String() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return strings.Join(m.got, ", ")
+}
+
+// waitFor polls until m reads want, for at most two seconds.
+func waitFor(t *testing.T, m *marks, want string) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for m.String() != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("marks %q, want %q", m, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestPassiveThresholdAndCooldown(t *testing.T) {
+	var m marks
+	p := NewPassive(3, 50*time.Millisecond, m.mark)
+	defer p.Close()
+	p.Failure("s1")
+	p.Failure("s1")
+	p.Success("s1") // ends the run
+	p.Failure("s1")
+	p.Failure("s1")
+	if got := m.String(); got != "" {
+		t.Fatalf("marked after a broken run: %q", got)
+	}
+	p.Failure("s1")
+	if got := m.String(); got != "s1 down" {
+		t.Fatalf("after 3 failures: %q", got)
+	}
+	p.Failure("s1") // already down: no second mark
+	waitFor(t, &m, "s1 down, s1 up")
+}
+
+func TestVerdictsCombine(t *testing.T) {
+	tests := []struct {
+		name  string
+		steps func(v *Verdicts)
+		want  string
+	}{
+		{"passive alone", func(v *Verdicts) { v.Passive("s1", true); v.Passive("s1", false) }, "s1 down, s1 up"},
+		{"active holds it down", func(v *Verdicts) {
+			v.Active("s1", true)
+			v.Passive("s1", true)
+			v.Passive("s1", false) // the cooldown ends, the probes still fail
+		}, "s1 down"},
+		{"both clear", func(v *Verdicts) {
+			v.Passive("s1", true)
+			v.Active("s1", true)
+			v.Passive("s1", false)
+			v.Active("s1", false)
+		}, "s1 down, s1 up"},
+		{"repeats are not marked", func(v *Verdicts) { v.Active("s1", true); v.Active("s1", true); v.Active("s2", false) }, "s1 down"},
+	}
+	for _, tt := range tests {
+		var m marks
+		tt.steps(NewVerdicts(m.mark))
+		if got := m.String(); got != tt.want {
+			t.Errorf("%s: marks %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestActiveDownAfterTwoFailuresUpAfterTwoSuccesses(t *testing.T) {
+	var failing atomic.Bool
+	var probes atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		probes.Add(1)
+		if r.URL.Path != "/healthz" {
+			http.NotFound(w, r)
+			return
+		}
+		if failing.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	var m marks
+	wg := Active(ctx, []Target{{Server: "s1", Addr: srv.Listener.Addr().String(), Path: "/healthz", Interval: 10 * time.Millisecond, Timeout: time.Second}}, m.mark)
+	defer func() { cancel(); wg.Wait() }()
+
+	time.Sleep(50 * time.Millisecond)
+	if got := m.String(); got != "" {
+		t.Fatalf("a healthy server was marked: %q", got)
+	}
+	failing.Store(true)
+	waitFor(t, &m, "s1 down")
+	failing.Store(false)
+	waitFor(t, &m, "s1 down, s1 up")
+	if probes.Load() < 4 {
+		t.Errorf("only %d probes", probes.Load())
+	}
+}
