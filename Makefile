@@ -32,7 +32,8 @@ bench: build
 
 # l7lb serve against HAProxy and nginx on real HTTP (wrk, pinned cores);
 # installs wrk, haproxy and nginx with apt when missing and rewrites the
-# "HTTP proxy" section of BENCHMARKS.md. Takes about two minutes.
+# "HTTP proxy" section of BENCHMARKS.md. About 3 minutes on a quiet machine;
+# noisy runs are measured again, within a bound of about 12 minutes.
 bench-http:
 	bash bench/http.sh
 

@@ -87,12 +87,12 @@ type Decision struct {
 	ServerCookieName string
 
 	// What Retry needs to choose again in the same pool.
-	st   *state
-	rt   *route
-	key  string
-	mode string
-	sid  string // the request's session id, table modes
-	server int  // the chosen server's index in st
+	st     *state
+	rt     *route
+	key    string
+	mode   string
+	sid    string // the request's session id, table modes
+	server int    // the chosen server's index in st
 }
 
 // Route decides where req goes, updating pools, sessions and statistics.

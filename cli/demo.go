@@ -1,0 +1,131 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// demoConfig is the demo's configuration: a virtual host, a path route with
+// a prefix rewrite, a regex rewrite and signed sticky cookies.
+const demoConfig = `listen: %s
+servers:
+  app1: http://%s
+  app2: http://%s
+  api1: http://%s
+routes:
+  - name: shop
+    host: shop.localhost
+    servers: [app1, app2]
+  - name: api
+    path: /api/*
+    servers: [api1]
+    rewrite:
+      strip_prefix: /api
+  - name: user-pages
+    path: "~^/u/([0-9]+)$"
+    servers: [api1]
+    rewrite:
+      regex: {pattern: "^/u/([0-9]+)$", replacement: "/users/$1"}
+default_servers: [app1, app2]
+sticky:
+  mode: insert
+  secret: l7lb-demo-secret
+`
+
+// demo starts three demo backends and the proxy in front of them, prints
+// what to try, and runs until interrupted.
+func demo(args []string, stdout, stderr io.Writer) int {
+	fs, _ := flags("demo", stderr)
+	listen := fs.String("listen", "127.0.0.1:8080", "proxy `address`")
+	if err := fs.Parse(args); err != nil {
+		return exitConfig
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var addrs []string
+	for _, name := range []string{"app1", "app2", "api1"} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			fmt.Fprintln(stderr, "l7lb:", err)
+			return exitFailed
+		}
+		srv := &http.Server{Handler: demoBackend(name), ReadHeaderTimeout: 5 * time.Second}
+		go srv.Serve(ln)
+		defer srv.Close()
+		addrs = append(addrs, ln.Addr().String())
+	}
+	dir, err := os.MkdirTemp("", "l7lb-demo")
+	if err != nil {
+		fmt.Fprintln(stderr, "l7lb:", err)
+		return exitFailed
+	}
+	defer os.RemoveAll(dir)
+	file := filepath.Join(dir, "demo.yaml")
+	text := fmt.Sprintf(demoConfig, *listen, addrs[0], addrs[1], addrs[2])
+	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+		fmt.Fprintln(stderr, "l7lb:", err)
+		return exitFailed
+	}
+	l, err := load(file, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitConfig
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		fmt.Fprintln(stderr, "l7lb:", err)
+		return exitFailed
+	}
+	r, err := start(ctx, l, ln, stdout, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "l7lb:", err)
+		return exitFailed
+	}
+	u := "http://" + ln.Addr().String()
+	fmt.Fprintf(stdout, "l7lb demo: the proxy is on %s with this configuration:\n\n%s\nTry:\n", u, text)
+	for _, c := range []string{
+		"curl -s " + u + "/hello                          # default servers, round robin",
+		"curl -s " + u + "/api/users?id=7                 # /api/* → api1, prefix stripped",
+		"curl -s " + u + "/u/42                           # regex rewrite → /users/42",
+		"curl -s -H 'Host: shop.localhost' " + u + "/    # virtual host → app1 or app2",
+		"curl -s -c /tmp/l7lb.jar -b /tmp/l7lb.jar " + u + "/cart   # sticky: repeat it, same server",
+	} {
+		fmt.Fprintln(stdout, "  "+c)
+	}
+	fmt.Fprintln(stdout, "\nCtrl-C stops it.")
+	if err := r.wait(ctx); err != nil {
+		fmt.Fprintln(stderr, "l7lb:", err)
+		return exitFailed
+	}
+	return exitOK
+}
+
+// demoBackend answers every request with what it received: its own name,
+// the path the proxy sent and the forwarding headers.
+func demoBackend(name string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintf(w, "server=%s %s %s host=%s\n", name, r.Method, r.RequestURI, r.Host)
+		var names []string
+		for k := range r.Header {
+			if strings.HasPrefix(k, "X-") || k == "Forwarded" || k == "Cookie" {
+				names = append(names, k)
+			}
+		}
+		sort.Strings(names)
+		for _, k := range names {
+			fmt.Fprintf(w, "  %s: %s\n", k, strings.Join(r.Header[k], ", "))
+		}
+	})
+}

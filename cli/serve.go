@@ -1,0 +1,205 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"l7lb/admin"
+	"l7lb/config"
+	"l7lb/engine"
+	"l7lb/health"
+	"l7lb/proxy"
+	"l7lb/session"
+)
+
+// shutdownGrace bounds how long a stopping proxy waits for in-flight
+// requests.
+const shutdownGrace = 30 * time.Second
+
+// loaded is a serve configuration with the engine compiled from it.
+type loaded struct {
+	file   *config.File
+	engine *engine.Engine
+}
+
+// load reads a serve configuration and compiles it into an engine, so that
+// every problem the engine finds is reported with its file line too.
+func load(name string, stderr io.Writer) (*loaded, error) {
+	if name == "" {
+		return nil, errors.New("--config FILE is required")
+	}
+	f, src, err := config.ReadFile(name, true)
+	if err != nil {
+		return nil, err
+	}
+	e := engine.New(stderrWarn(stderr))
+	e.SetSigner(session.NewSigner(secret(f.Sticky.Secret, stderr)))
+	ids := make([]string, len(f.Servers))
+	for i, s := range f.Servers {
+		ids[i] = s.ID
+	}
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "l7lb"
+	}
+	e.Init(host, ids)
+	if err := e.Apply(&f.Config); err != nil {
+		return nil, src.Locate(err)
+	}
+	return &loaded{file: f, engine: e}, nil
+}
+
+// secret returns the key that signs insert-mode cookies: the configured
+// one, else L7LB_STICKY_SECRET, else a random one (sessions then do not
+// survive a restart, and instances do not share them).
+func secret(configured string, stderr io.Writer) []byte {
+	if configured != "" {
+		return []byte(configured)
+	}
+	if env := os.Getenv("L7LB_STICKY_SECRET"); env != "" {
+		return []byte(env)
+	}
+	b := make([]byte, 32)
+	rand.Read(b)
+	fmt.Fprintln(stderr, "l7lb: warning: no sticky.secret nor L7LB_STICKY_SECRET: using a random one; sticky cookies will not survive a restart nor be honoured by other instances")
+	return b
+}
+
+// serve runs the HTTP reverse proxy until SIGINT or SIGTERM.
+func serve(args []string, stdout, stderr io.Writer) int {
+	fs, file := flags("serve", stderr)
+	accessLog := fs.Bool("access-log", true, "write an access log line per request to stdout")
+	if err := fs.Parse(args); err != nil {
+		return exitConfig
+	}
+	l, err := load(*file, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitConfig
+	}
+	ln, err := net.Listen("tcp", l.file.Listen)
+	if err != nil {
+		fmt.Fprintln(stderr, "l7lb:", err)
+		return exitFailed
+	}
+	var logw io.Writer
+	if *accessLog {
+		logw = stdout
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	p, err := start(ctx, l, ln, logw, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "l7lb:", err)
+		return exitFailed
+	}
+	fmt.Fprintf(stderr, "l7lb: serving on %s\n", ln.Addr())
+	if err := p.wait(ctx); err != nil {
+		fmt.Fprintln(stderr, "l7lb:", err)
+		return exitFailed
+	}
+	return exitOK
+}
+
+// running is a started proxy with its health checks and admin listener.
+type running struct {
+	proxy   *proxy.Proxy
+	passive *health.Passive
+	admin   *http.Server
+	served  chan error
+	stopped context.CancelFunc
+}
+
+// start starts the proxy on ln, with passive and active health checks and
+// the admin listener when configured.
+func start(ctx context.Context, l *loaded, ln net.Listener, accessLog, stderr io.Writer) (*running, error) {
+	mark := func(server string, down bool) {
+		if err := l.engine.SetDown(server, down); err == nil {
+			state := "up"
+			if down {
+				state = "down"
+			}
+			fmt.Fprintf(stderr, "l7lb: server %s is %s\n", server, state)
+		}
+	}
+	verdicts := health.NewVerdicts(mark)
+	passive := health.NewPassive(l.file.Health.Fails, l.file.Health.Cooldown, verdicts.Passive)
+	p, err := proxy.New(proxy.Options{
+		Engine:    l.engine,
+		File:      l.file,
+		Health:    passive,
+		AccessLog: accessLog,
+		Logf:      func(format string, args ...any) { fmt.Fprintf(stderr, "l7lb: "+format+"\n", args...) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	checkCtx, stopChecks := context.WithCancel(ctx)
+	health.Active(checkCtx, activeTargets(l.file), verdicts.Active)
+	r := &running{proxy: p, passive: passive, served: make(chan error, 1), stopped: stopChecks}
+	if l.file.Admin != "" {
+		aln, err := net.Listen("tcp", l.file.Admin)
+		if err != nil {
+			stopChecks()
+			return nil, err
+		}
+		r.admin = &http.Server{Handler: admin.Handler(l.engine, func() any { return p.Stats() }), ReadHeaderTimeout: 10 * time.Second}
+		go r.admin.Serve(aln)
+	}
+	go func() { r.served <- p.Serve(ln) }()
+	return r, nil
+}
+
+// wait returns when the proxy fails or ctx ends; then it shuts everything
+// down, letting in-flight requests finish.
+func (r *running) wait(ctx context.Context) error {
+	var err error
+	select {
+	case err = <-r.served:
+	case <-ctx.Done():
+	}
+	r.stopped()
+	r.passive.Close()
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if r.admin != nil {
+		r.admin.Shutdown(sctx)
+	}
+	if serr := r.proxy.Shutdown(sctx); err == nil {
+		err = serr
+	}
+	return err
+}
+
+// activeTargets lists the servers to probe: each server of a route with a
+// health_check, probed as the first such route says.
+func activeTargets(f *config.File) []health.Target {
+	addr := make(map[string]string, len(f.Servers))
+	for _, s := range f.Servers {
+		addr[s.ID] = s.Addr
+	}
+	seen := map[string]bool{}
+	var targets []health.Target
+	for _, r := range f.Routes {
+		if r.HealthCheck == nil {
+			continue
+		}
+		for _, s := range r.Servers {
+			if seen[s] {
+				continue
+			}
+			seen[s] = true
+			targets = append(targets, health.Target{Server: s, Addr: addr[s], Path: r.HealthCheck.Path, Interval: r.HealthCheck.Interval, Timeout: r.HealthCheck.Timeout})
+		}
+	}
+	return targets
+}

@@ -1,0 +1,297 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"runtime"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"l7lb/config"
+	"l7lb/engine"
+	"l7lb/session"
+)
+
+// The benchmarks send sequential keep-alive GETs through a proxy to a
+// backend, both on loopback, client and backend being minimal raw-socket
+// programs that allocate nothing: what differs between the two benchmarks
+// is the proxy alone. Besides ns/op and allocs/op they report cpu-ns/op,
+// the CPU time of the whole process (proxy, client and backend) per
+// request, from getrusage.
+
+const benchRequest = "GET /api/users/42?expand=orders HTTP/1.1\r\n" +
+	"Host: shop.example.com\r\n" +
+	"User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0\r\n" +
+	"Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\n" +
+	"Accept-Language: en-US,en;q=0.5\r\n" +
+	"Accept-Encoding: gzip, deflate, br\r\n" +
+	"Cookie: theme=dark; session_id=lb-42\r\n" +
+	"\r\n"
+
+const benchResponse = "HTTP/1.1 200 OK\r\n" +
+	"Content-Type: text/plain; charset=utf-8\r\n" +
+	"Date: Mon, 02 Jan 2006 15:04:05 GMT\r\n" +
+	"Content-Length: 13\r\n" +
+	"\r\n" +
+	"Hello, world\n"
+
+// benchBackend answers every request head with benchResponse.
+func benchBackend(b testing.TB) (addr string, stop func()) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				br := bufio.NewReader(c)
+				resp := []byte(benchResponse)
+				for {
+					if !skipHead(br) {
+						return
+					}
+					if _, err := c.Write(resp); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String(), func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	}
+}
+
+// skipHead reads past one message head.
+func skipHead(br *bufio.Reader) bool {
+	for {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			return false
+		}
+		if len(line) <= 2 {
+			return true
+		}
+	}
+}
+
+// rawClient is a keep-alive client that allocates nothing per request.
+type rawClient struct {
+	c   net.Conn
+	br  *bufio.Reader
+	req []byte
+}
+
+func dialRaw(tb testing.TB, addr, req string) *rawClient {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &rawClient{c: c, br: bufio.NewReader(c), req: []byte(req)}
+}
+
+var clPrefix = []byte("content-length:")
+
+// roundTrip sends the request and reads the response, which must be a 200
+// with a Content-Length.
+func (rc *rawClient) roundTrip() error {
+	if _, err := rc.c.Write(rc.req); err != nil {
+		return err
+	}
+	n := -1
+	status, err := rc.br.ReadSlice('\n')
+	if err != nil {
+		return err
+	}
+	if !bytes.HasPrefix(status, []byte("HTTP/1.1 200 ")) {
+		return errors.New("status " + string(status))
+	}
+	for {
+		line, err := rc.br.ReadSlice('\n')
+		if err != nil {
+			return err
+		}
+		if len(line) <= 2 {
+			break
+		}
+		if len(line) > len(clPrefix) && bytes.EqualFold(line[:len(clPrefix)], clPrefix) {
+			n = 0
+			for _, c := range bytes.TrimSpace(line[len(clPrefix):]) {
+				n = n*10 + int(c-'0')
+			}
+		}
+	}
+	if n < 0 {
+		return errors.New("no Content-Length")
+	}
+	_, err = rc.br.Discard(n)
+	return err
+}
+
+// benchClient measures requests to addr: sent in turn on one connection,
+// and on 50 connections at once.
+func benchClient(b *testing.B, addr string) {
+	b.Run("sequential", func(b *testing.B) {
+		rc := dialRaw(b, addr, benchRequest)
+		defer rc.c.Close()
+		for range 100 { // warm up pools and buffers
+			if err := rc.roundTrip(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		measure(b, func() {
+			for range b.N {
+				if err := rc.roundTrip(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	})
+	b.Run("50conns", func(b *testing.B) {
+		b.SetParallelism(max(1, 50/runtime.GOMAXPROCS(0)))
+		measure(b, func() {
+			b.RunParallel(func(pb *testing.PB) {
+				rc := dialRaw(b, addr, benchRequest)
+				defer rc.c.Close()
+				for pb.Next() {
+					if err := rc.roundTrip(); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	})
+}
+
+// measure runs b's loop and reports allocations and CPU time per request.
+func measure(b *testing.B, loop func()) {
+	b.ReportAllocs()
+	cpu := cpuTime()
+	b.ResetTimer()
+	loop()
+	b.StopTimer()
+	b.ReportMetric(float64((cpuTime()-cpu).Nanoseconds())/float64(b.N), "cpu-ns/op")
+}
+
+// cpuTime returns the user and system CPU time of the process.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func BenchmarkProxy(b *testing.B) {
+	backend, stop := benchBackend(b)
+	defer stop()
+	addr, shutdown := startBenchProxy(b, backend, config.ModeOff, nil)
+	defer shutdown()
+	benchClient(b, addr)
+}
+
+// startBenchProxy starts a proxy to the server at backend with the sticky
+// mode given and an access log to log (nil for none).
+func startBenchProxy(tb testing.TB, backend, mode string, log io.Writer) (addr string, shutdown func()) {
+	sticky := config.DefaultSticky()
+	sticky.Mode = mode
+	if mode == config.ModeInsert {
+		sticky.Cookie = config.DefaultInsertCookie
+	}
+	f := &config.File{
+		Config:  config.Config{Sticky: sticky},
+		Servers: []config.Server{{ID: "s1", Addr: backend}},
+		Limits:  config.DefaultLimits(),
+	}
+	eng := engine.New(nil)
+	eng.SetSigner(session.NewSigner([]byte("0123456789abcdef0123456789abcdef")))
+	eng.Init("l7lb", []string{"s1"})
+	if err := eng.Apply(&f.Config); err != nil {
+		tb.Fatal(err)
+	}
+	p, err := New(Options{Engine: eng, File: f, AccessLog: log})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.Serve(ln) }()
+	return ln.Addr().String(), func() {
+		if err := p.Shutdown(context.Background()); err != nil {
+			tb.Error(err)
+		}
+		if err := <-done; err != nil {
+			tb.Error(err)
+		}
+	}
+}
+
+// BenchmarkStdlibReverseProxy is BenchmarkProxy with Go's
+// httputil.ReverseProxy in net/http's server, configured alike: keep-alive
+// to the backend, X-Forwarded-* set.
+func BenchmarkStdlibReverseProxy(b *testing.B) {
+	backendAddr, stop := benchBackend(b)
+	defer stop()
+	target := &url.URL{Scheme: "http", Host: backendAddr}
+	transport := &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}
+	defer transport.CloseIdleConnections()
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(target)
+			r.SetXForwarded()
+		},
+		Transport: transport,
+		ErrorLog:  nil,
+	}
+	srv := &http.Server{Handler: rp, ErrorLog: nil}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	benchClient(b, ln.Addr().String())
+	srv.Shutdown(context.Background())
+	if err := <-done; err != http.ErrServerClosed {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkDirect is the floor: the client straight to the backend.
+func BenchmarkDirect(b *testing.B) {
+	addr, stop := benchBackend(b)
+	defer stop()
+	benchClient(b, addr)
+}

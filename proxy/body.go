@@ -1,0 +1,356 @@
+package proxy
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"strings"
+	"sync"
+
+	"l7lb/httpmsg"
+)
+
+var (
+	errBadChunk    = errors.New("invalid chunked encoding")
+	errBadTrailer  = errors.New("invalid trailer section")
+	errTrailerSize = errors.New("trailer section too large")
+)
+
+// writeError marks an error of the destination of a copy, so that callers
+// tell a broken sender from a broken receiver.
+type writeError struct{ err error }
+
+func (e writeError) Error() string { return "write: " + e.err.Error() }
+func (e writeError) Unwrap() error { return e.err }
+
+// isWriteError reports whether err is a writeError.
+func isWriteError(err error) bool {
+	var we writeError
+	return errors.As(err, &we)
+}
+
+// Bodies are streamed with one rule: flush the destination before a read
+// that may block. A body that is already buffered, the usual small one,
+// leaves with its head in one write; a body that trickles in (a stream of
+// events) reaches the other side as each piece arrives.
+
+// bigRead is the remaining length from which a body is read past the
+// reader's buffer, in pieces of up to 64 KiB from bigBufs, to save system
+// calls.
+const bigRead = 16 << 10
+
+var bigBufs = sync.Pool{New: func() any { return new([64 << 10]byte) }}
+
+// copyLength copies exactly n bytes of body from src to dst.
+func copyLength(dst *bufio.Writer, src *bufio.Reader, n int64) error {
+	for n > 0 {
+		if src.Buffered() == 0 {
+			if err := dst.Flush(); err != nil {
+				return writeError{err}
+			}
+			if n >= bigRead {
+				return copyBig(dst, src, n)
+			}
+			if _, err := src.Peek(1); err != nil {
+				return unexpected(err)
+			}
+		}
+		b, _ := src.Peek(int(min(n, int64(src.Buffered()))))
+		if _, err := dst.Write(b); err != nil {
+			return writeError{err}
+		}
+		src.Discard(len(b))
+		n -= int64(len(b))
+	}
+	return nil
+}
+
+// copyBig copies the n bytes of a large body, src's buffer being empty,
+// through a pooled buffer much larger than the connections' own.
+func copyBig(dst *bufio.Writer, src *bufio.Reader, n int64) error {
+	big := bigBufs.Get().(*[64 << 10]byte)
+	defer bigBufs.Put(big)
+	for n > 0 {
+		// With its buffer empty, bufio reads a p larger than it directly.
+		m, err := src.Read(big[:min(n, int64(len(big)))])
+		if _, werr := dst.Write(big[:m]); werr != nil {
+			return writeError{werr}
+		}
+		n -= int64(m)
+		if err != nil && n > 0 {
+			return unexpected(err)
+		}
+		if m > 0 && src.Buffered() == 0 {
+			if err := dst.Flush(); err != nil {
+				return writeError{err}
+			}
+		}
+	}
+	return nil
+}
+
+// copyChunked copies a chunked body from src to dst. With reframe it is
+// written chunked again: the same chunk sizes, extensions dropped (RFC 9112
+// 7.1.1 lets a recipient ignore them) and the trailer fields kept but the
+// hop-by-hop ones; without, only the data is written, for an HTTP/1.0
+// client. limit bounds the trailer section.
+//
+// Chunk lines are strict: hex digits that fit 60 bits, well-formed
+// extensions, and CRLF, never a bare LF, after the line and after the data.
+func copyChunked(dst *bufio.Writer, src *bufio.Reader, reframe bool, limit int) error {
+	for {
+		line, err := readLine(dst, src)
+		if err != nil {
+			return err
+		}
+		size, ok := parseChunkLine(line)
+		if !ok {
+			return errBadChunk
+		}
+		if size == 0 {
+			break
+		}
+		if reframe {
+			if err := writeHexLine(dst, uint64(size)); err != nil {
+				return err
+			}
+		}
+		if err := copyLength(dst, src, size); err != nil {
+			return err
+		}
+		if src.Buffered() < 2 {
+			if err := dst.Flush(); err != nil {
+				return writeError{err}
+			}
+		}
+		crlf, err := src.Peek(2)
+		if err != nil {
+			return unexpected(err)
+		}
+		if crlf[0] != '\r' || crlf[1] != '\n' {
+			return errBadChunk
+		}
+		src.Discard(2)
+		if reframe {
+			if _, err := dst.WriteString("\r\n"); err != nil {
+				return writeError{err}
+			}
+		}
+	}
+	if reframe {
+		if _, err := dst.WriteString("0\r\n"); err != nil {
+			return writeError{err}
+		}
+	}
+	return copyTrailers(dst, src, reframe, limit)
+}
+
+// copyTrailers copies the trailer section that ends a chunked body, through
+// its empty line.
+func copyTrailers(dst *bufio.Writer, src *bufio.Reader, reframe bool, limit int) error {
+	total, fields := 0, 0
+	for {
+		line, err := readLine(dst, src)
+		if err != nil {
+			return err
+		}
+		if len(line) == 0 {
+			break
+		}
+		if total, fields = total+len(line), fields+1; total > limit || fields > httpmsg.MaxHeaders {
+			return errTrailerSize
+		}
+		name, value, ok := strings.Cut(str(line), ":")
+		if !ok || !httpmsg.ValidToken(name) || !httpmsg.ValidFieldValue(value) {
+			return errBadTrailer
+		}
+		if k := classify(name); !reframe || hopByHop(k) || k == kHost {
+			continue
+		}
+		dst.Write(line)
+		if _, err := dst.WriteString("\r\n"); err != nil {
+			return writeError{err}
+		}
+	}
+	if reframe {
+		if _, err := dst.WriteString("\r\n"); err != nil {
+			return writeError{err}
+		}
+	}
+	return nil
+}
+
+// copyUntilClose copies a body delimited by the end of the connection.
+// With reframe, each piece is written as a chunk, so that the client's
+// connection survives the server's.
+func copyUntilClose(dst *bufio.Writer, src *bufio.Reader, reframe bool) error {
+	for {
+		if src.Buffered() == 0 {
+			if err := dst.Flush(); err != nil {
+				return writeError{err}
+			}
+			if _, err := src.Peek(1); err == io.EOF {
+				break
+			} else if err != nil {
+				return err
+			}
+		}
+		b, _ := src.Peek(src.Buffered())
+		if reframe {
+			if err := writeHexLine(dst, uint64(len(b))); err != nil {
+				return err
+			}
+		}
+		if _, err := dst.Write(b); err != nil {
+			return writeError{err}
+		}
+		src.Discard(len(b))
+		if reframe {
+			if _, err := dst.WriteString("\r\n"); err != nil {
+				return writeError{err}
+			}
+		}
+	}
+	if reframe {
+		if _, err := dst.WriteString("0\r\n\r\n"); err != nil {
+			return writeError{err}
+		}
+	}
+	return nil
+}
+
+// readLine reads a line that must end in CRLF and returns it without them.
+// The line aliases src's buffer: a line longer than the buffer (4 KiB) is
+// an error.
+func readLine(dst *bufio.Writer, src *bufio.Reader) ([]byte, error) {
+	if src.Buffered() == 0 {
+		if err := dst.Flush(); err != nil {
+			return nil, writeError{err}
+		}
+	}
+	line, err := src.ReadSlice('\n')
+	switch {
+	case err == bufio.ErrBufferFull:
+		return nil, errBadChunk
+	case err != nil:
+		return nil, unexpected(err)
+	case len(line) < 2 || line[len(line)-2] != '\r':
+		return nil, errBadChunk // a bare LF
+	}
+	return line[:len(line)-2], nil
+}
+
+// parseChunkLine parses a chunk-size line without its CRLF:
+//
+//	chunk-size *( BWS ";" BWS token [ BWS "=" BWS ( token / quoted-string ) ] )
+func parseChunkLine(line []byte) (int64, bool) {
+	var size int64
+	i := 0
+	for ; i < len(line); i++ {
+		d := unhex(line[i])
+		if d < 0 {
+			break
+		}
+		if size>>56 != 0 {
+			return 0, false // more than 60 bits
+		}
+		size = size<<4 | int64(d)
+	}
+	if i == 0 {
+		return 0, false
+	}
+	for rest := line[i:]; len(rest) > 0; {
+		rest = skipOWS(rest)
+		if len(rest) == 0 || rest[0] != ';' {
+			return 0, false
+		}
+		rest = skipOWS(rest[1:])
+		n := tokenLen(rest)
+		if n == 0 {
+			return 0, false
+		}
+		rest = skipOWS(rest[n:])
+		if len(rest) == 0 || rest[0] != '=' {
+			continue
+		}
+		rest = skipOWS(rest[1:])
+		if n = tokenLen(rest); n == 0 {
+			n = quotedLen(rest)
+		}
+		if n == 0 {
+			return 0, false
+		}
+		rest = rest[n:]
+	}
+	return size, true
+}
+
+func unhex(c byte) int {
+	switch {
+	case '0' <= c && c <= '9':
+		return int(c - '0')
+	case 'a' <= c && c <= 'f':
+		return int(c-'a') + 10
+	case 'A' <= c && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
+}
+
+func skipOWS(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	return b
+}
+
+// tokenLen returns the length of the token that starts b.
+func tokenLen(b []byte) int {
+	n := 0
+	for n < len(b) && tchar[b[n]] {
+		n++
+	}
+	return n
+}
+
+// quotedLen returns the length of the quoted-string that starts b, or 0.
+func quotedLen(b []byte) int {
+	if len(b) == 0 || b[0] != '"' {
+		return 0
+	}
+	for i := 1; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"':
+			return i + 1
+		case c == '\\':
+			if i++; i == len(b) || !qdtext(b[i]) && b[i] != '"' && b[i] != '\\' {
+				return 0
+			}
+		case !qdtext(c):
+			return 0
+		}
+	}
+	return 0
+}
+
+// qdtext reports whether c may appear unescaped in a quoted-string.
+func qdtext(c byte) bool {
+	return c == '\t' || c == ' ' || c >= 0x21 && c != '"' && c != '\\' && c != 0x7f
+}
+
+// writeHexLine writes n in hex and CRLF, a chunk-size line.
+func writeHexLine(dst *bufio.Writer, n uint64) error {
+	writeUint(dst, n, 16)
+	if _, err := dst.WriteString("\r\n"); err != nil {
+		return writeError{err}
+	}
+	return nil
+}
+
+// unexpected turns an end of input inside a body into ErrUnexpectedEOF.
+func unexpected(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}

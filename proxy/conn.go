@@ -1,0 +1,238 @@
+package proxy
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"l7lb/engine"
+	"l7lb/httpmsg"
+)
+
+var (
+	readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, bufSize) }}
+	writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, bufSize) }}
+)
+
+// aLongTimeAgo is a deadline in the past, which wakes a blocked read.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// clientConn is a client connection, served by one goroutine that reads
+// its requests in turn. Everything a request needs is kept here and reused
+// by the next one, which is how a keep-alive request costs no allocation.
+type clientConn struct {
+	p      *Proxy
+	tc     timedConn
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	shard  int    // the shard of the server pools it uses first
+	ip     string // the client's IP address
+	fwdFor string // the same as a Forwarded for= value: IPv6 quoted
+
+	// idle and poked let Shutdown wake a connection that waits for its
+	// next request without disturbing one that serves a request.
+	mu    sync.Mutex
+	idle  bool
+	poked bool
+
+	// upstream is the server connection in use, for Shutdown to close
+	// when its time is up.
+	upstream atomic.Pointer[serverConn]
+
+	// The request being served.
+	headBuf []byte // its head, which req.head's strings alias
+	req     request
+	ereq    engine.Request
+	d       engine.Decision
+	id      uint64 // the X-Request-Id generated for it; 0 when it had one
+	failed  []string
+	server  string // the server last tried, for the log
+	linger  bool   // close gently: an error response was sent
+
+	// informed is set once a 1xx response reached the client: the request
+	// can no longer be retried. bodyUnsent is set when the server answered
+	// finally before the body that waited for its 100 Continue: the client
+	// connection must close rather than read that body.
+	informed, bodyUnsent bool
+
+	// The server's response to it.
+	respBuf []byte // its head, which resp's strings alias
+	resp    response
+
+	// What the access log needs of it.
+	status  int       // the status sent; 0 for none
+	start   time.Time // when its first byte was seen
+	written int64     // tc.written when it started
+	line    []byte    // the log line buffer
+}
+
+func newClientConn(p *Proxy, nc net.Conn) *clientConn {
+	c := &clientConn{p: p, tc: timedConn{Conn: nc, writeIdle: p.t.Idle}, shard: int(p.nconns.Add(1) % uint64(p.shards))}
+	c.br = readers.Get().(*bufio.Reader)
+	c.br.Reset(&c.tc)
+	c.bw = writers.Get().(*bufio.Writer)
+	c.bw.Reset(&c.tc)
+	c.ip, c.fwdFor = clientIP(nc.RemoteAddr())
+	return c
+}
+
+// clientIP returns the address of a client as X-Forwarded-For and as
+// Forwarded's for= write it (RFC 7239 6: an IPv6 address in brackets and
+// quotes).
+func clientIP(a net.Addr) (ip, forwarded string) {
+	if t, ok := a.(*net.TCPAddr); ok {
+		ip = t.IP.String()
+		if t.IP.To4() == nil {
+			return ip, `"[` + ip + `]"`
+		}
+		return ip, ip
+	}
+	if host, _, err := net.SplitHostPort(a.String()); err == nil {
+		return host, `"` + host + `"`
+	}
+	return "unknown", "unknown"
+}
+
+// serve serves the connection's requests until one of them, the client or
+// Shutdown ends it.
+func (c *clientConn) serve() {
+	defer c.close()
+	for c.awaitRequest() {
+		keep := c.serveRequest()
+		if c.p.log != nil && c.status != 0 {
+			c.logRequest()
+		}
+		if !keep {
+			return
+		}
+		if cap(c.headBuf) > 16<<10 {
+			c.headBuf = nil // a huge head once is no reason to keep its memory
+		}
+	}
+}
+
+func (c *clientConn) close() {
+	c.bw.Flush()
+	if c.linger {
+		c.lingeringClose()
+	}
+	c.tc.Conn.Close()
+	c.p.untrack(c)
+	c.br.Reset(nil)
+	c.bw.Reset(nil)
+	readers.Put(c.br)
+	writers.Put(c.bw)
+}
+
+// lingerTime and lingerBytes bound what lingeringClose reads.
+const (
+	lingerTime  = 500 * time.Millisecond
+	lingerBytes = 256 << 10
+)
+
+// lingeringClose half-closes the connection and reads what the client
+// still sends, for a while, before the caller closes it. Closing a socket
+// with unread input makes the kernel send a reset, which can destroy the
+// error response the client has not read yet; draining first lets it
+// arrive (net/http does the same).
+func (c *clientConn) lingeringClose() {
+	cw, ok := c.tc.Conn.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	c.tc.readIdle = 0
+	c.tc.Conn.SetReadDeadline(time.Now().Add(lingerTime))
+	c.br.Discard(c.br.Buffered())
+	io.CopyN(io.Discard, c.tc.Conn, lingerBytes)
+}
+
+// awaitRequest waits, up to the idle timeout, for the first byte of the
+// next request and reports whether there is one to serve.
+func (c *clientConn) awaitRequest() bool {
+	if c.br.Buffered() > 0 {
+		return true // pipelined
+	}
+	c.tc.readWithin(c.p.t.Idle)
+	c.mu.Lock()
+	c.idle = true
+	stop := c.p.shutting.Load()
+	c.mu.Unlock()
+	if stop {
+		return false
+	}
+	_, err := c.br.Peek(1)
+	c.mu.Lock()
+	c.idle = false
+	if c.poked {
+		c.tc.forget()
+	}
+	c.mu.Unlock()
+	return err == nil
+}
+
+// wake makes a connection that waits for its next request stop waiting;
+// Shutdown calls it. A connection serving a request is left alone: it
+// closes after its response.
+func (c *clientConn) wake() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.idle && !c.poked {
+		c.poked = true
+		c.tc.Conn.SetReadDeadline(aLongTimeAgo)
+	}
+}
+
+// serveRequest reads, routes and answers one request, and reports whether
+// the connection stays open for another.
+func (c *clientConn) serveRequest() bool {
+	p := c.p
+	c.start, c.written, c.status, c.server = time.Now(), c.tc.written, 0, ""
+	c.req.head.Method = ""
+	c.d.Route, c.d.Sticky = "", engine.StickyNone
+
+	head, err := readHead(c.br, c.headBuf, p.l.MaxHeaderBytes, &c.tc, p.t.ReadHeader)
+	c.headBuf = head
+	switch {
+	case err == errHeadTooLarge:
+		return c.reject(431, errHeaderSize, "")
+	case err != nil:
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			p.count(errReadTimeout)
+		}
+		return false
+	}
+	p.stats.requests.Add(1)
+	r := &c.req
+	if err := httpmsg.ParseHead(str(head), &r.head); err != nil {
+		switch {
+		case errors.Is(err, httpmsg.ErrTooManyHeaders), errors.Is(err, httpmsg.ErrHeadTooLarge):
+			return c.reject(431, errHeaderSize, "")
+		case errors.Is(err, httpmsg.ErrUnsupportedVersion):
+			return c.reject(505, errBadRequest, "")
+		}
+		return c.reject(400, errBadRequest, err.Error())
+	}
+	if len(r.head.Fields) > p.l.MaxHeaders {
+		return c.reject(431, errHeaderSize, "")
+	}
+	if err := r.check(); err != nil {
+		return c.reject(400, errBadRequest, err.Error())
+	}
+
+	c.ereq = engine.Request{Method: r.head.Method, Target: r.head.Target, Host: r.host, Headers: r}
+	p.eng.Route(&c.ereq, &c.d)
+	switch c.d.Status {
+	case 200:
+		return c.forward()
+	case 404:
+		return c.reject(404, errNoRoute, "")
+	case 503:
+		return c.reject(503, errNoServer, "")
+	}
+	return c.reject(400, errBadRequest, c.d.Error)
+}

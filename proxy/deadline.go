@@ -1,0 +1,81 @@
+package proxy
+
+import (
+	"net"
+	"time"
+)
+
+// timedConn is a net.Conn that sets its deadlines lazily and counts the
+// bytes written through it.
+//
+// A deadline is moved only when the one in force is off from the wanted one
+// by more than 1/64 of the timeout: a busy keep-alive connection then pays a
+// timer update about once per 1/64 of its timeout rather than several times
+// per request, and a timeout fires between 98.4% and 100% of its length.
+type timedConn struct {
+	net.Conn
+	rd, wd time.Time // deadlines in force; zero for none
+
+	// readIdle and writeIdle, when positive, make every Read or Write first
+	// set its deadline that far ahead: an inactivity timeout, for bodies.
+	readIdle, writeIdle time.Duration
+
+	written int64 // bytes written since the connection opened
+}
+
+func (c *timedConn) Read(p []byte) (int, error) {
+	if c.readIdle > 0 {
+		c.readWithin(c.readIdle)
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *timedConn) Write(p []byte) (int, error) {
+	if c.writeIdle > 0 {
+		c.writeWithin(c.writeIdle)
+	}
+	n, err := c.Conn.Write(p)
+	c.written += int64(n)
+	return n, err
+}
+
+// readWithin makes the read deadline d from now; d <= 0 removes it.
+func (c *timedConn) readWithin(d time.Duration) {
+	if at, ok := nextDeadline(c.rd, d); ok {
+		c.rd = at
+		c.Conn.SetReadDeadline(at)
+	}
+}
+
+// writeWithin makes the write deadline d from now; d <= 0 removes it.
+func (c *timedConn) writeWithin(d time.Duration) {
+	if at, ok := nextDeadline(c.wd, d); ok {
+		c.wd = at
+		c.Conn.SetWriteDeadline(at)
+	}
+}
+
+// forget drops what c knows of its deadlines, after another goroutine set
+// one behind its back (Shutdown waking an idle connection).
+func (c *timedConn) forget() { c.rd, c.wd = time.Time{}, time.Time{} }
+
+// clearDeadlines removes both deadlines and the inactivity timeouts, for a
+// tunnel whose two directions then run in two goroutines.
+func (c *timedConn) clearDeadlines() {
+	c.readIdle, c.writeIdle = 0, 0
+	c.rd, c.wd = time.Time{}, time.Time{}
+	c.Conn.SetDeadline(time.Time{})
+}
+
+// nextDeadline returns the deadline d from now and whether it differs enough
+// from cur, the one in force, to be set.
+func nextDeadline(cur time.Time, d time.Duration) (time.Time, bool) {
+	if d <= 0 {
+		return time.Time{}, !cur.IsZero()
+	}
+	want := time.Now().Add(d)
+	if !cur.IsZero() && !cur.After(want) && want.Sub(cur) <= d>>6 {
+		return cur, false
+	}
+	return want, true
+}

@@ -1,0 +1,331 @@
+package proxy
+
+import (
+	"errors"
+	"net"
+	"time"
+
+	"l7lb/httpmsg"
+)
+
+// expectWait is how long a server may leave an Expect: 100-continue
+// unanswered before the proxy sends the body anyway (RFC 9110 10.1.1: a
+// client should not wait for a 100 indefinitely), telling the client to
+// go on with its own 100 Continue.
+const expectWait = time.Second
+
+// maxInformational bounds the 1xx responses relayed before a final one.
+const maxInformational = 8
+
+// result is how an exchange with a server ended before anything but 1xx
+// responses reached the client.
+type result uint8
+
+const (
+	resOK          result = iota // a final response head is in c.resp
+	resBroke                     // the connection broke before any response byte
+	resTimeout                   // no response head in time: 504
+	resBadResponse               // a malformed or truncated response head: 502
+	resBadBody                   // the client's chunked body is malformed: 400
+	resClientGone                // the client's body could not be read
+)
+
+// forward sends the routed request to its server and relays the response,
+// trying other servers of the route as the engine allows: any request
+// whose server could not be reached, and an idempotent request without a
+// body whose connection broke before any response byte, once (after one
+// try on a new connection to the same server when the broken one was a
+// pooled connection the server may have closed while idle). It reports
+// whether the client connection stays open.
+func (c *clientConn) forward() bool {
+	p, d, r := c.p, &c.d, &c.req
+	c.failed = c.failed[:0]
+	c.informed, c.bodyUnsent = false, false
+	c.id = 0
+	if !r.hasID {
+		c.id = p.ids.Add(1)
+	}
+	connect, timeout := p.timeouts(d.Config)
+	// Each retry after a broken connection happens at most once.
+	staleRetried, brokeRetried, fresh := false, false, false
+	for {
+		c.server = d.Server
+		b := p.backends[d.Server]
+		var sc *serverConn
+		err := errUnknownServer
+		if b != nil {
+			sc, err = b.get(c.shard, connect, fresh)
+		}
+		fresh = false
+		switch {
+		case err == errPoolFull, err == errPoolClosed:
+			return c.reject(503, errNoServer, err.Error())
+		case err != nil:
+			p.failure(d.Server)
+			p.logf("proxy: server %s: %v", d.Server, err)
+			if c.retry() {
+				continue
+			}
+			return c.reject(502, errConnect, "server unreachable")
+		}
+
+		c.upstream.Store(sc)
+		res, err := c.exchange(sc, timeout)
+		if res == resOK {
+			p.success(b)
+			keep := c.relay(sc)
+			c.upstream.Store(nil)
+			return keep
+		}
+		c.upstream.Store(nil)
+		b.discard(sc)
+		switch res {
+		case resBroke:
+			// A pooled connection that the server closed while idle
+			// is no sign of a failing server: that keep-alive race is
+			// retried once on a new connection to the same server. A
+			// new connection that breaks is a failing server.
+			if sc.reused && r.idempotent() && !staleRetried && !c.informed {
+				staleRetried, fresh = true, true
+				continue
+			}
+			if !sc.reused {
+				p.failure(d.Server)
+			}
+			if r.idempotent() && !brokeRetried && !c.informed {
+				brokeRetried = true
+				if c.retry() {
+					continue
+				}
+			}
+			p.logf("proxy: server %s: %v", d.Server, err)
+			return c.reject(502, errServerBroke, "server connection broke")
+		case resTimeout:
+			return c.reject(504, errServerTimeout, "")
+		case resBadResponse:
+			p.logf("proxy: server %s: bad response: %v", d.Server, err)
+			return c.reject(502, errBadResponse, "bad response from server")
+		case resBadBody:
+			return c.reject(400, errBadRequest, err.Error())
+		}
+		p.count(errClientAbort)
+		return false
+	}
+}
+
+// retry chooses another server for the request after the current one
+// failed, and reports whether there is one.
+func (c *clientConn) retry() bool {
+	c.failed = append(c.failed, c.d.Server)
+	return c.p.eng.Retry(&c.d, c.failed)
+}
+
+// exchange sends the request on sc and reads the final response head into
+// c.resp, relaying 1xx responses to an HTTP/1.1 client. With Expect:
+// 100-continue the body waits for the server's 100 (or expectWait).
+//
+// A final response may come before the body was sent whole: the server
+// answered without a 100 Continue, or stopped reading it (a write failed,
+// and a response is read all the same, as the server may have said why).
+// c.bodyUnsent then tells relay to close both connections, whose next
+// bytes would be the rest of that body.
+func (c *clientConn) exchange(sc *serverConn, timeout time.Duration) (result, error) {
+	r := &c.req
+	sc.tc.writeIdle = timeout
+	c.writeRequestHead(sc.bw)
+	waiting := r.expect && r.http11 && r.body != bodyNone
+	sent := r.body == bodyNone // the body was sent whole
+	var werr error             // a failed write to the server
+	if !sent && !waiting {
+		res, err := c.sendBody(sc)
+		switch res {
+		case resOK:
+			sent = true
+		case resBroke:
+			werr = err
+		default:
+			return res, err
+		}
+	} else if err := sc.bw.Flush(); err != nil {
+		werr = err
+	}
+
+	if waiting && werr == nil {
+		sc.tc.readWithin(min(expectWait, timeout))
+		if _, err := sc.br.Peek(1); err != nil {
+			if !isTimeout(err) {
+				return resBroke, err
+			}
+			// The server waits for the body without a word.
+			if res, err := c.sendContinue(); res != resOK {
+				return res, err
+			}
+			if res, err := c.sendBody(sc); res != resOK {
+				return res, err
+			}
+			sent = true
+		}
+	}
+	sc.tc.readWithin(timeout)
+
+	for n := 0; ; n++ {
+		head, err := readHead(sc.br, c.respBuf, httpmsg.MaxHeadBytes, &sc.tc, 0)
+		c.respBuf = head
+		switch {
+		case err == nil:
+		case isTimeout(err):
+			return resTimeout, err
+		case len(head) == 0 && err != errHeadTooLarge:
+			if werr != nil {
+				err = werr
+			}
+			return resBroke, err
+		default:
+			return resBadResponse, err
+		}
+		if err := c.resp.parse(str(head), r.head.Method); err != nil {
+			return resBadResponse, err
+		}
+		status := c.resp.status
+		if status >= 200 || status == 101 {
+			c.bodyUnsent = !sent
+			return resOK, nil
+		}
+		if n == maxInformational {
+			return resBadResponse, errors.New("too many 1xx responses")
+		}
+		if !r.http11 {
+			continue // HTTP/1.0 has no 1xx responses
+		}
+		c.writeInformational(c.bw)
+		c.informed = true
+		if err := c.bw.Flush(); err != nil {
+			return resClientGone, err
+		}
+		if status == 100 && waiting && !sent && werr == nil {
+			res, err := c.sendBody(sc)
+			if res != resOK {
+				return res, err
+			}
+			sent = true
+			sc.tc.readWithin(timeout)
+		}
+	}
+}
+
+// sendContinue tells the client to send its body.
+func (c *clientConn) sendContinue() (result, error) {
+	c.informed = true
+	c.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
+	if err := c.bw.Flush(); err != nil {
+		return resClientGone, err
+	}
+	return resOK, nil
+}
+
+// sendBody streams the request body to sc after its head, then flushes:
+// a small body leaves with the head in one write.
+func (c *clientConn) sendBody(sc *serverConn) (result, error) {
+	r := &c.req
+	c.tc.readIdle = c.p.t.Idle
+	var err error
+	if r.body == bodyChunked {
+		err = copyChunked(sc.bw, c.br, true, c.p.l.MaxHeaderBytes)
+	} else {
+		err = copyLength(sc.bw, c.br, r.length)
+	}
+	c.tc.readIdle = 0
+	if err == nil {
+		if ferr := sc.bw.Flush(); ferr != nil {
+			err = writeError{ferr}
+		}
+	}
+	switch {
+	case err == nil:
+		return resOK, nil
+	case isWriteError(err):
+		return resBroke, err
+	case err == errBadChunk, err == errBadTrailer, err == errTrailerSize:
+		return resBadBody, err
+	}
+	return resClientGone, err
+}
+
+// relay sends the client the response whose head is in c.resp and whose
+// body follows on sc, then pools sc when the exchange ended cleanly. It
+// reports whether the client connection stays open.
+func (c *clientConn) relay(sc *serverConn) bool {
+	p, r, resp, b := c.p, &c.req, &c.resp, sc.be
+	if resp.status == 101 {
+		if !r.upgrading() || !offered(r.upgradeTo, resp.upgradeTo) {
+			b.discard(sc)
+			return c.reject(502, errBadResponse, "unexpected protocol switch")
+		}
+		c.writeResponseHead(c.bw, outNone, true)
+		c.status = 101
+		if c.bw.Flush() != nil {
+			b.discard(sc)
+			return false
+		}
+		c.tunnel(sc)
+		return false
+	}
+
+	out := c.framingFor(resp)
+	keep := r.keepAlive && !c.bodyUnsent && out != outClose && !p.shutting.Load()
+	c.writeResponseHead(c.bw, out, keep)
+	c.status = resp.status
+	sc.tc.readIdle = p.t.Idle
+	var err error
+	switch resp.body {
+	case bodyLength:
+		err = copyLength(c.bw, sc.br, resp.length)
+	case bodyChunked:
+		err = copyChunked(c.bw, sc.br, out == outChunked, httpmsg.MaxHeadBytes)
+	case bodyClose:
+		err = copyUntilClose(c.bw, sc.br, out == outChunked)
+	}
+	sc.tc.readIdle = 0
+	if err != nil {
+		// Part of the response may have reached the client: all that is
+		// left is to end both connections, which tells the client.
+		b.discard(sc)
+		if isWriteError(err) {
+			p.count(errClientAbort)
+		} else {
+			p.count(errServerBroke)
+			p.logf("proxy: server %s: response body: %v", b.id, err)
+		}
+		return false
+	}
+	// The response is read: the server connection is free before the
+	// client has it all.
+	if resp.closes || c.bodyUnsent {
+		b.discard(sc)
+	} else {
+		b.put(c.shard, sc)
+	}
+	if c.bw.Flush() != nil {
+		p.count(errClientAbort)
+		return false
+	}
+	return keep
+}
+
+// offered reports whether the protocol a server switched to is one the
+// client's Upgrade list offered.
+func offered(list, proto string) bool {
+	for list != "" {
+		var t string
+		t, list = nextToken(list)
+		if t != "" && equalFoldBoth(t, proto) {
+			return true
+		}
+	}
+	return false
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}

@@ -1,0 +1,78 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"time"
+	"unsafe"
+)
+
+var errHeadTooLarge = errors.New("message head too large")
+
+// readHead reads a message head from br into buf, reusing its capacity, up
+// to and including the empty line that ends it, and returns it. The bytes
+// that follow stay in br. A head above limit bytes is errHeadTooLarge,
+// reported without reading further.
+//
+// The first byte must already be buffered or arrive under the deadline in
+// force. When more must be read, the read deadline of tc first becomes
+// timeout from now (unless timeout is 0): the whole head gets one deadline,
+// which is what closes a slowloris connection, and a head that arrived in
+// one segment, the usual case, costs no deadline update.
+//
+// Copying the head out of br costs a memmove of a few hundred bytes and
+// lets the head outlive br's buffer, which the body read recycles.
+func readHead(br *bufio.Reader, buf []byte, limit int, tc *timedConn, timeout time.Duration) ([]byte, error) {
+	buf = buf[:0]
+	line := 0 // where the line being looked at starts, in buf
+	for {
+		n := br.Buffered()
+		if n == 0 {
+			if len(buf) > 0 && timeout > 0 {
+				tc.readWithin(timeout)
+				timeout = 0
+			}
+			if _, err := br.Peek(1); err != nil {
+				if err == io.EOF && len(buf) > 0 {
+					err = io.ErrUnexpectedEOF
+				}
+				return buf, err
+			}
+			n = br.Buffered()
+		}
+		chunk, _ := br.Peek(n)
+		start := len(buf)
+		buf = append(buf, chunk...)
+		for {
+			i := bytes.IndexByte(buf[line:], '\n')
+			if i < 0 {
+				break
+			}
+			empty := i == 0 || i == 1 && buf[line] == '\r'
+			line += i + 1
+			if empty {
+				br.Discard(line - start)
+				if line > limit {
+					return buf[:line], errHeadTooLarge
+				}
+				return buf[:line], nil
+			}
+		}
+		br.Discard(n)
+		if len(buf) > limit {
+			return buf, errHeadTooLarge
+		}
+	}
+}
+
+// str returns b as a string without copying. The caller must not change b
+// while the string, or any substring of it, is in use: heads are parsed in
+// place this way, and their buffers are reused only for the next message.
+func str(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}

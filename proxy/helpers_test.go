@@ -1,0 +1,319 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"maps"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"l7lb/config"
+	"l7lb/engine"
+	"l7lb/session"
+)
+
+// env is a proxy under test, serving on a loopback listener.
+type env struct {
+	t     *testing.T
+	p     *Proxy
+	eng   *engine.Engine
+	file  *config.File
+	addr  string
+	log   *syncBuffer
+	fails *recorder
+}
+
+// setup starts a proxy over the configuration document doc (JSON) whose
+// "servers" map is filled from servers (id → address), with every started
+// thing stopped at the end of the test.
+func setup(t *testing.T, doc string, servers map[string]string) *env {
+	t.Helper()
+	var ids []string
+	var b strings.Builder
+	b.WriteString(`{"listen": "127.0.0.1:0", "servers": {`)
+	first := true
+	for _, id := range sortedKeys(servers) {
+		if !first {
+			b.WriteString(",")
+		}
+		first = false
+		b.WriteString(`"` + id + `": "http://` + servers[id] + `"`)
+		ids = append(ids, id)
+	}
+	b.WriteString("}")
+	if doc = strings.TrimSpace(doc); doc != "" {
+		b.WriteString(", " + doc)
+	}
+	b.WriteString("}")
+	v, err := config.Parse([]byte(b.String()))
+	if err != nil {
+		t.Fatalf("config: %v\n%s", err, b.String())
+	}
+	f, err := config.DecodeFile(v, true)
+	if err != nil {
+		t.Fatalf("config: %v\n%s", err, b.String())
+	}
+	eng := engine.New(func(msg string) { t.Log("engine:", msg) })
+	eng.SetSigner(session.NewSigner([]byte("0123456789abcdef0123456789abcdef")))
+	eng.Init("l7lb", ids)
+	if err := eng.Apply(&f.Config); err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	e := &env{t: t, eng: eng, file: f, log: &syncBuffer{}, fails: &recorder{}}
+	e.p, err = New(Options{Engine: eng, File: f, Health: e.fails, AccessLog: e.log,
+		Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.addr = ln.Addr().String()
+	served := make(chan error, 1)
+	go func() { served <- e.p.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := e.p.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return e
+}
+
+func sortedKeys(m map[string]string) []string {
+	return slices.Sorted(maps.Keys(m))
+}
+
+// offSticky is a configuration without stickiness, for the tests that do
+// not look at cookies.
+const offSticky = `"sticky": {"mode": "off"}`
+
+// syncBuffer is an access log the test reads while the proxy writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// recorder is a Reporter that records what it is told.
+type recorder struct {
+	mu                  sync.Mutex
+	failures, successes []string
+}
+
+func (r *recorder) Failure(s string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.failures = append(r.failures, s)
+}
+
+func (r *recorder) Success(s string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.successes = append(r.successes, s)
+}
+
+func (r *recorder) failed() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.failures...)
+}
+
+func (r *recorder) succeeded() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.successes...)
+}
+
+// httpBackend starts a net/http server running h.
+func httpBackend(t *testing.T, h http.HandlerFunc) string {
+	t.Helper()
+	s := httptest.NewServer(h)
+	t.Cleanup(s.Close)
+	return s.Listener.Addr().String()
+}
+
+// rawBackend is a TCP server whose connections run handle; it counts the
+// connections it accepted.
+type rawBackend struct {
+	ln       net.Listener
+	accepted atomic.Int64
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	conns    []net.Conn
+}
+
+func newRawBackend(t *testing.T, handle func(c net.Conn, br *bufio.Reader)) *rawBackend {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &rawBackend{ln: ln}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			b.accepted.Add(1)
+			b.mu.Lock()
+			b.conns = append(b.conns, c)
+			b.mu.Unlock()
+			b.wg.Add(1)
+			go func() {
+				defer b.wg.Done()
+				defer c.Close()
+				handle(c, bufio.NewReader(c))
+			}()
+		}
+	}()
+	t.Cleanup(b.close)
+	return b
+}
+
+func (b *rawBackend) addr() string { return b.ln.Addr().String() }
+
+func (b *rawBackend) close() {
+	b.ln.Close()
+	b.mu.Lock()
+	for _, c := range b.conns {
+		c.Close()
+	}
+	b.mu.Unlock()
+	b.wg.Wait()
+}
+
+// readRequestHead reads a request head from br, returning "" at EOF.
+func readRequestHead(br *bufio.Reader) string {
+	var b strings.Builder
+	for {
+		line, err := br.ReadString('\n')
+		b.WriteString(line)
+		if err != nil {
+			return ""
+		}
+		if line == "\r\n" || line == "\n" {
+			return b.String()
+		}
+	}
+}
+
+// okServer answers every request (a head without body) with body.
+func okServer(body string) func(net.Conn, *bufio.Reader) {
+	return func(c net.Conn, br *bufio.Reader) {
+		for readRequestHead(br) != "" {
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"+body)
+		}
+	}
+}
+
+// dial opens a client connection to the proxy.
+func (e *env) dial() (net.Conn, *bufio.Reader) {
+	e.t.Helper()
+	c, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	return c, bufio.NewReader(c)
+}
+
+// resp is a response as a test client read it.
+type resp struct {
+	status  int
+	proto   string
+	headers http.Header
+	body    string
+	trailer http.Header
+	close   bool // Connection: close (which net/http takes out of headers)
+}
+
+// roundTrip sends raw on a new connection and reads one response.
+func (e *env) roundTrip(raw string) *resp {
+	e.t.Helper()
+	c, br := e.dial()
+	if _, err := io.WriteString(c, raw); err != nil {
+		e.t.Fatal(err)
+	}
+	return readResp(e.t, br, strings.HasPrefix(raw, "HEAD "))
+}
+
+// readResp reads a response with net/http's parser, which also checks
+// that the proxy's framing is valid.
+func readResp(t *testing.T, br *bufio.Reader, head bool) *resp {
+	t.Helper()
+	method := "GET"
+	if head {
+		method = "HEAD"
+	}
+	res, err := http.ReadResponse(br, &http.Request{Method: method})
+	if err != nil {
+		t.Fatalf("reading response: %v", err)
+	}
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("reading body: %v", err)
+	}
+	return &resp{status: res.StatusCode, proto: res.Proto, headers: res.Header, body: string(body), trailer: res.Trailer, close: res.Close}
+}
+
+// netConn is net.Conn, for handlers in tests that import no net.
+type netConn = net.Conn
+
+// closedWithin reports whether the proxy closes c within wait: a read gets
+// EOF (or a reset) rather than a timeout.
+func closedWithin(c net.Conn, br *bufio.Reader, wait time.Duration) bool {
+	defer c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	c.SetReadDeadline(time.Now().Add(wait))
+	_, err := br.ReadByte()
+	if err == nil {
+		return false
+	}
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		return false
+	}
+	return true
+}
+
+// accessLog returns the access log once it has n lines: the proxy writes a
+// line after the response, and so maybe after the client read it.
+func (e *env) accessLog(n int) string {
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		e.p.log.flush()
+		s := e.log.String()
+		if strings.Count(s, "\n") >= n || time.Now().After(deadline) {
+			return s
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,92 @@
+package proxy
+
+import (
+	"l7lb/engine"
+	"l7lb/httpmsg"
+)
+
+// request is the client request being served: its parsed head and what
+// the proxy learned of its fields. It implements engine.Headers over the
+// head without copying it.
+type request struct {
+	head httpmsg.Head
+	fieldInfo
+	http11    bool
+	body      bodyKind // bodyNone, bodyLength or bodyChunked
+	host      string   // the host named: the absolute-form authority, else Host
+	keepAlive bool     // the client keeps the connection after this request
+}
+
+// check reads the framing of a parsed head, rejecting (with 400) what a
+// server or another proxy could read differently: see fieldInfo.scan, and
+// RFC 9112 6.1 and 3.2 for the HTTP/1.0 and Host rules.
+func (r *request) check() error {
+	h := &r.head
+	if err := r.scan(h.Fields); err != nil {
+		return err
+	}
+	r.http11 = h.Proto == "HTTP/1.1"
+	switch {
+	case r.chunked && !r.http11:
+		return errEncoding10
+	case r.http11 && !r.hasHost:
+		return errNoHost
+	}
+	r.body = bodyNone
+	switch {
+	case r.chunked:
+		r.body = bodyChunked
+	case r.hasLength && r.length > 0:
+		r.body = bodyLength
+	}
+	r.keepAlive = !r.connClose && (r.http11 || r.connKeepAlive)
+	r.host, _ = h.Get("host")
+	if authority, _, ok := httpmsg.SplitAbsolute(h.Target); ok {
+		r.host = authority
+	}
+	return nil
+}
+
+// idempotent reports whether the request may be sent twice (RFC 9110 9.2.2),
+// as far as the proxy retries: only these, and only without a body.
+func (r *request) idempotent() bool {
+	switch r.head.Method {
+	case "GET", "HEAD", "OPTIONS", "PUT", "DELETE":
+		return r.body == bodyNone
+	}
+	return false
+}
+
+// upgrading reports whether the client asks to switch protocols.
+func (r *request) upgrading() bool { return r.connUpgrade && r.upgradeTo != "" }
+
+// HasHeader implements engine.Headers.
+func (r *request) HasHeader(name, value string) bool { return r.head.Has(name, value) }
+
+// Header implements engine.Headers.
+func (r *request) Header(name string) (string, bool) { return r.head.Get(name) }
+
+// Cookie implements engine.Headers: the first cookie called name in the
+// Cookie fields, in order.
+func (r *request) Cookie(name string) (string, bool) {
+	for i, k := range r.kinds {
+		if k == kCookie {
+			if v, ok := httpmsg.CookieValue(r.head.Fields[i].Value, name); ok {
+				return v, true
+			}
+		}
+	}
+	return "", false
+}
+
+// HasCookies implements engine.Headers.
+func (r *request) HasCookies() bool {
+	for _, k := range r.kinds {
+		if k == kCookie {
+			return true
+		}
+	}
+	return false
+}
+
+var _ engine.Headers = (*request)(nil)

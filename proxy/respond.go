@@ -1,0 +1,64 @@
+package proxy
+
+import "strconv"
+
+// statusText returns the reason phrase and the body text of a status the
+// proxy itself answers.
+func statusText(status int) (reason, text string) {
+	switch status {
+	case 400:
+		return "Bad Request", "bad request"
+	case 404:
+		return "Not Found", "no route"
+	case 431:
+		return "Request Header Fields Too Large", "request header fields too large"
+	case 502:
+		return "Bad Gateway", "bad gateway"
+	case 503:
+		return "Service Unavailable", "no server available"
+	case 504:
+		return "Gateway Timeout", "gateway timeout"
+	}
+	return "HTTP Version Not Supported", "HTTP version not supported"
+}
+
+// reject answers the request with status and a short plain-text body,
+// counts kind, and reports whether the connection stays open: only after
+// a well-formed request whose body, if any, was read whole, so that the
+// next request starts where this one ended. After a malformed request the
+// connection always closes: where it ends cannot be trusted.
+func (c *clientConn) reject(status int, kind errKind, detail string) bool {
+	c.p.count(kind)
+	r := &c.req
+	keep := r.head.Method != "" && r.keepAlive && r.body == bodyNone && !c.p.shutting.Load()
+	switch status {
+	case 404, 502, 503, 504:
+	default:
+		keep = false
+	}
+	reason, body := statusText(status)
+	if detail != "" {
+		body += ": " + detail
+	}
+	body += "\n"
+
+	w := c.bw
+	w.WriteString("HTTP/1.1 ")
+	w.WriteString(strconv.Itoa(status))
+	w.WriteString(" ")
+	w.WriteString(reason)
+	w.WriteString("\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ")
+	w.WriteString(strconv.Itoa(len(body)))
+	if !keep {
+		w.WriteString("\r\nConnection: close")
+	} else if !r.http11 {
+		w.WriteString("\r\nConnection: keep-alive")
+	}
+	w.WriteString("\r\n\r\n")
+	if r.head.Method != "HEAD" {
+		w.WriteString(body)
+	}
+	c.status = status
+	c.linger = !keep
+	return w.Flush() == nil && keep
+}

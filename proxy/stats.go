@@ -1,0 +1,79 @@
+package proxy
+
+import "sync/atomic"
+
+// errKind classifies what went wrong with a request, for Stats.
+type errKind uint8
+
+const (
+	errBadRequest    errKind = iota // a malformed request: 400 or 505
+	errHeaderSize                   // 431
+	errReadTimeout                  // a request head not read in time
+	errClientAbort                  // the client left mid-request
+	errNoRoute                      // 404
+	errNoServer                     // 503: no server up, or the pool full
+	errConnect                      // a server not reached (each attempt)
+	errServerBroke                  // a server connection broke
+	errBadResponse                  // a malformed response: 502
+	errServerTimeout                // 504
+	numErrKinds
+)
+
+var errKindNames = [numErrKinds]string{
+	"bad_request", "header_too_large", "read_timeout", "client_abort", "no_route",
+	"no_server", "connect", "server_broken", "bad_response", "server_timeout",
+}
+
+// counters are the proxy's own statistics.
+type counters struct {
+	requests atomic.Uint64
+	rejected atomic.Uint64
+	errors   [numErrKinds]atomic.Uint64
+}
+
+func (p *Proxy) count(k errKind) { p.stats.errors[k].Add(1) }
+
+// Stats is a snapshot of the proxy's counters, for the admin endpoint.
+type Stats struct {
+	ClientConns   int                    // client connections open
+	RejectedConns uint64                 // closed at once at Limits.MaxClientConns
+	Requests      uint64                 // request heads read
+	Servers       map[string]ServerStats // by server id
+	// Errors counts failures by kind: bad_request, header_too_large,
+	// read_timeout, client_abort, no_route, no_server, connect,
+	// server_broken, bad_response, server_timeout. Kinds that never
+	// happened are absent.
+	Errors map[string]uint64
+}
+
+// ServerStats are the counters of one server.
+type ServerStats struct {
+	Open     int    // connections open, idle ones included
+	Idle     int    // connections pooled for reuse
+	Requests uint64 // responses received
+	Failures uint64 // connections that failed or broke
+}
+
+// Stats returns the counters.
+func (p *Proxy) Stats() Stats {
+	p.mu.Lock()
+	open := len(p.conns)
+	p.mu.Unlock()
+	s := Stats{
+		ClientConns:   open,
+		RejectedConns: p.stats.rejected.Load(),
+		Requests:      p.stats.requests.Load(),
+		Servers:       make(map[string]ServerStats, len(p.servers)),
+		Errors:        map[string]uint64{},
+	}
+	for _, b := range p.servers {
+		o, i := b.counts()
+		s.Servers[b.id] = ServerStats{Open: o, Idle: i, Requests: b.requests.Load(), Failures: b.failures.Load()}
+	}
+	for k := range p.stats.errors {
+		if n := p.stats.errors[k].Load(); n > 0 {
+			s.Errors[errKindNames[k]] = n
+		}
+	}
+	return s
+}

@@ -1,0 +1,292 @@
+package proxy
+
+import (
+	"bufio"
+	"errors"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"l7lb/config"
+)
+
+var (
+	errPoolFull      = errors.New("server connection limit reached")
+	errPoolClosed    = errors.New("proxy shut down")
+	errUnknownServer = errors.New("server has no address")
+)
+
+// probeAfter is how long a pooled connection may sit idle before it is
+// checked for a close by the server before reuse. A connection in steady
+// use is never checked; one idle longer may have met the server's
+// keep-alive timeout, and a request that is not idempotent cannot be
+// retried once sent on it.
+const probeAfter = time.Second
+
+// bufSize is the size of every connection's read and write buffer: a
+// usual head and small body fit, and larger bodies are copied through a
+// larger pooled buffer.
+const bufSize = 4 << 10
+
+// backend is one server and its pool of keep-alive connections.
+//
+// The idle connections are kept in shards, each a stack under its own
+// mutex, and a client connection uses the shard of its own number first:
+// a busy proxy then takes no lock that all requests share, which under
+// load makes convoys (a mutex in starvation mode hands itself to one
+// sleeping goroutine after another). Counts are atomic; only the rare
+// caller that waits at the connection limit takes a shared lock.
+type backend struct {
+	id, addr    string
+	maxConns    int // 0 for no limit
+	maxIdle     int
+	idleTimeout time.Duration
+
+	shards []shard
+	open   atomic.Int64 // connections open, the idle ones included
+	idle   atomic.Int64 // connections in the shards
+	closed atomic.Bool
+
+	wmu      sync.Mutex
+	waiters  []chan struct{} // callers of get waiting at the limit, in order
+	nwaiters atomic.Int32    // len(waiters), read without wmu
+
+	requests, failures atomic.Uint64
+}
+
+// shard is a stack of idle connections, the most recently used on top.
+type shard struct {
+	mu    sync.Mutex
+	conns []*serverConn
+	_     [32]byte // pads a shard to a cache line of its own
+}
+
+func newBackend(id, addr string, shards int, l config.Limits, idleTimeout time.Duration) *backend {
+	return &backend{id: id, addr: addr, maxConns: l.MaxConnsPerServer, maxIdle: l.MaxIdlePerServer,
+		idleTimeout: idleTimeout, shards: make([]shard, shards)}
+}
+
+// serverConn is a connection to a server.
+type serverConn struct {
+	be        *backend
+	tc        timedConn
+	br        *bufio.Reader
+	bw        *bufio.Writer
+	idleSince time.Time
+	reused    bool // it served a request before
+}
+
+// get returns a connection to b: a pooled one, from shard first, or a new
+// one, dialed within connect (always a new one when fresh). At the
+// connection limit it waits, up to connect as well, for one to be pooled or
+// closed, then fails with errPoolFull.
+func (b *backend) get(shard int, connect time.Duration, fresh bool) (*serverConn, error) {
+	var deadline time.Time
+	for {
+		if sc := b.pop(shard); sc != nil {
+			if !fresh {
+				return sc, nil
+			}
+			b.discard(sc)
+		}
+		if b.closed.Load() {
+			return nil, errPoolClosed
+		}
+		if b.reserve() {
+			return b.dial(connect)
+		}
+		now := time.Now()
+		if deadline.IsZero() {
+			deadline = now.Add(connect)
+		}
+		if !now.Before(deadline) {
+			return nil, errPoolFull
+		}
+		// Waiting is the rare, overloaded case: a channel and a timer
+		// per wait are fine there. Looking again after joining the
+		// waiters catches a connection freed just before.
+		ch := b.await()
+		if sc := b.pop(shard); sc != nil && !fresh {
+			b.leave(ch)
+			return sc, nil
+		} else if sc != nil {
+			b.discard(sc)
+		}
+		if b.reserve() {
+			b.leave(ch)
+			return b.dial(connect)
+		}
+		t := time.NewTimer(deadline.Sub(now))
+		select {
+		case <-ch:
+		case <-t.C:
+		}
+		t.Stop()
+		b.leave(ch)
+	}
+}
+
+// pop takes the most recently pooled connection that is still usable,
+// from shard first, then from the others; nil when there is none.
+func (b *backend) pop(first int) *serverConn {
+	n := len(b.shards)
+	for i := 0; i < n; {
+		s := &b.shards[(first+i)%n]
+		s.mu.Lock()
+		k := len(s.conns)
+		if k == 0 {
+			s.mu.Unlock()
+			i++
+			continue
+		}
+		sc := s.conns[k-1]
+		s.conns[k-1] = nil
+		s.conns = s.conns[:k-1]
+		s.mu.Unlock()
+		b.idle.Add(-1)
+		idle := time.Since(sc.idleSince)
+		if idle < b.idleTimeout && (idle < probeAfter || alive(sc.tc.Conn)) {
+			return sc
+		}
+		b.discard(sc)
+	}
+	return nil
+}
+
+// reserve counts a connection about to be dialed, unless b is at its limit.
+func (b *backend) reserve() bool {
+	for {
+		n := b.open.Load()
+		if b.maxConns > 0 && n >= int64(b.maxConns) {
+			return false
+		}
+		if b.open.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// await joins the callers waiting for a connection.
+func (b *backend) await() chan struct{} {
+	ch := make(chan struct{}, 1)
+	b.wmu.Lock()
+	b.waiters = append(b.waiters, ch)
+	b.nwaiters.Store(int32(len(b.waiters)))
+	b.wmu.Unlock()
+	return ch
+}
+
+// leave takes ch out of the waiters. When ch was woken meanwhile, its
+// wake-up is passed on, in case ch leaves without using it.
+func (b *backend) leave(ch chan struct{}) {
+	b.wmu.Lock()
+	i := slices.Index(b.waiters, ch)
+	if i >= 0 {
+		b.waiters = slices.Delete(b.waiters, i, i+1)
+		b.nwaiters.Store(int32(len(b.waiters)))
+	}
+	b.wmu.Unlock()
+	if i < 0 {
+		b.wake()
+	}
+}
+
+// wake tells the longest waiting caller of get to look again: a connection
+// was pooled or closed.
+func (b *backend) wake() {
+	if b.nwaiters.Load() == 0 {
+		return
+	}
+	b.wmu.Lock()
+	if len(b.waiters) > 0 {
+		b.waiters[0] <- struct{}{}
+		b.waiters = b.waiters[1:]
+		b.nwaiters.Store(int32(len(b.waiters)))
+	}
+	b.wmu.Unlock()
+}
+
+func (b *backend) dial(timeout time.Duration) (*serverConn, error) {
+	d := net.Dialer{Timeout: timeout}
+	c, err := d.Dial("tcp", b.addr)
+	if err != nil {
+		b.open.Add(-1)
+		b.wake()
+		return nil, err
+	}
+	sc := &serverConn{be: b, tc: timedConn{Conn: c}}
+	sc.br = bufio.NewReaderSize(&sc.tc, bufSize)
+	sc.bw = bufio.NewWriterSize(&sc.tc, bufSize)
+	return sc, nil
+}
+
+// put returns sc, whose last exchange completed cleanly, to shard, or
+// closes it when the pool is full or shut.
+func (b *backend) put(shard int, sc *serverConn) {
+	if b.idle.Add(1) > int64(b.maxIdle) {
+		b.idle.Add(-1)
+		b.discard(sc)
+		return
+	}
+	sc.reused = true
+	sc.idleSince = time.Now()
+	s := &b.shards[shard%len(b.shards)]
+	s.mu.Lock()
+	// Checked under the shard's lock, which close takes after setting
+	// closed: either close finds sc here or put sees closed.
+	if b.closed.Load() {
+		s.mu.Unlock()
+		b.idle.Add(-1)
+		b.discard(sc)
+		return
+	}
+	s.conns = append(s.conns, sc)
+	s.mu.Unlock()
+	b.wake()
+}
+
+// discard closes sc, which is not pooled.
+func (b *backend) discard(sc *serverConn) {
+	sc.tc.Conn.Close()
+	b.open.Add(-1)
+	b.wake()
+}
+
+// sweep closes the connections idle since before now less the idle
+// timeout; they are the oldest, at the bottom of each stack.
+func (b *backend) sweep(now time.Time) {
+	for i := range b.shards {
+		b.drain(&b.shards[i], func(sc *serverConn) bool { return now.Sub(sc.idleSince) >= b.idleTimeout })
+	}
+}
+
+// close closes the idle connections and makes put close the others.
+func (b *backend) close() {
+	b.closed.Store(true)
+	for i := range b.shards {
+		b.drain(&b.shards[i], func(*serverConn) bool { return true })
+	}
+}
+
+// drain closes the connections at the bottom of s for which old is true.
+func (b *backend) drain(s *shard, old func(*serverConn) bool) {
+	s.mu.Lock()
+	n := 0
+	for n < len(s.conns) && old(s.conns[n]) {
+		n++
+	}
+	gone := slices.Clone(s.conns[:n])
+	s.conns = slices.Delete(s.conns, 0, n)
+	s.mu.Unlock()
+	b.idle.Add(-int64(n))
+	for _, sc := range gone {
+		b.discard(sc)
+	}
+}
+
+// counts returns the open and idle connections.
+func (b *backend) counts() (open, idle int) {
+	return int(b.open.Load()), int(b.idle.Load())
+}
