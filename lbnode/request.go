@@ -140,9 +140,10 @@ func (r *request) cookieFields(value []byte) {
 	}
 	jsonx.ObjectEach(value, func(key, v []byte) error {
 		name := keyString(key, value)
-		var s string
-		if r.str(&s, v, "cookies."+name) {
+		if s, ok := view(v); ok {
 			r.cookies = append(r.cookies, httpmsg.Field{Name: name, Value: s})
+		} else {
+			r.fail("cookies." + name + ": expected a string")
 		}
 		return nil
 	})

@@ -85,13 +85,14 @@ type Node struct {
 	start, lim, scanned, fill int
 	eof                       bool
 
-	msg     Message     // the message being handled
-	env     envelope    // the message being read
-	members []Member    // the body members read; msg.Members is part of it
-	inner   jsonx.Inner // reads the body's members during the envelope's pass
-	line    []byte      // the output line being built
-	errf    errorFields // the body of the error reply being built
-	err     error       // the first write error; Run returns it
+	msg          Message     // the message being handled
+	env          envelope    // the message being read
+	members      []Member    // the body members read; msg.Members is part of it
+	inner        jsonx.Inner // reads the body's members during the envelope's pass
+	lastType     string      // the type appendType encoded last, and its encoding
+	lastTypeJSON []byte
+	errf         errorFields // the body of the error reply being built
+	err          error       // the first write error; Run returns it
 }
 
 // identity is what init sets, replaced as a whole so that ID and NodeIDs can
@@ -262,12 +263,22 @@ func (n *Node) send(src, dest, typ string, inReplyTo []byte, f Fields) error {
 	if n.err != nil {
 		return n.err
 	}
-	b := append(n.line, `{"src":`...)
+	// Build the line in the writer's own free space, which saves a copy
+	// (Write then sees its own buffer). Flushing a little early keeps room
+	// for a usual line, so that building it does not allocate.
+	if n.out.Available() < lineRoom {
+		if err := n.out.Flush(); err != nil {
+			n.err = err
+			return err
+		}
+	}
+	b := n.out.AvailableBuffer()
+	b = append(b, `{"src":`...)
 	b = jsonx.AppendString(b, src)
 	b = append(b, `,"dest":`...)
 	b = jsonx.AppendString(b, dest)
 	b = append(b, `,"body":{"type":`...)
-	b = jsonx.AppendString(b, typ)
+	b = n.appendType(b, typ)
 	if inReplyTo != nil {
 		// The token as written, but a msg_id that is an object or list
 		// spanning lines must not split the reply over lines.
@@ -278,16 +289,26 @@ func (n *Node) send(src, dest, typ string, inReplyTo []byte, f Fields) error {
 	b = strconv.AppendUint(b, n.nextMsgID, 10)
 	b = f.AppendFields(b)
 	b = append(b, "}}\n"...)
-	n.line = b[:0]
-	if cap(b) > bufSize {
-		n.line = nil // do not hold on to the memory of a huge reply
-	}
 	if _, err := n.out.Write(b); err != nil {
 		n.err = err
 		return err
 	}
 	n.nextMsgID++
 	return nil
+}
+
+// lineRoom is the free space in the output buffer below which send flushes
+// before building a line.
+const lineRoom = 4 << 10
+
+// appendType appends the reply type as a JSON string, remembering the last
+// one encoded: a node replies with the same few types over and over.
+func (n *Node) appendType(b []byte, typ string) []byte {
+	if typ != n.lastType {
+		n.lastType = typ
+		n.lastTypeJSON = jsonx.AppendString(n.lastTypeJSON[:0], typ)
+	}
+	return append(b, n.lastTypeJSON...)
 }
 
 // dispatch runs the handler for a request that can be answered.
