@@ -67,21 +67,9 @@ func explain(args []string, stdout, stderr io.Writer) int {
 	}
 	var d engine.Decision
 	l.engine.Explain(&req, &d)
-	out := map[string]any{"status": d.Status, "sticky": d.Sticky.String()}
-	if d.Error != "" {
-		out["error"] = d.Error
-	}
-	if d.Route != "" {
-		out["route"] = d.Route
-		out["servers"] = d.Servers
-	}
-	if d.Server != "" {
-		out["server"] = d.Server
-		if d.HasRewrite {
-			out["rewritten_path"] = string(d.Rewritten)
-		} else {
-			out["path"] = d.Upstream
-		}
+	out := d.Explanation()
+	if d.Status == 200 && !d.HasRewrite {
+		out["path"] = d.Upstream // the target the server would get
 	}
 	b, err := jsonx.AppendValue(nil, out)
 	if err != nil {

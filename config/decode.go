@@ -4,6 +4,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"l7lb/httpmsg"
 )
 
 // decoder turns a Value into the schema, collecting every problem.
@@ -454,20 +456,11 @@ func (d *decoder) sticky(path string, v *Value) Sticky {
 // cookieName decodes a cookie name: an RFC 6265 token.
 func (d *decoder) cookieName(path string, v *Value) (string, bool) {
 	s, ok := d.nonEmpty(path, v)
-	if !ok {
+	if ok && !httpmsg.ValidToken(s) {
+		d.fail(path, v, "not a valid cookie name")
 		return "", false
 	}
-	for i := 0; i < len(s); i++ {
-		if !isTokenByte(s[i]) {
-			d.fail(path, v, "not a valid cookie name")
-			return "", false
-		}
-	}
-	return s, true
-}
-
-func isTokenByte(c byte) bool {
-	return c > 0x20 && c < 0x7f && !strings.ContainsRune(`"(),/:;<=>?@[\]{}`, rune(c))
+	return s, ok
 }
 
 // DecodeServers decodes a list of server ids at path, such as the `servers`

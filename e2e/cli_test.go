@@ -113,19 +113,19 @@ func TestExplain(t *testing.T) {
 		{
 			name: "rewrite and insert-mode sticky",
 			args: []string{"GET", "/api/users?id=7&x=%2F"},
-			want: map[string]any{"status": 200.0, "route": "api", "servers": []any{"s1", "s2"}, "server": "s1",
+			want: map[string]any{"status": 200.0, "route": "api", "servers": []any{"s1", "s2"}, "routed_to": "s1",
 				"rewritten_path": "/users?id=7&x=%2F", "sticky": "issued"},
 		},
 		{
 			name: "host from a -H header",
 			args: []string{"-H", "Host: shop.example.com", "GET", "/api/users"},
-			want: map[string]any{"status": 200.0, "route": "shop", "servers": []any{"s3"}, "server": "s3",
+			want: map[string]any{"status": 200.0, "route": "shop", "servers": []any{"s3"}, "routed_to": "s3",
 				"path": "/api/users", "sticky": "issued"},
 		},
 		{
 			name: "host from an absolute URL",
 			args: []string{"POST", "http://SHOP.example.com:8080/cart"},
-			want: map[string]any{"status": 200.0, "route": "shop", "servers": []any{"s3"}, "server": "s3",
+			want: map[string]any{"status": 200.0, "route": "shop", "servers": []any{"s3"}, "routed_to": "s3",
 				"path": "/cart", "sticky": "issued"},
 		},
 		{

@@ -95,6 +95,27 @@ type Decision struct {
 	server int    // the chosen server's index in st
 }
 
+// Explanation returns the decision as the node's explain_ok reports it:
+// status and sticky, then route, servers, routed_to, rewritten_path and
+// error where they apply.
+func (d *Decision) Explanation() map[string]any {
+	out := map[string]any{"status": d.Status, "sticky": d.Sticky.String()}
+	if d.Error != "" {
+		out["error"] = d.Error
+	}
+	if d.Route != "" {
+		out["route"] = d.Route
+		out["servers"] = d.Servers
+	}
+	if d.Server != "" {
+		out["routed_to"] = d.Server
+	}
+	if d.Status == 200 && d.HasRewrite {
+		out["rewritten_path"] = string(d.Rewritten)
+	}
+	return out
+}
+
 // Route decides where req goes, updating pools, sessions and statistics.
 func (e *Engine) Route(req *Request, d *Decision) {
 	e.decide(req, d, false)

@@ -26,6 +26,9 @@ func (h *Head) Has(name, value string) bool {
 	return false
 }
 
+// IsTokenByte reports whether c may appear in a token (RFC 9110 5.6.2).
+func IsTokenByte(c byte) bool { return tchar[c] }
+
 // tchar marks the bytes allowed in a token (RFC 9110 5.6.2):
 // "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" /
 // "`" / "|" / "~" / DIGIT / ALPHA.

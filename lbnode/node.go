@@ -94,22 +94,7 @@ func (h *handler) httpRequest(msg *maelstrom.Message) error {
 
 func (h *handler) explain(msg *maelstrom.Message) error {
 	h.decide(msg, h.eng.Explain)
-	d := &h.dec
-	body := map[string]any{"status": d.Status, "sticky": d.Sticky.String()}
-	if d.Error != "" {
-		body["error"] = d.Error
-	}
-	if d.Route != "" {
-		body["route"] = d.Route
-		body["servers"] = d.Servers
-	}
-	if d.Server != "" {
-		body["routed_to"] = d.Server
-	}
-	if d.Status == 200 && d.HasRewrite {
-		body["rewritten_path"] = string(d.Rewritten)
-	}
-	return h.node.Reply(msg, "explain_ok", body)
+	return h.node.Reply(msg, "explain_ok", h.dec.Explanation())
 }
 
 // response writes an http_response body: error, path, rewritten_path,

@@ -307,7 +307,7 @@ func skipOWS(b []byte) []byte {
 // tokenLen returns the length of the token that starts b.
 func tokenLen(b []byte) int {
 	n := 0
-	for n < len(b) && tchar[b[n]] {
+	for n < len(b) && httpmsg.IsTokenByte(b[n]) {
 		n++
 	}
 	return n

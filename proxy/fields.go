@@ -189,19 +189,3 @@ func hasToken(list, token string) bool {
 	}
 	return false
 }
-
-// tchar marks the bytes of an RFC 9110 token, as httpmsg.ValidToken reads
-// them, for scanning a token's length.
-var tchar = func() (t [256]bool) {
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-		t[c-'a'+'A'] = true
-	}
-	return t
-}()
