@@ -1,0 +1,83 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"l7lb/engine"
+	"l7lb/httpmsg"
+	"l7lb/jsonx"
+)
+
+// explain prints, as JSON, where a request would go, sending nothing.
+func explain(args []string, stdout, stderr io.Writer) int {
+	fs, file := flags("explain", stderr)
+	var headers headerFlags
+	fs.Var(&headers, "H", "a request header `'Name: value'` (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return exitConfig
+	}
+	if fs.NArg() != 2 {
+		fmt.Fprintln(stderr, "usage: l7lb explain --config FILE [-H 'Name: value']... METHOD URL")
+		return exitConfig
+	}
+	method, target := fs.Arg(0), fs.Arg(1)
+	l, err := load(*file, io.Discard)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitConfig
+	}
+	// An absolute URL's host wins over the Host header, in the engine.
+	req := engine.Request{Method: method, Target: target, Headers: &headers}
+	req.Host, _ = headers.Header("Host")
+	var d engine.Decision
+	l.engine.Explain(&req, &d)
+	out := d.Explanation()
+	if d.Status == 200 && !d.HasRewrite {
+		out["path"] = d.Upstream // the target the server would get
+	}
+	b, err := jsonx.AppendValue(nil, out)
+	if err != nil {
+		fmt.Fprintln(stderr, "l7lb:", err)
+		return exitFailed
+	}
+	fmt.Fprintf(stdout, "%s\n", b)
+	return exitOK
+}
+
+// The -H headers serve as the explained request's headers.
+
+func (h *headerFlags) HasHeader(name, value string) bool {
+	for _, f := range *h {
+		if strings.EqualFold(f[0], name) && f[1] == value {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *headerFlags) Header(name string) (string, bool) {
+	for _, f := range *h {
+		if strings.EqualFold(f[0], name) {
+			return f[1], true
+		}
+	}
+	return "", false
+}
+
+func (h *headerFlags) Cookie(name string) (string, bool) {
+	for _, f := range *h {
+		if strings.EqualFold(f[0], "Cookie") {
+			if v, ok := httpmsg.CookieValue(f[1], name); ok {
+				return v, true
+			}
+		}
+	}
+	return "", false
+}
+
+func (h *headerFlags) HasCookies() bool {
+	_, ok := h.Header("Cookie")
+	return ok
+}
