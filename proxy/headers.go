@@ -151,11 +151,7 @@ func (c *clientConn) framingFor(resp *response) outFraming {
 // cookies, the framing and what the proxy says of the connection.
 func (c *clientConn) writeResponseHead(w *bufio.Writer, out outFraming, keep bool) {
 	resp := &c.resp
-	w.WriteString("HTTP/1.1 ")
-	writeUint(w, uint64(resp.status), 10)
-	w.WriteByte(' ')
-	w.WriteString(resp.reason)
-	w.WriteString("\r\n")
+	writeStatusLine(w, resp.status, resp.reason)
 	for i := range resp.fields {
 		f := &resp.fields[i]
 		switch resp.kinds[i] {
@@ -200,14 +196,19 @@ func (c *clientConn) writeResponseHead(w *bufio.Writer, out outFraming, keep boo
 	w.WriteString("\r\n")
 }
 
+// writeStatusLine writes an HTTP/1.1 status line.
+func writeStatusLine(w *bufio.Writer, status int, reason string) {
+	w.WriteString("HTTP/1.1 ")
+	writeUint(w, uint64(status), 10)
+	w.WriteByte(' ')
+	w.WriteString(reason)
+	w.WriteString("\r\n")
+}
+
 // writeInformational writes the head of a 1xx response for the client.
 func (c *clientConn) writeInformational(w *bufio.Writer) {
 	resp := &c.resp
-	w.WriteString("HTTP/1.1 ")
-	writeUint(w, uint64(resp.status), 10)
-	w.WriteByte(' ')
-	w.WriteString(resp.reason)
-	w.WriteString("\r\n")
+	writeStatusLine(w, resp.status, resp.reason)
 	for i := range resp.fields {
 		if !resp.dropped(resp.fields, i) {
 			writeField(w, resp.fields[i].Name, resp.fields[i].Value)
