@@ -43,11 +43,8 @@ func (c *clientConn) reject(status int, kind errKind, detail string) bool {
 	body += "\n"
 
 	w := c.bw
-	w.WriteString("HTTP/1.1 ")
-	w.WriteString(strconv.Itoa(status))
-	w.WriteString(" ")
-	w.WriteString(reason)
-	w.WriteString("\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ")
+	writeStatusLine(w, status, reason)
+	w.WriteString("Content-Type: text/plain; charset=utf-8\r\nContent-Length: ")
 	w.WriteString(strconv.Itoa(len(body)))
 	if !keep {
 		w.WriteString("\r\nConnection: close")
