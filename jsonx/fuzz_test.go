@@ -83,6 +83,12 @@ func FuzzObjectEach(f *testing.F) {
 		var got []member
 		err := ObjectEach(b, func(k, v []byte) error {
 			got = append(got, member{string(k), string(v)})
+			if KindOf(v) == String {
+				// A walked string token: the fast path must agree.
+				if want, err := StringView(v); err != nil || ValidString(v) != want {
+					t.Fatalf("ValidString(%q) = %q, StringView = %q, %v", v, ValidString(v), want, err)
+				}
+			}
 			return nil
 		})
 		trimmed := bytes.TrimLeft(b, " \t\r\n")

@@ -114,3 +114,15 @@ func TestWordScans(t *testing.T) {
 		}
 	}
 }
+
+func TestValidStringAgreesWithStringView(t *testing.T) {
+	for _, raw := range []string{`""`, `"a"`, `"path/with spaces"`, `"a\"b"`, `"\\"`, `"\u00e9\ud83d\ude00"`, `"tab\there"`, `"\ud800"`, `"ü&<>"`} {
+		want, err := StringView([]byte(raw))
+		if err != nil {
+			t.Fatalf("StringView(%s): %v", raw, err)
+		}
+		if got := ValidString([]byte(raw)); got != want {
+			t.Errorf("ValidString(%s) = %q, want %q", raw, got, want)
+		}
+	}
+}

@@ -93,13 +93,13 @@ func (r *request) str(dst *string, value []byte, field string) bool {
 	return true
 }
 
-// view returns the string a raw JSON value holds, aliasing the message.
+// view returns the string a raw JSON value holds, aliasing the message,
+// which the node has validated whole.
 func view(value []byte) (string, bool) {
 	if jsonx.KindOf(value) != jsonx.String {
 		return "", false
 	}
-	s, err := jsonx.StringView(value)
-	return s, err == nil
+	return jsonx.ValidString(value), true
 }
 
 func (r *request) headerFields(value []byte) {

@@ -398,9 +398,5 @@ func stringValue(raw []byte) string {
 	if jsonx.KindOf(raw) != jsonx.String {
 		return ""
 	}
-	s, err := jsonx.StringView(raw)
-	if err != nil {
-		return ""
-	}
-	return s
+	return jsonx.ValidString(raw)
 }
