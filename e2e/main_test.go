@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 )
@@ -47,7 +46,7 @@ func run(m *testing.M) int {
 	if raceEnabled {
 		args = append(args, "-race")
 	}
-	cmd := exec.Command(goTool(), append(args, ".")...)
+	cmd := exec.Command("go", append(args, ".")...)
 	cmd.Dir = modRoot
 	if out, err := cmd.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: go build: %v\n%s", err, out)
@@ -59,7 +58,7 @@ func run(m *testing.M) int {
 // findModuleRoot asks the go tool where go.mod is, falling back to the
 // parent directory (this package sits one level below the root).
 func findModuleRoot() (string, error) {
-	out, err := exec.Command(goTool(), "env", "GOMOD").Output()
+	out, err := exec.Command("go", "env", "GOMOD").Output()
 	if gomod := strings.TrimSpace(string(out)); err == nil && gomod != "" && gomod != os.DevNull {
 		return filepath.Dir(gomod), nil
 	}
@@ -71,15 +70,6 @@ func findModuleRoot() (string, error) {
 		return "", fmt.Errorf("cannot find the module root: %v", err)
 	}
 	return root, nil
-}
-
-// goTool returns the go command of the toolchain running the tests, so that
-// the binary is built by the same Go even when PATH has another one.
-func goTool() string {
-	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); fileExists(p) {
-		return p
-	}
-	return "go"
 }
 
 func fileExists(p string) bool {

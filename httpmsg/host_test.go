@@ -88,7 +88,7 @@ func TestSplitAbsolute(t *testing.T) {
 				tt.target, a, r, ok, tt.authority, tt.rest, tt.ok)
 		}
 	}
-	if n := testing.AllocsPerRun(100, func() { SplitAbsolute("http://h/p?q") }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { _, _, _ = SplitAbsolute("http://h/p?q") }); n != 0 {
 		t.Errorf("SplitAbsolute: %v allocs, want 0", n)
 	}
 }

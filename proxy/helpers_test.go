@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -222,15 +221,6 @@ func readRequestHead(br *bufio.Reader) string {
 		}
 		if line == "\r\n" || line == "\n" {
 			return b.String()
-		}
-	}
-}
-
-// okServer answers every request (a head without body) with body.
-func okServer(body string) func(net.Conn, *bufio.Reader) {
-	return func(c net.Conn, br *bufio.Reader) {
-		for readRequestHead(br) != "" {
-			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"+body)
 		}
 	}
 }
