@@ -27,7 +27,7 @@ type request struct {
 // or "". A field of the wrong type does not stop the reading, so that the
 // path is echoed whatever the order of the fields.
 func (r *request) parse(members []maelstrom.Member) string {
-	*r = request{headers: r.headers[:0], cookies: r.cookies[:0], head: r.head}
+	*r = request{headers: reuse(r.headers), cookies: reuse(r.cookies), head: r.head}
 	for _, m := range members {
 		r.field(m.Key, m.Value)
 	}
@@ -50,6 +50,18 @@ func (r *request) parse(members []maelstrom.Member) string {
 		return "headers: more than one Host"
 	}
 	return ""
+}
+
+// keptFields bounds the capacity of the field slices kept from one request
+// to the next, so that one huge request does not hold its memory forever.
+const keptFields = 256
+
+// reuse empties fields for the next request, keeping a moderate capacity.
+func reuse(fields []httpmsg.Field) []httpmsg.Field {
+	if cap(fields) > keptFields {
+		return nil
+	}
+	return fields[:0]
 }
 
 // fail records the first field of the wrong type.
