@@ -162,6 +162,10 @@ func (n *Node) makeRoom() {
 	n.start = 0
 }
 
+// keptMembers bounds the capacity of the member slice kept from one
+// message to the next.
+const keptMembers = 256
+
 // envelope holds the raw top-level members of a message and the members of
 // its body, read in one pass.
 type envelope struct {
@@ -176,6 +180,9 @@ type envelope struct {
 func (n *Node) split(text []byte) (int, error) {
 	n.env = envelope{}
 	n.members = n.members[:0]
+	if cap(n.members) > keptMembers {
+		n.members = nil // one huge body does not hold its memory forever
+	}
 	if jsonx.KindOf(text) != jsonx.Object {
 		return jsonx.ValueEnd(text)
 	}
