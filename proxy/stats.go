@@ -35,23 +35,23 @@ func (p *Proxy) count(k errKind) { p.stats.errors[k].Add(1) }
 
 // Stats is a snapshot of the proxy's counters, for the admin endpoint.
 type Stats struct {
-	ClientConns   int                    // client connections open
-	RejectedConns uint64                 // closed at once at Limits.MaxClientConns
-	Requests      uint64                 // request heads read
-	Servers       map[string]ServerStats // by server id
+	ClientConns   int                    `json:"client_conns"`   // client connections open
+	RejectedConns uint64                 `json:"rejected_conns"` // closed at once at Limits.MaxClientConns
+	Requests      uint64                 `json:"requests"`       // request heads read
+	Servers       map[string]ServerStats `json:"servers"`        // by server id
 	// Errors counts failures by kind: bad_request, header_too_large,
 	// read_timeout, client_abort, no_route, no_server, connect,
 	// server_broken, bad_response, server_timeout. Kinds that never
 	// happened are absent.
-	Errors map[string]uint64
+	Errors map[string]uint64 `json:"errors"`
 }
 
 // ServerStats are the counters of one server.
 type ServerStats struct {
-	Open     int    // connections open, idle ones included
-	Idle     int    // connections pooled for reuse
-	Requests uint64 // responses received
-	Failures uint64 // connections that failed or broke
+	Open     int    `json:"open"`     // connections open, idle ones included
+	Idle     int    `json:"idle"`     // connections pooled for reuse
+	Requests uint64 `json:"requests"` // responses received
+	Failures uint64 `json:"failures"` // connections that failed or broke
 }
 
 // Stats returns the counters.
