@@ -50,7 +50,7 @@ func TestExpectContinue(t *testing.T) {
 // nothing, telling the client to go on.
 func TestExpectIgnored(t *testing.T) {
 	b := newRawBackend(t, func(c net.Conn, br *bufio.Reader) {
-		head := readRequestHead(br)
+		head := readWireHead(br)
 		body := make([]byte, 5)
 		io.ReadFull(br, body)
 		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"+string(body))
@@ -78,26 +78,16 @@ func TestExpectIgnored(t *testing.T) {
 // TestInformational relays a 103 Early Hints before the final response.
 func TestInformational(t *testing.T) {
 	b := newRawBackend(t, func(c net.Conn, br *bufio.Reader) {
-		readRequestHead(br)
+		readWireHead(br)
 		io.WriteString(c, "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"+
 			"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 	})
 	e := setup(t, offSticky, map[string]string{"s1": b.addr()})
 	c, br := e.dial()
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-	var head strings.Builder
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			t.Fatal(err)
-		}
-		head.WriteString(line)
-		if line == "\r\n" {
-			break
-		}
-	}
-	if want := "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"; head.String() != want {
-		t.Errorf("informational response %q, want %q", head.String(), want)
+	head := readWireHead(br)
+	if want := "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"; head != want {
+		t.Errorf("informational response %q, want %q", head, want)
 	}
 	if r := readResp(t, br, false); r.status != 200 || r.body != "ok" {
 		t.Errorf("%d %q", r.status, r.body)

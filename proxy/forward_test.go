@@ -18,7 +18,7 @@ func captureBackend(t *testing.T, extra string) (*rawBackend, <-chan string) {
 	length := regexp.MustCompile(`(?i)\r\ncontent-length: (\d+)\r\n`)
 	b := newRawBackend(t, func(c net.Conn, br *bufio.Reader) {
 		for {
-			h := readRequestHead(br)
+			h := readWireHead(br)
 			if h == "" {
 				return
 			}
@@ -161,7 +161,7 @@ func TestTargets(t *testing.T) {
 func TestHeadAndNoBodyResponses(t *testing.T) {
 	b := newRawBackend(t, func(c net.Conn, br *bufio.Reader) {
 		for {
-			h := readRequestHead(br)
+			h := readWireHead(br)
 			switch {
 			case h == "":
 				return

@@ -210,8 +210,8 @@ func (b *rawBackend) close() {
 	b.wg.Wait()
 }
 
-// readRequestHead reads a request head from br, returning "" at EOF.
-func readRequestHead(br *bufio.Reader) string {
+// readWireHead reads a request or response head from br, returning "" at EOF.
+func readWireHead(br *bufio.Reader) string {
 	var b strings.Builder
 	for {
 		line, err := br.ReadString('\n')

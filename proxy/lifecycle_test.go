@@ -74,7 +74,7 @@ func TestPipelining(t *testing.T) {
 func TestShutdown(t *testing.T) {
 	started := make(chan struct{})
 	b := newRawBackend(t, func(c net.Conn, br *bufio.Reader) {
-		readRequestHead(br)
+		readWireHead(br)
 		close(started)
 		time.Sleep(300 * time.Millisecond)
 		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow")
@@ -111,7 +111,7 @@ func TestShutdown(t *testing.T) {
 // left and says why.
 func TestShutdownDeadline(t *testing.T) {
 	b := newRawBackend(t, func(c net.Conn, br *bufio.Reader) {
-		readRequestHead(br)
+		readWireHead(br)
 		io.Copy(io.Discard, br)
 	})
 	e := setup(t, offSticky, map[string]string{"s1": b.addr()})

@@ -112,7 +112,7 @@ func TestFraming(t *testing.T) {
 func TestChunkedRequestForwarded(t *testing.T) {
 	got := make(chan string, 1)
 	b := newRawBackend(t, func(c netConn, br *bufio.Reader) {
-		head := readRequestHead(br)
+		head := readWireHead(br)
 		var body strings.Builder
 		for {
 			line, _ := br.ReadString('\n')
@@ -184,7 +184,7 @@ func TestChunkedResponse(t *testing.T) {
 // closes as chunked, so that the client's connection stays open.
 func TestCloseDelimitedResponse(t *testing.T) {
 	b := newRawBackend(t, func(c netConn, br *bufio.Reader) {
-		readRequestHead(br)
+		readWireHead(br)
 		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil ")
 		time.Sleep(20 * time.Millisecond)
 		io.WriteString(c, "the end")

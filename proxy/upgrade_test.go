@@ -13,7 +13,7 @@ import (
 // answers 101 unasked on /rogue.
 func wsBackend(t *testing.T) *rawBackend {
 	return newRawBackend(t, func(c net.Conn, br *bufio.Reader) {
-		head := readRequestHead(br)
+		head := readWireHead(br)
 		if !strings.Contains(head, "/rogue") &&
 			(!strings.Contains(head, "\r\nConnection: Upgrade\r\n") || !strings.Contains(head, "\r\nUpgrade: websocket\r\n")) {
 			io.WriteString(c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
@@ -29,20 +29,10 @@ func TestUpgrade(t *testing.T) {
 	e := setup(t, offSticky, map[string]string{"s1": b.addr()})
 	c, br := e.dial()
 	io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k\r\n\r\nearly ")
-	var head strings.Builder
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			t.Fatal(err)
-		}
-		head.WriteString(line)
-		if line == "\r\n" {
-			break
-		}
-	}
-	if !strings.HasPrefix(head.String(), "HTTP/1.1 101 Switching Protocols\r\n") ||
-		!strings.Contains(head.String(), "\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n") {
-		t.Fatalf("response head:\n%s", head.String())
+	head := readWireHead(br)
+	if !strings.HasPrefix(head, "HTTP/1.1 101 Switching Protocols\r\n") ||
+		!strings.Contains(head, "\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n") {
+		t.Fatalf("response head:\n%s", head)
 	}
 	for _, msg := range []string{"ping", "pong", strings.Repeat("x", 100<<10)} {
 		io.WriteString(c, msg)

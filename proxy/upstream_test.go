@@ -52,7 +52,7 @@ func TestAllServersUnreachable(t *testing.T) {
 // byte gets an idempotent request retried on the other server, once, and
 // another request not.
 func TestRetryBrokenConnection(t *testing.T) {
-	rude := newRawBackend(t, func(c net.Conn, br *bufio.Reader) { readRequestHead(br) })
+	rude := newRawBackend(t, func(c net.Conn, br *bufio.Reader) { readWireHead(br) })
 	good, _ := captureBackend(t, "")
 	e := setup(t, twoServers, map[string]string{"s1": rude.addr(), "s2": good.addr()})
 	tests := []struct {
@@ -85,7 +85,7 @@ func TestNoRetryAfterResponseBytes(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			bad := newRawBackend(t, func(c net.Conn, br *bufio.Reader) {
-				readRequestHead(br)
+				readWireHead(br)
 				io.WriteString(c, tt.reply)
 			})
 			good, _ := captureBackend(t, "")
@@ -121,7 +121,7 @@ func TestMalformedResponses(t *testing.T) {
 		"garbage\r\n\r\n",
 	} {
 		b := newRawBackend(t, func(c net.Conn, br *bufio.Reader) {
-			readRequestHead(br)
+			readWireHead(br)
 			io.WriteString(c, reply)
 		})
 		e := setup(t, offSticky, map[string]string{"s1": b.addr()})
@@ -133,7 +133,7 @@ func TestMalformedResponses(t *testing.T) {
 
 func TestStatuses(t *testing.T) {
 	silent := newRawBackend(t, func(c net.Conn, br *bufio.Reader) {
-		readRequestHead(br)
+		readWireHead(br)
 		io.Copy(io.Discard, br)
 	})
 	e := setup(t, offSticky+`, "default_servers": [], "timeouts": {"response_header": "10s"}, "routes": [
@@ -206,7 +206,7 @@ func TestKeepAliveReuse(t *testing.T) {
 // is noticed before reuse, so that even a POST goes through.
 func TestStaleConnection(t *testing.T) {
 	b := newRawBackend(t, func(c net.Conn, br *bufio.Reader) {
-		readRequestHead(br)
+		readWireHead(br)
 		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 	}) // one request per connection, then close, without saying so
 	e := setup(t, offSticky, map[string]string{"s1": b.addr()})
@@ -235,7 +235,7 @@ func TestBackendIdleTimeout(t *testing.T) {
 func TestMaxConnsPerServer(t *testing.T) {
 	release := make(chan struct{})
 	b := newRawBackend(t, func(c net.Conn, br *bufio.Reader) {
-		for readRequestHead(br) != "" {
+		for readWireHead(br) != "" {
 			<-release
 			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 		}
