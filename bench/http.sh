@@ -221,6 +221,28 @@ start_pinned() {
 
 # --------------------------------------------------------------- backend
 
+# nginx_preamble writes the start of an nginx.conf for one worker whose
+# files live in directory $1, with keep-alive timeout $2, up to the open
+# http block.
+nginx_preamble() {
+	cat <<-EOF
+		worker_processes 1;
+		daemon off;
+		pid $1/nginx.pid;
+		error_log $1/logs/error.log warn;
+		events { worker_connections 4096; }
+		http {
+		    access_log off;
+		    keepalive_timeout $2;
+		    keepalive_requests 10000000;
+		    client_body_temp_path $1/client_body;
+		    proxy_temp_path $1/proxy;
+		    fastcgi_temp_path $1/fastcgi;
+		    uwsgi_temp_path $1/uwsgi;
+		    scgi_temp_path $1/scgi;
+	EOF
+}
+
 start_backend() {
 	BPORT1=$(free_port)
 	BPORT2=$(free_port)
@@ -228,21 +250,9 @@ start_backend() {
 	mkdir -p "$d/logs"
 	# keepalive_requests high so that proxies keep their pooled
 	# connections for the whole run instead of reconnecting every 1000.
-	cat >"$d/nginx.conf" <<-EOF
-		worker_processes 1;
-		daemon off;
-		pid $d/nginx.pid;
-		error_log $d/logs/error.log warn;
-		events { worker_connections 4096; }
-		http {
-		    access_log off;
-		    keepalive_timeout 75s;
-		    keepalive_requests 10000000;
-		    client_body_temp_path $d/client_body;
-		    proxy_temp_path $d/proxy;
-		    fastcgi_temp_path $d/fastcgi;
-		    uwsgi_temp_path $d/uwsgi;
-		    scgi_temp_path $d/scgi;
+	{
+		nginx_preamble "$d" 75s
+		cat <<-EOF
 		    default_type text/plain;
 		    server {
 		        listen 127.0.0.1:$BPORT1;
@@ -251,6 +261,7 @@ start_backend() {
 		    }
 		}
 	EOF
+	} >"$d/nginx.conf"
 	start_pinned "$LOAD_CORE" "$d/stderr.log" nginx -p "$d" -c "$d/nginx.conf"
 	BACKEND_PID=$STARTED_PID
 	wait_port "$BPORT1" "$BACKEND_PID" 10 && wait_port "$BPORT2" "$BACKEND_PID" 10 ||
@@ -311,21 +322,9 @@ config_nginx() {
 	mkdir -p "$d/logs"
 	# proxy_set_header Host: nginx would otherwise send the upstream
 	# name; l7lb and HAProxy keep the client's Host.
-	cat >"$d/nginx.conf" <<-EOF
-		worker_processes 1;
-		daemon off;
-		pid $d/nginx.pid;
-		error_log $d/logs/error.log warn;
-		events { worker_connections 4096; }
-		http {
-		    access_log off;
-		    keepalive_timeout 60s;
-		    keepalive_requests 10000000;
-		    client_body_temp_path $d/client_body;
-		    proxy_temp_path $d/proxy;
-		    fastcgi_temp_path $d/fastcgi;
-		    uwsgi_temp_path $d/uwsgi;
-		    scgi_temp_path $d/scgi;
+	{
+		nginx_preamble "$d" 60s
+		cat <<-EOF
 		    upstream be {
 		        server 127.0.0.1:$BPORT1;
 		        server 127.0.0.1:$BPORT2;
@@ -344,6 +343,7 @@ config_nginx() {
 		    }
 		}
 	EOF
+	} >"$d/nginx.conf"
 }
 
 # start_proxy NAME: write its config, start it pinned to the proxy core,
