@@ -66,7 +66,7 @@ func node(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return exitConfig
 	}
-	eng := engine.New(func(msg string) { fmt.Fprintln(stderr, "l7lb:", msg) })
+	eng := engine.New(stderrWarn(stderr))
 	if *file != "" {
 		f, src, err := config.ReadFile(*file, false)
 		if err == nil {
