@@ -5,8 +5,10 @@
 // [StringView] turns a string token into a Go string that shares the input's
 // memory, and [ValueEnd] finds where one value ends in a stream, telling an
 // unfinished value ([ErrIncomplete]) apart from a syntax error
-// ([*SyntaxError]); [ObjectPrefix] does both for an object in a stream. The input is validated as it is walked, with the same
-// grammar and nesting limit as encoding/json.
+// ([*SyntaxError]); [ObjectPrefix] does both for an object in a stream, and
+// [IndexObject] records the members of an object and of its nested objects
+// in one pass. The input is validated as it is walked, with the same grammar
+// and nesting limit as encoding/json.
 //
 // The encoding side appends compact JSON to a byte slice: [AppendString]
 // escapes only what JSON requires (no HTML escaping, UTF-8 kept as is) and
@@ -155,30 +157,7 @@ func ObjectPrefix(b []byte, fn func(key, value []byte) error) (end int, err erro
 	if b[i] != '{' {
 		return i, invalidChar(b, i, " looking for beginning of object")
 	}
-	return object(b, i, 0, fn, nil)
-}
-
-// An Inner walks the members of one object-valued member of an object in
-// the same pass as the object itself: Fn is called for each member of the
-// member named Key (of every such member, when the key repeats), before the
-// outer walk's fn sees that member whole.
-type Inner struct {
-	Key string
-	Fn  func(key, value []byte) error
-}
-
-// ObjectPrefixInner is [ObjectPrefix] that also walks the members of the
-// member inner.Key, so that a reader gets a message's envelope and its body
-// members in a single pass over the bytes.
-func ObjectPrefixInner(b []byte, fn func(key, value []byte) error, inner *Inner) (end int, err error) {
-	i := skipSpace(b, 0)
-	if i == len(b) {
-		return i, ErrIncomplete
-	}
-	if b[i] != '{' {
-		return i, invalidChar(b, i, " looking for beginning of object")
-	}
-	return object(b, i, 0, fn, inner)
+	return object(b, i, 0, fn)
 }
 
 // ArrayEach calls fn for each element of the JSON array arr, in order, with
@@ -229,7 +208,7 @@ func value(b []byte, i, depth int) (int, error) {
 		end, _, err := skipString(b, i)
 		return end, err
 	case c == '{':
-		return object(b, i, depth, nil, nil)
+		return object(b, i, depth, nil)
 	case c == '[':
 		return array(b, i, depth, nil)
 	case c == 't':
@@ -246,7 +225,7 @@ func value(b []byte, i, depth int) (int, error) {
 
 // object scans the object whose '{' is b[i]. When fn is not nil, it is
 // called with each member as soon as that member has been scanned.
-func object(b []byte, i, depth int, fn func(key, value []byte) error, inner *Inner) (int, error) {
+func object(b []byte, i, depth int, fn func(key, value []byte) error) (int, error) {
 	if depth++; depth > maxDepth {
 		return i, &SyntaxError{Msg: "exceeded max depth", Offset: i}
 	}
@@ -279,8 +258,6 @@ func object(b []byte, i, depth int, fn func(key, value []byte) error, inner *Inn
 		switch {
 		case v < len(b) && b[v] == '"':
 			i, _, err = skipString(b, v)
-		case inner != nil && v < len(b) && b[v] == '{' && !escaped && string(key) == inner.Key:
-			i, err = object(b, v, depth, inner.Fn, nil)
 		default:
 			i, err = value(b, v, depth)
 		}

@@ -28,8 +28,8 @@ type request struct {
 // path is echoed whatever the order of the fields.
 func (r *request) parse(members []maelstrom.Member) string {
 	*r = request{headers: reuse(r.headers), cookies: reuse(r.cookies), head: r.head}
-	for _, m := range members {
-		r.field(m.Key, m.Value)
+	for i := 0; i < len(members); i = jsonx.Next(members, i) {
+		r.field(members, i)
 	}
 	if r.hasRaw {
 		r.path, r.hasPath = "", false // raw supplies the path, or there is none
@@ -71,32 +71,34 @@ func (r *request) fail(reason string) {
 	}
 }
 
-// field reads one member of the body. Unknown members are ignored.
-func (r *request) field(key, value []byte) {
-	switch string(key) {
+// field reads the member ms[i] of the body, which the members of its
+// value follow. Unknown members are ignored.
+func (r *request) field(ms []maelstrom.Member, i int) {
+	m := &ms[i]
+	switch string(m.Key) {
 	case "method":
-		r.hasMethod = r.str(&r.method, value, "method")
+		r.hasMethod = r.str(&r.method, m, "method")
 	case "path":
-		r.hasPath = r.str(&r.path, value, "path")
+		r.hasPath = r.str(&r.path, m, "path")
 	case "host":
-		r.str(&r.host, value, "host")
+		r.str(&r.host, m, "host")
 	case "session_id":
-		r.str(&r.sessionID, value, "session_id")
+		r.str(&r.sessionID, m, "session_id")
 	case "raw":
 		r.hasRaw = true
-		r.str(&r.raw, value, "raw")
+		r.str(&r.raw, m, "raw")
 	case "headers":
 		r.headers = r.headers[:0]
-		r.headerFields(value)
+		r.headerFields(m, ms[i+1:jsonx.Next(ms, i)])
 	case "cookies":
 		r.cookies, r.hasCookies = r.cookies[:0], true
-		r.cookieFields(value)
+		r.cookieFields(m, ms[i+1:jsonx.Next(ms, i)])
 	}
 }
 
-// str stores the JSON string value in *dst, or records field's wrong type.
-func (r *request) str(dst *string, value []byte, field string) bool {
-	s, ok := view(value)
+// str stores the string value of m in *dst, or records field's wrong type.
+func (r *request) str(dst *string, m *maelstrom.Member, field string) bool {
+	s, ok := m.Text()
 	if !ok {
 		r.fail(field + ": expected a string")
 		return false
@@ -105,60 +107,49 @@ func (r *request) str(dst *string, value []byte, field string) bool {
 	return true
 }
 
-// view returns the string a raw JSON value holds, aliasing the message,
-// which the node has validated whole.
-func view(value []byte) (string, bool) {
-	if jsonx.KindOf(value) != jsonx.String {
-		return "", false
-	}
-	return jsonx.ValidString(value), true
-}
-
-func (r *request) headerFields(value []byte) {
-	if jsonx.KindOf(value) != jsonx.Object {
+// headerFields reads the headers object m, whose members are sub.
+func (r *request) headerFields(m *maelstrom.Member, sub []maelstrom.Member) {
+	if jsonx.KindOf(m.Value) != jsonx.Object {
 		r.fail("headers: expected an object")
 		return
 	}
-	jsonx.ObjectEach(value, func(key, v []byte) error {
-		name := keyString(key, value)
-		switch jsonx.KindOf(v) {
-		case jsonx.String:
-			r.header(name, v)
-		case jsonx.Array:
-			jsonx.ArrayEach(v, func(_ int, el []byte) error {
-				r.header(name, el)
+	for i := 0; i < len(sub); i = jsonx.Next(sub, i) {
+		h := &sub[i]
+		name := keyString(h.Key)
+		if s, ok := h.Text(); ok {
+			r.headers = append(r.headers, httpmsg.Field{Name: name, Value: s})
+			continue
+		}
+		if jsonx.KindOf(h.Value) == jsonx.Array {
+			jsonx.ArrayEach(h.Value, func(_ int, el []byte) error {
+				if jsonx.KindOf(el) == jsonx.String {
+					r.headers = append(r.headers, httpmsg.Field{Name: name, Value: jsonx.ValidString(el)})
+				} else {
+					r.fail("headers." + name + ": expected a string or a list of strings")
+				}
 				return nil
 			})
-		default:
-			r.fail("headers." + name + ": expected a string or a list of strings")
+			continue
 		}
-		return nil
-	})
-}
-
-// header adds one value of the header name.
-func (r *request) header(name string, value []byte) {
-	if s, ok := view(value); ok {
-		r.headers = append(r.headers, httpmsg.Field{Name: name, Value: s})
-		return
+		r.fail("headers." + name + ": expected a string or a list of strings")
 	}
-	r.fail("headers." + name + ": expected a string or a list of strings")
 }
 
-func (r *request) cookieFields(value []byte) {
-	if jsonx.KindOf(value) != jsonx.Object {
+// cookieFields reads the cookies object m, whose members are sub.
+func (r *request) cookieFields(m *maelstrom.Member, sub []maelstrom.Member) {
+	if jsonx.KindOf(m.Value) != jsonx.Object {
 		r.fail("cookies: expected an object")
 		return
 	}
-	jsonx.ObjectEach(value, func(key, v []byte) error {
-		name := keyString(key, value)
-		if s, ok := view(v); ok {
+	for i := 0; i < len(sub); i = jsonx.Next(sub, i) {
+		c := &sub[i]
+		name := keyString(c.Key)
+		if s, ok := c.Text(); ok {
 			r.cookies = append(r.cookies, httpmsg.Field{Name: name, Value: s})
 		} else {
 			r.fail("cookies." + name + ": expected a string")
 		}
-		return nil
-	})
+	}
 }
 
 // parseRaw takes method, path and headers from the raw request head.
@@ -228,11 +219,8 @@ func (r *request) HasCookies() bool {
 	return ok
 }
 
-// keyString returns key as a string, without copying when it lies inside
-// obj, the message buffer that outlives the request.
-func keyString(key, obj []byte) string {
-	if len(key) > 0 && jsonx.Within(key, obj) {
-		return unsafe.String(unsafe.SliceData(key), len(key))
-	}
-	return string(key)
+// keyString returns a member's key as a string without copying: the key
+// aliases the message, or is a copy of its own when it had escapes.
+func keyString(key []byte) string {
+	return unsafe.String(unsafe.SliceData(key), len(key))
 }
