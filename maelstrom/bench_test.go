@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"strconv"
 	"testing"
 )
 
@@ -76,8 +77,8 @@ func benchmarkRun(b *testing.B, block []byte, lines int, h func(*Node, *Message)
 		b.Fatal(err)
 	}
 	b.StopTimer()
-	if n.nextMsgID != uint64(b.N) {
-		b.Fatalf("%d replies to %d messages", n.nextMsgID, b.N)
+	if got := string(n.msgID); got != strconv.Itoa(b.N) {
+		b.Fatalf("%s replies to %d messages", got, b.N)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }

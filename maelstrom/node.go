@@ -14,7 +14,6 @@
 package maelstrom
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -38,13 +37,15 @@ type Message struct {
 	MsgID     []byte // body.msg_id as written (`1e2`, `"a"`), nil when absent
 	Body      []byte // the raw body object, to read with jsonx.ObjectEach
 	// Members are the body's members in order, as the node read them to
-	// find the type: a handler can walk them instead of scanning Body again.
+	// find the type, each followed by the members of its value when that is
+	// an object (see [jsonx.IndexObject]): a handler can walk them instead
+	// of scanning Body again, stepping with [jsonx.Next].
 	Members []Member
 }
 
-// A Member is one member of a message body: its unescaped key and its raw
-// value, both valid only while the handler runs.
-type Member struct{ Key, Value []byte }
+// A Member is one member of a message body. Its key and value are valid only
+// while the handler runs.
+type Member = jsonx.Member
 
 // A HandlerFunc handles one request. It either replies (or deliberately does
 // not) and returns nil, or returns an error without replying, which the node
@@ -72,12 +73,14 @@ const bufSize = 64 << 10
 // call from any goroutine, and so is Logf if the log writer is.
 type Node struct {
 	in   io.Reader
-	out  *bufio.Writer
+	w    io.Writer
+	out  []byte // output not yet written to w
 	logw io.Writer
 
-	handlers  map[string]HandlerFunc
-	ident     atomic.Pointer[identity] // nil until the first init
-	nextMsgID uint64
+	handlers map[string]*handler
+	last     *handler                 // the handler dispatched last: most messages repeat its type
+	ident    atomic.Pointer[identity] // nil until the first init
+	msgID    []byte                   // the next msg_id, in decimal
 
 	// The input: buf[start:lim] is the text being parsed, whole lines taken
 	// from buf[:fill]; buf[lim:scanned] is known to hold no newline.
@@ -85,14 +88,12 @@ type Node struct {
 	start, lim, scanned, fill int
 	eof                       bool
 
-	msg          Message     // the message being handled
-	env          envelope    // the message being read
-	members      []Member    // the body members read; msg.Members is part of it
-	inner        jsonx.Inner // reads the body's members during the envelope's pass
-	lastType     string      // the type appendType encoded last, and its encoding
-	lastTypeJSON []byte
-	errf         errorFields // the body of the error reply being built
-	err          error       // the first write error; Run returns it
+	msg     Message     // the message being handled
+	env     envelope    // the message being read
+	members []Member    // the members split read; msg.Members is part of it
+	head    head        // the start of the last message sent
+	errf    errorFields // the body of the error reply being built
+	err     error       // the first write error; Run returns it
 }
 
 // identity is what init sets, replaced as a whole so that ID and NodeIDs can
@@ -111,12 +112,13 @@ func NewNode(in io.Reader, out io.Writer, logw io.Writer) *Node {
 	}
 	n := &Node{
 		in:       in,
-		out:      bufio.NewWriterSize(out, bufSize),
+		w:        out,
+		out:      make([]byte, 0, outSize),
+		msgID:    append(make([]byte, 0, 20), '0'), // 20 digits hold any uint64
 		logw:     logw,
-		handlers: make(map[string]HandlerFunc),
+		handlers: make(map[string]*handler),
 		buf:      make([]byte, bufSize),
 	}
-	n.inner = jsonx.Inner{Key: "body", Fn: n.bodyMember}
 	return n
 }
 
@@ -136,7 +138,13 @@ func (n *Node) Handle(typ string, fn HandlerFunc) {
 	case dup:
 		panic("maelstrom: multiple handlers for " + typ)
 	}
-	n.handlers[typ] = fn
+	n.handlers[typ] = &handler{typ: typ, fn: fn}
+}
+
+// handler is a registered handler and its type.
+type handler struct {
+	typ string
+	fn  HandlerFunc
 }
 
 func isReplyType(typ string) bool {
@@ -263,22 +271,7 @@ func (n *Node) send(src, dest, typ string, inReplyTo []byte, f Fields) error {
 	if n.err != nil {
 		return n.err
 	}
-	// Build the line in the writer's own free space, which saves a copy
-	// (Write then sees its own buffer). Flushing a little early keeps room
-	// for a usual line, so that building it does not allocate.
-	if n.out.Available() < lineRoom {
-		if err := n.out.Flush(); err != nil {
-			n.err = err
-			return err
-		}
-	}
-	b := n.out.AvailableBuffer()
-	b = append(b, `{"src":`...)
-	b = jsonx.AppendString(b, src)
-	b = append(b, `,"dest":`...)
-	b = jsonx.AppendString(b, dest)
-	b = append(b, `,"body":{"type":`...)
-	b = n.appendType(b, typ)
+	b := n.appendHead(n.out, src, dest, typ)
 	if inReplyTo != nil {
 		// The token as written, but a msg_id that is an object or list
 		// spanning lines must not split the reply over lines.
@@ -286,29 +279,72 @@ func (n *Node) send(src, dest, typ string, inReplyTo []byte, f Fields) error {
 		b = jsonx.AppendCompact(b, inReplyTo)
 	}
 	b = append(b, `,"msg_id":`...)
-	b = strconv.AppendUint(b, n.nextMsgID, 10)
+	b = append(b, n.msgID...)
 	b = f.AppendFields(b)
-	b = append(b, "}}\n"...)
-	if _, err := n.out.Write(b); err != nil {
-		n.err = err
-		return err
+	n.out = append(b, "}}\n"...)
+	n.msgID = increment(n.msgID)
+	if len(n.out) >= bufSize {
+		return n.flush()
 	}
-	n.nextMsgID++
 	return nil
 }
 
-// lineRoom is the free space in the output buffer below which send flushes
-// before building a line.
-const lineRoom = 4 << 10
-
-// appendType appends the reply type as a JSON string, remembering the last
-// one encoded: a node replies with the same few types over and over.
-func (n *Node) appendType(b []byte, typ string) []byte {
-	if typ != n.lastType {
-		n.lastType = typ
-		n.lastTypeJSON = jsonx.AppendString(n.lastTypeJSON[:0], typ)
+// flush writes the buffered output. A write error sticks: Run returns it.
+func (n *Node) flush() error {
+	if n.err != nil || len(n.out) == 0 {
+		return n.err
 	}
-	return append(b, n.lastTypeJSON...)
+	_, n.err = n.w.Write(n.out)
+	n.out = n.out[:0]
+	if cap(n.out) > 2*outSize {
+		n.out = make([]byte, 0, outSize) // one huge reply does not hold its memory
+	}
+	return n.err
+}
+
+// outSize is the capacity of the output buffer: send flushes once bufSize
+// bytes are buffered, and a usual line fits in the rest without growing it.
+const outSize = bufSize + 4<<10
+
+// appendHead appends the start of a message up to its type,
+// `{"src":...,"dest":...,"body":{"type":...`, remembering the last one
+// encoded: a node sends the same few of them over and over.
+func (n *Node) appendHead(b []byte, src, dest, typ string) []byte {
+	h := &n.head
+	if string(h.src) != src || string(h.dest) != dest || h.typ != typ {
+		// Copies, since src and dest may alias the input buffer.
+		h.src = append(h.src[:0], src...)
+		h.dest = append(h.dest[:0], dest...)
+		h.typ = typ
+		e := append(h.encoded[:0], `{"src":`...)
+		e = jsonx.AppendString(e, src)
+		e = append(e, `,"dest":`...)
+		e = jsonx.AppendString(e, dest)
+		e = append(e, `,"body":{"type":`...)
+		h.encoded = jsonx.AppendString(e, typ)
+	}
+	return append(b, h.encoded...)
+}
+
+// head is the start of the message the node sent last, encoded.
+type head struct {
+	src, dest []byte
+	typ       string
+	encoded   []byte
+}
+
+// increment adds one to the decimal number d in place.
+func increment(d []byte) []byte {
+	for i := len(d) - 1; i >= 0; i-- {
+		if d[i] != '9' {
+			d[i]++
+			return d
+		}
+		d[i] = '0'
+	}
+	d = append(d, '0') // a carry out of every digit: 99 becomes 100
+	d[0] = '1'
+	return d
 }
 
 // dispatch runs the handler for a request that can be answered.
@@ -316,8 +352,8 @@ func (n *Node) dispatch(m *Message) {
 	var err error
 	if m.Type == "init" {
 		err = n.handleInit(m)
-	} else if h, ok := n.handlers[m.Type]; ok {
-		err = n.call(h, m)
+	} else if h := n.handler(m.Type); h != nil {
+		err = n.call(h.fn, m)
 	} else {
 		err = NewRPCError(NotSupported, "unsupported message type: "+m.Type)
 	}
@@ -325,6 +361,18 @@ func (n *Node) dispatch(m *Message) {
 	if err != nil && n.err == nil {
 		n.replyError(m, err)
 	}
+}
+
+// handler returns the handler for typ, or nil.
+func (n *Node) handler(typ string) *handler {
+	if h := n.last; h != nil && h.typ == typ {
+		return h
+	}
+	h := n.handlers[typ]
+	if h != nil {
+		n.last = h
+	}
+	return h
 }
 
 // call runs h, turning a panic into a crash error: one bad request must not
@@ -385,7 +433,7 @@ func (n *Node) handleInit(m *Message) error {
 	}
 	n.ident.Store(&identity{id: strings.Clone(id), ids: ids})
 	if h, ok := n.handlers["init"]; ok {
-		if err := n.call(h, m); err != nil {
+		if err := n.call(h.fn, m); err != nil {
 			return err
 		}
 	}

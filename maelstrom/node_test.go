@@ -606,3 +606,14 @@ func TestRunAllocs(t *testing.T) {
 		t.Errorf("%v allocations for %d messages", allocs, msgs)
 	}
 }
+
+func TestIncrement(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"0", "1"}, {"8", "9"}, {"9", "10"}, {"19", "20"}, {"99", "100"}, {"1099", "1100"},
+		{"18446744073709551615", "18446744073709551616"},
+	} {
+		if got := string(increment([]byte(tt.in))); got != tt.want {
+			t.Errorf("increment(%s) = %s, want %s", tt.in, got, tt.want)
+		}
+	}
+}

@@ -31,7 +31,7 @@ func (n *Node) Run() error {
 				return err
 			}
 			if !more {
-				return n.out.Flush()
+				return n.flush()
 			}
 			continue
 		}
@@ -123,7 +123,7 @@ func (n *Node) bufferedLine() bool {
 func (n *Node) read() error {
 	// Everything that can be handled without this read, which may block,
 	// has been: deliver the replies.
-	if err := n.out.Flush(); err != nil {
+	if err := n.flush(); err != nil {
 		return err
 	}
 	n.makeRoom()
@@ -166,52 +166,45 @@ func (n *Node) makeRoom() {
 // message to the next.
 const keptMembers = 256
 
+// indexDepth is how many levels of objects split records: the envelope, the
+// body, and the objects in the body (an http_request's headers and cookies).
+const indexDepth = 3
+
 // envelope holds the raw top-level members of a message and the members of
 // its body, read in one pass.
 type envelope struct {
 	src, dest, body []byte
-	members         []Member // of the last body
-	mark            int      // len(n.members) when the last envelope member ended
+	members         []Member // of the body, with the members of its objects
 }
 
 // split finds the end of the value that text starts with and, when it is an
-// object, reads its envelope and its body's members on the way: one pass for
-// the usual message.
+// object, records its members and those of its objects on the way: one pass
+// for the usual message.
 func (n *Node) split(text []byte) (int, error) {
 	n.env = envelope{}
-	n.members = n.members[:0]
 	if cap(n.members) > keptMembers {
 		n.members = nil // one huge body does not hold its memory forever
 	}
 	if jsonx.KindOf(text) != jsonx.Object {
 		return jsonx.ValueEnd(text)
 	}
-	return jsonx.ObjectPrefixInner(text, n.envMember, &n.inner)
-}
-
-// envMember records a member of the envelope; the members of a body have
-// been recorded by bodyMember while it was scanned.
-func (n *Node) envMember(k, v []byte) error {
-	switch string(k) {
-	case "src":
-		n.env.src = v
-	case "dest":
-		n.env.dest = v
-	case "body":
-		n.env.body = v
-		n.env.members = n.members[n.env.mark:] // a repeated body: the last one wins
+	ms, end, err := jsonx.IndexObject(n.members[:0], text, indexDepth)
+	n.members = ms
+	if err != nil {
+		return end, err
 	}
-	n.env.mark = len(n.members)
-	return nil
-}
-
-// bodyMember records a member of a body object.
-func (n *Node) bodyMember(k, v []byte) error {
-	if !jsonx.Within(k, n.buf) {
-		k = bytes.Clone(k) // an unescaped key lives only during the call
+	for i := 0; i < len(ms); i = jsonx.Next(ms, i) {
+		switch m := &ms[i]; string(m.Key) {
+		case "src":
+			n.env.src = m.Value
+		case "dest":
+			n.env.dest = m.Value
+		case "body": // a repeated body: the last one wins
+			n.env.body = m.Value
+			n.env.members = ms[i+1 : jsonx.Next(ms, i)]
+		}
 	}
-	n.members = append(n.members, Member{Key: k, Value: v})
-	return nil
+	return end, nil
 }
 
 // handle handles one complete JSON value from the input, with its envelope
@@ -237,12 +230,13 @@ func (n *Node) handle(text []byte, env *envelope) {
 	m.Body = body
 	var typ []byte
 	isReply := false
-	for _, mb := range env.members {
-		switch string(mb.Key) {
+	ms := env.members
+	for i := 0; i < len(ms); i = jsonx.Next(ms, i) {
+		switch string(ms[i].Key) {
 		case "type":
-			typ = mb.Value
+			typ = ms[i].Value
 		case "msg_id":
-			m.MsgID = mb.Value
+			m.MsgID = ms[i].Value
 		case "in_reply_to":
 			isReply = true
 		}
