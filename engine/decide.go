@@ -186,11 +186,15 @@ func (e *Engine) decide(req *Request, d *Decision, dry bool) {
 		offset = len(target) - len(rest)
 		target = rest
 	}
-	rawPath, query := urlpath.Split(target)
-	path, err := urlpath.Normalize(rawPath)
-	if err != nil {
-		d.fail(400, pathError(offset, err))
-		return
+	rawPath, query, normal := urlpath.SplitNormal(target)
+	path := rawPath
+	if !normal {
+		rawPath, query = urlpath.Split(target)
+		var err error
+		if path, err = urlpath.Normalize(rawPath); err != nil {
+			d.fail(400, pathError(offset, err))
+			return
+		}
 	}
 	if err := urlpath.ValidateQuery(query); err != nil {
 		d.fail(400, pathError(offset+len(rawPath), err))

@@ -71,6 +71,60 @@ func Split(target string) (path, query string) {
 	return path, query
 }
 
+// SplitNormal is Split for the common target whose path is already normal
+// and which has no fragment: it checks and splits in one pass, and then path
+// is what Split returns, which Normalize would return unchanged, and query is
+// what Split returns. ok is false for any other target, which the caller
+// passes to Split and Normalize; that includes some normal paths, such as
+// "/.well-known", whose segments it does not look into. The query is not
+// validated.
+func SplitNormal(target string) (path, query string, ok bool) {
+	if target == "" || target[0] != '/' {
+		return "", "", false
+	}
+	for i := 0; i < len(target); i++ {
+		switch fast[target[i]] {
+		case fastPlain:
+		case fastSlash:
+			// A segment starting with '/' is empty, one starting with
+			// '.' may be a dot-segment.
+			if i+1 < len(target) && (target[i+1] == '/' || target[i+1] == '.') {
+				return "", "", false
+			}
+		case fastQuery:
+			path, query = target[:i], target[i:]
+			if strings.IndexByte(query, '#') >= 0 {
+				return "", "", false
+			}
+			return path, query, true
+		default:
+			return "", "", false
+		}
+	}
+	return target, "", true
+}
+
+// Byte classes for SplitNormal: '%' and the bytes Normalize rejects make it
+// give up, like '#'.
+const (
+	fastPlain = iota
+	fastSlash
+	fastQuery
+	fastOther
+)
+
+var fast = func() (t [256]uint8) {
+	for c := range t {
+		if class[c] != clPlain {
+			t[c] = fastOther
+		}
+	}
+	t['/'] = fastSlash
+	t['?'] = fastQuery
+	t['#'] = fastOther
+	return t
+}()
+
 // ValidateQuery reports the first control character, space or DEL in query.
 // The returned error's Offset counts from the start of query (its '?'
 // included); a caller reporting an offset in the whole target adds the

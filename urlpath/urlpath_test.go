@@ -144,6 +144,65 @@ func TestSplit(t *testing.T) {
 	}
 }
 
+func TestSplitNormal(t *testing.T) {
+	tests := []struct {
+		in          string
+		path, query string
+		ok          bool
+	}{
+		{"/", "/", "", true},
+		{"/a/b", "/a/b", "", true},
+		{"/a/b/", "/a/b/", "", true},
+		{"/a.b/c..d/e.", "/a.b/c..d/e.", "", true},
+		{"/é/ü", "/é/ü", "", true},
+		{"/a?x=1", "/a", "?x=1", true},
+		{"/a?", "/a", "?", true},
+		{"/?a//b/../%zz", "/", "?a//b/../%zz", true},
+		{"/a?x?y", "/a", "?x?y", true},
+		{"/a?x b", "/a", "?x b", true}, // the query is validated apart
+		// What needs Split and Normalize, or is rejected by them.
+		{"", "", "", false},
+		{"a", "", "", false},
+		{"?x", "", "", false},
+		{"//", "", "", false},
+		{"/a//b", "", "", false},
+		{"/.", "", "", false},
+		{"/a/..", "", "", false},
+		{"/a/./b", "", "", false},
+		{"/a/.b", "", "", false}, // normal, but not worth the fast path's while
+		{"/a/.?x", "", "", false},
+		{"/a%41", "", "", false},
+		{"/a%2F", "", "", false},
+		{"/a b", "", "", false},
+		{"/a\x7f", "", "", false},
+		{"/a#f", "", "", false},
+		{"/a?x#f", "", "", false},
+	}
+	for _, tt := range tests {
+		path, query, ok := SplitNormal(tt.in)
+		if path != tt.path || query != tt.query || ok != tt.ok {
+			t.Errorf("SplitNormal(%q) = %q, %q, %v; want %q, %q, %v", tt.in, path, query, ok, tt.path, tt.query, tt.ok)
+		}
+		checkSplitNormal(t, tt.in)
+	}
+}
+
+// checkSplitNormal checks that SplitNormal agrees with Split and Normalize
+// when it takes target.
+func checkSplitNormal(t *testing.T, target string) {
+	t.Helper()
+	path, query, ok := SplitNormal(target)
+	if !ok {
+		return
+	}
+	wantPath, wantQuery := Split(target)
+	norm, err := Normalize(wantPath)
+	if path != wantPath || query != wantQuery || err != nil || norm != path {
+		t.Fatalf("SplitNormal(%q) = %q, %q; Split gives %q, %q and Normalize %q, %v",
+			target, path, query, wantPath, wantQuery, norm, err)
+	}
+}
+
 func TestValidateQuery(t *testing.T) {
 	for _, q := range []string{"", "?", "?a=1&b=2", "?%zz", "?é=ü", "?a/b?c"} {
 		if err := ValidateQuery(q); err != nil {
@@ -290,10 +349,13 @@ func FuzzNormalize(f *testing.F) {
 		"/", "//", "/a/b/c", "/web/../api/x", "/a/%2e%2E/b", "/a/b/..", "/a/./b/.",
 		"//a///b", "/../..", "/%7euser/%2f", "/a%41", "/a b", "/%", "/%zz", "a",
 		"/%2e%2e/%2E/x/", "/é/%c3%a9", "/a/%2F/../b", "", "/a\x7f",
+		"/a?b", "/a/b?x=1#f", "/a#f", "/a/.?x",
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
+		// The input as a target: the fast path must agree with the slow one.
+		checkSplitNormal(t, in)
 		got, err := Normalize(in)
 		want, wantErr := reference(in)
 		if err != nil {
