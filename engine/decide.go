@@ -206,7 +206,11 @@ func (e *Engine) decide(req *Request, d *Decision, dry bool) {
 	}
 	host = httpmsg.NormalizeHost(host)
 
-	rr := router.Request{Host: host, Path: path, Method: req.Method, Headers: h}
+	rr := router.Request{Host: host, Path: path, Method: req.Method}
+	if st.table.UsesHeaders() {
+		// Converting h to another interface type costs a lookup.
+		rr.Headers = h
+	}
 	rt := st.def
 	if i := st.table.Match(&rr); i >= 0 {
 		rt = st.routes[i]

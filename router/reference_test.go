@@ -169,8 +169,15 @@ func TestMatchReference(t *testing.T) {
 				Method:  reqMethods[pick(len(reqMethods))],
 				Headers: reqHeaders[pick(len(reqHeaders))],
 			}
-			if got, want := tab.Match(&r), refMatch(specs, &r); got != want {
+			got, want := tab.Match(&r), refMatch(specs, &r)
+			if got != want {
 				t.Fatalf("specs %+v\nrequest %+v: got %d, want %d", specs, r, got, want)
+			}
+			if !tab.UsesHeaders() {
+				r.Headers = nil
+				if got := tab.Match(&r); got != want {
+					t.Fatalf("specs %+v\nrequest %+v without headers: got %d, want %d", specs, r, got, want)
+				}
 			}
 		}
 	}

@@ -89,6 +89,7 @@ type Table struct {
 	// the map for suffixes of other lengths.
 	wildLens lengthSet
 	any      *group // routes without hosts; nil when there are none
+	headers  bool   // some route has header conditions
 }
 
 // Compile validates specs and compiles them into a Table. The error, if any,
@@ -125,6 +126,7 @@ func Compile(specs []Spec) (*Table, error) {
 			err.Index = i
 			return nil, err
 		}
+		t.headers = t.headers || len(r.headers) > 0
 		if len(keys) == 0 {
 			if t.any == nil {
 				t.any = &group{}
@@ -163,9 +165,16 @@ func (t *Table) Match(r *Request) int {
 	if t == nil {
 		return -1
 	}
-	if g := t.exact[r.Host]; g != nil {
-		if i := g.match(r); i >= 0 {
-			return i
+	// Most requests carry no host, and no key is empty: a map lookup
+	// (hashing the host) that cannot hit is not worth its cost.
+	if r.Host == "" {
+		return t.any.match(r)
+	}
+	if len(t.exact) > 0 {
+		if g := t.exact[r.Host]; g != nil {
+			if i := g.match(r); i >= 0 {
+				return i
+			}
 		}
 	}
 	if len(t.wild) > 0 {
@@ -186,6 +195,10 @@ func (t *Table) Match(r *Request) int {
 	}
 	return t.any.match(r)
 }
+
+// UsesHeaders reports whether Match may look at a request's Headers: when it
+// does not, a caller can leave them nil and spare itself building them.
+func (t *Table) UsesHeaders() bool { return t != nil && t.headers }
 
 // lengthSet is a set of lengths below 256; it claims to hold every longer
 // one (host names are at most 253 bytes long).
@@ -256,8 +269,13 @@ func (r *route) compile(s *Spec) ([]hostKey, *SpecError) {
 }
 
 // accepts reports whether the method and header conditions of r hold for
-// req; the host and path have been checked already.
+// req; the host and path have been checked already. Most routes have no such
+// conditions: that test is kept small enough to be inlined.
 func (r *route) accepts(req *Request) bool {
+	return r.conds == 0 || r.acceptsConds(req)
+}
+
+func (r *route) acceptsConds(req *Request) bool {
 	if len(r.methods) > 0 && !slices.Contains(r.methods, req.Method) {
 		return false
 	}

@@ -413,6 +413,27 @@ func TestEmptyTables(t *testing.T) {
 	}
 }
 
+func TestUsesHeaders(t *testing.T) {
+	var nilTable *Table
+	if nilTable.UsesHeaders() {
+		t.Error("nil table uses headers")
+	}
+	tests := []struct {
+		specs []Spec
+		want  bool
+	}{
+		{nil, false},
+		{[]Spec{{Path: "/a"}, {Hosts: []string{"a.com"}, Methods: []string{"GET"}}}, false},
+		{[]Spec{{Path: "/a"}, {Hosts: []string{"a.com"}, Headers: []Header{{"X-A", "1"}}}}, true},
+		{[]Spec{{Path: "~^/a$", Headers: []Header{{"X-A", "1"}}}}, true},
+	}
+	for _, tt := range tests {
+		if got := mustCompile(t, tt.specs).UsesHeaders(); got != tt.want {
+			t.Errorf("%+v: UsesHeaders() = %v, want %v", tt.specs, got, tt.want)
+		}
+	}
+}
+
 // TestSpecsNotRetained checks that a caller may reuse its specs after
 // Compile.
 func TestSpecsNotRetained(t *testing.T) {
