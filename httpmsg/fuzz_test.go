@@ -186,11 +186,14 @@ func FuzzCookieValue(f *testing.F) {
 }
 
 func FuzzNormalizeHost(f *testing.F) {
-	for _, s := range []string{"Shop.Example.COM.:8080", "[::1]:80", "[::1]", "::1", "a:1.", "", "x..:"} {
+	for _, s := range []string{"Shop.Example.COM.:8080", "[::1]:80", "[::1]", "::1", "a:1.", "", "x..:", "shop.example.com", "@z["} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, h string) {
 		n := NormalizeHost(h)
+		if slow := normalizeHost(h); n != slow {
+			t.Fatalf("NormalizeHost(%q) = %q; without the fast path, %q", h, n, slow)
+		}
 		if again := NormalizeHost(n); again != n {
 			t.Fatalf("NormalizeHost(%q) = %q, then %q", h, n, again)
 		}

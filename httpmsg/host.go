@@ -19,6 +19,14 @@ import "strings"
 // substring of h, without allocation, unless an upper-case letter had to be
 // lowered.
 func NormalizeHost(h string) string {
+	if isNormalHost(h) {
+		return h
+	}
+	return normalizeHost(h)
+}
+
+// normalizeHost is NormalizeHost without its fast path.
+func normalizeHost(h string) string {
 	// Dots first, then the port, then dots again: "a.com.:80" has its dot
 	// before the port, and a host like "a:1." must not normalize to "a:1",
 	// which a second pass would cut to "a".
@@ -38,6 +46,21 @@ func NormalizeHost(h string) string {
 		}
 	}
 	return h
+}
+
+// isNormalHost reports, in one pass, whether NormalizeHost has nothing to do
+// with h: no upper-case letter, no colon and no trailing dot. Most hosts, and
+// the empty one, are so.
+func isNormalHost(h string) bool {
+	if h != "" && h[len(h)-1] == '.' {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; c == ':' || 'A' <= c && c <= 'Z' {
+			return false
+		}
+	}
+	return true
 }
 
 func trimDots(s string) string {

@@ -27,11 +27,21 @@ func TestNormalizeHost(t *testing.T) {
 		{".", ""},
 		{":80", ""},
 		{"\xc3\x89X.COM", "\xc3\x89x.com"}, // only ASCII is lowered
+		// Taken by the fast path.
+		{"a", "a"},
+		{"t31.example.com", "t31.example.com"},
+		{"[fe80::1]", "[fe80::1]"}, // a colon: not fast, and kept
+		{"\xc3\x89x.com", "\xc3\x89x.com"},
+		{".a", ".a"},
+		{"@z[", "@z["}, // around 'A'..'Z'
 	}
 	for _, tt := range tests {
 		got := NormalizeHost(tt.in)
 		if got != tt.want {
 			t.Errorf("NormalizeHost(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+		if slow := normalizeHost(tt.in); slow != tt.want {
+			t.Errorf("normalizeHost(%q) = %q, want %q", tt.in, slow, tt.want)
 		}
 		if again := NormalizeHost(got); again != got {
 			t.Errorf("NormalizeHost(%q) = %q, not idempotent", got, again)
