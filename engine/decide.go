@@ -19,7 +19,8 @@ type Headers interface {
 	// Cookie returns the value of the cookie name: the frontend's explicit
 	// cookies first, then the Cookie header.
 	Cookie(name string) (string, bool)
-	// HasCookies reports whether the request carries cookies at all.
+	// HasCookies reports whether the request carries cookies at all. When
+	// it is false, Cookie finds none, and decisions do not ask.
 	HasCookies() bool
 }
 
@@ -270,15 +271,19 @@ func (e *Engine) choose(st *state, rt *route, req *Request, h Headers, key strin
 	if mode == config.ModeInsert {
 		return e.chooseInsert(st, rt, h, d, pick)
 	}
+	// Most requests carry no cookies: one question spares two lookups.
+	cookies := h.HasCookies()
 	sid := req.SessionID
-	if sid == "" {
+	if sid == "" && cookies {
 		sid, _ = h.Cookie(sk.Cookie)
 	}
 	d.sid = sid
 	hint := -1
-	if name, ok := h.Cookie(sk.ServerCookie); ok && name != "" {
-		if i, ok := st.index[name]; ok && rt.pool.Contains(i) && st.health.Up(i) {
-			hint = i
+	if cookies {
+		if name, ok := h.Cookie(sk.ServerCookie); ok && name != "" {
+			if i, ok := st.index[name]; ok && rt.pool.Contains(i) && st.health.Up(i) {
+				hint = i
+			}
 		}
 	}
 
@@ -287,7 +292,7 @@ func (e *Engine) choose(st *state, rt *route, req *Request, h Headers, key strin
 			d.Sticky = StickyHint
 			return hint, true
 		}
-		if mode != config.ModeAlways && !h.HasCookies() {
+		if mode != config.ModeAlways && !cookies {
 			return pick()
 		}
 		server, ok := pick()
