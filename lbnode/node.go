@@ -128,6 +128,9 @@ func (r *response) AppendFields(b []byte) []byte {
 		b = appendSetCookie(b, d)
 	}
 	b = append(b, `,"status":`...)
+	if s := d.Status; 100 <= s && s <= 999 { // every status the engine gives
+		return append(b, byte('0'+s/100), byte('0'+s/10%10), byte('0'+s%10))
+	}
 	return strconv.AppendInt(b, int64(d.Status), 10)
 }
 

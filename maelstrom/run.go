@@ -173,8 +173,9 @@ const indexDepth = 3
 // envelope holds the raw top-level members of a message and the members of
 // its body, read in one pass.
 type envelope struct {
-	src, dest, body []byte
-	members         []Member // of the body, with the members of its objects
+	src, dest string // "" when absent or not a string
+	body      []byte
+	members   []Member // of the body, with the members of its objects
 }
 
 // split finds the end of the value that text starts with and, when it is an
@@ -196,9 +197,9 @@ func (n *Node) split(text []byte) (int, error) {
 	for i := 0; i < len(ms); i = jsonx.Next(ms, i) {
 		switch m := &ms[i]; string(m.Key) {
 		case "src":
-			n.env.src = m.Value
+			n.env.src, _ = m.Text()
 		case "dest":
-			n.env.dest = m.Value
+			n.env.dest, _ = m.Text()
 		case "body": // a repeated body: the last one wins
 			n.env.body = m.Value
 			n.env.members = ms[i+1 : jsonx.Next(ms, i)]
@@ -216,8 +217,7 @@ func (n *Node) handle(text []byte, env *envelope) {
 		n.malformed(m, text, "not an object")
 		return
 	}
-	m.Src = stringValue(env.src)
-	m.Dest = stringValue(env.dest)
+	m.Src, m.Dest = env.src, env.dest
 	body := env.body
 	if body == nil {
 		n.malformed(m, text, "missing body")
@@ -228,13 +228,13 @@ func (n *Node) handle(text []byte, env *envelope) {
 		return
 	}
 	m.Body = body
-	var typ []byte
+	var typ *Member
 	isReply := false
 	ms := env.members
 	for i := 0; i < len(ms); i = jsonx.Next(ms, i) {
 		switch string(ms[i].Key) {
 		case "type":
-			typ = ms[i].Value
+			typ = &ms[i]
 		case "msg_id":
 			m.MsgID = ms[i].Value
 		case "in_reply_to":
@@ -242,14 +242,17 @@ func (n *Node) handle(text []byte, env *envelope) {
 		}
 	}
 	m.Members = env.members
-	m.Type = stringValue(typ)
+	isString := false
+	if typ != nil {
+		m.Type, isString = typ.Text()
+	}
 	switch {
 	case isReply || isReplyType(m.Type):
 		// Answering a reply could start an endless exchange between nodes.
 		n.Logf("ignored a reply: %.200q", text)
 	case typ == nil:
 		n.malformed(m, text, "missing body.type")
-	case jsonx.KindOf(typ) != jsonx.String:
+	case !isString:
 		n.malformed(m, text, "body.type is not a string")
 	case m.Src == "":
 		n.Logf("ignored a message without src: %.200q", text)
