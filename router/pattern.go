@@ -27,8 +27,10 @@ type pathPattern struct {
 	// tail, for pathPrefix, is what the path after lit must match; nil
 	// means anything.
 	tail *glob
-	// re, for pathRegex, is the expression anchored at both ends.
-	re *regexp.Regexp
+	// re, for pathRegex, is the expression anchored at both ends; nfa,
+	// when not nil, answers the same much faster.
+	re  *regexp.Regexp
+	nfa *byteNFA
 }
 
 // Error texts of path patterns.
@@ -53,7 +55,7 @@ func parsePath(p string) (pathPattern, string) {
 			var re *regexp.Regexp
 			if re, err = regexp.Compile(`^(?:` + expr + `)$`); err == nil {
 				lit, _ := bare.LiteralPrefix()
-				return pathPattern{kind: pathRegex, lit: lit, re: re}, ""
+				return pathPattern{kind: pathRegex, lit: lit, re: re, nfa: compileByteNFA(expr)}, ""
 			}
 		}
 		return pathPattern{}, msgBadRegex + err.Error()
@@ -79,6 +81,14 @@ func parsePath(p string) (pathPattern, string) {
 		return pathPattern{kind: pathPrefix, lit: p[:star]}, ""
 	}
 	return pathPattern{kind: pathPrefix, lit: p[:star], tail: compileGlob(p[star:])}, ""
+}
+
+// matchRegex reports whether the path matches a pathRegex pattern.
+func (p *pathPattern) matchRegex(path string) bool {
+	if p.nfa != nil {
+		return p.nfa.match(path)
+	}
+	return p.re.MatchString(path)
 }
 
 // matchRest reports whether the part of a path after the literal prefix of

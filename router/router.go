@@ -403,7 +403,7 @@ func (g *group) match(r *Request) int {
 		}
 	}
 	for _, rt := range g.regex {
-		if strings.HasPrefix(path, rt.path.lit) && rt.path.re.MatchString(path) && rt.accepts(r) {
+		if strings.HasPrefix(path, rt.path.lit) && rt.path.matchRegex(path) && rt.accepts(r) {
 			return rt.index
 		}
 	}
