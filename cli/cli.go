@@ -79,6 +79,8 @@ func node(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return exitConfig
 		}
 	}
+	growPipe(stdin)
+	growPipe(stdout)
 	n := maelstrom.NewNode(stdin, stdout, stderr)
 	lbnode.Register(n, eng)
 	if err := n.Run(); err != nil {
