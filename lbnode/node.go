@@ -4,6 +4,7 @@
 package lbnode
 
 import (
+	"encoding/binary"
 	"errors"
 	"strconv"
 	"unsafe"
@@ -88,7 +89,7 @@ func (h *handler) httpRequest(msg *maelstrom.Message) error {
 	if !h.decide(msg, h.eng.Route) {
 		h.eng.CountStatus(h.dec.Status)
 	}
-	h.resp = response{d: &h.dec, path: h.req.path, hasPath: h.req.hasPath}
+	h.resp = response{d: &h.dec, path: h.req.path, pathToken: h.req.pathToken, hasPath: h.req.hasPath}
 	return h.node.ReplyFields(msg, "http_response", &h.resp)
 }
 
@@ -100,9 +101,10 @@ func (h *handler) explain(msg *maelstrom.Message) error {
 // response writes an http_response body: error, path, rewritten_path,
 // routed_to, set_cookie, status, in that (alphabetical) order.
 type response struct {
-	d       *engine.Decision
-	path    string
-	hasPath bool
+	d         *engine.Decision
+	path      string
+	pathToken []byte // path's token as received, when it had no escapes
+	hasPath   bool
 }
 
 func (r *response) AppendFields(b []byte) []byte {
@@ -113,7 +115,13 @@ func (r *response) AppendFields(b []byte) []byte {
 	}
 	if r.hasPath {
 		b = append(b, `,"path":`...)
-		b = jsonx.AppendString(b, r.path)
+		// A token without escapes is what AppendString writes for ASCII
+		// text (and valid UTF-8, which takes longer to check).
+		if r.pathToken != nil && ascii(r.pathToken) {
+			b = append(b, r.pathToken...)
+		} else {
+			b = jsonx.AppendString(b, r.path)
+		}
 	}
 	if d.Status == 200 && d.HasRewrite {
 		b = append(b, `,"rewritten_path":`...)
@@ -132,6 +140,23 @@ func (r *response) AppendFields(b []byte) []byte {
 		return append(b, byte('0'+s/100), byte('0'+s/10%10), byte('0'+s%10))
 	}
 	return strconv.AppendInt(b, int64(d.Status), 10)
+}
+
+// ascii reports whether b is all ASCII, eight bytes at a time.
+func ascii(b []byte) bool {
+	var acc uint64
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		acc |= binary.LittleEndian.Uint64(b[i:])
+	}
+	if len(b) >= 8 {
+		acc |= binary.LittleEndian.Uint64(b[len(b)-8:]) // the rest, overlapping
+	} else {
+		for ; i < len(b); i++ {
+			acc |= uint64(b[i])
+		}
+	}
+	return acc&0x8080808080808080 == 0
 }
 
 // appendSetCookie writes set_cookie: `<cookie>=<id>; <server_cookie>=<server>`.

@@ -142,3 +142,37 @@ func FuzzNode(f *testing.F) {
 		}
 	})
 }
+
+// TestPathEcho checks the bytes of the echoed path: a token without escapes
+// is echoed as received when it is valid UTF-8, anything else is encoded
+// again, with only the escapes JSON requires.
+func TestPathEcho(t *testing.T) {
+	tests := []struct{ token, want string }{
+		{`"/api/x?a=1&b=<2>"`, `"/api/x?a=1&b=<2>"`},
+		{`"/é/\u00e9"`, `"/é/é"`},
+		{`"/é"`, `"/é"`},
+		{`"/a\/b\"c"`, `"/a/b\"c"`},
+		{"\"/\xff\"", "\"/\uFFFD\""},
+		{`"/\u2028"`, "\"/\u2028\""},
+	}
+	for _, tt := range tests {
+		lines := run(t, initLine+`{"src":"c1","dest":"lb","body":{"type":"http_request","msg_id":2,"path":`+tt.token+"}}\n")
+		if want := `"path":` + tt.want + `,`; len(lines) != 2 || !strings.Contains(lines[1], want) {
+			t.Errorf("path %s: replies %q, want one with %s", tt.token, lines, want)
+		}
+	}
+}
+
+func TestASCII(t *testing.T) {
+	for _, tt := range []struct {
+		s    string
+		want bool
+	}{
+		{"", true}, {"/", true}, {"/abcdefg", true}, {"/abcdefgh", true}, {"/abcdefghijklmnopq", true},
+		{"\x80", false}, {"/abcdefg\x80", false}, {"\xff/abcdefgh", false}, {"/abcdefghijklmn\xc3\xa9", false}, {"/abcdefgh\xc3\xa9ijklmno", false},
+	} {
+		if got := ascii([]byte(tt.s)); got != tt.want {
+			t.Errorf("ascii(%q) = %v, want %v", tt.s, got, tt.want)
+		}
+	}
+}

@@ -13,26 +13,35 @@ import (
 // alias the message buffer, and its slices are reused from message to
 // message, so that parsing a request allocates nothing in steady state.
 type request struct {
-	method, path, host, sessionID, raw string
-	hasMethod, hasPath, hasRaw         bool
-	bad                                string // the first field of the wrong type
+	fields                  // zeroed for each request
+	headers []httpmsg.Field // from `headers`, or from `raw`
+	cookies []httpmsg.Field // the `cookies` object
+	head    httpmsg.Head    // reused by raw parsing
+}
 
-	headers    []httpmsg.Field // from `headers`, or from `raw`
-	cookies    []httpmsg.Field // the `cookies` object
-	hasCookies bool            // a `cookies` object was given, even empty
-	head       httpmsg.Head    // reused by raw parsing
+// fields are the scalar parts of a request.
+type fields struct {
+	method, path, host, sessionID, raw     string
+	hasMethod, hasPath, hasRaw, hasCookies bool   // hasCookies: a `cookies` object, even empty
+	bad                                    string // the first field of the wrong type
+	// pathToken is the path's JSON token as received, when it has no
+	// escapes: the reply can echo it as it is.
+	pathToken []byte
 }
 
 // parse reads the body members into r. It returns the reason for a 400,
 // or "". A field of the wrong type does not stop the reading, so that the
 // path is echoed whatever the order of the fields.
 func (r *request) parse(members []maelstrom.Member) string {
-	*r = request{headers: reuse(r.headers), cookies: reuse(r.cookies), head: r.head}
+	// Field by field: a composite literal would also copy head onto itself.
+	r.fields = fields{}
+	r.headers, r.cookies = reuse(r.headers), reuse(r.cookies)
 	for i := 0; i < len(members); i = jsonx.Next(members, i) {
 		r.field(members, i)
 	}
 	if r.hasRaw {
-		r.path, r.hasPath = "", false // raw supplies the path, or there is none
+		// raw supplies the path, or there is none.
+		r.path, r.hasPath, r.pathToken = "", false, nil
 	}
 	if r.bad != "" {
 		return r.bad
@@ -80,6 +89,9 @@ func (r *request) field(ms []maelstrom.Member, i int) {
 		r.hasMethod = r.str(&r.method, m, "method")
 	case "path":
 		r.hasPath = r.str(&r.path, m, "path")
+		if m.Plain {
+			r.pathToken = m.Value
+		}
 	case "host":
 		r.str(&r.host, m, "host")
 	case "session_id":
