@@ -311,11 +311,11 @@ const outSize = bufSize + 4<<10
 // encoded: a node sends the same few of them over and over.
 func (n *Node) appendHead(b []byte, src, dest, typ string) []byte {
 	h := &n.head
-	if string(h.src) != src || string(h.dest) != dest || h.typ != typ {
-		// Copies, since src and dest may alias the input buffer.
+	if string(h.src) != src || string(h.dest) != dest || string(h.typ) != typ {
+		// Copies, since the strings may alias the input buffer.
 		h.src = append(h.src[:0], src...)
 		h.dest = append(h.dest[:0], dest...)
-		h.typ = typ
+		h.typ = append(h.typ[:0], typ...)
 		e := append(h.encoded[:0], `{"src":`...)
 		e = jsonx.AppendString(e, src)
 		e = append(e, `,"dest":`...)
@@ -328,9 +328,8 @@ func (n *Node) appendHead(b []byte, src, dest, typ string) []byte {
 
 // head is the start of the message the node sent last, encoded.
 type head struct {
-	src, dest []byte
-	typ       string
-	encoded   []byte
+	src, dest, typ []byte
+	encoded        []byte
 }
 
 // increment adds one to the decimal number d in place.

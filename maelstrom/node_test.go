@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -615,5 +616,34 @@ func TestIncrement(t *testing.T) {
 		if got := string(increment([]byte(tt.in))); got != tt.want {
 			t.Errorf("increment(%s) = %s, want %s", tt.in, got, tt.want)
 		}
+	}
+}
+
+// TestReplyHeads checks the start of each reply as src, dest and type vary,
+// including a type that aliases the input buffer, which the node must not
+// keep a view of.
+func TestReplyHeads(t *testing.T) {
+	var out bytes.Buffer
+	in := initLine +
+		`{"src":"c1","dest":"lb","body":{"type":"as","msg_id":1,"as":"x_ok"}}` + "\n" +
+		`{"src":"c1","dest":"lb","body":{"type":"as","msg_id":2,"as":"y_ok"}}` + "\n" +
+		`{"src":"c22","dest":"lb","body":{"type":"as","msg_id":3,"as":"y_ok"}}` + "\n" +
+		`{"src":"c22","dest":"lb","body":{"type":"echo","msg_id":4}}` + "\n"
+	n := newTestNode(strings.NewReader(in), &out, nil)
+	n.Handle("as", func(m *Message) error {
+		return n.ReplyFields(m, stringValue(member(m.Body, "as")), noFields{})
+	})
+	if err := n.Run(); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		`{"src":"lb","dest":"c0","body":{"type":"init_ok","in_reply_to":1,"msg_id":0}}`,
+		`{"src":"lb","dest":"c1","body":{"type":"x_ok","in_reply_to":1,"msg_id":1}}`,
+		`{"src":"lb","dest":"c1","body":{"type":"y_ok","in_reply_to":2,"msg_id":2}}`,
+		`{"src":"lb","dest":"c22","body":{"type":"y_ok","in_reply_to":3,"msg_id":3}}`,
+		`{"src":"lb","dest":"c22","body":{"type":"echo_ok","in_reply_to":4,"msg_id":4}}`,
+	}
+	if got := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n"); !slices.Equal(got, want) {
+		t.Errorf("replies:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
