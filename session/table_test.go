@@ -1,8 +1,11 @@
 package session
 
 import (
+	"encoding/binary"
 	"fmt"
+	"hash/maphash"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,8 +19,8 @@ func pins(t *Table) []string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var s []string
-	for i := t.entries[0].next; i != 0; i = t.entries[i].next {
-		s = append(s, t.entries[i].id+"="+t.entries[i].server)
+	for i := t.links[0].next; i != 0; i = t.links[i].next {
+		s = append(s, string(t.id(i))+"="+t.servers[t.entries[i].server].id)
 	}
 	return s
 }
@@ -27,25 +30,90 @@ func checkTable(tb testing.TB, t *Table) {
 	tb.Helper()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	e := t.entries
-	n := 0
-	for i, prev := e[0].next, int32(0); i != 0; prev, i = i, e[i].next {
-		if e[i].prev != prev {
-			tb.Fatalf("slot %d: prev = %d, want %d", i, e[i].prev, prev)
+	n := t.len()
+	if n > t.max || len(t.links) != n+1 {
+		tb.Fatalf("%d pins, %d links, max %d", n, len(t.links)-1, t.max)
+	}
+
+	listed := 0
+	for i, prev := t.links[0].next, int32(0); i != 0; prev, i = i, t.links[i].next {
+		if t.links[i].prev != prev {
+			tb.Fatalf("slot %d: prev = %d, want %d", i, t.links[i].prev, prev)
 		}
-		if j, ok := t.index[e[i].id]; !ok || j != i {
-			tb.Fatalf("slot %d (%q): index has %d, %v", i, e[i].id, j, ok)
+		if listed++; listed > n {
+			tb.Fatal("recency list has a cycle or more slots than pins")
 		}
-		if n++; n > len(e) {
-			tb.Fatal("recency list has a cycle")
+	}
+	if listed != n {
+		tb.Fatalf("%d pins listed, %d held", listed, n)
+	}
+
+	indexed := 0
+	mask := len(t.index) - 1
+	for p, v := range t.index {
+		if v == 0 {
+			continue
 		}
+		indexed++
+		i := slotOf(v)
+		if i < 1 || int(i) > n {
+			tb.Fatalf("index position %d holds slot %d of %d", p, i, n)
+		}
+		if h := maphash.Bytes(t.seed, t.id(i)); uint32(h>>32) != uint32(v>>32) {
+			tb.Fatalf("slot %d (%q): indexed under a tag not its hash's", i, t.id(i))
+		}
+		for q := t.homeOf(v); q != p; q = (q + 1) & mask {
+			if t.index[q] == 0 {
+				tb.Fatalf("slot %d: empty index position %d between its home and %d", i, q, p)
+			}
+		}
+		if j := t.lookup(string(t.id(i)), maphash.Bytes(t.seed, t.id(i))); j != i {
+			tb.Fatalf("slot %d (%q): lookup finds slot %d", i, t.id(i), j)
+		}
+	}
+	if indexed != n || n > len(t.index)/4*3 {
+		tb.Fatalf("%d slots indexed, %d pins, index size %d", indexed, n, len(t.index))
+	}
+
+	long, garbage := 0, 0
+	for r := 0; r < len(t.arena); {
+		owner := int32(binary.LittleEndian.Uint32(t.arena[r:]))
+		size := int(binary.LittleEndian.Uint32(t.arena[r+4:]))
+		if owner == 0 {
+			garbage += recordHeader + size
+		} else if e := t.entries[owner]; int(owner) > n || e.idLen <= inlineID || e.recordOffset() != r || int(e.idLen) != size {
+			tb.Fatalf("arena record at %d: owner %d does not point back", r, owner)
+		} else {
+			long++
+		}
+		r += recordHeader + size
+	}
+	for i := 1; i <= n; i++ {
+		if t.entries[i].idLen > inlineID {
+			long--
+		}
+	}
+	if long != 0 || garbage != t.arenaGarbage {
+		tb.Fatalf("arena: %d long ids without a record, %d garbage bytes, %d counted", -long, garbage, t.arenaGarbage)
+	}
+
+	serverPins := make([]int, len(t.servers))
+	for i := 1; i <= n; i++ {
+		serverPins[t.entries[i].server]++
 	}
 	free := 0
-	for i := t.free; i != 0; i = e[i].next {
-		free++
+	for k, s := range t.servers {
+		if s.pins != serverPins[k] {
+			tb.Fatalf("server %d (%q): %d pins counted, %d held", k, s.id, s.pins, serverPins[k])
+		}
+		if s.pins == 0 {
+			free++
+		} else if num, ok := t.serverNum[s.id]; !ok || num != uint32(k) {
+			tb.Fatalf("server %d (%q) is interned as %d, %v", k, s.id, num, ok)
+		}
 	}
-	if n != len(t.index) || n > t.max || n+free != len(e)-1 {
-		tb.Fatalf("%d pins listed, %d indexed, %d free slots, %d slots, max %d", n, len(t.index), free, len(e)-1, t.max)
+	if free != len(t.freeServers) || len(t.serverNum)+free != len(t.servers) {
+		tb.Fatalf("%d servers, %d interned, %d free, %d listed free", len(t.servers), len(t.serverNum), free, len(t.freeServers))
 	}
 }
 
@@ -136,15 +204,25 @@ func TestTablePinCopiesID(t *testing.T) {
 // TestTableShrinkCompacts checks that shrinking gives the slab back.
 func TestTableShrinkCompacts(t *testing.T) {
 	tbl := NewTable(1000)
+	long := strings.Repeat("x", 100)
 	for i := range 1000 {
-		tbl.Pin(fmt.Sprint(i), "s1")
+		tbl.Pin(fmt.Sprint(i, long), fmt.Sprint("s", i))
 	}
 	tbl.SetMax(10)
 	checkTable(t, tbl)
-	if n := len(tbl.entries); n != 11 {
-		t.Errorf("slab has %d slots after shrinking to 10, want 11", n)
+	if n := len(tbl.entries); n != 11 || cap(tbl.entries) > 16 || cap(tbl.links) > 16 {
+		t.Errorf("slabs have %d slots, capacity %d and %d, after shrinking to 10, want 11", n, cap(tbl.entries), cap(tbl.links))
 	}
-	if got, want := pins(tbl)[0], "999=s1"; got != want {
+	if n := len(tbl.index); n > 16 {
+		t.Errorf("index has %d positions after shrinking to 10", n)
+	}
+	if n := cap(tbl.arena); n > 2*10*(recordHeader+103) {
+		t.Errorf("arena holds %d bytes after shrinking to 10 ids of 103 bytes", n)
+	}
+	if n := len(tbl.serverNum); n != 10 {
+		t.Errorf("%d server ids interned for 10 pins", n)
+	}
+	if got, want := pins(tbl)[0], "999"+long+"=s999"; got != want {
 		t.Errorf("most recent pin = %s, want %s", got, want)
 	}
 }
@@ -178,6 +256,211 @@ func TestTableAllocs(t *testing.T) {
 			t.Errorf("%s allocates %v times", name, n)
 		}
 	}
+}
+
+// TestTablePinNewAllocs checks that once a full table's memory has grown,
+// pinning new ids, short and long, evicts and inserts without allocating.
+func TestTablePinNewAllocs(t *testing.T) {
+	const max = 100
+	ids := make([]string, 3*max)
+	for i := range ids {
+		ids[i] = fmt.Sprint("id-", i, strings.Repeat("x", i%3*inlineID))
+	}
+	servers := []string{"s1", "s2", "s3"}
+	tbl := NewTable(max)
+	i := 0
+	pinNew := func() {
+		tbl.Pin(ids[i%len(ids)], servers[i%len(servers)])
+		i++
+	}
+	for range 10 * len(ids) {
+		pinNew()
+	}
+	if n := testing.AllocsPerRun(10*len(ids), pinNew); n != 0 {
+		t.Errorf("Pin of a new id allocates %v times", n)
+	}
+	checkTable(t, tbl)
+}
+
+// TestTableStaysSmall checks that a table's memory follows the pins it
+// holds, not its max.
+func TestTableStaysSmall(t *testing.T) {
+	tbl := NewTable(1_000_000)
+	for i := range 10 {
+		tbl.Pin(fmt.Sprint(i, strings.Repeat("x", 40)), "s1")
+	}
+	checkTable(t, tbl)
+	if len(tbl.index) > 16 || cap(tbl.entries) > 16 || cap(tbl.links) > 16 || cap(tbl.arena) > 1024 {
+		t.Errorf("10 pins take %d index positions, %d and %d slots, %d arena bytes",
+			len(tbl.index), cap(tbl.entries), cap(tbl.links), cap(tbl.arena))
+	}
+}
+
+// TestTablePointerFree checks that the per-pin slabs hold no pointers, so
+// the garbage collector never scans them.
+func TestTablePointerFree(t *testing.T) {
+	for _, typ := range []reflect.Type{reflect.TypeFor[entry](), reflect.TypeFor[link]()} {
+		if hasPointers(typ) {
+			t.Errorf("%v holds pointers", typ)
+		}
+	}
+}
+
+func hasPointers(typ reflect.Type) bool {
+	switch typ.Kind() {
+	case reflect.Array:
+		return hasPointers(typ.Elem())
+	case reflect.Struct:
+		for f := range typ.Fields() {
+			if hasPointers(f.Type) {
+				return true
+			}
+		}
+		return false
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64, reflect.Complex64, reflect.Complex128:
+		return false
+	}
+	return true
+}
+
+// modelIDs are the ids the model tests pin: empty, short, exactly
+// inlineID bytes, one more, and long, in pairs that differ only in their
+// last byte.
+var modelIDs = func() []string {
+	ids := []string{""}
+	for _, n := range []int{1, 2, 8, inlineID - 1, inlineID, inlineID + 1, 31, 64, 300} {
+		for _, last := range "ab" {
+			ids = append(ids, strings.Repeat("x", n-1)+string(last))
+		}
+	}
+	return ids
+}()
+
+var modelServers = []string{"s1", "s2", "server-3", strings.Repeat("s", 40)}
+
+// model is a trivially correct table: its pins, most recently used first.
+type model struct {
+	max  int
+	pins []modelPin
+}
+
+type modelPin struct{ id, server string }
+
+// take removes id's pin and reports it.
+func (m *model) take(id string) (modelPin, bool) {
+	for i, p := range m.pins {
+		if p.id == id {
+			m.pins = slices.Delete(m.pins, i, i+1)
+			return p, true
+		}
+	}
+	return modelPin{}, false
+}
+
+func (m *model) get(id string) (string, bool) {
+	p, ok := m.take(id)
+	if ok {
+		m.pins = slices.Insert(m.pins, 0, p)
+	}
+	return p.server, ok
+}
+
+func (m *model) peek(id string) (string, bool) {
+	for _, p := range m.pins {
+		if p.id == id {
+			return p.server, true
+		}
+	}
+	return "", false
+}
+
+func (m *model) pin(id, server string) {
+	if _, ok := m.take(id); !ok && len(m.pins) == m.max {
+		m.pins = m.pins[:m.max-1]
+	}
+	m.pins = slices.Insert(m.pins, 0, modelPin{id, server})
+}
+
+func (m *model) setMax(max int) {
+	m.max = max
+	m.pins = m.pins[:min(len(m.pins), max)]
+}
+
+func (m *model) list() []string {
+	s := make([]string, len(m.pins))
+	for i, p := range m.pins {
+		s[i] = p.id + "=" + p.server
+	}
+	return s
+}
+
+// runModel decodes ops into table operations, applies each to a table and
+// to the model, and checks every result, the table's invariants and the
+// recency order after each. ops[0] picks the first max; then each pair
+// of bytes is an operation and its argument.
+func runModel(t *testing.T, ops []byte) {
+	if len(ops) == 0 {
+		return
+	}
+	m := &model{max: 1 + int(ops[0]%8)}
+	tbl := NewTable(m.max)
+	for k := 1; k+1 < len(ops); k += 2 {
+		op, arg := ops[k], int(ops[k+1])
+		id := modelIDs[arg%len(modelIDs)]
+		var step string
+		switch op % 6 {
+		case 0, 1:
+			server := modelServers[int(op/6)%len(modelServers)]
+			step = fmt.Sprintf("Pin(%q, %q)", id, server)
+			tbl.Pin(id, server)
+			m.pin(id, server)
+		case 2:
+			step = fmt.Sprintf("Get(%q)", id)
+			s, ok := tbl.Get(id)
+			if ws, wok := m.get(id); s != ws || ok != wok {
+				t.Fatalf("op %d: %s = %q, %v, want %q, %v", k/2, step, s, ok, ws, wok)
+			}
+		case 3:
+			step = fmt.Sprintf("Peek(%q)", id)
+			s, ok := tbl.Peek(id)
+			if ws, wok := m.peek(id); s != ws || ok != wok {
+				t.Fatalf("op %d: %s = %q, %v, want %q, %v", k/2, step, s, ok, ws, wok)
+			}
+		case 4:
+			max := 1 + arg%10
+			step = fmt.Sprintf("SetMax(%d)", max)
+			tbl.SetMax(max)
+			m.setMax(max)
+		case 5:
+			step = "Len()"
+			if n := tbl.Len(); n != len(m.pins) {
+				t.Fatalf("op %d: Len() = %d, want %d", k/2, n, len(m.pins))
+			}
+		}
+		checkTable(t, tbl)
+		if got, want := pins(tbl), m.list(); !slices.Equal(got, want) {
+			t.Fatalf("op %d: after %s pins = %q, want %q", k/2, step, got, want)
+		}
+	}
+}
+
+func TestTableModel(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 300 {
+		ops := make([]byte, 1+2*r.IntN(500))
+		for i := range ops {
+			ops[i] = byte(r.Uint32())
+		}
+		runModel(t, ops)
+	}
+}
+
+func FuzzTable(f *testing.F) {
+	f.Add([]byte{3, 0, 1, 6, 2, 12, 3, 2, 1, 5, 0, 4, 1, 0, 7})
+	f.Add([]byte{7, 0, 10, 0, 11, 0, 12, 1, 13, 4, 2, 0, 14, 0, 15, 0, 16, 2, 12})
+	f.Fuzz(runModel)
 }
 
 // TestTableConcurrent mixes every operation from many goroutines, for the
@@ -231,6 +514,26 @@ func BenchmarkTableGetHit(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkTableGetRandom gets 100,000 pinned ids in a random order, so
+// that neither an id's entry nor its neighbours in the recency list are
+// likely to be cached, as on a proxy serving many sessions.
+func BenchmarkTableGetRandom(b *testing.B) {
+	ids := benchIDs(100000)
+	tbl := NewTable(len(ids))
+	for _, id := range ids {
+		tbl.Pin(id, "s1")
+	}
+	order := rand.New(rand.NewPCG(1, 2)).Perm(len(ids))
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		tbl.Get(ids[order[i]])
+		if i++; i == len(order) {
+			i = 0
+		}
 	}
 }
 
