@@ -157,7 +157,7 @@ func ObjectPrefix(b []byte, fn func(key, value []byte) error) (end int, err erro
 	if b[i] != '{' {
 		return i, invalidChar(b, i, " looking for beginning of object")
 	}
-	return object(b, i, 0, fn)
+	return object(b, i, 0, fn, nil)
 }
 
 // ArrayEach calls fn for each element of the JSON array arr, in order, with
@@ -208,7 +208,7 @@ func value(b []byte, i, depth int) (int, error) {
 		end, _, err := skipString(b, i)
 		return end, err
 	case c == '{':
-		return object(b, i, depth, nil)
+		return object(b, i, depth, nil, nil)
 	case c == '[':
 		return array(b, i, depth, nil)
 	case c == 't':
@@ -223,12 +223,25 @@ func value(b []byte, i, depth int) (int, error) {
 	return i, invalidChar(b, i, " looking for beginning of value")
 }
 
-// object scans the object whose '{' is b[i]. When fn is not nil, it is
-// called with each member as soon as that member has been scanned.
-func object(b []byte, i, depth int, fn func(key, value []byte) error) (int, error) {
+// A walker records the members of the objects of the first record levels
+// of an object (see [IndexObject]).
+type walker struct {
+	members []Member
+	record  int
+}
+
+// object scans the object whose '{' is b[i], nested in depth containers,
+// and returns the offset just past it. On the way it calls fn (when not
+// nil) with each member, and records members as w (when not nil) asks; fn
+// is a parameter of its own, not a field of w, so that the closures callers
+// pass do not escape. Plain strings are scanned inline (see skipString),
+// which saves a call, and the reload of every live register after it, for
+// each key and most values.
+func object(b []byte, i, depth int, fn func(key, value []byte) error, w *walker) (int, error) {
 	if depth++; depth > maxDepth {
 		return i, &SyntaxError{Msg: "exceeded max depth", Offset: i}
 	}
+	record := w != nil && depth <= w.record
 	i = skipSpace(b, i+1)
 	if i < len(b) && b[i] == '}' {
 		return i + 1, nil
@@ -240,37 +253,61 @@ func object(b []byte, i, depth int, fn func(key, value []byte) error) (int, erro
 		if b[i] != '"' {
 			return i, invalidChar(b, i, " looking for beginning of object key string")
 		}
-		k := i
-		var escaped bool
+		k := i + 1
 		var err error
-		if i, escaped, err = skipString(b, i); err != nil {
-			return i, err
+		var key []byte
+		if i = plainEnd(b, k); i < len(b) && b[i] == '"' {
+			i++
+			key = b[k : i-1]
+		} else {
+			if i, err = stringRest(b, i); err != nil {
+				return i, err
+			}
+			if key = b[k : i-1]; record || fn != nil {
+				key = unescape(nil, key) // rare: a copy of its own is fine
+			}
 		}
-		key := b[k+1 : i-1]
 		if i = skipSpace(b, i); i >= len(b) {
 			return i, ErrIncomplete
 		}
 		if b[i] != ':' {
 			return i, invalidChar(b, i, " after object key")
 		}
-		// Most values are strings: skip the dispatch of value for them.
 		v := skipSpace(b, i+1)
-		switch {
-		case v < len(b) && b[v] == '"':
-			i, _, err = skipString(b, v)
-		default:
-			i, err = value(b, v, depth)
+		if v >= len(b) {
+			return v, ErrIncomplete
 		}
-		if err != nil {
-			return i, err
+		switch c := b[v]; {
+		case c == '"': // most values are strings
+			plain := true
+			if i = plainEnd(b, v+1); i < len(b) && b[i] == '"' {
+				i++
+			} else if i, err = stringRest(b, i); err != nil {
+				return i, err
+			} else {
+				plain = false
+			}
+			if record {
+				w.push(key, b[v:i], plain)
+			}
+		case c == '{' && record && depth < w.record:
+			// Recorded before its members, which follow it.
+			at := len(w.members)
+			w.push(key, nil, false)
+			if i, err = object(b, v, depth, nil, w); err != nil {
+				return i, err
+			}
+			m := &w.members[at]
+			m.Value, m.Len = b[v:i], int32(len(w.members)-at-1)
+		default:
+			if i, err = value(b, v, depth); err != nil {
+				return i, err
+			}
+			if record {
+				w.push(key, b[v:i], false)
+			}
 		}
 		if fn != nil {
-			if escaped {
-				// Rare enough that a fresh buffer is fine; a reused one
-				// would have to outlive the call, which fn's contract does
-				// not promise.
-				key = unescape(nil, key)
-			}
 			if err := fn(key, b[v:i]); err != nil {
 				return i, err
 			}
@@ -287,6 +324,19 @@ func object(b []byte, i, depth int, fn func(key, value []byte) error) (int, erro
 			return i, invalidChar(b, i, " after object key:value pair")
 		}
 	}
+}
+
+// push records a member whose value has no recorded members. Setting the
+// fields of a slot in place costs a third of appending a composite literal,
+// which Go builds on the stack and then copies.
+func (w *walker) push(key, value []byte, plain bool) {
+	n := len(w.members)
+	if n == cap(w.members) {
+		w.members = append(w.members, Member{})
+	}
+	w.members = w.members[:n+1]
+	m := &w.members[n]
+	m.Key, m.Value, m.Len, m.Plain = key, value, 0, plain
 }
 
 // array scans the array whose '[' is b[i], calling fn (when not nil) for
