@@ -188,15 +188,3 @@ func safeEnd(s string, i int) int {
 }
 
 const hexDigits = "0123456789abcdef"
-
-// Within reports whether b lies inside buf's memory. A key ObjectEach passes
-// is inside the object unless it had escapes, in which case it lives only
-// during the call: Within tells a caller whether it must copy the key.
-func Within(b, buf []byte) bool {
-	if len(b) == 0 {
-		return true
-	}
-	start := uintptr(unsafe.Pointer(unsafe.SliceData(buf)))
-	p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
-	return p >= start && p+uintptr(len(b)) <= start+uintptr(len(buf))
-}

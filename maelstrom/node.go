@@ -60,9 +60,9 @@ type HandlerFunc func(msg *Message) error
 // reply: pass a pointer to a value reused from one message to the next.
 type Fields = jsonx.Fields
 
-// bufSize is the initial size of the read buffer and the size of the write
-// buffer. The read buffer grows to hold the longest message and shrinks back
-// once that message is consumed.
+// bufSize is the initial size of the read buffer and the amount of output
+// at which send flushes. The read buffer grows to hold the longest message
+// and shrinks back once that message is consumed.
 const bufSize = 64 << 10
 
 // A Node is a Maelstrom node. Create one with [NewNode], register handlers
