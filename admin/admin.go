@@ -1,5 +1,6 @@
 // Package admin serves the proxy's admin listener: liveness, statistics as
-// JSON and metrics in the Prometheus text format.
+// JSON and metrics in the Prometheus text format, each with the build's
+// version.
 package admin
 
 import (
@@ -9,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 
+	"l7lb/buildinfo"
 	"l7lb/engine"
 )
 
@@ -35,13 +37,24 @@ func Handler(e *engine.Engine, proxyStats func() any) http.Handler {
 			"sessions": s.Sessions,
 			"down":     s.Down,
 			"proxy":    proxyStats(),
+			"version":  buildinfo.Get().String(),
 		})
 	})
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		writeBuildInfo(w, buildinfo.Get())
 		writeMetrics(w, e.Stats())
 	})
 	return mux
+}
+
+// writeBuildInfo writes the build as a constant gauge, the Prometheus
+// convention for facts that are labels rather than numbers.
+func writeBuildInfo(w http.ResponseWriter, b buildinfo.Info) {
+	fmt.Fprintln(w, "# HELP l7lb_build_info The running build: version, VCS revision, Go version, race detector.")
+	fmt.Fprintln(w, "# TYPE l7lb_build_info gauge")
+	fmt.Fprintf(w, "l7lb_build_info{version=%q,revision=%q,modified=\"%t\",goversion=%q,race=\"%t\"} 1\n",
+		b.Version, b.RevisionOrUnknown(), b.Modified, b.GoVersion, b.Race)
 }
 
 // writeMetrics writes the engine's counters in the Prometheus text format,

@@ -2,12 +2,14 @@ package admin
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"l7lb/buildinfo"
 	"l7lb/config"
 	"l7lb/engine"
 )
@@ -57,6 +59,7 @@ func TestEndpoints(t *testing.T) {
 		Sessions int               `json:"sessions"`
 		Down     map[string]bool   `json:"down"`
 		Proxy    map[string]int    `json:"proxy"`
+		Version  string            `json:"version"`
 	}
 	if err := json.Unmarshal([]byte(body), &stats); err != nil {
 		t.Fatalf("/stats is not JSON: %v\n%s", err, body)
@@ -65,9 +68,15 @@ func TestEndpoints(t *testing.T) {
 		!stats.Down["s2"] || stats.Down["s1"] || stats.Proxy["client_conns"] != 3 {
 		t.Errorf("/stats: %+v", stats)
 	}
+	if b := buildinfo.Get(); stats.Version != b.String() || !strings.Contains(stats.Version, "go="+b.GoVersion) {
+		t.Errorf("/stats version %q, want %q", stats.Version, b.String())
+	}
 
 	code, _, body = get(t, h, "/metrics")
+	b := buildinfo.Get()
 	for _, want := range []string{
+		fmt.Sprintf(`l7lb_build_info{version="%s",revision="%s",modified="%t",goversion="%s",race="%t"} 1`,
+			b.Version, b.RevisionOrUnknown(), b.Modified, b.GoVersion, b.Race),
 		`l7lb_responses_total{status="200"} 1`,
 		`l7lb_responses_total{status="404"} 1`,
 		`l7lb_routed_total{server="s1"} 1`,

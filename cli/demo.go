@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -42,14 +43,20 @@ sticky:
   secret: l7lb-demo-secret
 `
 
+var demoCommand = &command{
+	name:    "demo",
+	summary: "run three demo backends behind the proxy",
+	doc: `Start three demo backends and the proxy in front of them, print the
+configuration and curl commands to try, and run until interrupted.`,
+	setup: func(fs *flag.FlagSet) func(*call) int {
+		listen := fs.String("listen", "127.0.0.1:8080", "the proxy's `ADDRESS`")
+		return func(c *call) int { return demo(*listen, c.stdout, c.stderr) }
+	},
+}
+
 // demo starts three demo backends and the proxy in front of them, prints
 // what to try, and runs until interrupted.
-func demo(args []string, stdout, stderr io.Writer) int {
-	fs, _ := flags("demo", stderr)
-	listen := fs.String("listen", "127.0.0.1:8080", "proxy `address`")
-	if err := fs.Parse(args); err != nil {
-		return exitConfig
-	}
+func demo(listen string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -72,17 +79,17 @@ func demo(args []string, stdout, stderr io.Writer) int {
 	}
 	defer os.RemoveAll(dir)
 	file := filepath.Join(dir, "demo.yaml")
-	text := fmt.Sprintf(demoConfig, *listen, addrs[0], addrs[1], addrs[2])
+	text := fmt.Sprintf(demoConfig, listen, addrs[0], addrs[1], addrs[2])
 	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
 		fmt.Fprintln(stderr, "l7lb:", err)
 		return exitFailed
 	}
-	l, err := load(file, stderr)
+	l, err := load(file, nil, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitConfig
 	}
-	ln, err := net.Listen("tcp", *listen)
+	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		fmt.Fprintln(stderr, "l7lb:", err)
 		return exitFailed

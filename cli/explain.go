@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -10,20 +11,28 @@ import (
 	"l7lb/jsonx"
 )
 
+var explainCommand = &command{
+	name:    "explain",
+	summary: "print where a request would go, sending nothing",
+	doc: `Print, as one line of JSON, where a request would go under a serve
+configuration: status, route, servers, the server chosen, the path it would
+get, stickiness. Nothing is sent, no counter moves, nothing is pinned. URL
+is a path or an absolute URL, whose host wins over a Host header.`,
+	required: []string{"config"},
+	args:     []string{"METHOD", "URL"},
+	setup: func(fs *flag.FlagSet) func(*call) int {
+		file := configFlag(fs)
+		var headers headerFlags
+		fs.Var(&headers, "H", "a request header, `'Name: value'`; repeatable")
+		return func(c *call) int {
+			return explain(*file, headers, c.args[0], c.args[1], c.stdin, c.stdout, c.stderr)
+		}
+	},
+}
+
 // explain prints, as JSON, where a request would go, sending nothing.
-func explain(args []string, stdout, stderr io.Writer) int {
-	fs, file := flags("explain", stderr)
-	var headers headerFlags
-	fs.Var(&headers, "H", "a request header `'Name: value'` (repeatable)")
-	if err := fs.Parse(args); err != nil {
-		return exitConfig
-	}
-	if fs.NArg() != 2 {
-		fmt.Fprintln(stderr, "usage: l7lb explain --config FILE [-H 'Name: value']... METHOD URL")
-		return exitConfig
-	}
-	method, target := fs.Arg(0), fs.Arg(1)
-	l, err := load(*file, io.Discard)
+func explain(file string, headers headerFlags, method, target string, stdin io.Reader, stdout, stderr io.Writer) int {
+	l, err := load(file, stdin, io.Discard)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitConfig

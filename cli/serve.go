@@ -3,7 +3,7 @@ package cli
 import (
 	"context"
 	"crypto/rand"
-	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"l7lb/admin"
+	"l7lb/buildinfo"
 	"l7lb/config"
 	"l7lb/engine"
 	"l7lb/health"
@@ -27,17 +28,16 @@ const shutdownGrace = 30 * time.Second
 
 // loaded is a serve configuration with the engine compiled from it.
 type loaded struct {
+	name   string // the file's, or <stdin>
 	file   *config.File
 	engine *engine.Engine
 }
 
-// load reads a serve configuration and compiles it into an engine, so that
-// every problem the engine finds is reported with its file line too.
-func load(name string, stderr io.Writer) (*loaded, error) {
-	if name == "" {
-		return nil, errors.New("--config FILE is required")
-	}
-	f, src, err := config.ReadFile(name, true)
+// load reads a serve configuration (from stdin when name is "-") and
+// compiles it into an engine, so that every problem the engine finds is
+// reported with its file line too.
+func load(name string, stdin io.Reader, stderr io.Writer) (*loaded, error) {
+	f, src, err := readConfig(name, stdin, true)
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +55,7 @@ func load(name string, stderr io.Writer) (*loaded, error) {
 	if err := e.Apply(&f.Config); err != nil {
 		return nil, src.Locate(err)
 	}
-	return &loaded{file: f, engine: e}, nil
+	return &loaded{name: src.Name, file: f, engine: e}, nil
 }
 
 // secret returns the key that signs insert-mode cookies: the configured
@@ -74,14 +74,25 @@ func secret(configured string, stderr io.Writer) []byte {
 	return b
 }
 
+var serveCommand = &command{
+	name:    "serve",
+	summary: "run the HTTP reverse proxy",
+	doc: `Run the HTTP reverse proxy on the configuration's listen address (and its
+admin listener, when configured) until SIGINT or SIGTERM, which let
+in-flight requests finish. The first line on stderr is the build, as
+l7lb version prints it.`,
+	required: []string{"config"},
+	setup: func(fs *flag.FlagSet) func(*call) int {
+		file := configFlag(fs)
+		accessLog := fs.Bool("access-log", true, "write an access log line per request to stdout")
+		return func(c *call) int { return serve(*file, *accessLog, c.stdin, c.stdout, c.stderr) }
+	},
+}
+
 // serve runs the HTTP reverse proxy until SIGINT or SIGTERM.
-func serve(args []string, stdout, stderr io.Writer) int {
-	fs, file := flags("serve", stderr)
-	accessLog := fs.Bool("access-log", true, "write an access log line per request to stdout")
-	if err := fs.Parse(args); err != nil {
-		return exitConfig
-	}
-	l, err := load(*file, stderr)
+func serve(file string, accessLog bool, stdin io.Reader, stdout, stderr io.Writer) int {
+	fmt.Fprintf(stderr, "l7lb: %s\n", buildinfo.Get())
+	l, err := load(file, stdin, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitConfig
@@ -92,7 +103,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	var logw io.Writer
-	if *accessLog {
+	if accessLog {
 		logw = stdout
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

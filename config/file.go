@@ -23,6 +23,12 @@ func ReadFile(name string, serve bool) (*File, *Source, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	return Read(name, data, serve)
+}
+
+// Read parses and decodes data, a configuration that errors call name
+// (a file name, or <stdin>).
+func Read(name string, data []byte, serve bool) (*File, *Source, error) {
 	v, err := Parse(data)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %v", name, err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"os/exec"
 	"reflect"
 	"slices"
@@ -18,10 +19,18 @@ import (
 // status.
 func runL7lb(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
+	return runL7lbStdin(t, nil, args...)
+}
+
+// runL7lbStdin is runL7lb with stdin as the binary's standard input; a
+// binary that has not exited after 10 seconds fails the test.
+func runL7lbStdin(t *testing.T, stdin io.Reader, args ...string) (string, string, int) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = childEnv()
+	cmd.Stdin = stdin
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

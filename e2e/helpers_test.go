@@ -148,8 +148,9 @@ type serveProc struct {
 
 // serveOpts tunes startServe.
 type serveOpts struct {
-	env  []string // extra environment, NAME=value
-	args []string // extra arguments after --config FILE
+	env   []string  // extra environment, NAME=value
+	args  []string  // extra arguments after --config FILE
+	stdin io.Reader // its standard input (the configuration for --config -)
 }
 
 // startServe starts `l7lb serve` on a free loopback port with a config made
@@ -182,6 +183,7 @@ func launch(t testing.TB, cfg string, o serveOpts) (*serveProc, error) {
 	args := append([]string{"serve", "--config", cfg}, o.args...)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(childEnv(), o.env...)
+	cmd.Stdin = o.stdin
 	p := &serveProc{cmd: cmd, stderr: newLockedBuffer(1 << 20), stdout: newLockedBuffer(1 << 20), done: make(chan struct{})}
 	ready := make(chan string, 1)
 	cmd.Stderr = &readyWatcher{out: p.stderr, ready: ready}
