@@ -8,8 +8,10 @@ FUZZTIME ?= 100000x
 
 .PHONY: build run test check fuzz bench bench-http demo clean
 
+# -buildvcs=auto: this kind of machine sets GOFLAGS=-buildvcs=false, which
+# would leave `l7lb version` without the git revision of a checkout.
 build:
-	$(GO) build -o $(BIN) .
+	$(GO) build -buildvcs=auto -o $(BIN) .
 
 # Pipe the project's copy of the seed case through the node.
 run: build
