@@ -3,7 +3,9 @@ package cli
 import (
 	"fmt"
 	"io"
+	"strings"
 
+	"l7lb/config"
 	"l7lb/router"
 )
 
@@ -32,6 +34,38 @@ func check(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s: warning: route %s can never match: route %s matches every request it does and comes first\n",
 			*file, f.Routes[s.Index].Name, f.Routes[s.By].Name)
 	}
-	fmt.Fprintf(stdout, "%s: ok: %d routes, %d servers, listen %s, sticky %s\n", *file, len(f.Routes), len(f.Servers), f.Listen, f.Sticky.Mode)
+	for _, w := range f.ListenerWarnings() {
+		fmt.Fprintf(stdout, "%s: warning: %s\n", l.src.Position(w.Path), w)
+	}
+	fmt.Fprintf(stdout, "%s: ok: %d routes, %d servers, %s, sticky %s\n", *file, len(f.Routes), len(f.Servers), describeListeners(f.Listeners), f.Sticky.Mode)
 	return exitOK
+}
+
+// describeListeners summarises the listeners: "listen ADDR" for a single
+// plaintext one, as `listen` gives, else each address and what it speaks.
+func describeListeners(ls []config.Listener) string {
+	if len(ls) == 1 && ls[0] == (config.Listener{Address: ls[0].Address}) {
+		return "listen " + ls[0].Address
+	}
+	parts := make([]string, len(ls))
+	for i, l := range ls {
+		var what []string
+		if l.TLS != nil {
+			what = append(what, "tls")
+			if l.TLS.ACME != nil {
+				what = append(what, "acme")
+			}
+		}
+		if l.H2C {
+			what = append(what, "h2c")
+		}
+		if l.RedirectHTTPS != 0 {
+			what = append(what, fmt.Sprintf("redirect to https port %d", l.RedirectHTTPS))
+		}
+		parts[i] = l.Address
+		if len(what) > 0 {
+			parts[i] += " (" + strings.Join(what, ", ") + ")"
+		}
+	}
+	return "listeners " + strings.Join(parts, ", ")
 }
