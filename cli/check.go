@@ -4,14 +4,17 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
+	"l7lb/certs"
 	"l7lb/config"
 	"l7lb/router"
 )
 
 // check validates a serve configuration without serving: exit 0 and a
 // summary, or exit 2 and every error with its field path and line. It also
-// warns about routes that can never match.
+// warns about routes that can never match, and loads the certificates and
+// keys TLS listeners name to check them as serve would.
 func check(args []string, stdout, stderr io.Writer) int {
 	fs, file := flags("check", stderr)
 	if err := fs.Parse(args); err != nil {
@@ -34,8 +37,26 @@ func check(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s: warning: route %s can never match: route %s matches every request it does and comes first\n",
 			*file, f.Routes[s.Index].Name, f.Routes[s.By].Name)
 	}
-	for _, w := range f.ListenerWarnings() {
+	warnings, errs := f.ListenerWarnings(), config.Errors{}
+	for i, ln := range f.Listeners {
+		if ln.TLS == nil {
+			continue
+		}
+		for _, p := range certs.Check(*ln.TLS, time.Now()) {
+			e := &config.FieldError{Path: config.Join(config.Join(config.Index("listeners", i), "tls"), p.Path), Msg: p.Msg}
+			if p.Warning {
+				warnings = append(warnings, e)
+			} else {
+				errs = append(errs, e)
+			}
+		}
+	}
+	for _, w := range warnings {
 		fmt.Fprintf(stdout, "%s: warning: %s\n", l.src.Position(w.Path), w)
+	}
+	if len(errs) > 0 {
+		fmt.Fprintln(stderr, l.src.Locate(errs))
+		return exitConfig
 	}
 	fmt.Fprintf(stdout, "%s: ok: %d routes, %d servers, %s, sticky %s\n", *file, len(f.Routes), len(f.Servers), describeListeners(f.Listeners), f.Sticky.Mode)
 	return exitOK
