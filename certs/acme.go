@@ -67,6 +67,9 @@ type acmeCerts struct {
 }
 
 func newACME(cfg *config.ACME, logf func(string, ...any)) (*acmeCerts, error) {
+	if len(cfg.Domains) == 0 {
+		return nil, errors.New("certs: acme without domains")
+	}
 	domains := make(map[string]bool, len(cfg.Domains))
 	for _, d := range cfg.Domains {
 		domains[d] = true
@@ -78,7 +81,7 @@ func newACME(cfg *config.ACME, logf func(string, ...any)) (*acmeCerts, error) {
 	if m == nil {
 		client := &acme.Client{DirectoryURL: cfg.CA, UserAgent: "l7lb"}
 		if cfg.CARoot != "" {
-			roots, err := LoadRoots(cfg.CARoot)
+			roots, err := loadRoots(cfg.CARoot)
 			if err != nil {
 				return nil, err
 			}
@@ -114,8 +117,8 @@ func newACME(cfg *config.ACME, logf func(string, ...any)) (*acmeCerts, error) {
 	}, nil
 }
 
-// LoadRoots reads a PEM file of CA certificates.
-func LoadRoots(name string) (*x509.CertPool, error) {
+// loadRoots reads a PEM file of CA certificates.
+func loadRoots(name string) (*x509.CertPool, error) {
 	data, err := os.ReadFile(name)
 	if err != nil {
 		return nil, err

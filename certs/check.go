@@ -84,7 +84,7 @@ func Check(cfg config.ListenerTLS, now time.Time) []Problem {
 	}
 	if a := cfg.ACME; a != nil {
 		if a.CARoot != "" {
-			if _, err := LoadRoots(a.CARoot); err != nil {
+			if _, err := loadRoots(a.CARoot); err != nil {
 				add("acme.ca_root", err.Error(), false)
 			}
 		}

@@ -12,16 +12,6 @@ import (
 	"l7lb/config"
 )
 
-// LoadPair reads a certificate chain and its private key (PEM files) and
-// checks that they belong together. The result has its Leaf parsed.
-func LoadPair(files config.CertPair) (*tls.Certificate, error) {
-	p, err := newPair(files)
-	if err != nil {
-		return nil, err
-	}
-	return p.cert, nil
-}
-
 // pairError is a problem with one file of a pair.
 type pairError struct {
 	field string // "cert" or "key"
@@ -31,8 +21,9 @@ type pairError struct {
 func (e *pairError) Error() string { return e.err.Error() }
 func (e *pairError) Unwrap() error { return e.err }
 
-// parsePair is LoadPair on the files' contents. Its errors are
-// *pairError.
+// parsePair parses a certificate chain and its private key (PEM) and checks
+// that they belong together; the result has its Leaf parsed. Its errors
+// are *pairError.
 func parsePair(p config.CertPair, certPEM, keyPEM []byte) (*tls.Certificate, error) {
 	c, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
@@ -68,7 +59,7 @@ type pair struct {
 	readErr         string
 }
 
-// newPair loads a pair; its errors are *pairError.
+// newPair loads a pair from its files; its errors are *pairError.
 func newPair(files config.CertPair) (*pair, error) {
 	certPEM, err := os.ReadFile(files.Cert)
 	if err != nil {

@@ -78,6 +78,9 @@ var errNoCertificate = errors.New("certs: no certificate for this server name")
 // keys, the ACME account; any of them failing is an error. It then watches
 // the files until Close.
 func New(cfg config.ListenerTLS, opts Options) (*Store, error) {
+	if len(cfg.Certificates) == 0 && (cfg.ACME == nil || len(cfg.ACME.Domains) == 0) {
+		return nil, errors.New("certs: no certificate and no ACME domain")
+	}
 	s := &Store{cfg: cfg, logf: opts.Logf}
 	if s.logf == nil {
 		s.logf = log.Printf

@@ -74,9 +74,6 @@ const (
 	DefaultHSTSMaxAge = 365 * 24 * time.Hour
 )
 
-// IsTLS reports whether l terminates TLS.
-func (l *Listener) IsTLS() bool { return l.TLS != nil }
-
 // decodeListeners decodes `listen` or `listeners` of the file v into
 // f.Listeners; with serve one of them is required. It runs after the other
 // keys, so that the admin address is known.
