@@ -6,7 +6,7 @@ BIN      := ./l7lb
 # busy (golang/go#75804, fixed in Go 1.27), a false failure CI cannot have.
 FUZZTIME ?= 100000x
 
-.PHONY: build run test check fuzz bench bench-http demo clean
+.PHONY: build run test check fuzz bins bench bench-http demo clean
 
 # -buildvcs=auto: this kind of machine sets GOFLAGS=-buildvcs=false, which
 # would leave `l7lb version` without the git revision of a checkout.
@@ -28,6 +28,12 @@ check:
 
 fuzz:
 	FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
+
+# The helper programs tests run (Pebble, ...), at the versions
+# tools/bins/go.mod pins, into .cache/bin. Tests build a missing one
+# themselves (package testbin); CI builds them all first.
+bins:
+	cd tools/bins && GOFLAGS='-mod=readonly -buildvcs=false' $(GO) build -o ../../.cache/bin/ tool
 
 # End-to-end node throughput (1,000,000 mixed requests, one core) and the
 # per-decision micro-benchmarks.

@@ -4,7 +4,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
+	"time"
 
+	"l7lb/certs"
+	"l7lb/config"
 	"l7lb/router"
 )
 
@@ -23,7 +27,8 @@ match are warned about.`,
 
 // check validates a serve configuration without serving: exit 0 and a
 // summary, or exit 2 and every error with its field path and line. It also
-// warns about routes that can never match.
+// warns about routes that can never match, and loads the certificates and
+// keys TLS listeners name to check them as serve would.
 func check(file string, stdin io.Reader, stdout, stderr io.Writer) int {
 	l, err := load(file, stdin, io.Discard)
 	if err != nil {
@@ -42,6 +47,56 @@ func check(file string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s: warning: route %s can never match: route %s matches every request it does and comes first\n",
 			l.name, f.Routes[s.Index].Name, f.Routes[s.By].Name)
 	}
-	fmt.Fprintf(stdout, "%s: ok: %d routes, %d servers, listen %s, sticky %s\n", l.name, len(f.Routes), len(f.Servers), f.Listen, f.Sticky.Mode)
+	warnings, errs := f.ListenerWarnings(), config.Errors{}
+	for i, ln := range f.Listeners {
+		if ln.TLS == nil {
+			continue
+		}
+		for _, p := range certs.Check(*ln.TLS, time.Now()) {
+			e := &config.FieldError{Path: config.Join(config.Join(config.Index("listeners", i), "tls"), p.Path), Msg: p.Msg}
+			if p.Warning {
+				warnings = append(warnings, e)
+			} else {
+				errs = append(errs, e)
+			}
+		}
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(stdout, "%s: warning: %s\n", l.src.Position(w.Path), w)
+	}
+	if len(errs) > 0 {
+		fmt.Fprintln(stderr, l.src.Locate(errs))
+		return exitConfig
+	}
+	fmt.Fprintf(stdout, "%s: ok: %d routes, %d servers, %s, sticky %s\n", l.name, len(f.Routes), len(f.Servers), describeListeners(f.Listeners), f.Sticky.Mode)
 	return exitOK
+}
+
+// describeListeners summarises the listeners: "listen ADDR" for a single
+// plaintext one, as `listen` gives, else each address and what it speaks.
+func describeListeners(ls []config.Listener) string {
+	if len(ls) == 1 && ls[0] == (config.Listener{Address: ls[0].Address}) {
+		return "listen " + ls[0].Address
+	}
+	parts := make([]string, len(ls))
+	for i, l := range ls {
+		var what []string
+		if l.TLS != nil {
+			what = append(what, "tls")
+			if l.TLS.ACME != nil {
+				what = append(what, "acme")
+			}
+		}
+		if l.H2C {
+			what = append(what, "h2c")
+		}
+		if l.RedirectHTTPS != 0 {
+			what = append(what, fmt.Sprintf("redirect to https port %d", l.RedirectHTTPS))
+		}
+		parts[i] = l.Address
+		if len(what) > 0 {
+			parts[i] += " (" + strings.Join(what, ", ") + ")"
+		}
+	}
+	return "listeners " + strings.Join(parts, ", ")
 }

@@ -94,7 +94,7 @@ func demo(listen string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "l7lb:", err)
 		return exitFailed
 	}
-	r, err := start(ctx, l, ln, stdout, stderr)
+	r, err := start(ctx, l, []net.Listener{ln}, stdout, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "l7lb:", err)
 		return exitFailed

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -31,6 +32,7 @@ type loaded struct {
 	name   string // the file's, or <stdin>
 	file   *config.File
 	engine *engine.Engine
+	src    *config.Source
 }
 
 // load reads a serve configuration (from stdin when name is "-") and
@@ -55,7 +57,7 @@ func load(name string, stdin io.Reader, stderr io.Writer) (*loaded, error) {
 	if err := e.Apply(&f.Config); err != nil {
 		return nil, src.Locate(err)
 	}
-	return &loaded{name: src.Name, file: f, engine: e}, nil
+	return &loaded{name: src.Name, file: f, engine: e, src: src}, nil
 }
 
 // secret returns the key that signs insert-mode cookies: the configured
@@ -97,10 +99,22 @@ func serve(file string, accessLog bool, stdin io.Reader, stdout, stderr io.Write
 		fmt.Fprintln(stderr, err)
 		return exitConfig
 	}
-	ln, err := net.Listen("tcp", l.file.Listen)
-	if err != nil {
-		fmt.Fprintln(stderr, "l7lb:", err)
-		return exitFailed
+	if err := notYetServed(l); err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitConfig
+	}
+	var lns []net.Listener
+	var addrs []string
+	for _, x := range l.file.Listeners {
+		ln, err := net.Listen("tcp", x.Address)
+		if err != nil {
+			for _, ln := range lns {
+				ln.Close()
+			}
+			fmt.Fprintln(stderr, "l7lb:", err)
+			return exitFailed
+		}
+		lns, addrs = append(lns, ln), append(addrs, ln.Addr().String())
 	}
 	var logw io.Writer
 	if accessLog {
@@ -108,12 +122,12 @@ func serve(file string, accessLog bool, stdin io.Reader, stdout, stderr io.Write
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	p, err := start(ctx, l, ln, logw, stderr)
+	p, err := start(ctx, l, lns, logw, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "l7lb:", err)
 		return exitFailed
 	}
-	fmt.Fprintf(stderr, "l7lb: serving on %s\n", ln.Addr())
+	fmt.Fprintf(stderr, "l7lb: serving on %s\n", strings.Join(addrs, ", "))
 	if err := p.wait(ctx); err != nil {
 		fmt.Fprintln(stderr, "l7lb:", err)
 		return exitFailed
@@ -130,9 +144,30 @@ type running struct {
 	stopped context.CancelFunc
 }
 
-// start starts the proxy on ln, with passive and active health checks and
+// notYetServed rejects the listeners serve cannot serve yet: TLS, h2c and
+// redirect_https come with the proxy's part of issue 8 (check validates
+// them already).
+func notYetServed(l *loaded) error {
+	var errs config.Errors
+	for i, x := range l.file.Listeners {
+		reject := func(key string, set bool) {
+			if set {
+				errs = append(errs, &config.FieldError{Path: config.Join(config.Index("listeners", i), key), Msg: "not yet supported by serve"})
+			}
+		}
+		reject("tls", x.TLS != nil)
+		reject("h2c", x.H2C)
+		reject("redirect_https", x.RedirectHTTPS != 0)
+	}
+	if errs == nil {
+		return nil
+	}
+	return l.src.Locate(errs)
+}
+
+// start starts the proxy on lns, with passive and active health checks and
 // the admin listener when configured.
-func start(ctx context.Context, l *loaded, ln net.Listener, accessLog, stderr io.Writer) (*running, error) {
+func start(ctx context.Context, l *loaded, lns []net.Listener, accessLog, stderr io.Writer) (*running, error) {
 	mark := func(server string, down bool) {
 		if err := l.engine.SetDown(server, down); err == nil {
 			state := "up"
@@ -156,7 +191,7 @@ func start(ctx context.Context, l *loaded, ln net.Listener, accessLog, stderr io
 	}
 	checkCtx, stopChecks := context.WithCancel(ctx)
 	health.Active(checkCtx, activeTargets(l.file), verdicts.Active)
-	r := &running{proxy: p, passive: passive, served: make(chan error, 1), stopped: stopChecks}
+	r := &running{proxy: p, passive: passive, served: make(chan error, len(lns)), stopped: stopChecks}
 	if l.file.Admin != "" {
 		aln, err := net.Listen("tcp", l.file.Admin)
 		if err != nil {
@@ -166,7 +201,9 @@ func start(ctx context.Context, l *loaded, ln net.Listener, accessLog, stderr io
 		r.admin = &http.Server{Handler: admin.Handler(l.engine, func() any { return p.Stats() }), ReadHeaderTimeout: 10 * time.Second}
 		go r.admin.Serve(aln)
 	}
-	go func() { r.served <- p.Serve(ln) }()
+	for _, ln := range lns {
+		go func() { r.served <- p.Serve(ln) }()
+	}
 	return r, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -17,7 +18,8 @@ type Source struct {
 }
 
 // ReadFile reads a configuration file, YAML or JSON; with serve, for the
-// HTTP proxy (see DecodeFile).
+// HTTP proxy (see DecodeFile). Relative file names in it (certificates,
+// keys) are taken from the file's directory.
 func ReadFile(name string, serve bool) (*File, *Source, error) {
 	data, err := os.ReadFile(name)
 	if err != nil {
@@ -38,6 +40,11 @@ func Read(name string, data []byte, serve bool) (*File, *Source, error) {
 	if err != nil {
 		return nil, nil, src.Locate(err)
 	}
+	dir, err := filepath.Abs(filepath.Dir(name))
+	if err != nil {
+		return nil, nil, err
+	}
+	f.resolvePaths(dir)
 	return f, src, nil
 }
 
@@ -99,4 +106,13 @@ func (v *Value) lineOf(path string) int {
 		}
 	}
 	return line
+}
+
+// Position returns "FILE:LINE" of the deepest value on a field path, or
+// "FILE" when the line is unknown: the prefix of a message about that field.
+func (s *Source) Position(path string) string {
+	if line := s.Root.lineOf(path); line > 0 {
+		return fmt.Sprintf("%s:%d", s.Name, line)
+	}
+	return s.Name
 }

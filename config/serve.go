@@ -11,12 +11,13 @@ import (
 // share, and what only the HTTP proxy (l7lb serve) reads.
 type File struct {
 	Config
-	Listen   string   // address to serve on
 	Admin    string   // address of the admin listener; "" = off
 	Servers  []Server // in file order
 	Timeouts Timeouts
 	Limits   Limits
 	Health   Health
+
+	Listeners []Listener // where to serve: `listeners`, or `listen` as one plaintext listener
 }
 
 // Server is a backend: its id and where it listens.
@@ -81,16 +82,16 @@ func DefaultLimits() Limits {
 }
 
 // DecodeFile decodes a configuration file. With serve, it is read for the
-// HTTP proxy: listen and servers are required and the sticky mode defaults
-// to insert. Without, the proxy's keys are checked but play no part.
+// HTTP proxy: listen (or listeners) and servers are required and the sticky
+// mode defaults to insert. Without, the proxy's keys are checked but play no part.
 func DecodeFile(v *Value, serve bool) (*File, error) {
 	var d decoder
 	f := &File{Timeouts: DefaultTimeouts(), Limits: DefaultLimits(), Health: Health{Fails: 3, Cooldown: 10 * time.Second}}
 	var sticky *Value
 	c := d.config(v, func(key string, val *Value) {
 		switch key {
-		case "listen":
-			f.Listen, _ = d.address(key, val)
+		case "listen", "listeners":
+			// decoded together below (listeners.go)
 		case "admin":
 			f.Admin, _ = d.address(key, val)
 		case "servers":
@@ -106,12 +107,10 @@ func DecodeFile(v *Value, serve bool) (*File, error) {
 		}
 	})
 	f.Config = *c
+	d.decodeListeners(v, f, serve)
 	if v.Kind == Map {
 		sticky = v.Get("sticky")
 		if serve {
-			if v.Get("listen") == nil {
-				d.fail("listen", v, "missing")
-			}
 			if v.Get("servers") == nil {
 				d.fail("servers", v, "missing")
 			}
