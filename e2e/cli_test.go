@@ -66,7 +66,7 @@ func TestCheck(t *testing.T) {
 	}{
 		{"testdata/bad-fields.yaml", []string{
 			"testdata/bad-fields.yaml:5: servers.s2: want an http:// URL (the proxy speaks plain HTTP/1.1 to servers)",
-			"testdata/bad-fields.yaml:10: routes[0].balance: unknown policy fastest (want round_robin, weighted_round_robin or hash)",
+			"testdata/bad-fields.yaml:10: routes[0].balance: unknown policy fastest (want round_robin, weighted_round_robin, hash, least_request or peak_ewma)",
 			"testdata/bad-fields.yaml:12: timeouts.connect: want a duration such as 5s or 250ms",
 		}},
 		{"testdata/bad-server.yaml", []string{
