@@ -108,7 +108,7 @@ var _ balancer.Load = (*health)(nil)
 
 // The servers a retry skips count as down; the rest reads through.
 
-func (x *excluding) Active(i int) int                   { return x.h.Active(i) }
+func (x *excluding) Active(i int) int                    { return x.h.Active(i) }
 func (x *excluding) Claim(i, limit int) bool             { return x.h.Claim(i, limit) }
 func (x *excluding) Ramp(i int, w time.Duration) float64 { return x.h.Ramp(i, w) }
 func (x *excluding) Latency(i int, decay, def time.Duration) float64 {
