@@ -12,8 +12,8 @@ import (
 	"l7lb/engine"
 )
 
-// Handler serves /healthz, /stats and /metrics over e's counters and the
-// proxy's, which proxyStats returns as a JSON-encodable value.
+// Handler serves /healthz, /stats, /metrics and /explain over e's counters
+// and the proxy's, which proxyStats returns as a JSON-encodable value.
 func Handler(e *engine.Engine, proxyStats func() any) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -34,6 +34,7 @@ func Handler(e *engine.Engine, proxyStats func() any) http.Handler {
 			"statuses": statuses,
 			"sessions": s.Sessions,
 			"down":     s.Down,
+			"servers":  serverStates(s),
 			"proxy":    proxyStats(),
 		})
 	})
@@ -41,6 +42,7 @@ func Handler(e *engine.Engine, proxyStats func() any) http.Handler {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		writeMetrics(w, e.Stats())
 	})
+	mux.HandleFunc("GET /explain", explainHandler(e))
 	return mux
 }
 
@@ -74,6 +76,7 @@ func writeMetrics(w http.ResponseWriter, s engine.Stats) {
 	fmt.Fprintln(w, "# HELP l7lb_sessions Sticky session pins held.")
 	fmt.Fprintln(w, "# TYPE l7lb_sessions gauge")
 	fmt.Fprintf(w, "l7lb_sessions %d\n", s.Sessions)
+	writeServerMetrics(w, s)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

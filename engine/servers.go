@@ -288,7 +288,7 @@ func (e *Engine) serverStats(st *state) map[string]ServerStats {
 		s := st.health.live[i]
 		ss := ServerStats{InFlight: s.inFlight.Load(), Ejected: s.ejected.Load(), SlowStart: 1, Ejections: map[string]uint64{}}
 		if s.ewma.Sampled() {
-			ss.EWMA = roundMillis(s.ewma.Value(now, config.DefaultEWMADecay, 0))
+			ss.EWMA = s.ewma.Value(now, config.DefaultEWMADecay, 0) / 1e6
 		}
 		for r := range s.ejections {
 			ss.Ejections[ejectReasonNames[r]] = s.ejections[r].Load()
