@@ -163,8 +163,8 @@ func (e *Engine) now() int64 {
 // what the engine says of measuring and slow start.
 func (e *Engine) poolOptions(r *config.Route, slowStart time.Duration) balancer.Options {
 	o := balancer.Options{Measured: e.measured, Seed: e.seed}
-	if e.measured {
-		o.SlowStart = slowStart
+	if e.measured && (r == nil || r.Balance != config.Hash) {
+		o.SlowStart = slowStart // a hash key keeps its server: no ramp
 	}
 	if r == nil {
 		return o
