@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -465,5 +466,60 @@ func BenchmarkRouteMode(b *testing.B) {
 				e.Done(&d)
 			}
 		})
+	}
+}
+
+// TestMeasuredConcurrent runs decisions, responses, retries and sweeps
+// from many goroutines (for the race detector); every request counted in
+// flight ends.
+func TestMeasuredConcurrent(t *testing.T) {
+	lr, pe := config.DefaultLeastRequest(), config.DefaultPeakEWMA()
+	o := config.DefaultOutliers()
+	o.Consecutive5xx, o.SuccessRateRequestVolume, o.SuccessRateMinimumHosts, o.BaseEjectionTime = 3, 5, 2, time.Millisecond
+	all := []string{"s1", "s2", "s3", "s4"}
+	e, clk := newMeasured(t, &config.Config{Sticky: config.DefaultSticky(), Outliers: &o, SlowStart: time.Second, Routes: []config.Route{
+		{Name: "lr", Path: "/lr/*", Servers: all, Balance: config.LeastRequest, LeastRequest: &lr, SlowStart: time.Second},
+		{Name: "pe", Path: "/pe/*", Servers: all, Balance: config.PeakEWMA, PeakEWMA: &pe},
+		{Name: "h", Path: "/h/*", Servers: all, Balance: config.Hash, HashOn: "path", HashBalanceFactor: 125},
+	}}, all...)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			targets := []string{"/lr/a", "/pe/b", "/h/c", "/other"}
+			var d Decision
+			for k := range 500 {
+				req := Request{Method: "GET", Target: targets[(g+k)%len(targets)]}
+				if k%7 == 0 {
+					req.SessionID = fmt.Sprint("u", k%13)
+				}
+				e.Route(&req, &d)
+				if d.Status != 200 {
+					continue
+				}
+				clk.advance(time.Microsecond)
+				switch k % 5 {
+				case 0:
+					e.Failed(&d, k%2 == 0)
+					e.Retry(&d, []string{d.Server})
+					e.Responded(&d, 200)
+				case 1:
+					e.Responded(&d, 503)
+				default:
+					e.Responded(&d, 200)
+				}
+				e.Done(&d)
+				if k%50 == 0 {
+					e.SweepOutliers()
+					e.SetDown(all[k%4], k%100 == 0)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, s := range all {
+		e.SetDown(s, false)
+	}
+	if got := inFlight(e); got != "s1=0 s2=0 s3=0 s4=0" {
+		t.Errorf("in flight after every request ended: %s", got)
 	}
 }
