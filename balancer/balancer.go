@@ -49,7 +49,8 @@
 // A Pool is safe for concurrent use. Round robin state is guarded by one
 // mutex; hashing with a key touches no state and takes no lock, and the
 // load-aware policies read per-server atomics and draw from a lock-free
-// random source. Neither [Pool.Pick] nor [Pool.Peek] allocates.
+// random source. Neither [Pool.Pick] nor [Pool.Peek] allocates (except a
+// bounded hash pick over more than 64 servers, for its scores).
 package balancer
 
 import (
