@@ -35,11 +35,12 @@ fuzz:
 bins:
 	cd tools/bins && GOFLAGS='-mod=readonly -buildvcs=false' $(GO) build -o ../../.cache/bin/ tool
 
-# End-to-end node throughput (1,000,000 mixed requests, one core) and the
-# per-decision micro-benchmarks.
+# End-to-end node throughput (1,000,000 mixed requests, one core), the
+# per-decision micro-benchmarks and the balancing simulation.
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./engine ./lbnode
 	$(GO) run ./tools/nodebench -bin $(BIN) -n 1000000
+	$(GO) run ./tools/balancesim
 
 # l7lb serve against HAProxy and nginx on real HTTP (wrk, pinned cores);
 # installs wrk, haproxy and nginx with apt when missing and rewrites the

@@ -14,8 +14,8 @@ import (
 	"l7lb/engine"
 )
 
-// Handler serves /healthz, /stats and /metrics over e's counters and the
-// proxy's, which proxyStats returns as a JSON-encodable value.
+// Handler serves /healthz, /stats, /metrics and /explain over e's counters
+// and the proxy's, which proxyStats returns as a JSON-encodable value.
 func Handler(e *engine.Engine, proxyStats func() any) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -36,6 +36,7 @@ func Handler(e *engine.Engine, proxyStats func() any) http.Handler {
 			"statuses": statuses,
 			"sessions": s.Sessions,
 			"down":     s.Down,
+			"servers":  serverStates(s),
 			"proxy":    proxyStats(),
 			"version":  buildinfo.Get().String(),
 		})
@@ -45,6 +46,7 @@ func Handler(e *engine.Engine, proxyStats func() any) http.Handler {
 		writeBuildInfo(w, buildinfo.Get())
 		writeMetrics(w, e.Stats())
 	})
+	mux.HandleFunc("GET /explain", explainHandler(e))
 	return mux
 }
 
@@ -87,6 +89,7 @@ func writeMetrics(w http.ResponseWriter, s engine.Stats) {
 	fmt.Fprintln(w, "# HELP l7lb_sessions Sticky session pins held.")
 	fmt.Fprintln(w, "# TYPE l7lb_sessions gauge")
 	fmt.Fprintf(w, "l7lb_sessions %d\n", s.Sessions)
+	writeServerMetrics(w, s)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

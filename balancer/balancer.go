@@ -2,7 +2,7 @@
 // server from a pool.
 //
 // A [Pool] holds an ordered list of servers, a [Policy] and the state that
-// policy needs. Three policies exist:
+// policy needs. Five policies exist:
 //
 //   - [RoundRobin]: a counter starts at 0; a pick takes the first server that is
 //     up at or after the counter's position, wrapping around, and sets the
@@ -15,7 +15,11 @@
 //   - [Hash]: rendezvous (highest random weight) hashing over the servers that
 //     are up. Every node with the same configuration picks the same server for
 //     a key, and taking a server away moves only the keys that server had.
-//     Without a key the pool falls back to round robin.
+//     Without a key the pool falls back to round robin. With a balance
+//     factor (bounded loads), a server already at its share of the load
+//     passes the key on to the next server in rendezvous order.
+//   - [LeastRequest] and [PeakEWMA]: load-aware choices by power of two
+//     choices over what a [Load] reports; see leastrequest.go.
 //
 // # The hash
 //
@@ -43,8 +47,10 @@
 // # Concurrency
 //
 // A Pool is safe for concurrent use. Round robin state is guarded by one
-// mutex; hashing with a key touches no state and takes no lock. Neither
-// [Pool.Pick] nor [Pool.Peek] allocates.
+// mutex; hashing with a key touches no state and takes no lock, and the
+// load-aware policies read per-server atomics and draw from a lock-free
+// random source. Neither [Pool.Pick] nor [Pool.Peek] allocates (except a
+// bounded hash pick over more than 64 servers, for its scores).
 package balancer
 
 import (
@@ -61,10 +67,12 @@ const (
 	RoundRobin Policy = iota
 	WeightedRoundRobin
 	Hash
+	LeastRequest
+	PeakEWMA
 )
 
 // String returns the policy's name in the configuration: round_robin,
-// weighted_round_robin or hash.
+// weighted_round_robin, hash, least_request or peak_ewma.
 func (p Policy) String() string {
 	switch p {
 	case RoundRobin:
@@ -73,6 +81,10 @@ func (p Policy) String() string {
 		return "weighted_round_robin"
 	case Hash:
 		return "hash"
+	case LeastRequest:
+		return "least_request"
+	case PeakEWMA:
+		return "peak_ewma"
 	}
 	return fmt.Sprintf("Policy(%d)", p)
 }
@@ -100,6 +112,8 @@ type Health interface {
 // Pool is a list of servers with a selection policy and its state.
 type Pool struct {
 	policy  Policy
+	opts    Options
+	rand    *Rand
 	servers []Server
 	// seeds[i] is the FNV-1a state after hashing servers[i].Name and the
 	// separating NUL byte, so that a hash pick only has to feed the key.
@@ -115,14 +129,21 @@ type Pool struct {
 	current []int
 }
 
-// NewPool returns a pool of the given servers, in order, using policy. The
-// slice is copied. It panics when a weight is below 1 or the policy is
-// unknown, since both are caught by configuration validation.
+// NewPool returns a pool of the given servers, in order, using policy with
+// its default options. The slice is copied. It panics when a weight is
+// below 1 or the policy is unknown, since both are caught by
+// configuration validation.
 func NewPool(policy Policy, servers []Server) *Pool {
-	if policy > Hash {
+	return NewPoolOptions(policy, servers, Options{})
+}
+
+// NewPoolOptions is [NewPool] with options; zero options take their
+// defaults.
+func NewPoolOptions(policy Policy, servers []Server, o Options) *Pool {
+	if policy > PeakEWMA {
 		panic("balancer: unknown policy " + policy.String())
 	}
-	p := &Pool{policy: policy, servers: slices.Clone(servers)}
+	p := &Pool{policy: policy, opts: o.withDefaults(), rand: newRand(o.Seed), servers: slices.Clone(servers)}
 	for _, s := range servers {
 		if s.Weight < 1 {
 			panic(fmt.Sprintf("balancer: server %q has weight %d, want at least 1", s.Name, s.Weight))
@@ -132,7 +153,9 @@ func NewPool(policy Policy, servers []Server) *Pool {
 		}
 	}
 	switch policy {
-	case WeightedRoundRobin:
+	case WeightedRoundRobin, LeastRequest, PeakEWMA:
+		// The load-aware policies rotate by smooth weighted round robin
+		// where no load is measured.
 		p.current = make([]int, len(servers))
 	case Hash:
 		p.seeds = make([]uint64, len(servers))
@@ -162,53 +185,114 @@ func (p *Pool) Contains(index int) bool {
 // the hash key of a [Hash] pool; an empty key means the key is absent and
 // the pool picks by round robin instead. Other policies ignore key. ok is
 // false when no server of the pool is up; the state is then unchanged.
+//
+// In a measured pool ([Options].Measured, the proxy) h must be a [Load],
+// and Pick counts the request on the server it returns ([Load.Claim]): the
+// caller must end it there. Without measures, least_request and peak_ewma
+// rotate by smooth weighted round robin, and bounded hashing counts what
+// [Load.Active] reports when h is a Load.
 func (p *Pool) Pick(h Health, key string) (index int, ok bool) {
-	if p.policy == Hash && key != "" {
-		return p.hashPick(h, key)
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.policy == WeightedRoundRobin {
-		return p.wrrPick(h)
-	}
-	i := p.rrScan(h)
-	if i < 0 {
-		return 0, false
-	}
-	p.next = (i + 1) % len(p.servers)
-	return p.servers[i].Index, true
+	return p.choose(h, key, false)
 }
 
 // Peek returns the server [Pool.Pick] would choose with the same arguments
-// and health, without changing any state.
+// and health, without changing any state or counting anything. Where the
+// choice is random, Peek draws what the next Pick will draw.
 func (p *Pool) Peek(h Health, key string) (index int, ok bool) {
+	return p.choose(h, key, true)
+}
+
+func (p *Pool) choose(h Health, key string, peek bool) (int, bool) {
+	var l Load
+	if p.opts.Measured {
+		l, _ = h.(Load)
+	}
 	if p.policy == Hash && key != "" {
-		return p.hashPick(h, key)
+		if p.opts.BalanceFactor > 0 {
+			if lh, ok := h.(Load); ok {
+				return p.boundedPick(lh, key, l != nil && !peek)
+			}
+		}
+		index, ok := p.hashPick(h, key)
+		return claimed(l, peek, index, ok)
+	}
+	if l == nil {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.rotate(h, nil, peek)
+	}
+	if p.policy == LeastRequest || p.policy == PeakEWMA {
+		r := p.draws(peek)
+		index, ok := p.loadPick(l, &r)
+		return claimed(l, peek, index, ok)
+	}
+	var gate *rampGate
+	if p.opts.SlowStart > 0 {
+		gate = &rampGate{l: l, window: p.opts.SlowStart, g: p.draws(peek)}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var i int
-	if p.policy == WeightedRoundRobin {
-		i = p.wrrPeek(h)
-	} else {
-		i = p.rrScan(h)
+	index, ok := p.rotate(h, gate, peek)
+	if !ok && gate != nil {
+		// Every server that is up is ramping and turned away: slow start
+		// never leaves a pool without a server.
+		index, ok = p.rotate(h, nil, peek)
 	}
+	return claimed(l, peek, index, ok)
+}
+
+// claimed counts a measured pick's request on the server chosen, and
+// passes the choice on.
+func claimed(l Load, peek bool, index int, ok bool) (int, bool) {
+	if ok && l != nil && !peek {
+		l.Claim(index, 0)
+	}
+	return index, ok
+}
+
+// draws returns the random sequence of a pick: the next one, or for a
+// peek the one the next pick will take.
+func (p *Pool) draws(peek bool) rng {
+	if peek {
+		return p.rand.look()
+	}
+	return p.rand.take()
+}
+
+// rotate is a round robin pick, or a smooth weighted round robin one for
+// the policies that rotate so. p.mu must be held.
+func (p *Pool) rotate(h Health, gate *rampGate, peek bool) (int, bool) {
+	if p.policy != RoundRobin && p.policy != Hash {
+		if peek {
+			i := p.wrrPeek(h, gate)
+			if i < 0 {
+				return 0, false
+			}
+			return p.servers[i].Index, true
+		}
+		return p.wrrPick(h, gate)
+	}
+	i := p.rrScan(h, gate)
 	if i < 0 {
 		return 0, false
+	}
+	if !peek {
+		p.next = (i + 1) % len(p.servers)
 	}
 	return p.servers[i].Index, true
 }
 
 // rrScan returns the position of the first server that is up at or after
-// the counter, wrapping around, or -1 when none is up. p.mu must be held.
-func (p *Pool) rrScan(h Health) int {
+// the counter, wrapping around, or -1 when none is up. A ramping server
+// turned away by gate counts as down. p.mu must be held.
+func (p *Pool) rrScan(h Health, gate *rampGate) int {
 	n := len(p.servers)
 	for k := range n {
 		i := p.next + k
 		if i >= n {
 			i -= n
 		}
-		if h.Up(p.servers[i].Index) {
+		if h.Up(p.servers[i].Index) && gate.admit(p.servers[i].Index) {
 			return i
 		}
 	}
@@ -217,12 +301,12 @@ func (p *Pool) rrScan(h Health) int {
 
 // wrrPick is one step of nginx's ngx_http_upstream_get_peer. It asks each
 // server's health once and updates the current weights in the same pass,
-// so that a server changing state meanwhile cannot unbalance the sums.
-// p.mu must be held.
-func (p *Pool) wrrPick(h Health) (index int, ok bool) {
+// so that a server changing state meanwhile cannot unbalance the sums. A
+// ramping server turned away by gate sits this pick out. p.mu must be held.
+func (p *Pool) wrrPick(h Health, gate *rampGate) (index int, ok bool) {
 	best, total := -1, 0
 	for i, s := range p.servers {
-		if !h.Up(s.Index) {
+		if !h.Up(s.Index) || !gate.admit(s.Index) {
 			continue
 		}
 		p.current[i] += s.Weight
@@ -240,10 +324,10 @@ func (p *Pool) wrrPick(h Health) (index int, ok bool) {
 
 // wrrPeek returns the position wrrPick would choose, or -1, computing the
 // raised current weights without storing them. p.mu must be held.
-func (p *Pool) wrrPeek(h Health) int {
+func (p *Pool) wrrPeek(h Health, gate *rampGate) int {
 	best, bestWeight := -1, 0
 	for i, s := range p.servers {
-		if !h.Up(s.Index) {
+		if !h.Up(s.Index) || !gate.admit(s.Index) {
 			continue
 		}
 		if w := p.current[i] + s.Weight; best < 0 || w > bestWeight {
@@ -253,11 +337,13 @@ func (p *Pool) wrrPeek(h Health) int {
 	return best
 }
 
-// SameShape reports whether p and q have the same policy and the same
+// SameShape reports whether p and q have the same policy, options and
 // servers (names, order and weights), so that q's state fits p. Engine
 // indexes are not compared: the state is positional.
 func (p *Pool) SameShape(q *Pool) bool {
-	return p.policy == q.policy && slices.EqualFunc(p.servers, q.servers, func(a, b Server) bool {
+	po, qo := p.opts, q.opts
+	po.Seed, qo.Seed = 0, 0
+	return p.policy == q.policy && po == qo && slices.EqualFunc(p.servers, q.servers, func(a, b Server) bool {
 		return a.Name == b.Name && a.Weight == b.Weight
 	})
 }

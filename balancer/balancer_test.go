@@ -222,7 +222,7 @@ func TestNewPoolPanics(t *testing.T) {
 	}{
 		{"zero weight", RoundRobin, servers(1, 0)},
 		{"negative weight", Hash, servers(-1)},
-		{"unknown policy", Hash + 1, servers(1)},
+		{"unknown policy", PeakEWMA + 1, servers(1)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

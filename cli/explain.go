@@ -4,7 +4,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strings"
 
 	"l7lb/engine"
 	"l7lb/httpmsg"
@@ -38,8 +37,12 @@ func explain(file string, headers headerFlags, method, target string, stdin io.R
 		return exitConfig
 	}
 	// An absolute URL's host wins over the Host header, in the engine.
-	req := engine.Request{Method: method, Target: target, Headers: &headers}
-	req.Host, _ = headers.Header("Host")
+	fields := make(engine.FieldHeaders, len(headers))
+	for i, h := range headers {
+		fields[i] = httpmsg.Field{Name: h[0], Value: h[1]}
+	}
+	req := engine.Request{Method: method, Target: target, Headers: fields}
+	req.Host, _ = fields.Header("Host")
 	var d engine.Decision
 	l.engine.Explain(&req, &d)
 	out := d.Explanation()
@@ -53,40 +56,4 @@ func explain(file string, headers headerFlags, method, target string, stdin io.R
 	}
 	fmt.Fprintf(stdout, "%s\n", b)
 	return exitOK
-}
-
-// The -H headers serve as the explained request's headers.
-
-func (h *headerFlags) HasHeader(name, value string) bool {
-	for _, f := range *h {
-		if strings.EqualFold(f[0], name) && f[1] == value {
-			return true
-		}
-	}
-	return false
-}
-
-func (h *headerFlags) Header(name string) (string, bool) {
-	for _, f := range *h {
-		if strings.EqualFold(f[0], name) {
-			return f[1], true
-		}
-	}
-	return "", false
-}
-
-func (h *headerFlags) Cookie(name string) (string, bool) {
-	for _, f := range *h {
-		if strings.EqualFold(f[0], "Cookie") {
-			if v, ok := httpmsg.CookieValue(f[1], name); ok {
-				return v, true
-			}
-		}
-	}
-	return "", false
-}
-
-func (h *headerFlags) HasCookies() bool {
-	_, ok := h.Header("Cookie")
-	return ok
 }

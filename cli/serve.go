@@ -44,6 +44,7 @@ func load(name string, stdin io.Reader, stderr io.Writer) (*loaded, error) {
 		return nil, err
 	}
 	e := engine.New(stderrWarn(stderr))
+	e.Measure() // the proxy measures its requests, and explain shows as it does
 	e.SetSigner(session.NewSigner(secret(f.Sticky.Secret, stderr)))
 	ids := make([]string, len(f.Servers))
 	for i, s := range f.Servers {
@@ -191,6 +192,10 @@ func start(ctx context.Context, l *loaded, lns []net.Listener, accessLog, stderr
 	}
 	checkCtx, stopChecks := context.WithCancel(ctx)
 	health.Active(checkCtx, activeTargets(l.file), verdicts.Active)
+	l.engine.SetEvents(func(msg string) { fmt.Fprintf(stderr, "l7lb: %s\n", msg) })
+	if every := l.engine.OutlierInterval(); every > 0 {
+		go sweepOutliers(checkCtx, l.engine, every)
+	}
 	r := &running{proxy: p, passive: passive, served: make(chan error, len(lns)), stopped: stopChecks}
 	if l.file.Admin != "" {
 		aln, err := net.Listen("tcp", l.file.Admin)
@@ -226,6 +231,21 @@ func (r *running) wait(ctx context.Context) error {
 		err = serr
 	}
 	return err
+}
+
+// sweepOutliers runs the engine's outlier sweep every interval until ctx
+// ends.
+func sweepOutliers(ctx context.Context, e *engine.Engine, every time.Duration) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			e.SweepOutliers()
+		}
+	}
 }
 
 // activeTargets lists the servers to probe: each server of a route with a

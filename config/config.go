@@ -17,6 +17,8 @@ const (
 	RoundRobin         = "round_robin"
 	WeightedRoundRobin = "weighted_round_robin"
 	Hash               = "hash"
+	LeastRequest       = "least_request"
+	PeakEWMA           = "peak_ewma"
 )
 
 // Sticky modes. Insert is the HTTP proxy's signed-cookie mode.
@@ -44,6 +46,10 @@ type Config struct {
 	// means unmatched requests get 404.
 	DefaultServers []string
 	Sticky         Sticky
+
+	// Read by the HTTP proxy only.
+	SlowStart time.Duration // the routes' default slow start (the default servers' own); 0 = none
+	Outliers  *Outliers     // outlier detection; nil = off
 }
 
 // Route is one routing rule: conditions, a server pool and what to do with
@@ -61,10 +67,21 @@ type Route struct {
 	Rewrite *Rewrite
 	Sticky  *bool
 
+	// The options of the load-aware modes, set (defaults applied) exactly
+	// when Balance is theirs; HashBalanceFactor only with Hash.
+	LeastRequest      *LeastRequestOptions
+	PeakEWMA          *PeakEWMAOptions
+	HashBalanceFactor int // bounded loads, in percent of the average (125 = 1.25); 0 = off
+
 	// Read by the HTTP proxy only.
 	HostRewrite string         // the Host header sent to servers; "" keeps the client's
 	Timeouts    *RouteTimeouts // overrides of the proxy's timeouts
 	HealthCheck *HealthCheck   // active health check of the route's servers
+	// SlowStart is the window over which a server of this route that
+	// comes back ramps up to its full share; 0 = none. A configuration
+	// file fills it from the top-level slow_start when the route sets none.
+	SlowStart    time.Duration
+	SlowStartSet bool // the route set slow_start itself
 }
 
 // Header is a header condition: the request must carry Name with exactly Value.

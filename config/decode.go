@@ -231,10 +231,10 @@ func (d *decoder) route(path string, v *Value, lenient bool) Route {
 		case "balance":
 			if s, ok := d.str(p, val); ok {
 				switch s {
-				case RoundRobin, WeightedRoundRobin, Hash:
+				case RoundRobin, WeightedRoundRobin, Hash, LeastRequest, PeakEWMA:
 					r.Balance = s
 				default:
-					d.fail(p, val, "unknown policy "+s+" (want round_robin, weighted_round_robin or hash)")
+					d.fail(p, val, "unknown policy "+s+" (want round_robin, weighted_round_robin, hash, least_request or peak_ewma)")
 				}
 			}
 		case "weights":
@@ -260,7 +260,7 @@ func (d *decoder) route(path string, v *Value, lenient bool) Route {
 		case "health_check":
 			r.HealthCheck = d.healthCheck(p, val)
 		default:
-			if !lenient {
+			if !d.balanceKey(key, p, val, &r) && !lenient {
 				d.fail(p, val, "unknown field")
 			}
 		}
@@ -278,7 +278,7 @@ func (d *decoder) route(path string, v *Value, lenient bool) Route {
 // checkPolicy checks that weights and hash_on go with the balance policy.
 func (d *decoder) checkPolicy(path string, v *Value, r *Route) {
 	if r.Weights != nil && r.Balance == RoundRobin {
-		d.fail(Join(path, "weights"), v.Get("weights"), "only with balance weighted_round_robin or hash")
+		d.fail(Join(path, "weights"), v.Get("weights"), "only with balance weighted_round_robin, hash, least_request or peak_ewma")
 	}
 	for name := range r.Weights {
 		if r.Servers != nil && !contains(r.Servers, name) {
@@ -291,6 +291,7 @@ func (d *decoder) checkPolicy(path string, v *Value, r *Route) {
 	case r.Balance != Hash && r.HashOn != "":
 		d.fail(Join(path, "hash_on"), v.Get("hash_on"), "only with balance hash")
 	}
+	d.checkBalance(path, v, r)
 }
 
 func contains(list []string, s string) bool {

@@ -87,6 +87,18 @@ func (r *Route) Canonical() map[string]any {
 	if r.Sticky != nil {
 		m["sticky"] = *r.Sticky
 	}
+	if lr := r.LeastRequest; lr != nil {
+		m["least_request"] = map[string]any{"choices": lr.Choices, "active_request_bias": lr.ActiveRequestBias}
+	}
+	if pe := r.PeakEWMA; pe != nil {
+		m["peak_ewma"] = map[string]any{"decay": pe.Decay.String(), "default_rtt": pe.DefaultRTT.String()}
+	}
+	if r.HashBalanceFactor > 0 {
+		m["hash_balance_factor"] = float64(r.HashBalanceFactor) / 100
+	}
+	if r.SlowStartSet {
+		m["slow_start"] = r.SlowStart.String()
+	}
 	if r.HostRewrite != "" {
 		m["host_rewrite"] = r.HostRewrite
 	}

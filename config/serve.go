@@ -102,11 +102,20 @@ func DecodeFile(v *Value, serve bool) (*File, error) {
 			d.limits(key, val, &f.Limits)
 		case "health":
 			d.health(key, val, &f.Health)
+		case "slow_start":
+			f.SlowStart, _ = d.durationOrZero(key, val)
+		case "outliers":
+			f.Outliers = d.outliers(key, val)
 		default:
 			d.fail(key, val, "unknown field")
 		}
 	})
+	// The top-level keys read by other come after routes are decoded
+	// (any order in the file), so slow_start is given to routes here.
+	slowStart, outliers := f.SlowStart, f.Outliers
 	f.Config = *c
+	f.SlowStart, f.Outliers = slowStart, outliers
+	f.applySlowStart()
 	d.decodeListeners(v, f, serve)
 	if v.Kind == Map {
 		sticky = v.Get("sticky")

@@ -52,7 +52,7 @@ func runL7lbStdin(t *testing.T, stdin io.Reader, args ...string) (string, string
 func TestCheck(t *testing.T) {
 	t.Run("valid", func(t *testing.T) {
 		out, errOut, code := runL7lb(t, "check", "--config", "testdata/good.yaml")
-		want := "testdata/good.yaml: ok: 2 routes, 3 servers, listen 127.0.0.1:18080, sticky insert\n"
+		want := "testdata/good.yaml: ok: 3 routes, 3 servers, listen 127.0.0.1:18080, sticky insert\n"
 		if code != 0 || out != want {
 			t.Errorf("exit %d, stdout %q (stderr %q); want 0, %q", code, out, errOut, want)
 		}
@@ -75,8 +75,9 @@ func TestCheck(t *testing.T) {
 	}{
 		{"testdata/bad-fields.yaml", []string{
 			"testdata/bad-fields.yaml:5: servers.s2: want an http:// URL (the proxy speaks plain HTTP/1.1 to servers)",
-			"testdata/bad-fields.yaml:10: routes[0].balance: unknown policy fastest (want round_robin, weighted_round_robin or hash)",
+			"testdata/bad-fields.yaml:10: routes[0].balance: unknown policy fastest (want round_robin, weighted_round_robin, hash, least_request or peak_ewma)",
 			"testdata/bad-fields.yaml:12: timeouts.connect: want a duration such as 5s or 250ms",
+			"testdata/bad-fields.yaml:14: outliers.max_ejection_percent: must be from 0 to 100",
 		}},
 		{"testdata/bad-server.yaml", []string{
 			"testdata/bad-server.yaml:9: routes[0].servers[1]: unknown server s9",
@@ -136,6 +137,19 @@ func TestExplain(t *testing.T) {
 			args: []string{"POST", "http://SHOP.example.com:8080/cart"},
 			want: map[string]any{"status": 200.0, "route": "shop", "servers": []any{"s3"}, "routed_to": "s3",
 				"path": "/cart", "sticky": "issued"},
+		},
+		{
+			// s2 has weight 2 (servers map): at the default RTT (30ms) and
+			// nothing in flight it costs 15 against s1's 30. The inputs of
+			// the choice are shown; explain runs outside the proxy, so
+			// nothing is in flight.
+			name: "load-aware route",
+			args: []string{"GET", "/fast/x"},
+			want: map[string]any{"status": 200.0, "route": "fast", "servers": []any{"s1", "s2"}, "routed_to": "s2",
+				"path": "/fast/x", "sticky": "issued", "load": map[string]any{
+					"s1": map[string]any{"in_flight": 0.0, "ewma_ms": 30.0},
+					"s2": map[string]any{"in_flight": 0.0, "ewma_ms": 30.0},
+				}},
 		},
 		{
 			name: "no route",

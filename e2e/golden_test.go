@@ -30,6 +30,9 @@ import (
 //     the node may still act on it, so the state cannot be followed;
 //   - sends server_down or server_up: serve marks servers down only on
 //     real failures, whose timing a replay cannot reproduce;
+//   - has a route balanced by least_request or peak_ewma, or bounded by
+//     hash_balance_factor: serve chooses by the load it measures, the node
+//     by rotation and pins (docs/protocol.md), by design;
 //   - sends a request before init or a second init, or init lists no
 //     server: serve always has its server list from the start;
 //   - changes the configuration between two replayed requests: restarting
@@ -128,7 +131,7 @@ type goldenReply struct {
 }
 
 // routeFields are the keys of an add_route body that make up the route.
-var routeFields = []string{"name", "host", "hosts", "path", "methods", "headers", "servers", "balance", "weights", "hash_on", "rewrite", "sticky"}
+var routeFields = []string{"name", "host", "hosts", "path", "methods", "headers", "servers", "balance", "weights", "hash_on", "rewrite", "sticky", "least_request", "peak_ewma", "hash_balance_factor"}
 
 // loadGoldenCase reads a case and its replies and derives what to replay,
 // or returns why the case cannot be replayed.
@@ -273,6 +276,16 @@ func loadGoldenCase(in string) (*goldenCase, string) {
 	}
 	if builtin {
 		gc.routes = builtinRoutes(gc.servers)
+	}
+	for _, r := range gc.routes {
+		var v struct {
+			Balance           string
+			HashBalanceFactor *float64 `json:"hash_balance_factor"`
+		}
+		json.Unmarshal(r, &v)
+		if v.Balance == "least_request" || v.Balance == "peak_ewma" || v.HashBalanceFactor != nil {
+			return nil, "a load-aware route: serve balances by measured load, the node by rotation and pins"
+		}
 	}
 	return gc, ""
 }

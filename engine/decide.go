@@ -94,6 +94,8 @@ type Decision struct {
 	mode   string
 	sid    string // the request's session id, table modes
 	server int    // the chosen server's index in st
+
+	attempt attempt // the request in flight, measured engines (servers.go)
 }
 
 // Explanation returns the decision as the node's explain_ok reports it:
@@ -114,6 +116,9 @@ func (d *Decision) Explanation() map[string]any {
 	if d.Status == 200 && d.HasRewrite {
 		out["rewritten_path"] = string(d.Rewritten)
 	}
+	if d.Status == 200 {
+		d.explainLoad(out)
+	}
 	return out
 }
 
@@ -123,6 +128,9 @@ func (e *Engine) Route(req *Request, d *Decision) {
 	e.CountStatus(d.Status)
 	if d.Status == 200 && d.server < len(d.st.routed) {
 		d.st.routed[d.server].Add(1)
+	}
+	if d.Status == 200 {
+		e.begin(d)
 	}
 }
 
@@ -260,7 +268,11 @@ func (e *Engine) choose(st *state, rt *route, req *Request, h Headers, key strin
 		if dry {
 			return rt.pool.Peek(st.health, key)
 		}
-		return rt.pool.Pick(st.health, key)
+		server, ok := rt.pool.Pick(st.health, key)
+		if ok {
+			e.picked(d, st, server)
+		}
+		return server, ok
 	}
 	mode := rt.sticky
 	if mode == config.ModeOff {
@@ -408,10 +420,12 @@ func (e *Engine) Retry(d *Decision, failed []string) bool {
 			skip = append(skip, i)
 		}
 	}
+	e.Done(d)
 	server, ok := d.rt.pool.Pick(&excluding{h: d.st.health, skip: skip}, d.key)
 	if !ok {
 		return false
 	}
+	e.picked(d, d.st, server)
 	d.Server, d.server = d.st.names[server], server
 	switch d.Sticky {
 	case StickyNone, StickyOtherPool:

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"l7lb/balancer"
 	"l7lb/config"
@@ -47,6 +48,18 @@ type Engine struct {
 	issued   atomic.Uint64   // session ids issued so far
 	statuses [600]atomic.Uint64
 	routed   map[string]*atomic.Uint64 // by server id; kept across inits
+
+	// The server state (servers.go): each server's live state by id, kept
+	// across recompiles; whether the frontend measures requests; the clock
+	// they are measured on.
+	live         map[string]*server
+	measured     bool
+	epoch        time.Time
+	clock        func() int64 // tests' clock; nil for the monotonic one
+	seed         uint64       // the pools' random seed; 0 for random (tests fix it)
+	maxSlowStart atomic.Int64 // the longest slow start window of the state, ns
+	outlierMu    sync.Mutex   // serializes ejection decisions (outliers.go)
+	events       func(string)
 }
 
 // New returns an engine with no servers and the built-in configuration.
@@ -63,6 +76,8 @@ func New(warn func(string)) *Engine {
 		warn:     warn,
 		sessions: session.NewTable(config.DefaultMaxSessions),
 		routed:   map[string]*atomic.Uint64{},
+		live:     map[string]*server{},
+		epoch:    time.Now(),
 	}
 	st, err := e.compile(e.cfg, true, false)
 	if err != nil {
@@ -259,6 +274,9 @@ func (e *Engine) SetDown(server string, down bool) error {
 	if !ok || i >= len(st.servers) {
 		return fmt.Errorf("unknown server %s", server)
 	}
+	if !down && st.health.down[i].Load() {
+		st.health.live[i].cameBack(e.now())
+	}
 	e.down[server] = down
 	st.health.down[i].Store(down)
 	return nil
@@ -270,6 +288,7 @@ type Stats struct {
 	Statuses map[int]uint64    // replies by status, the statuses seen
 	Sessions int               // pins held
 	Down     map[string]bool   // the known servers marked down
+	Servers  map[string]ServerStats
 }
 
 // Stats returns the counters.
@@ -278,10 +297,11 @@ func (e *Engine) Stats() Stats {
 	s := Stats{Routed: make(map[string]uint64, len(st.servers)), Statuses: map[int]uint64{}, Sessions: e.sessions.Len(), Down: map[string]bool{}}
 	for i, name := range st.servers {
 		s.Routed[name] = st.routed[i].Load()
-		if !st.health.Up(i) {
+		if st.health.down[i].Load() {
 			s.Down[name] = true
 		}
 	}
+	s.Servers = e.serverStats(st)
 	for code := range e.statuses {
 		if n := e.statuses[code].Load(); n > 0 {
 			s.Statuses[code] = n
@@ -323,11 +343,6 @@ func builtinConfig(servers []string, base *config.Config) *config.Config {
 func issueID(nodeID string, n uint64) string {
 	return nodeID + "-" + strconv.FormatUint(n, 10)
 }
-
-// health holds the down marks of a state's servers, by server index.
-type health struct{ down []atomic.Bool }
-
-func (h *health) Up(i int) bool { return !h.down[i].Load() }
 
 var _ balancer.Health = (*health)(nil)
 var _ router.HeaderLookup = Headers(nil)

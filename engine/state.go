@@ -108,7 +108,7 @@ func (e *Engine) compile(cfg *config.Config, builtin, strict bool) (*state, erro
 
 	prev := e.st.Load()
 	for i := range cfg.Routes {
-		rt, err := st.compileRoute(&cfg.Routes[i], config.Index("routes", i), prev)
+		rt, err := st.compileRoute(e, &cfg.Routes[i], config.Index("routes", i), prev)
 		if err != nil {
 			errs = append(errs, err.(*config.FieldError))
 			continue
@@ -120,16 +120,13 @@ func (e *Engine) compile(cfg *config.Config, builtin, strict bool) (*state, erro
 		def = e.servers
 	}
 	if len(def) > 0 {
-		st.def = st.newRoute(DefaultRoute, def, config.RoundRobin, nil, hashKey{}, nil, prev)
+		st.def = st.newRoute(DefaultRoute, def, config.RoundRobin, nil, hashKey{}, nil, prev, e.poolOptions(nil, cfg.SlowStart))
 	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
 
-	st.health = &health{down: make([]atomic.Bool, len(st.names))}
-	for i, name := range st.names {
-		st.health.down[i].Store(i >= len(st.servers) || e.down[name])
-	}
+	st.health = e.newHealth(st)
 	st.routed = make([]*atomic.Uint64, len(st.servers))
 	for i, name := range st.servers {
 		c := e.routed[name]
@@ -157,7 +154,7 @@ func routerError(err error, routes []config.Route) *config.FieldError {
 }
 
 // compileRoute compiles r, whose fields are at path.
-func (st *state) compileRoute(r *config.Route, path string, prev *state) (*route, error) {
+func (st *state) compileRoute(e *Engine, r *config.Route, path string, prev *state) (*route, error) {
 	var rw *rewrite.Rule
 	if r.Rewrite != nil {
 		var err error
@@ -191,20 +188,24 @@ func (st *state) compileRoute(r *config.Route, path string, prev *state) (*route
 	case strings.HasPrefix(on, "header:"):
 		key = hashKey{hashHeader, strings.TrimPrefix(on, "header:")}
 	}
-	rt := st.newRoute(r.Name, r.Servers, r.Balance, r.Weights, key, r.Sticky, prev)
+	rt := st.newRoute(r.Name, r.Servers, r.Balance, r.Weights, key, r.Sticky, prev, e.poolOptions(r, r.SlowStart))
 	rt.rewrite, rt.cfg = rw, r
 	return rt, nil
 }
 
 // newRoute builds a route and its pool, taking over the pool state of the
 // running route of the same name when its pool is the same.
-func (st *state) newRoute(name string, servers []string, balance string, weights map[string]int, key hashKey, sticky *bool, prev *state) *route {
+func (st *state) newRoute(name string, servers []string, balance string, weights map[string]int, key hashKey, sticky *bool, prev *state, opts balancer.Options) *route {
 	policy := balancer.RoundRobin
 	switch balance {
 	case config.WeightedRoundRobin:
 		policy = balancer.WeightedRoundRobin
 	case config.Hash:
 		policy = balancer.Hash
+	case config.LeastRequest:
+		policy = balancer.LeastRequest
+	case config.PeakEWMA:
+		policy = balancer.PeakEWMA
 	}
 	members := make([]balancer.Server, len(servers))
 	for i, s := range servers {
@@ -214,7 +215,7 @@ func (st *state) newRoute(name string, servers []string, balance string, weights
 		}
 		members[i] = balancer.Server{Index: st.index[s], Name: s, Weight: w}
 	}
-	rt := &route{name: name, servers: servers, pool: balancer.NewPool(policy, members), hashOn: key}
+	rt := &route{name: name, servers: servers, pool: balancer.NewPoolOptions(policy, members, opts), hashOn: key}
 	rt.sticky = st.sticky.Mode
 	if sticky != nil {
 		switch {

@@ -228,7 +228,9 @@ func (c *clientConn) serveRequest() bool {
 	p.eng.Route(&c.ereq, &c.d)
 	switch c.d.Status {
 	case 200:
-		return c.forward()
+		keep := c.forward()
+		p.eng.Done(&c.d) // the request is no longer in flight on its server
+		return keep
 	case 404:
 		return c.reject(404, errNoRoute, "")
 	case 503:

@@ -62,6 +62,7 @@ func (c *clientConn) forward() bool {
 			return c.reject(503, errNoServer, err.Error())
 		case err != nil:
 			p.failure(d.Server)
+			p.eng.Failed(d, false)
 			p.logf("proxy: server %s: %v", d.Server, err)
 			if c.retry() {
 				continue
@@ -73,6 +74,7 @@ func (c *clientConn) forward() bool {
 		res, err := c.exchange(sc, timeout)
 		if res == resOK {
 			p.success(b)
+			p.eng.Responded(d, c.resp.status)
 			keep := c.relay(sc)
 			c.upstream.Store(nil)
 			return keep
@@ -92,6 +94,7 @@ func (c *clientConn) forward() bool {
 			if !sc.reused {
 				p.failure(d.Server)
 			}
+			p.eng.Failed(d, false)
 			if r.idempotent() && !brokeRetried && !c.informed {
 				brokeRetried = true
 				if c.retry() {
@@ -101,8 +104,10 @@ func (c *clientConn) forward() bool {
 			p.logf("proxy: server %s: %v", d.Server, err)
 			return c.reject(502, errServerBroke, "server connection broke")
 		case resTimeout:
+			p.eng.Failed(d, true)
 			return c.reject(504, errServerTimeout, "")
 		case resBadResponse:
+			p.eng.Failed(d, false)
 			p.logf("proxy: server %s: bad response: %v", d.Server, err)
 			return c.reject(502, errBadResponse, "bad response from server")
 		case resBadBody:

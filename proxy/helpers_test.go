@@ -62,6 +62,7 @@ func setup(t *testing.T, doc string, servers map[string]string) *env {
 		t.Fatalf("config: %v\n%s", err, b.String())
 	}
 	eng := engine.New(func(msg string) { t.Log("engine:", msg) })
+	eng.Measure() // as l7lb serve does
 	eng.SetSigner(session.NewSigner([]byte("0123456789abcdef0123456789abcdef")))
 	eng.Init("l7lb", ids)
 	if err := eng.Apply(&f.Config); err != nil {
@@ -88,6 +89,13 @@ func setup(t *testing.T, doc string, servers map[string]string) *env {
 		}
 		if err := <-served; err != nil {
 			t.Errorf("Serve: %v", err)
+		}
+		// Every request the engine counted in flight has ended, whatever
+		// became of it: retried, failed, upgraded, cut short.
+		for id, st := range eng.Stats().Servers {
+			if st.InFlight != 0 {
+				t.Errorf("server %s: %d requests still in flight after shutdown", id, st.InFlight)
+			}
 		}
 	})
 	return e

@@ -172,6 +172,16 @@ func (t *Table) Len() int {
 
 func (t *Table) len() int { return len(t.entries) - 1 }
 
+// Pins returns the number of pins to server.
+func (t *Table) Pins(server string) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if n, ok := t.serverNum[server]; ok {
+		return t.servers[n].pins
+	}
+	return 0
+}
+
 // SetMax changes the most pins the table holds, as [NewTable] takes it.
 // Shrinking drops the least recently used pins down to max and gives their
 // memory back.

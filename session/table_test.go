@@ -438,6 +438,17 @@ func runModel(t *testing.T, ops []byte) {
 			if n := tbl.Len(); n != len(m.pins) {
 				t.Fatalf("op %d: Len() = %d, want %d", k/2, n, len(m.pins))
 			}
+			for _, server := range modelServers {
+				want := 0
+				for _, p := range m.pins {
+					if p.server == server {
+						want++
+					}
+				}
+				if n := tbl.Pins(server); n != want {
+					t.Fatalf("op %d: Pins(%q) = %d, want %d", k/2, server, n, want)
+				}
+			}
 		}
 		checkTable(t, tbl)
 		if got, want := pins(tbl), m.list(); !slices.Equal(got, want) {
