@@ -2,9 +2,11 @@ package config
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -148,7 +150,11 @@ func TestReadFileNamesFieldAndLine(t *testing.T) {
 			"bad.json:4: routes[0].sticky: expected a boolean"},
 		{"top.yaml", "listen: 1\n", "top.yaml:1: listen: expected a string"},
 		{"key.yaml", "listn: x\n", "key.yaml:1: listn: unknown field"},
-		{"syntax.json", "{\n \"routes\": [\n}\n", "syntax.json: line 3"},
+		{"syntax.json", "{\n \"routes\": [\n}\n", "syntax.json:3: invalid character"},
+		{"syntax.yaml", "routes:\n  - a: b\n   c: d\n", "syntax.yaml:1: did not find expected '-' indicator"},
+		{"deep.json", strings.Repeat(`{"a":`, 100000), "deep.json:1: nested deeper than 64 levels"},
+		{"deep.yaml", strings.Repeat("[", 100000), "deep.yaml: exceeded max depth"},
+		{"laughs.yaml", "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n", "laughs.yaml:1: the document expands to too many values"},
 	}
 	for _, tt := range tests {
 		path := filepath.Join(dir, tt.name)
@@ -171,5 +177,74 @@ func TestLocateFindsLineOfLaterErrors(t *testing.T) {
 	err = src.Locate(Errors{{Path: "routes[1].servers[1]", Msg: "unknown server s9"}})
 	if want := "f.yaml:7: routes[1].servers[1]: unknown server s9"; err.Error() != want {
 		t.Errorf("got %q, want %q", err, want)
+	}
+}
+
+// TestRepeatedKeys checks that a key given twice in one object, at any
+// depth, in YAML or JSON, is an error naming its line and field path and
+// the line of the first, never silently resolved either way.
+func TestRepeatedKeys(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct{ name, body, want string }{
+		{"top.yaml", "listen: 127.0.0.1:80\nservers: {s1: http://a:1}\nlisten: 127.0.0.1:81\n",
+			"top.yaml:3: listen: repeated key (first at line 1)"},
+		{"servers.yaml", "listen: 127.0.0.1:80\nservers:\n  s1: http://a:1\nservers:\n  s2: http://a:2\n",
+			"servers.yaml:4: servers: repeated key (first at line 2)"},
+		{"server-id.yaml", "listen: 127.0.0.1:80\nservers:\n  s1: http://a:1\n  s1: http://a:2\n",
+			"server-id.yaml:4: servers.s1: repeated key (first at line 3)"},
+		{"route.yaml", "routes:\n  - name: a\n    servers: [s1]\n    path: /a\n    path: /b\n",
+			"route.yaml:5: routes[0].path: repeated key (first at line 4)"},
+		{"nested.yaml", "routes:\n  - servers: [s1]\n    headers: {X-A: '1', X-A: '2'}\n",
+			"nested.yaml:3: routes[0].headers.X-A: repeated key (first at line 3)"},
+		{"sticky.yaml", "sticky:\n  mode: auto\n  mode: always\n",
+			"sticky.yaml:3: sticky.mode: repeated key (first at line 2)"},
+		{"number-key.yaml", "routes:\n  - servers: [s1]\n    headers: {1: a, \"1\": b}\n",
+			"number-key.yaml:3: routes[0].headers.1: repeated key (first at line 3)"},
+		{"top.json", "{\n \"listen\": \"127.0.0.1:80\",\n \"listen\": \"127.0.0.1:81\"\n}\n",
+			"top.json:3: listen: repeated key (first at line 2)"},
+		{"server-id.json", "{\"listen\": \"127.0.0.1:80\",\n \"servers\": {\"s1\": \"http://a:1\",\n  \"s1\": \"http://a:2\"}}\n",
+			"server-id.json:3: servers.s1: repeated key (first at line 2)"},
+		{"route.json", "{\"routes\": [{\"servers\": [\"s1\"],\n \"rewrite\": {\"strip_prefix\": \"/a\",\n \"strip_prefix\": \"/b\"}}]}\n",
+			"route.json:3: routes[0].rewrite.strip_prefix: repeated key (first at line 2)"},
+	}
+	for _, tt := range tests {
+		path := filepath.Join(dir, tt.name)
+		if err := os.WriteFile(path, []byte(tt.body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := ReadFile(path, false)
+		if err == nil {
+			t.Errorf("%s: no error, want %q", tt.name, tt.want)
+			continue
+		}
+		want := filepath.Join(dir, tt.want)
+		if lines := strings.Split(err.Error(), "\n"); !slices.Contains(lines, want) {
+			t.Errorf("%s: error\n%v\nwant the line %q", tt.name, err, want)
+		}
+	}
+}
+
+// TestRepeatedKeyInMessage checks the node's side: a configuration body
+// with a repeated key is rejected with the field named.
+func TestRepeatedKeyInMessage(t *testing.T) {
+	_, err := ParseJSON([]byte(`{"type":"config","routes":[{"servers":["s1"],"servers":["s2"]}]}`))
+	var es Errors
+	if !errors.As(err, &es) || len(es) != 1 || es[0].Error() != "routes[0].servers: repeated key (first at line 1)" {
+		t.Errorf("error %v, want routes[0].servers: repeated key (first at line 1)", err)
+	}
+}
+
+// TestLocateEscapesControls checks that a control byte from the file (here
+// a newline in a value the message quotes) cannot break an error's line.
+func TestLocateEscapesControls(t *testing.T) {
+	v, err := ParseJSON([]byte(`{"routes": [{"servers": ["s1"], "balance": "a\nb"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = DecodeConfig(v, false)
+	err = (&Source{Name: "f.json", Root: v}).Locate(err)
+	want := `f.json:1: routes[0].balance: unknown policy a\x0ab (want round_robin, weighted_round_robin or hash)`
+	if err == nil || err.Error() != want {
+		t.Errorf("got %v, want %s", err, want)
 	}
 }

@@ -86,12 +86,19 @@ func (e *Engine) NodeID() string { return e.st.Load().nodeID }
 // Init sets the node id and the known servers. Routes, sessions, statistics,
 // down marks and the state of every pool whose servers are unchanged are
 // kept. Configured servers that are not known are reported through warn and
-// treated as down.
+// treated as down. A server listed twice is one server.
 func (e *Engine) Init(nodeID string, servers []string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.nodeID = nodeID
-	e.servers = servers
+	e.servers = make([]string, 0, len(servers))
+	seen := make(map[string]bool, len(servers))
+	for _, s := range servers {
+		if !seen[s] {
+			seen[s] = true
+			e.servers = append(e.servers, s)
+		}
+	}
 	st, err := e.compile(e.cfg, e.builtin, false)
 	if err != nil {
 		// Only a configuration naming unknown servers can fail, and

@@ -364,6 +364,34 @@ func TestInitKeepsState(t *testing.T) {
 	}
 }
 
+// TestInitRepeatedServers checks that a server listed twice is one
+// server: before, Init panicked in reportPhantoms when a configuration file
+// repeated a server id.
+func TestInitRepeatedServers(t *testing.T) {
+	if got := newEngine(t, "s1", "s1").Servers(); strings.Join(got, ",") != "s1" {
+		t.Errorf("servers %q, want s1", got)
+	}
+	var warned []string
+	e := New(func(m string) { warned = append(warned, m) })
+	mustLoad := &config.Config{Routes: []config.Route{{Name: "r", Path: "/r/*", Servers: []string{"s1", "ghost"}, Balance: config.RoundRobin}}, Sticky: config.DefaultSticky()}
+	if err := e.Load(mustLoad); err != nil {
+		t.Fatal(err)
+	}
+	e.Init("lb", []string{"s1", "s2", "s1"})
+	if got := e.Servers(); strings.Join(got, ",") != "s1,s2" {
+		t.Errorf("servers %q, want s1,s2", got)
+	}
+	if len(warned) != 1 || !strings.Contains(warned[0], "ghost") {
+		t.Errorf("warnings %q, want one about ghost", warned)
+	}
+	if got := servers(e, 4, Request{Target: "/x"}); got != "s1,s2,s1,s2" {
+		t.Errorf("default servers chose %s", got)
+	}
+	if s := e.Stats(); len(s.Routed) != 2 {
+		t.Errorf("stats routed %v, want two servers", s.Routed)
+	}
+}
+
 func TestLoadBeforeInitTreatsUnknownAsDown(t *testing.T) {
 	var warned []string
 	e := New(func(m string) { warned = append(warned, m) })
