@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"os"
 
 	"l7lb/router"
 )
@@ -15,10 +16,27 @@ func check(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return exitConfig
 	}
-	l, err := load(*file, io.Discard)
+	if *file == "" {
+		fmt.Fprintln(stderr, "--config FILE is required")
+		return exitConfig
+	}
+	data, err := os.ReadFile(*file)
+	if err == nil {
+		err = checkConfig(*file, data, stdout)
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitConfig
+	}
+	return exitOK
+}
+
+// checkConfig is check's work on the bytes of the file name: every error
+// of the file, or the warnings and the summary written to stdout.
+func checkConfig(name string, data []byte, stdout io.Writer) error {
+	l, err := compile(name, data, io.Discard)
+	if err != nil {
+		return err
 	}
 	f := l.file
 	specs := make([]router.Spec, len(f.Routes))
@@ -30,8 +48,8 @@ func check(args []string, stdout, stderr io.Writer) int {
 	}
 	for _, s := range router.Shadowed(specs) {
 		fmt.Fprintf(stdout, "%s: warning: route %s can never match: route %s matches every request it does and comes first\n",
-			*file, f.Routes[s.Index].Name, f.Routes[s.By].Name)
+			name, f.Routes[s.Index].Name, f.Routes[s.By].Name)
 	}
-	fmt.Fprintf(stdout, "%s: ok: %d routes, %d servers, listen %s, sticky %s\n", *file, len(f.Routes), len(f.Servers), f.Listen, f.Sticky.Mode)
-	return exitOK
+	fmt.Fprintf(stdout, "%s: ok: %d routes, %d servers, listen %s, sticky %s\n", name, len(f.Routes), len(f.Servers), f.Listen, f.Sticky.Mode)
+	return nil
 }

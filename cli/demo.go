@@ -84,7 +84,7 @@ func demo(args []string, stdout, stderr io.Writer) int {
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
-		fmt.Fprintln(stderr, "l7lb:", err)
+		fmt.Fprintln(stderr, "l7lb:", listenError("listen", *listen, err))
 		return exitFailed
 	}
 	r, err := start(ctx, l, ln, stdout, stderr)

@@ -37,10 +37,24 @@ func load(name string, stderr io.Writer) (*loaded, error) {
 	if name == "" {
 		return nil, errors.New("--config FILE is required")
 	}
-	f, src, err := config.ReadFile(name, true)
+	data, err := os.ReadFile(name)
 	if err != nil {
 		return nil, err
 	}
+	return compile(name, data, stderr)
+}
+
+// compile is the whole configuration path of check, serve and explain:
+// parse data (the file name's bytes), decode it and compile it into an
+// engine. The engine compiles what decoded even when some fields did not,
+// so that the error lists every problem of the file, in line order.
+func compile(name string, data []byte, stderr io.Writer) (*loaded, error) {
+	f, src, err := config.Load(name, data, true)
+	if src == nil {
+		return nil, err
+	}
+	var errs config.Errors
+	errors.As(err, &errs)
 	e := engine.New(stderrWarn(stderr))
 	e.SetSigner(session.NewSigner(secret(f.Sticky.Secret, stderr)))
 	ids := make([]string, len(f.Servers))
@@ -53,7 +67,14 @@ func load(name string, stderr io.Writer) (*loaded, error) {
 	}
 	e.Init(host, ids)
 	if err := e.Apply(&f.Config); err != nil {
-		return nil, src.Locate(err)
+		var ces config.Errors
+		if !errors.As(err, &ces) {
+			return nil, src.Locate(err)
+		}
+		errs = append(errs, ces...)
+	}
+	if len(errs) > 0 {
+		return nil, src.Locate(errs)
 	}
 	return &loaded{file: f, engine: e}, nil
 }
@@ -88,7 +109,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	ln, err := net.Listen("tcp", l.file.Listen)
 	if err != nil {
-		fmt.Fprintln(stderr, "l7lb:", err)
+		fmt.Fprintln(stderr, "l7lb:", listenError("listen", l.file.Listen, err))
 		return exitFailed
 	}
 	var logw io.Writer
@@ -108,6 +129,20 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	return exitOK
+}
+
+// listenError says which listener could not take its address, and why:
+// "listen 127.0.0.1:8080: address already in use".
+func listenError(which, addr string, err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		err = oe.Err
+	}
+	var se *os.SyscallError
+	if errors.As(err, &se) {
+		err = se.Err
+	}
+	return fmt.Errorf("%s %s: %v", which, addr, err)
 }
 
 // running is a started proxy with its health checks and admin listener.
@@ -150,7 +185,7 @@ func start(ctx context.Context, l *loaded, ln net.Listener, accessLog, stderr io
 		aln, err := net.Listen("tcp", l.file.Admin)
 		if err != nil {
 			stopChecks()
-			return nil, err
+			return nil, listenError("admin", l.file.Admin, err)
 		}
 		r.admin = &http.Server{Handler: admin.Handler(l.engine, func() any { return p.Stats() }), ReadHeaderTimeout: 10 * time.Second}
 		go r.admin.Serve(aln)

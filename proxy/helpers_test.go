@@ -38,7 +38,7 @@ func setup(t *testing.T, doc string, servers map[string]string) *env {
 	t.Helper()
 	var ids []string
 	var b strings.Builder
-	b.WriteString(`{"listen": "127.0.0.1:0", "servers": {`)
+	b.WriteString(`{"listen": "127.0.0.1:8080", "servers": {`)
 	first := true
 	for _, id := range sortedKeys(servers) {
 		if !first {
