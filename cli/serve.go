@@ -56,7 +56,7 @@ func compile(name string, data []byte, stderr io.Writer) (*loaded, error) {
 	var errs config.Errors
 	errors.As(err, &errs)
 	e := engine.New(stderrWarn(stderr))
-	e.SetSigner(session.NewSigner(secret(f.Sticky.Secret, stderr)))
+	e.SetOptions(proxy.EngineOptions(signer(f, stderr)))
 	ids := make([]string, len(f.Servers))
 	for i, s := range f.Servers {
 		ids[i] = s.ID
@@ -79,20 +79,44 @@ func compile(name string, data []byte, stderr io.Writer) (*loaded, error) {
 	return &loaded{file: f, engine: e}, nil
 }
 
-// secret returns the key that signs insert-mode cookies: the configured
-// one, else L7LB_STICKY_SECRET, else a random one (sessions then do not
-// survive a restart, and instances do not share them).
-func secret(configured string, stderr io.Writer) []byte {
-	if configured != "" {
-		return []byte(configured)
+// signer returns the signer of the proxy's sticky cookies: with the
+// configured secrets, else L7LB_STICKY_SECRET, else a random one (sessions
+// then do not survive a restart, and instances do not share them: a
+// warning says so, unless no route is sticky).
+func signer(f *config.File, stderr io.Writer) *session.Signer {
+	var keys [][]byte
+	for _, s := range f.Sticky.Secrets {
+		keys = append(keys, []byte(s))
 	}
-	if env := os.Getenv("L7LB_STICKY_SECRET"); env != "" {
-		return []byte(env)
+	if len(keys) == 0 {
+		if env := os.Getenv("L7LB_STICKY_SECRET"); env != "" {
+			keys = append(keys, []byte(env))
+		}
 	}
-	b := make([]byte, 32)
-	rand.Read(b)
-	fmt.Fprintln(stderr, "l7lb: warning: no sticky.secret nor L7LB_STICKY_SECRET: using a random one; sticky cookies will not survive a restart nor be honoured by other instances")
-	return b
+	if len(keys) == 0 {
+		b := make([]byte, 32)
+		rand.Read(b)
+		keys = append(keys, b)
+		if stickyUsed(f) {
+			fmt.Fprintln(stderr, "l7lb: warning: no sticky.secret nor L7LB_STICKY_SECRET: using a random one; sticky cookies will not survive a restart nor be honoured by other instances")
+		}
+	}
+	return session.NewSigner(keys[0], keys[1:]...)
+}
+
+// stickyUsed reports whether some request can be sticky: the global mode
+// is on where a route does not turn it off, or a route turns it on.
+func stickyUsed(f *config.File) bool {
+	on := f.Sticky.Mode != config.ModeOff
+	if on && (f.DefaultServers == nil || len(f.DefaultServers) > 0) {
+		return true
+	}
+	for _, r := range f.Routes {
+		if r.Sticky == nil && on || r.Sticky != nil && *r.Sticky {
+			return true
+		}
+	}
+	return false
 }
 
 // serve runs the HTTP reverse proxy until SIGINT or SIGTERM.

@@ -67,6 +67,10 @@ func TestDecodeErrors(t *testing.T) {
 		{`{"sticky":{"cookie":"a b"}}`, "sticky.cookie: not a valid cookie name"},
 		{`{"sticky":{"cookie":"backend"}}`, "sticky.server_cookie: must differ from cookie"},
 		{`{"sticky":{"ttl":3}}`, "sticky.ttl: unknown field"},
+		{`{"sticky":{"secret":"a","secrets":["b"]}}`, "sticky.secrets: give secret or secrets, not both"},
+		{`{"sticky":{"secrets":[]}}`, "sticky.secrets: must not be empty"},
+		{`{"sticky":{"secrets":["a",""]}}`, "sticky.secrets[1]: must not be empty"},
+		{`{"sticky":{"secret":""}}`, "sticky.secret: must not be empty"},
 	}
 	for _, tt := range tests {
 		_, err := decodeJSON(t, tt.doc)
@@ -87,7 +91,7 @@ func TestCanonicalRoundTrip(t *testing.T) {
 	   "headers":{"X-Env":"prod"},"servers":["s1","s2"],"balance":"hash","hash_on":"cookie:uid","weights":{"s1":3},
 	   "rewrite":{"regex":{"pattern":"^/api/(.*)$","replacement":"/$1"}},"sticky":false},
 	  {"host":"a.example.com","servers":["s3"],"rewrite":{"replace_prefix":{"from":"/a","to":"/b"}}}
-	],"default_servers":[],"sticky":{"mode":"always","max_sessions":5}}`
+	],"default_servers":[],"sticky":{"mode":"always","max_sessions":5,"secrets":["new","old"],"max_age":"1h"}}`
 	c1, err := decodeJSON(t, doc)
 	if err != nil {
 		t.Fatal(err)
@@ -109,6 +113,21 @@ func TestCanonicalRoundTrip(t *testing.T) {
 	var none Config
 	if got := none.Canonical([]string{"s1", "s2"})["default_servers"]; !reflect.DeepEqual(got, []string{"s1", "s2"}) {
 		t.Errorf("nil default servers written as %v, want all servers", got)
+	}
+}
+
+// TestStickySecrets checks that secret is the one-secret form of secrets.
+func TestStickySecrets(t *testing.T) {
+	one, err := decodeJSON(t, `{"sticky":{"secret":"k"}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := decodeJSON(t, `{"sticky":{"secrets":["k"]}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(one, list) || !reflect.DeepEqual(one.Sticky.Secrets, []string{"k"}) {
+		t.Errorf("secret gives %q, secrets %q", one.Sticky.Secrets, list.Sticky.Secrets)
 	}
 }
 

@@ -65,7 +65,7 @@ func explain(e *Engine, req Request) Decision {
 
 func mustApply(t *testing.T, e *Engine, cfg *config.Config) {
 	t.Helper()
-	if cfg.Sticky == (config.Sticky{}) {
+	if cfg.Sticky.Mode == "" {
 		cfg.Sticky = config.DefaultSticky()
 	}
 	for i := range cfg.Routes {
@@ -193,7 +193,7 @@ func TestStickySteps(t *testing.T) {
 		d := decide(e, req)
 		got := ""
 		if d.SetCookie {
-			got = d.CookieName + "=" + d.SessionID + "; " + d.ServerCookieName + "=" + d.Server
+			got = d.CookieName + "=" + d.SessionID + "; " + d.ServerCookieName + "=" + d.ServerCookieValue
 		}
 		if d.Status != 200 || d.Server != server || d.Sticky != sticky || got != setCookie {
 			t.Errorf("%s: %d %s %v %q, want %s %v %q", name, d.Status, d.Server, d.Sticky, got, server, sticky, setCookie)

@@ -103,7 +103,7 @@ func (e *Engine) compile(cfg *config.Config, builtin, strict bool) (*state, erro
 	}
 	st.table = table
 
-	if cfg.Sticky.Mode == config.ModeInsert && e.signer == nil {
+	if cfg.Sticky.Mode == config.ModeInsert && e.opts.Signer == nil {
 		errs = append(errs, &config.FieldError{Path: "sticky.mode", Msg: "insert needs the HTTP proxy (l7lb serve)"})
 	}
 

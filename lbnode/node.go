@@ -168,7 +168,7 @@ func appendSetCookie(b []byte, d *engine.Decision) []byte {
 	v = append(v, "; "...)
 	v = append(v, d.ServerCookieName...)
 	v = append(v, '=')
-	v = append(v, d.Server...)
+	v = append(v, d.ServerCookieValue...)
 	return jsonx.AppendString(b, unsafe.String(unsafe.SliceData(v), len(v)))
 }
 

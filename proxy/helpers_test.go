@@ -62,7 +62,7 @@ func setup(t *testing.T, doc string, servers map[string]string) *env {
 		t.Fatalf("config: %v\n%s", err, b.String())
 	}
 	eng := engine.New(func(msg string) { t.Log("engine:", msg) })
-	eng.SetSigner(session.NewSigner([]byte("0123456789abcdef0123456789abcdef")))
+	eng.SetOptions(EngineOptions(session.NewSigner([]byte("0123456789abcdef0123456789abcdef"))))
 	eng.Init("l7lb", ids)
 	if err := eng.Apply(&f.Config); err != nil {
 		t.Fatalf("apply: %v", err)
