@@ -348,11 +348,9 @@ func (e *Engine) choose(st *state, rt *route, req *Request, h Headers, key strin
 	case known && !up:
 		d.Sticky, d.SetCookie, d.SessionID = StickyRepinned, true, sid
 	case known:
-		// The pin stays, and so do the client's cookies.
+		// The pin stays, and so do the client's cookies, a forged hint
+		// included: it names no server and is ignored again next time.
 		d.Sticky = StickyOtherPool
-		if forged {
-			d.Sticky = StickyHintInvalid
-		}
 		return server, true
 	default:
 		d.Sticky = StickyNewPin

@@ -101,7 +101,7 @@ func TestSignedHints(t *testing.T) {
 		{name: "forged hint, pinned server down", pin: "u1", down: "s1", req: Request{Target: "/a/x", SessionID: "u1", Headers: cookieHeaders("backend", "s1")},
 			server: "s2", sticky: StickyHintInvalid, setCookie: "u1"},
 		{name: "forged hint, other pool", pin: "u1", req: Request{Target: "/b/x", SessionID: "u1", Headers: cookieHeaders("backend", "s3")},
-			server: "s3", sticky: StickyHintInvalid},
+			server: "s3", sticky: StickyOtherPool},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			e := proxyEngine(t, signer, sticky, "s1", "s2", "s3")
