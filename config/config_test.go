@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -265,5 +266,27 @@ func TestLocateEscapesControls(t *testing.T) {
 	want := `f.json:1: routes[0].balance: unknown policy a\x0ab (want round_robin, weighted_round_robin or hash)`
 	if err == nil || err.Error() != want {
 		t.Errorf("got %v, want %s", err, want)
+	}
+}
+
+// TestRepeatedKeyInLargeObject checks repeated keys past the scan limit,
+// where an index finds them.
+func TestRepeatedKeyInLargeObject(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("servers:\n")
+	for i := range 1000 {
+		fmt.Fprintf(&b, "  s%d: http://a:%d\n", i, i+1)
+	}
+	b.WriteString("  s500: http://b:1\n  s3: http://b:2\n")
+	v, err := ParseYAML([]byte(b.String()))
+	want := Errors{
+		{Path: "servers.s500", Line: 1002, Msg: "repeated key (first at line 502)"},
+		{Path: "servers.s3", Line: 1003, Msg: "repeated key (first at line 5)"},
+	}
+	if !reflect.DeepEqual(err, want) {
+		t.Errorf("error %v, want %v", err, want)
+	}
+	if n := len(v.Get("servers").Keys); n != 1000 {
+		t.Errorf("%d servers kept, want the first 1000", n)
 	}
 }

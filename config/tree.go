@@ -83,6 +83,9 @@ func (e *SyntaxError) Error() string {
 type tree struct {
 	values   int // values left to make
 	repeated Errors
+	// keys indexes the keys of the objects grown past a few keys, so that
+	// finding repeated keys stays linear in the size of the document.
+	keys map[*Value]map[string]int
 }
 
 func newTree(data []byte) *tree {
@@ -103,16 +106,45 @@ func (t *tree) value(k Kind, line, depth int) (*Value, error) {
 // add adds key (at line keyLine) and val to the map m at path. A key m
 // already holds is recorded as an error and dropped: the first stays.
 func (t *tree) add(m *Value, path, key string, keyLine int, val *Value) {
-	for i, k := range m.Keys {
-		if k == key {
-			t.repeated = append(t.repeated, &FieldError{Path: Join(path, key), Line: keyLine,
-				Msg: fmt.Sprintf("repeated key (first at line %d)", m.KeyLines[i])})
-			return
-		}
+	if i := t.find(m, key); i >= 0 {
+		t.repeated = append(t.repeated, &FieldError{Path: Join(path, key), Line: keyLine,
+			Msg: fmt.Sprintf("repeated key (first at line %d)", m.KeyLines[i])})
+		return
+	}
+	if idx := t.keys[m]; idx != nil {
+		idx[key] = len(m.Keys)
 	}
 	m.Keys = append(m.Keys, key)
 	m.KeyLines = append(m.KeyLines, keyLine)
 	m.Vals = append(m.Vals, val)
+}
+
+// find returns the index of key in the map m, or -1.
+func (t *tree) find(m *Value, key string) int {
+	const scan = 16 // keys looked up by a scan; beyond, by an index
+	if len(m.Keys) <= scan {
+		for i, k := range m.Keys {
+			if k == key {
+				return i
+			}
+		}
+		return -1
+	}
+	idx := t.keys[m]
+	if idx == nil {
+		if t.keys == nil {
+			t.keys = map[*Value]map[string]int{}
+		}
+		idx = make(map[string]int, 2*len(m.Keys))
+		for i, k := range m.Keys {
+			idx[k] = i
+		}
+		t.keys[m] = idx
+	}
+	if i, ok := idx[key]; ok {
+		return i
+	}
+	return -1
 }
 
 // result returns v and the repeated keys as an Errors, if any. The tree is
@@ -142,6 +174,9 @@ type jsonParser struct {
 	dec  *json.Decoder
 	data []byte
 	t    *tree
+	// The line at offset off: offsets only grow, so each line() counts
+	// the newlines since the last, and the whole parse is linear.
+	off, lineAtOff int
 }
 
 // line is the line of the decoder's current input offset.
@@ -149,8 +184,14 @@ func (p *jsonParser) line() int {
 	return p.lineAt(p.dec.InputOffset())
 }
 
-func (p *jsonParser) lineAt(off int64) int {
-	return bytes.Count(p.data[:min(max(int(off), 0), len(p.data))], []byte{'\n'}) + 1
+func (p *jsonParser) lineAt(off64 int64) int {
+	off := min(max(int(off64), 0), len(p.data))
+	if off < p.off {
+		return bytes.Count(p.data[:off], []byte{'\n'}) + 1
+	}
+	p.lineAtOff += bytes.Count(p.data[p.off:off], []byte{'\n'})
+	p.off = off
+	return p.lineAtOff + 1
 }
 
 // fail turns a decoder error into a SyntaxError with its line.
