@@ -17,12 +17,13 @@ build:
 run: build
 	$(BIN) < testdata/path-based-routing.in.jsonl
 
-# Everything but the benchmarks: formatting, vet, unit, golden and race
-# tests, then a short run of every fuzz target.
+# Everything but the benchmarks: formatting, a tidy go.mod, vet, unit,
+# golden and race tests, then a short run of every fuzz target.
 test: check fuzz
 
 check:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
 

@@ -30,10 +30,23 @@ match are warned about.`,
 // warns about routes that can never match, and loads the certificates and
 // keys TLS listeners name to check them as serve would.
 func check(file string, stdin io.Reader, stdout, stderr io.Writer) int {
-	l, err := load(file, stdin, io.Discard)
+	name, data, err := readConfig(file, stdin)
+	if err == nil {
+		err = checkConfig(name, data, stdout)
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitConfig
+	}
+	return exitOK
+}
+
+// checkConfig is check's work on the bytes of the file name: every error
+// of the file, or the warnings and the summary written to stdout.
+func checkConfig(name string, data []byte, stdout io.Writer) error {
+	l, err := compile(name, data, io.Discard)
+	if err != nil {
+		return err
 	}
 	f := l.file
 	specs := make([]router.Spec, len(f.Routes))
@@ -45,7 +58,7 @@ func check(file string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	for _, s := range router.Shadowed(specs) {
 		fmt.Fprintf(stdout, "%s: warning: route %s can never match: route %s matches every request it does and comes first\n",
-			l.name, f.Routes[s.Index].Name, f.Routes[s.By].Name)
+			name, f.Routes[s.Index].Name, f.Routes[s.By].Name)
 	}
 	warnings, errs := f.ListenerWarnings(), config.Errors{}
 	for i, ln := range f.Listeners {
@@ -65,11 +78,10 @@ func check(file string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s: warning: %s\n", l.src.Position(w.Path), w)
 	}
 	if len(errs) > 0 {
-		fmt.Fprintln(stderr, l.src.Locate(errs))
-		return exitConfig
+		return l.src.Locate(errs)
 	}
-	fmt.Fprintf(stdout, "%s: ok: %d routes, %d servers, %s, sticky %s\n", l.name, len(f.Routes), len(f.Servers), describeListeners(f.Listeners), f.Sticky.Mode)
-	return exitOK
+	fmt.Fprintf(stdout, "%s: ok: %d routes, %d servers, %s, sticky %s\n", name, len(f.Routes), len(f.Servers), describeListeners(f.Listeners), f.Sticky.Mode)
+	return nil
 }
 
 // describeListeners summarises the listeners: "listen ADDR" for a single

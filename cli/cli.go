@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"l7lb/buildinfo"
@@ -368,16 +369,18 @@ func configFlag(fs *flag.FlagSet) *string {
 // stdinName is what messages call a configuration read from standard input.
 const stdinName = "<stdin>"
 
-// readConfig reads the configuration file name, or standard input for "-".
-func readConfig(name string, stdin io.Reader, serve bool) (*config.File, *config.Source, error) {
+// readConfig reads the configuration file name, or standard input for
+// "-", and returns what errors call it with its bytes.
+func readConfig(name string, stdin io.Reader) (string, []byte, error) {
 	if name != "-" {
-		return config.ReadFile(name, serve)
+		data, err := os.ReadFile(name)
+		return name, data, err
 	}
 	data, err := io.ReadAll(stdin)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %v", stdinName, err)
+		return "", nil, fmt.Errorf("%s: %v", stdinName, err)
 	}
-	return config.Read(stdinName, data, serve)
+	return stdinName, data, nil
 }
 
 // node runs the Maelstrom node until its input ends.

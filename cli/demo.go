@@ -72,6 +72,14 @@ func demo(listen string, stdout, stderr io.Writer) int {
 		defer srv.Close()
 		addrs = append(addrs, ln.Addr().String())
 	}
+	// Listen first, so that --listen 127.0.0.1:0 (any free port) works:
+	// the configuration gets the address taken.
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		fmt.Fprintln(stderr, "l7lb:", listenError("listen", listen, err))
+		return exitFailed
+	}
+	defer ln.Close()
 	dir, err := os.MkdirTemp("", "l7lb-demo")
 	if err != nil {
 		fmt.Fprintln(stderr, "l7lb:", err)
@@ -79,7 +87,7 @@ func demo(listen string, stdout, stderr io.Writer) int {
 	}
 	defer os.RemoveAll(dir)
 	file := filepath.Join(dir, "demo.yaml")
-	text := fmt.Sprintf(demoConfig, listen, addrs[0], addrs[1], addrs[2])
+	text := fmt.Sprintf(demoConfig, ln.Addr(), addrs[0], addrs[1], addrs[2])
 	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
 		fmt.Fprintln(stderr, "l7lb:", err)
 		return exitFailed
@@ -88,11 +96,6 @@ func demo(listen string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitConfig
-	}
-	ln, err := net.Listen("tcp", listen)
-	if err != nil {
-		fmt.Fprintln(stderr, "l7lb:", err)
-		return exitFailed
 	}
 	r, err := start(ctx, l, []net.Listener{ln}, stdout, stderr)
 	if err != nil {

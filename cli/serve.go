@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -39,13 +40,27 @@ type loaded struct {
 // compiles it into an engine, so that every problem the engine finds is
 // reported with its file line too.
 func load(name string, stdin io.Reader, stderr io.Writer) (*loaded, error) {
-	f, src, err := readConfig(name, stdin, true)
+	name, data, err := readConfig(name, stdin)
 	if err != nil {
 		return nil, err
 	}
+	return compile(name, data, stderr)
+}
+
+// compile is the whole configuration path of check, serve and explain:
+// parse data (the file name's bytes), decode it and compile it into an
+// engine. The engine compiles what decoded even when some fields did not,
+// so that the error lists every problem of the file, in line order.
+func compile(name string, data []byte, stderr io.Writer) (*loaded, error) {
+	f, src, err := config.Load(name, data, true)
+	if src == nil {
+		return nil, err
+	}
+	var errs config.Errors
+	errors.As(err, &errs)
 	e := engine.New(stderrWarn(stderr))
 	e.Measure() // the proxy measures its requests, and explain shows as it does
-	e.SetSigner(session.NewSigner(secret(f.Sticky.Secret, stderr)))
+	e.SetOptions(proxy.EngineOptions(signer(f, stderr)))
 	ids := make([]string, len(f.Servers))
 	for i, s := range f.Servers {
 		ids[i] = s.ID
@@ -56,25 +71,56 @@ func load(name string, stdin io.Reader, stderr io.Writer) (*loaded, error) {
 	}
 	e.Init(host, ids)
 	if err := e.Apply(&f.Config); err != nil {
-		return nil, src.Locate(err)
+		var ces config.Errors
+		if !errors.As(err, &ces) {
+			return nil, src.Locate(err)
+		}
+		errs = append(errs, ces...)
+	}
+	if len(errs) > 0 {
+		return nil, src.Locate(errs)
 	}
 	return &loaded{name: src.Name, file: f, engine: e, src: src}, nil
 }
 
-// secret returns the key that signs insert-mode cookies: the configured
-// one, else L7LB_STICKY_SECRET, else a random one (sessions then do not
-// survive a restart, and instances do not share them).
-func secret(configured string, stderr io.Writer) []byte {
-	if configured != "" {
-		return []byte(configured)
+// signer returns the signer of the proxy's sticky cookies: with the
+// configured secrets, else L7LB_STICKY_SECRET, else a random one (sessions
+// then do not survive a restart, and instances do not share them: a
+// warning says so, unless no route is sticky).
+func signer(f *config.File, stderr io.Writer) *session.Signer {
+	var keys [][]byte
+	for _, s := range f.Sticky.Secrets {
+		keys = append(keys, []byte(s))
 	}
-	if env := os.Getenv("L7LB_STICKY_SECRET"); env != "" {
-		return []byte(env)
+	if len(keys) == 0 {
+		if env := os.Getenv("L7LB_STICKY_SECRET"); env != "" {
+			keys = append(keys, []byte(env))
+		}
 	}
-	b := make([]byte, 32)
-	rand.Read(b)
-	fmt.Fprintln(stderr, "l7lb: warning: no sticky.secret nor L7LB_STICKY_SECRET: using a random one; sticky cookies will not survive a restart nor be honoured by other instances")
-	return b
+	if len(keys) == 0 {
+		b := make([]byte, 32)
+		rand.Read(b)
+		keys = append(keys, b)
+		if stickyUsed(f) {
+			fmt.Fprintln(stderr, "l7lb: warning: no sticky.secret nor L7LB_STICKY_SECRET: using a random one; sticky cookies will not survive a restart nor be honoured by other instances")
+		}
+	}
+	return session.NewSigner(keys[0], keys[1:]...)
+}
+
+// stickyUsed reports whether some request can be sticky: the global mode
+// is on where a route does not turn it off, or a route turns it on.
+func stickyUsed(f *config.File) bool {
+	on := f.Sticky.Mode != config.ModeOff
+	if on && (f.DefaultServers == nil || len(f.DefaultServers) > 0) {
+		return true
+	}
+	for _, r := range f.Routes {
+		if r.Sticky == nil && on || r.Sticky != nil && *r.Sticky {
+			return true
+		}
+	}
+	return false
 }
 
 var serveCommand = &command{
@@ -112,7 +158,7 @@ func serve(file string, accessLog bool, stdin io.Reader, stdout, stderr io.Write
 			for _, ln := range lns {
 				ln.Close()
 			}
-			fmt.Fprintln(stderr, "l7lb:", err)
+			fmt.Fprintln(stderr, "l7lb:", listenError("listen", x.Address, err))
 			return exitFailed
 		}
 		lns, addrs = append(lns, ln), append(addrs, ln.Addr().String())
@@ -134,6 +180,20 @@ func serve(file string, accessLog bool, stdin io.Reader, stdout, stderr io.Write
 		return exitFailed
 	}
 	return exitOK
+}
+
+// listenError says which listener could not take its address, and why:
+// "listen 127.0.0.1:8080: address already in use".
+func listenError(which, addr string, err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		err = oe.Err
+	}
+	var se *os.SyscallError
+	if errors.As(err, &se) {
+		err = se.Err
+	}
+	return fmt.Errorf("%s %s: %v", which, addr, err)
 }
 
 // running is a started proxy with its health checks and admin listener.
@@ -201,7 +261,7 @@ func start(ctx context.Context, l *loaded, lns []net.Listener, accessLog, stderr
 		aln, err := net.Listen("tcp", l.file.Admin)
 		if err != nil {
 			stopChecks()
-			return nil, err
+			return nil, listenError("admin", l.file.Admin, err)
 		}
 		r.admin = &http.Server{Handler: admin.Handler(l.engine, func() any { return p.Stats() }), ReadHeaderTimeout: 10 * time.Second}
 		go r.admin.Serve(aln)

@@ -109,9 +109,9 @@ type Sticky struct {
 	MaxSessions  int
 
 	// Read by the HTTP proxy only.
-	Secret string        // signs insert-mode cookies; "" = from L7LB_STICKY_SECRET or generated
-	Secure bool          // add Secure to the cookies the proxy sets
-	MaxAge time.Duration // add Max-Age; 0 = a session cookie
+	Secrets []string      // sign the proxy's cookies: the first signs, all verify; none = from L7LB_STICKY_SECRET or generated
+	Secure  bool          // add Secure to the cookies the proxy sets
+	MaxAge  time.Duration // add Max-Age; 0 = a session cookie
 }
 
 // DefaultSticky returns the sticky settings with every default applied.

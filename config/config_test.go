@@ -2,9 +2,12 @@ package config
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -65,6 +68,10 @@ func TestDecodeErrors(t *testing.T) {
 		{`{"sticky":{"cookie":"a b"}}`, "sticky.cookie: not a valid cookie name"},
 		{`{"sticky":{"cookie":"backend"}}`, "sticky.server_cookie: must differ from cookie"},
 		{`{"sticky":{"ttl":3}}`, "sticky.ttl: unknown field"},
+		{`{"sticky":{"secret":"a","secrets":["b"]}}`, "sticky.secrets: give secret or secrets, not both"},
+		{`{"sticky":{"secrets":[]}}`, "sticky.secrets: must not be empty"},
+		{`{"sticky":{"secrets":["a",""]}}`, "sticky.secrets[1]: must not be empty"},
+		{`{"sticky":{"secret":""}}`, "sticky.secret: must not be empty"},
 	}
 	for _, tt := range tests {
 		_, err := decodeJSON(t, tt.doc)
@@ -85,7 +92,7 @@ func TestCanonicalRoundTrip(t *testing.T) {
 	   "headers":{"X-Env":"prod"},"servers":["s1","s2"],"balance":"hash","hash_on":"cookie:uid","weights":{"s1":3},
 	   "rewrite":{"regex":{"pattern":"^/api/(.*)$","replacement":"/$1"}},"sticky":false},
 	  {"host":"a.example.com","servers":["s3"],"rewrite":{"replace_prefix":{"from":"/a","to":"/b"}}}
-	],"default_servers":[],"sticky":{"mode":"always","max_sessions":5}}`
+	],"default_servers":[],"sticky":{"mode":"always","max_sessions":5,"secrets":["new","old"],"max_age":"1h"}}`
 	c1, err := decodeJSON(t, doc)
 	if err != nil {
 		t.Fatal(err)
@@ -107,6 +114,21 @@ func TestCanonicalRoundTrip(t *testing.T) {
 	var none Config
 	if got := none.Canonical([]string{"s1", "s2"})["default_servers"]; !reflect.DeepEqual(got, []string{"s1", "s2"}) {
 		t.Errorf("nil default servers written as %v, want all servers", got)
+	}
+}
+
+// TestStickySecrets checks that secret is the one-secret form of secrets.
+func TestStickySecrets(t *testing.T) {
+	one, err := decodeJSON(t, `{"sticky":{"secret":"k"}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := decodeJSON(t, `{"sticky":{"secrets":["k"]}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(one, list) || !reflect.DeepEqual(one.Sticky.Secrets, []string{"k"}) {
+		t.Errorf("secret gives %q, secrets %q", one.Sticky.Secrets, list.Sticky.Secrets)
 	}
 }
 
@@ -148,7 +170,11 @@ func TestReadFileNamesFieldAndLine(t *testing.T) {
 			"bad.json:4: routes[0].sticky: expected a boolean"},
 		{"top.yaml", "listen: 1\n", "top.yaml:1: listen: expected a string"},
 		{"key.yaml", "listn: x\n", "key.yaml:1: listn: unknown field"},
-		{"syntax.json", "{\n \"routes\": [\n}\n", "syntax.json: line 3"},
+		{"syntax.json", "{\n \"routes\": [\n}\n", "syntax.json:3: invalid character"},
+		{"syntax.yaml", "routes:\n  - a: b\n   c: d\n", "syntax.yaml:1: did not find expected '-' indicator"},
+		{"deep.json", strings.Repeat(`{"a":`, 100000), "deep.json:1: nested deeper than 64 levels"},
+		{"deep.yaml", strings.Repeat("[", 100000), "deep.yaml: exceeded max depth"},
+		{"laughs.yaml", "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n", "laughs.yaml:1: the document expands to too many values"},
 	}
 	for _, tt := range tests {
 		path := filepath.Join(dir, tt.name)
@@ -171,5 +197,96 @@ func TestLocateFindsLineOfLaterErrors(t *testing.T) {
 	err = src.Locate(Errors{{Path: "routes[1].servers[1]", Msg: "unknown server s9"}})
 	if want := "f.yaml:7: routes[1].servers[1]: unknown server s9"; err.Error() != want {
 		t.Errorf("got %q, want %q", err, want)
+	}
+}
+
+// TestRepeatedKeys checks that a key given twice in one object, at any
+// depth, in YAML or JSON, is an error naming its line and field path and
+// the line of the first, never silently resolved either way.
+func TestRepeatedKeys(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct{ name, body, want string }{
+		{"top.yaml", "listen: 127.0.0.1:80\nservers: {s1: http://a:1}\nlisten: 127.0.0.1:81\n",
+			"top.yaml:3: listen: repeated key (first at line 1)"},
+		{"servers.yaml", "listen: 127.0.0.1:80\nservers:\n  s1: http://a:1\nservers:\n  s2: http://a:2\n",
+			"servers.yaml:4: servers: repeated key (first at line 2)"},
+		{"server-id.yaml", "listen: 127.0.0.1:80\nservers:\n  s1: http://a:1\n  s1: http://a:2\n",
+			"server-id.yaml:4: servers.s1: repeated key (first at line 3)"},
+		{"route.yaml", "routes:\n  - name: a\n    servers: [s1]\n    path: /a\n    path: /b\n",
+			"route.yaml:5: routes[0].path: repeated key (first at line 4)"},
+		{"nested.yaml", "routes:\n  - servers: [s1]\n    headers: {X-A: '1', X-A: '2'}\n",
+			"nested.yaml:3: routes[0].headers.X-A: repeated key (first at line 3)"},
+		{"sticky.yaml", "sticky:\n  mode: auto\n  mode: always\n",
+			"sticky.yaml:3: sticky.mode: repeated key (first at line 2)"},
+		{"number-key.yaml", "routes:\n  - servers: [s1]\n    headers: {1: a, \"1\": b}\n",
+			"number-key.yaml:3: routes[0].headers.1: repeated key (first at line 3)"},
+		{"top.json", "{\n \"listen\": \"127.0.0.1:80\",\n \"listen\": \"127.0.0.1:81\"\n}\n",
+			"top.json:3: listen: repeated key (first at line 2)"},
+		{"server-id.json", "{\"listen\": \"127.0.0.1:80\",\n \"servers\": {\"s1\": \"http://a:1\",\n  \"s1\": \"http://a:2\"}}\n",
+			"server-id.json:3: servers.s1: repeated key (first at line 2)"},
+		{"route.json", "{\"routes\": [{\"servers\": [\"s1\"],\n \"rewrite\": {\"strip_prefix\": \"/a\",\n \"strip_prefix\": \"/b\"}}]}\n",
+			"route.json:3: routes[0].rewrite.strip_prefix: repeated key (first at line 2)"},
+	}
+	for _, tt := range tests {
+		path := filepath.Join(dir, tt.name)
+		if err := os.WriteFile(path, []byte(tt.body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := ReadFile(path, false)
+		if err == nil {
+			t.Errorf("%s: no error, want %q", tt.name, tt.want)
+			continue
+		}
+		want := filepath.Join(dir, tt.want)
+		if lines := strings.Split(err.Error(), "\n"); !slices.Contains(lines, want) {
+			t.Errorf("%s: error\n%v\nwant the line %q", tt.name, err, want)
+		}
+	}
+}
+
+// TestRepeatedKeyInMessage checks the node's side: a configuration body
+// with a repeated key is rejected with the field named.
+func TestRepeatedKeyInMessage(t *testing.T) {
+	_, err := ParseJSON([]byte(`{"type":"config","routes":[{"servers":["s1"],"servers":["s2"]}]}`))
+	var es Errors
+	if !errors.As(err, &es) || len(es) != 1 || es[0].Error() != "routes[0].servers: repeated key (first at line 1)" {
+		t.Errorf("error %v, want routes[0].servers: repeated key (first at line 1)", err)
+	}
+}
+
+// TestLocateEscapesControls checks that a control byte from the file (here
+// a newline in a value the message quotes) cannot break an error's line.
+func TestLocateEscapesControls(t *testing.T) {
+	v, err := ParseJSON([]byte(`{"routes": [{"servers": ["s1"], "balance": "a\nb"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = DecodeConfig(v, false)
+	err = (&Source{Name: "f.json", Root: v}).Locate(err)
+	want := `f.json:1: routes[0].balance: unknown policy a\x0ab (want round_robin, weighted_round_robin, hash, least_request or peak_ewma)`
+	if err == nil || err.Error() != want {
+		t.Errorf("got %v, want %s", err, want)
+	}
+}
+
+// TestRepeatedKeyInLargeObject checks repeated keys past the scan limit,
+// where an index finds them.
+func TestRepeatedKeyInLargeObject(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("servers:\n")
+	for i := range 1000 {
+		fmt.Fprintf(&b, "  s%d: http://a:%d\n", i, i+1)
+	}
+	b.WriteString("  s500: http://b:1\n  s3: http://b:2\n")
+	v, err := ParseYAML([]byte(b.String()))
+	want := Errors{
+		{Path: "servers.s500", Line: 1002, Msg: "repeated key (first at line 502)"},
+		{Path: "servers.s3", Line: 1003, Msg: "repeated key (first at line 5)"},
+	}
+	if !reflect.DeepEqual(err, want) {
+		t.Errorf("error %v, want %v", err, want)
+	}
+	if n := len(v.Get("servers").Keys); n != 1000 {
+		t.Errorf("%d servers kept, want the first 1000", n)
 	}
 }

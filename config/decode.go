@@ -437,7 +437,16 @@ func (d *decoder) sticky(path string, v *Value) Sticky {
 				s.MaxSessions = n
 			}
 		case "secret":
-			s.Secret, _ = d.nonEmpty(p, val)
+			if x, ok := d.nonEmpty(p, val); ok {
+				s.Secrets = []string{x}
+			}
+		case "secrets":
+			if x, ok := d.strings(p, val); ok {
+				if len(x) == 0 {
+					d.fail(p, val, "must not be empty")
+				}
+				s.Secrets = x
+			}
 		case "secure":
 			if d.want(p, val, Bool) {
 				s.Secure = val.Bool
@@ -450,6 +459,9 @@ func (d *decoder) sticky(path string, v *Value) Sticky {
 	}
 	if s.Cookie == s.ServerCookie {
 		d.fail(Join(path, "server_cookie"), v, "must differ from cookie")
+	}
+	if v.Get("secret") != nil && v.Get("secrets") != nil {
+		d.fail(Join(path, "secrets"), v.Get("secrets"), "give secret or secrets, not both")
 	}
 	return s
 }

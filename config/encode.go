@@ -21,8 +21,8 @@ func (c *Config) Canonical(defaults []string) map[string]any {
 		"max_sessions":  c.Sticky.MaxSessions,
 	}
 	// The proxy's settings, written only when set: the node has none.
-	if c.Sticky.Secret != "" {
-		sticky["secret"] = c.Sticky.Secret
+	if len(c.Sticky.Secrets) > 0 {
+		sticky["secrets"] = c.Sticky.Secrets
 	}
 	if c.Sticky.Secure {
 		sticky["secure"] = true

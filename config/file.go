@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -19,7 +20,8 @@ type Source struct {
 
 // ReadFile reads a configuration file, YAML or JSON; with serve, for the
 // HTTP proxy (see DecodeFile). Relative file names in it (certificates,
-// keys) are taken from the file's directory.
+// keys) are taken from the file's directory. Its errors are located (see
+// Locate).
 func ReadFile(name string, serve bool) (*File, *Source, error) {
 	data, err := os.ReadFile(name)
 	if err != nil {
@@ -28,28 +30,48 @@ func ReadFile(name string, serve bool) (*File, *Source, error) {
 	return Read(name, data, serve)
 }
 
-// Read parses and decodes data, a configuration that errors call name
-// (a file name, or <stdin>).
+// Read is ReadFile for data that errors call name (a file name, or
+// <stdin>).
 func Read(name string, data []byte, serve bool) (*File, *Source, error) {
-	v, err := Parse(data)
+	f, src, err := Load(name, data, serve)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %v", name, err)
+		if src == nil {
+			return nil, nil, err
+		}
+		return nil, nil, src.Locate(err)
+	}
+	return f, src, nil
+}
+
+// Load parses and decodes the configuration file name holding data. When
+// the document parses, it returns the Source and the File decoded from it
+// even if some fields have errors, so that a later check (the engine's)
+// can add its own: err is then Errors, to be joined with the later check's
+// and passed to Source.Locate. A document that does not parse gives no
+// File and no Source, and an error already located.
+func Load(name string, data []byte, serve bool) (*File, *Source, error) {
+	v, perr := Parse(data)
+	var es Errors
+	if perr != nil && !errors.As(perr, &es) {
+		var se *SyntaxError
+		if errors.As(perr, &se) && se.Line > 0 {
+			return nil, nil, fmt.Errorf("%s:%d: %s", name, se.Line, se.Msg)
+		}
+		return nil, nil, fmt.Errorf("%s: %v", name, perr)
 	}
 	src := &Source{Name: name, Root: v}
 	f, err := DecodeFile(v, serve)
 	if err != nil {
-		return nil, nil, src.Locate(err)
+		es = append(es, err.(Errors)...)
 	}
-	dir, err := filepath.Abs(filepath.Dir(name))
-	if err != nil {
-		return nil, nil, err
+	if dir, err := filepath.Abs(filepath.Dir(name)); err == nil {
+		f.resolvePaths(dir)
 	}
-	f.resolvePaths(dir)
-	return f, src, nil
+	return f, src, es.Err()
 }
 
 // Parse parses a JSON document (one that starts with '{') or else a YAML
-// document.
+// document. See ParseJSON and ParseYAML for its errors.
 func Parse(data []byte) (*Value, error) {
 	if t := bytes.TrimSpace(data); len(t) > 0 && t[0] == '{' {
 		return ParseJSON(data)
@@ -58,26 +80,56 @@ func Parse(data []byte) (*Value, error) {
 }
 
 // Locate writes every field error of err on a line of its own as
-// `FILE:LINE: field: message`.
+// `FILE:LINE: field: message`, in line order (errors of the same line in
+// the order given).
 func (s *Source) Locate(err error) error {
 	var es Errors
 	if !errors.As(err, &es) {
 		return fmt.Errorf("%s: %v", s.Name, err)
 	}
-	lines := make([]string, len(es))
+	type located struct {
+		line int
+		text string
+	}
+	out := make([]located, len(es))
 	for i, e := range es {
 		line := e.Line
 		if line == 0 {
 			line = s.Root.lineOf(e.Path)
 		}
+		text := escapeControls(e.Error())
 		if line > 0 {
-			lines[i] = fmt.Sprintf("%s:%d: %s", s.Name, line, e)
+			out[i] = located{line, fmt.Sprintf("%s:%d: %s", s.Name, line, text)}
 		} else {
-			lines[i] = fmt.Sprintf("%s: %s", s.Name, e)
+			out[i] = located{0, fmt.Sprintf("%s: %s", s.Name, text)}
 		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].line < out[j].line })
+	lines := make([]string, len(out))
+	for i, l := range out {
+		lines[i] = l.text
 	}
 	return errors.New(strings.Join(lines, "\n"))
 }
+
+// escapeControls writes the control bytes of s, which may come from the
+// file (a key, a value), as \xHH, so that every error stays on its line.
+func escapeControls(s string) string {
+	if !strings.ContainsFunc(s, isControl) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f {
+			fmt.Fprintf(&b, "\\x%02x", c)
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 // lineOf returns the line of the deepest value on a field path such as
 // `routes[1].rewrite.regex.pattern`, or 0.

@@ -354,8 +354,7 @@ func (d *decoder) hsts(path string, v *Value) *HSTS {
 }
 
 // checkAddresses reports listeners that would bind the same address as an
-// earlier one or as the admin listener. A wildcard host ("", 0.0.0.0, ::)
-// takes its port on every address; port 0 (any free port) never clashes.
+// earlier one or as the admin listener (see clash).
 func (d *decoder) checkAddresses(list *Value, f *File) {
 	path := func(i int) string {
 		if list == nil {
@@ -365,28 +364,42 @@ func (d *decoder) checkAddresses(list *Value, f *File) {
 	}
 	for i, l := range f.Listeners {
 		for j := range i {
-			if addressesClash(l.Address, f.Listeners[j].Address) {
-				d.fail(path(i), nil, l.Address+" clashes with "+path(j)+" ("+f.Listeners[j].Address+")")
+			if msg := clash(l.Address, f.Listeners[j].Address, path(j)); msg != "" {
+				d.fail(path(i), nil, msg)
 				break
 			}
 		}
-		if f.Admin != "" && addressesClash(l.Address, f.Admin) {
-			d.fail("admin", nil, f.Admin+" clashes with "+path(i)+" ("+l.Address+")")
+		if f.Admin != "" {
+			if msg := clash(f.Admin, l.Address, path(i)); msg != "" {
+				d.fail("admin", nil, msg)
+			}
 		}
 	}
 }
 
-func addressesClash(a, b string) bool {
+// clash says why a socket bound to a cannot coexist with one bound to b,
+// the address of the field other, or returns "": the same host and port,
+// or the same port with either host a wildcard. An empty host and :: take
+// the port on every address (on Linux an IPv6 wildcard socket takes IPv4
+// too), 0.0.0.0 on every IPv4 address; a host name is assumed to overlap a
+// wildcard.
+func clash(a, b, other string) string {
 	ha, pa, errA := net.SplitHostPort(a)
 	hb, pb, errB := net.SplitHostPort(b)
-	if errA != nil || errB != nil || pa != pb || pa == "0" {
-		return false
+	if errA != nil || errB != nil || pa != pb {
+		return ""
 	}
-	return ha == hb || wildcardHost(ha) || wildcardHost(hb)
-}
-
-func wildcardHost(h string) bool {
-	return h == "" || h == "0.0.0.0" || h == "::"
+	ia, erra := netip.ParseAddr(ha)
+	ib, errb := netip.ParseAddr(hb)
+	switch {
+	case strings.EqualFold(ha, hb) || erra == nil && errb == nil && ia.Unmap() == ib.Unmap():
+		return "the same address as " + other + " (" + b + ")"
+	case takesAll(hb, ha):
+		return "overlaps " + other + " (" + b + " takes port " + pb + " on every address)"
+	case takesAll(ha, hb):
+		return "overlaps " + other + " (" + a + " takes port " + pa + " on every address)"
+	}
+	return ""
 }
 
 // resolvePaths makes the file names of the listeners absolute, relative to

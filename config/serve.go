@@ -2,8 +2,10 @@ package config
 
 import (
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -163,17 +165,61 @@ func (f *File) applyServerWeights() {
 	}
 }
 
-// address decodes a host:port listen address.
+// address decodes a listen address, host:port: the host an IP address, a
+// DNS name, or empty for every address; the port a number from 1 to
+// 65535 (no service names: a configuration means the same on every
+// machine). It returns the address with the port in plain decimal.
 func (d *decoder) address(path string, v *Value) (string, bool) {
 	s, ok := d.nonEmpty(path, v)
 	if !ok {
 		return "", false
 	}
-	if _, _, err := net.SplitHostPort(s); err != nil {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
 		d.fail(path, v, "want host:port")
 		return "", false
 	}
-	return s, true
+	if port == "" || strings.Trim(port, "0123456789") != "" {
+		d.fail(path, v, "want host:port with a numeric port")
+		return "", false
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
+		d.fail(path, v, "port must be from 1 to 65535")
+		return "", false
+	}
+	if _, err := netip.ParseAddr(host); host != "" && err != nil && !dnsName(host) {
+		d.fail(path, v, "invalid host")
+		return "", false
+	}
+	return net.JoinHostPort(host, strconv.Itoa(n)), true
+}
+
+// dnsName reports whether s is a DNS name: dot-separated labels of
+// letters, digits, '-' and '_'.
+func dnsName(s string) bool {
+	if len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(s, "."), ".") {
+		if label == "" || len(label) > 63 || strings.Trim(label, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// takesAll reports whether a socket bound to the wildcard host w takes the
+// port of host h too.
+func takesAll(w, h string) bool {
+	switch w {
+	case "", "::":
+		return true
+	case "0.0.0.0":
+		a, err := netip.ParseAddr(h)
+		return err != nil || a.Unmap().Is4()
+	}
+	return false
 }
 
 // servers decodes the servers map: id → URL, or id → {url, weight}.
@@ -204,8 +250,8 @@ func (d *decoder) servers(path string, v *Value) []Server {
 				d.fail(Join(p, "url"), val, "missing")
 			}
 		default:
+			// Kept, so that the routes naming it are not told it is unknown.
 			d.fail(p, val, "expected a URL or an object {url, weight}")
-			continue
 		}
 		if s.URL != "" {
 			addr, err := serverAddr(s.URL)

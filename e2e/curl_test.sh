@@ -43,7 +43,7 @@ has 'X-Path: /users?id=7&x=%2F' "$out" || fail "rewrite: want /users?id=7&x=%2F"
 
 # Insert-mode sticky cookie, with its documented attributes.
 out=$(fetch -c "$jar" "http://$addr/rr/")
-grep -qiE '^Set-Cookie: l7lb=[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+; Path=/; HttpOnly; SameSite=Lax$' <<<"$out" ||
+grep -qiE '^Set-Cookie: l7lb=[A-Za-z0-9_-]+\.[0-9]+\.[A-Za-z0-9_-]{22}; Path=/; HttpOnly; SameSite=Lax$' <<<"$out" ||
 	fail "Set-Cookie shape" "$out"
 first=$(grep -i '^X-Backend: ' <<<"$out" | sed 's/^[^:]*: //')
 [ -n "$first" ] || fail "no X-Backend" "$out"

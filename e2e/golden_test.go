@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestGoldenEquivalence replays the node's golden cases (testdata/*.in.jsonl
@@ -55,7 +56,10 @@ import (
 // the `host` field becomes Host when nothing else gives one, and a request
 // with no host at all goes as HTTP/1.0, where Host is optional; a fragment
 // is not sent, as no client sends one. Session ids the node issued
-// ("lb-1") are replaced by those serve issued ("HOSTNAME-1").
+// ("lb-1") are replaced by those serve issued (random). The node's server
+// hint cookie holds the plain server id, serve's a signed value: each hint
+// is sent signed with the secret the replay gives serve, as serve would
+// have set it, and the hint serve sets is compared by the server it names.
 func TestGoldenEquivalence(t *testing.T) {
 	ins, err := filepath.Glob(filepath.Join(modRoot, "testdata", "*.in.jsonl"))
 	if err != nil {
@@ -433,7 +437,7 @@ func (gc *goldenCase) serveConfig(listen string, urls map[string]string) string 
 		fmt.Fprintf(&b, ",\n  \"default_servers\": %s", gc.defaultServers)
 	}
 	// The node's modes: serve would default to insert.
-	sticky := map[string]json.RawMessage{"mode": json.RawMessage(`"auto"`)}
+	sticky := map[string]json.RawMessage{"mode": json.RawMessage(`"auto"`), "secret": json.RawMessage(mustJSON(goldenSecret))}
 	for k, v := range gc.sticky {
 		sticky[k] = v
 	}
@@ -502,7 +506,7 @@ func (gc *goldenCase) replay(t *testing.T) int {
 			continue
 		}
 		wantSID, wantServer := parseGoldenSetCookie(want.SetCookie, cookieName, serverCookie)
-		if set[cookieName] == "" || set[serverCookie] != wantServer {
+		if set[cookieName] == "" || set[serverCookie] == "" || hintServer(t, set[serverCookie]) != wantServer {
 			t.Errorf("%s: serve set cookies %v, golden set_cookie %q", where, set, want.SetCookie)
 			continue
 		}
@@ -538,7 +542,7 @@ func (gc *goldenCase) wireRequest(body map[string]json.RawMessage, issued map[st
 		case strings.EqualFold(name, "Host"):
 			hasHost = true
 		case strings.EqualFold(name, "Cookie"):
-			h = name + ": " + mapCookies(strings.TrimLeft(value, " \t"), issued)
+			h = name + ": " + gc.mapCookies(strings.TrimLeft(value, " \t"), issued)
 		}
 		headers = append(headers, h)
 	}
@@ -556,7 +560,7 @@ func (gc *goldenCase) wireRequest(body map[string]json.RawMessage, issued map[st
 
 	// The body's session_id and cookies object come first in one Cookie
 	// header: the node reads them before the Cookie header.
-	cookieName, _ := gc.stickyNames()
+	cookieName, serverCookie := gc.stickyNames()
 	var pairs []string
 	if sid := str(body["session_id"]); sid != "" {
 		pairs = append(pairs, cookieName+"="+mapID(sid, issued))
@@ -570,7 +574,11 @@ func (gc *goldenCase) wireRequest(body map[string]json.RawMessage, issued map[st
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		pairs = append(pairs, n+"="+mapID(cookies[n], issued))
+		v := mapID(cookies[n], issued)
+		if n == serverCookie {
+			v = signHint(v)
+		}
+		pairs = append(pairs, n+"="+v)
 	}
 	if len(pairs) > 0 || hasCookies {
 		// An empty cookies object still "carries cookies" for the node;
@@ -587,18 +595,37 @@ func (gc *goldenCase) wireRequest(body map[string]json.RawMessage, issued map[st
 	return method, b.String()
 }
 
-// mapCookies replaces, in a Cookie header value, every value that is a
-// session id the node issued by serve's.
-func mapCookies(header string, issued map[string]string) string {
-	if len(issued) == 0 {
-		return header
+// goldenSecret signs serve's sticky cookies in the replays.
+const goldenSecret = "golden-equivalence"
+
+// signHint returns the hint serve would have set for the node's plain hint
+// server; an empty hint stays empty (absent, for both).
+func signHint(server string) string {
+	if server == "" {
+		return ""
 	}
+	return signedValue(goldenSecret, server, time.Now().Unix())
+}
+
+// hintServer returns the server a hint serve set names.
+func hintServer(t *testing.T, value string) string {
+	server, _ := signedServer(t, value)
+	return server
+}
+
+// mapCookies replaces, in a Cookie header value, every value that is a
+// session id the node issued by serve's, and signs the server hint.
+func (gc *goldenCase) mapCookies(header string, issued map[string]string) string {
+	_, serverCookie := gc.stickyNames()
 	parts := strings.Split(header, ";")
 	for i, p := range parts {
 		name, value, ok := strings.Cut(strings.TrimSpace(p), "=")
-		if ok {
+		switch {
+		case ok && name == serverCookie:
+			parts[i] = name + "=" + signHint(value)
+		case ok:
 			parts[i] = name + "=" + mapID(value, issued)
-		} else {
+		default:
 			parts[i] = strings.TrimSpace(p)
 		}
 	}

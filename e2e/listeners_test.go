@@ -111,7 +111,7 @@ func TestServeListeners(t *testing.T) {
 	writePEM(t, dir, "site", time.Now().Add(-time.Hour), time.Now().Add(time.Hour), "site.example")
 
 	cfg := filepath.Join(dir, "tls.yaml")
-	doc := "servers: {s1: " + b.URL + "}\nlisteners:\n  - address: 127.0.0.1:0\n  - address: 127.0.0.1:0\n    tls: {certificates: [{cert: site.pem, key: site-key.pem}]}\n  - address: 127.0.0.1:0\n    h2c: true\n"
+	doc := "servers: {s1: " + b.URL + "}\nlisteners:\n  - address: 127.0.0.1:1\n  - address: 127.0.0.1:2\n    tls: {certificates: [{cert: site.pem, key: site-key.pem}]}\n  - address: 127.0.0.1:3\n    h2c: true\n"
 	if err := os.WriteFile(cfg, []byte(doc), 0o644); err != nil {
 		t.Fatal(err)
 	}

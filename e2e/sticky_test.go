@@ -1,9 +1,13 @@
 package e2e
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -11,8 +15,43 @@ import (
 )
 
 // insertCookie is the shape of the cookie insert mode sets by default:
-// base64url(server id) "." base64url(MAC), then the fixed attributes.
-var insertCookie = regexp.MustCompile(`^l7lb=([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+); Path=/; HttpOnly; SameSite=Lax$`)
+// base64url(server id) "." issue time "." base64url(MAC), then the fixed
+// attributes.
+var insertCookie = regexp.MustCompile(`^l7lb=([A-Za-z0-9_-]+\.[0-9]+\.[A-Za-z0-9_-]{22}); Path=/; HttpOnly; SameSite=Lax$`)
+
+// signedValue is the documented format of the proxy's signed cookie values
+// (docs/config.md), computed here independently of the proxy.
+func signedValue(secret, server string, issued int64) string {
+	enc := base64.RawURLEncoding
+	payload := enc.EncodeToString([]byte(server)) + "." + strconv.FormatInt(issued, 10)
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte("l7lb-sticky-v2\x00" + payload))
+	return payload + "." + enc.EncodeToString(m.Sum(nil)[:16])
+}
+
+// signedServer returns the server a signed value names and its issue time.
+func signedServer(t testing.TB, value string) (string, int64) {
+	t.Helper()
+	parts := strings.Split(value, ".")
+	if len(parts) != 3 {
+		t.Fatalf("signed value %q: want three parts", value)
+	}
+	server, err := base64.RawURLEncoding.DecodeString(parts[0])
+	issued, err2 := strconv.ParseInt(parts[1], 10, 64)
+	if err != nil || err2 != nil {
+		t.Fatalf("signed value %q: %v %v", value, err, err2)
+	}
+	return string(server), issued
+}
+
+// cookiesOf returns the cookies a reply sets, by name.
+func cookiesOf(r reply) map[string]string {
+	names := map[string]string{}
+	for _, ck := range (&http.Response{Header: r.Header}).Cookies() {
+		names[ck.Name] = ck.Value
+	}
+	return names
+}
 
 const stickyRoutes = `
 routes:
@@ -109,9 +148,13 @@ func TestStickyCookieAttributes(t *testing.T) {
 	}
 }
 
+// randomSessionID is the shape of the session ids the proxy issues: 128
+// random bits in base64url.
+var randomSessionID = regexp.MustCompile(`^[A-Za-z0-9_-]{22}$`)
+
 // TestStickyTableMode checks the node's session-table mode on real
-// cookies: mode always issues session_id and backend cookies, and a
-// client that sends them back stays on its server.
+// cookies: mode always issues a random session_id and a signed backend
+// cookie, and a client that sends them back stays on its server.
 func TestStickyTableMode(t *testing.T) {
 	bs := newBackends(t, 3)
 	p := startServe(t, bs, "sticky: {mode: always}\n"+stickyRoutes)
@@ -124,12 +167,12 @@ func TestStickyTableMode(t *testing.T) {
 		}
 		if i == 0 {
 			first = r.Backend
-			names := map[string]string{}
-			for _, ck := range (&http.Response{Header: r.Header}).Cookies() {
-				names[ck.Name] = ck.Value
+			names := cookiesOf(r)
+			if !randomSessionID.MatchString(names["session_id"]) || names["backend"] == "" {
+				t.Fatalf("first response sets cookies %v, want a random session_id and backend", names)
 			}
-			if names["session_id"] == "" || names["backend"] != first {
-				t.Fatalf("first response sets cookies %v, want session_id and backend=%s", names, first)
+			if server, _ := signedServer(t, names["backend"]); server != first {
+				t.Fatalf("backend cookie %q names %s, want %s", names["backend"], server, first)
 			}
 		} else if r.Backend != first {
 			t.Fatalf("request %d reached %s, want %s", i, r.Backend, first)
@@ -264,5 +307,151 @@ func TestStickySharedSecret(t *testing.T) {
 		if mo := insertCookie.FindStringSubmatch(ro.Header.Get("Set-Cookie")); ro.Status != 200 || mo == nil || mo[1] == m[1] {
 			t.Errorf("a proxy with another secret: status %d, Set-Cookie %q; want a new cookie", ro.Status, ro.Header.Get("Set-Cookie"))
 		}
+	}
+}
+
+// waitLog waits for the access log of p to hold want; it is written in
+// batches.
+func waitLog(t *testing.T, p *serveProc, want string) {
+	t.Helper()
+	if !waitFor(3*time.Second, func() bool { return strings.Contains(p.stdout.String(), want) }) {
+		t.Errorf("the access log has no %q:\n%s", want, p.stdout)
+	}
+}
+
+// TestStickyForgedHint checks that a client cannot choose its server with
+// the table modes' backend hint: a plain server id or a value signed with
+// another secret is ignored (the access log says hint-invalid) and
+// replaced by a signed hint, while the proxy's own hint brings a client
+// that lost its session back to its server.
+func TestStickyForgedHint(t *testing.T) {
+	bs := newBackends(t, 3)
+	p := startServe(t, bs, "sticky: {mode: auto, secret: hint-secret}\n"+stickyRoutes)
+	c := newClient(t, false)
+	for _, forged := range []string{"s3", signedValue("another-secret", "s3", time.Now().Unix())} {
+		reached := map[string]bool{}
+		for i := 0; i < 3; i++ {
+			req := request(t, "GET", p.Addr, "", "/f", nil)
+			req.Header.Set("Cookie", "backend="+forged)
+			r := do(t, c, req)
+			if r.Status != 200 {
+				t.Fatalf("status %d", r.Status)
+			}
+			reached[r.Backend] = true
+			names := cookiesOf(r)
+			if server, _ := signedServer(t, names["backend"]); server != r.Backend || !randomSessionID.MatchString(names["session_id"]) {
+				t.Errorf("cookies %v after reaching %s: want a new session and a signed hint for it", names, r.Backend)
+			}
+		}
+		if len(reached) != 3 {
+			t.Errorf("three requests with the hint %q reached %v: the hint chose the server", forged, reached)
+		}
+	}
+	waitLog(t, p, "sticky=hint-invalid")
+
+	// The proxy's own hint: a client that lost its session id (an
+	// unknown one here) is sent back to the server the hint names.
+	req := request(t, "GET", p.Addr, "", "/f", nil)
+	req.Header.Set("Cookie", "theme=dark")
+	r := do(t, c, req)
+	hint := cookiesOf(r)["backend"]
+	for i := 0; i < 3; i++ {
+		req := request(t, "GET", p.Addr, "", "/f", nil)
+		req.Header.Set("Cookie", "session_id=lost-"+strconv.Itoa(i)+"; backend="+hint)
+		if rb := do(t, c, req); rb.Backend != r.Backend {
+			t.Errorf("with the proxy's hint for %s: reached %s", r.Backend, rb.Backend)
+		}
+	}
+	waitLog(t, p, "sticky=hint ")
+}
+
+// TestStickyExpiredCookie checks sticky.max_age in insert mode: a cookie
+// issued longer ago is not honoured, and a new one is issued (the access
+// log says expired); a younger one is honoured as it is.
+func TestStickyExpiredCookie(t *testing.T) {
+	bs := newBackends(t, 3)
+	p := startServe(t, bs, "sticky: {secret: age-secret, max_age: 1h}\n"+stickyRoutes)
+	c := newClient(t, false)
+	now := time.Now().Unix()
+
+	req := request(t, "GET", p.Addr, "", "/e", nil)
+	req.Header.Set("Cookie", "l7lb="+signedValue("age-secret", "s3", now-600))
+	if r := do(t, c, req); r.Status != 200 || r.Backend != "s3" || r.Header.Get("Set-Cookie") != "" {
+		t.Errorf("a 10-minute-old cookie for s3: status %d, reached %s, Set-Cookie %q; want s3 and no new cookie", r.Status, r.Backend, r.Header.Get("Set-Cookie"))
+	}
+
+	req = request(t, "GET", p.Addr, "", "/e", nil)
+	req.Header.Set("Cookie", "l7lb="+signedValue("age-secret", "s3", now-7200))
+	r := do(t, c, req)
+	m := regexp.MustCompile(`^l7lb=([^;]+); .*; Max-Age=3600$`).FindStringSubmatch(r.Header.Get("Set-Cookie"))
+	if r.Status != 200 || m == nil {
+		t.Fatalf("a 2-hour-old cookie: status %d, Set-Cookie %q; want a new cookie", r.Status, r.Header.Get("Set-Cookie"))
+	}
+	server, issued := signedServer(t, m[1])
+	if server != r.Backend || issued < now || m[1] != signedValue("age-secret", server, issued) {
+		t.Errorf("the new cookie %q (for %s, issued %d): want one signed now for %s", m[1], server, issued, r.Backend)
+	}
+	waitLog(t, p, "sticky=expired")
+}
+
+// TestStickySecretRotation checks sticky.secrets: [new, old]. A cookie
+// signed with the old secret is honoured after the rotation and signed
+// again with the new one, its issue time kept; a proxy that has dropped
+// the old secret honours the re-signed cookie and rejects the old one.
+func TestStickySecretRotation(t *testing.T) {
+	bs := newBackends(t, 3)
+	before := startServe(t, bs, "sticky: {secret: old-secret}\n"+stickyRoutes)
+	during := startServe(t, bs, "sticky: {secrets: [new-secret, old-secret]}\n"+stickyRoutes)
+	after := startServe(t, bs, "sticky: {secrets: [new-secret]}\n"+stickyRoutes)
+	c := newClient(t, false)
+	send := func(p *serveProc, cookie string) reply {
+		req := request(t, "GET", p.Addr, "", "/r", nil)
+		req.Header.Set("Cookie", "l7lb="+cookie)
+		return do(t, c, req)
+	}
+
+	// Two sessions, so that round robin on another proxy cannot pass the
+	// test by chance.
+	for i := 0; i < 2; i++ {
+		r := get(t, c, before.Addr, "", "/r")
+		m := insertCookie.FindStringSubmatch(r.Header.Get("Set-Cookie"))
+		if m == nil {
+			t.Fatalf("before: Set-Cookie %q", r.Header.Get("Set-Cookie"))
+		}
+		old := m[1]
+		server, issued := signedServer(t, old)
+
+		rd := send(during, old)
+		md := insertCookie.FindStringSubmatch(rd.Header.Get("Set-Cookie"))
+		if rd.Backend != server || md == nil || md[1] != signedValue("new-secret", server, issued) {
+			t.Fatalf("during: the old cookie for %s reached %s, Set-Cookie %q; want %s and the cookie re-signed with the new secret, issued %d",
+				server, rd.Backend, rd.Header.Get("Set-Cookie"), server, issued)
+		}
+		resigned := md[1]
+		if rd := send(during, resigned); rd.Backend != server || rd.Header.Get("Set-Cookie") != "" {
+			t.Errorf("during: the re-signed cookie reached %s, Set-Cookie %q; want %s and nothing", rd.Backend, rd.Header.Get("Set-Cookie"), server)
+		}
+		if ra := send(after, resigned); ra.Backend != server || ra.Header.Get("Set-Cookie") != "" {
+			t.Errorf("after: the re-signed cookie reached %s, Set-Cookie %q; want %s and nothing", ra.Backend, ra.Header.Get("Set-Cookie"), server)
+		}
+		if ra := send(after, old); insertCookie.FindStringSubmatch(ra.Header.Get("Set-Cookie")) == nil {
+			t.Errorf("after: the cookie of the dropped secret was honoured (no new cookie)")
+		}
+	}
+	waitLog(t, after, "sticky=invalid")
+}
+
+// TestStickySecretWarning checks the warning about a missing secret: given
+// when a route is sticky, not when stickiness is off everywhere.
+func TestStickySecretWarning(t *testing.T) {
+	bs := newBackends(t, 1)
+	const warning = "no sticky.secret nor L7LB_STICKY_SECRET"
+	on := startServe(t, bs, "routes:\n  - {name: a, servers: [s1]}\n")
+	off := startServe(t, bs, "sticky: {mode: \"off\"}\nroutes:\n  - {name: a, servers: [s1]}\n")
+	if !strings.Contains(on.stderr.String(), warning) {
+		t.Errorf("insert mode without a secret: stderr lacks the warning:\n%s", on.stderr)
+	}
+	if strings.Contains(off.stderr.String(), warning) {
+		t.Errorf("stickiness off: stderr warns about the secret:\n%s", off.stderr)
 	}
 }

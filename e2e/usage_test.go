@@ -227,9 +227,9 @@ func TestValidUse(t *testing.T) {
 		out  string
 	}{
 		{[]string{"check", "--config", "testdata/good.yaml"},
-			"testdata/good.yaml: ok: 2 routes, 3 servers, listen 127.0.0.1:18080, sticky insert\n"},
+			"testdata/good.yaml: ok: 3 routes, 3 servers, listen 127.0.0.1:18080, sticky insert\n"},
 		{[]string{"check", "-config=testdata/good.yaml"},
-			"testdata/good.yaml: ok: 2 routes, 3 servers, listen 127.0.0.1:18080, sticky insert\n"},
+			"testdata/good.yaml: ok: 3 routes, 3 servers, listen 127.0.0.1:18080, sticky insert\n"},
 		{[]string{"explain", "--config", "testdata/good.yaml", "GET", "/api/users"}, apiRoute},
 		{[]string{"explain", "GET", "/api/users", "--config", "testdata/good.yaml"}, apiRoute},
 		{[]string{"explain", "GET", "--config=testdata/good.yaml", "/api/users"}, apiRoute},
@@ -312,7 +312,7 @@ func TestConfigFromStdin(t *testing.T) {
 	}
 	t.Run("check", func(t *testing.T) {
 		out, errOut, code := runL7lbStdin(t, strings.NewReader(read("testdata/good.yaml")), "check", "--config", "-")
-		if want := "<stdin>: ok: 2 routes, 3 servers, listen 127.0.0.1:18080, sticky insert\n"; code != 0 || out != want {
+		if want := "<stdin>: ok: 3 routes, 3 servers, listen 127.0.0.1:18080, sticky insert\n"; code != 0 || out != want {
 			t.Errorf("exit %d, stdout %q (stderr %q); want 0, %q", code, out, errOut, want)
 		}
 	})

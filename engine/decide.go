@@ -6,6 +6,7 @@ import (
 	"l7lb/config"
 	"l7lb/httpmsg"
 	"l7lb/router"
+	"l7lb/session"
 	"l7lb/urlpath"
 )
 
@@ -43,17 +44,19 @@ type Sticky uint8
 
 // The sticky outcomes, in the order of the steps that produce them.
 const (
-	StickyNone      Sticky = iota // no stickiness
-	StickyHit                     // the pinned server
-	StickyHint                    // the server the hint cookie named
-	StickyRepinned                // the pinned server was down: chosen again
-	StickyOtherPool               // the pinned server is not in this pool
-	StickyNewPin                  // an unknown session, pinned now
-	StickyIssued                  // a new session id issued and pinned
-	StickyInvalid                 // insert mode: a cookie that failed its signature
+	StickyNone        Sticky = iota // no stickiness
+	StickyHit                       // the pinned server
+	StickyHint                      // the server the hint cookie named
+	StickyRepinned                  // the pinned server was down: chosen again
+	StickyOtherPool                 // the pinned server is not in this pool
+	StickyNewPin                    // an unknown session, pinned now
+	StickyIssued                    // a new session id issued and pinned
+	StickyInvalid                   // insert mode: a cookie that failed its signature
+	StickyExpired                   // insert mode: a cookie older than sticky.max_age, chosen again
+	StickyHintInvalid               // signed hints: a hint cookie that failed its signature, ignored
 )
 
-var stickyNames = [...]string{"none", "hit", "hint", "repinned", "other-pool", "new-pin", "issued", "invalid"}
+var stickyNames = [...]string{"none", "hit", "hint", "repinned", "other-pool", "new-pin", "issued", "invalid", "expired", "hint-invalid"}
 
 func (s Sticky) String() string { return stickyNames[s] }
 
@@ -79,13 +82,15 @@ type Decision struct {
 
 	Sticky Sticky
 	// SetCookie asks the client to store cookies: SessionID in CookieName
-	// and Server in ServerCookieName (sticky steps 3 and 6), or, in insert
-	// mode, CookieValue in CookieName.
-	SetCookie        bool
-	SessionID        string
-	CookieValue      string
-	CookieName       string
-	ServerCookieName string
+	// and ServerCookieValue (Server, or its signed value with signed
+	// hints) in ServerCookieName (sticky steps 3 and 6, and a forged hint
+	// replaced), or, in insert mode, CookieValue in CookieName.
+	SetCookie         bool
+	SessionID         string
+	CookieValue       string
+	CookieName        string
+	ServerCookieName  string
+	ServerCookieValue string
 
 	// What Retry needs to choose again in the same pool.
 	st     *state
@@ -250,6 +255,9 @@ func (e *Engine) decide(req *Request, d *Decision, dry bool) {
 	}
 	d.Status = 200
 	d.Server, d.server = st.names[server], server
+	if d.SetCookie && d.mode != config.ModeInsert {
+		d.ServerCookieValue = e.hintValue(d.Server)
+	}
 	switch {
 	case rt.rewrite != nil:
 		d.HasRewrite = true
@@ -290,16 +298,12 @@ func (e *Engine) choose(st *state, rt *route, req *Request, h Headers, key strin
 		sid, _ = h.Cookie(sk.Cookie)
 	}
 	d.sid = sid
-	hint := -1
-	if cookies {
-		if name, ok := h.Cookie(sk.ServerCookie); ok && name != "" {
-			if i, ok := st.index[name]; ok && rt.pool.Contains(i) && st.health.Up(i) {
-				hint = i
-			}
-		}
-	}
 
 	if sid == "" {
+		hint, forged := -1, false
+		if cookies {
+			hint, forged = e.hint(st, rt, h)
+		}
 		if hint >= 0 {
 			d.Sticky = StickyHint
 			return hint, true
@@ -312,10 +316,11 @@ func (e *Engine) choose(st *state, rt *route, req *Request, h Headers, key strin
 			return 0, false
 		}
 		d.Sticky, d.SetCookie = StickyIssued, true
-		if dry {
-			d.SessionID = issueID(st.nodeID, e.issued.Load()+1)
-		} else {
-			d.SessionID = issueID(st.nodeID, e.issued.Add(1))
+		if forged {
+			d.Sticky = StickyHintInvalid
+		}
+		d.SessionID = e.issueID(st.nodeID, dry)
+		if !dry {
 			e.sessions.Pin(d.SessionID, st.names[server])
 		}
 		return server, true
@@ -334,6 +339,12 @@ func (e *Engine) choose(st *state, rt *route, req *Request, h Headers, key strin
 		d.Sticky = StickyHit
 		return pi, true
 	}
+	// The hint is read only when the session does not decide: checking a
+	// signed one may cost a MAC.
+	hint, forged := -1, false
+	if cookies {
+		hint, forged = e.hint(st, rt, h)
+	}
 	if hint >= 0 {
 		d.Sticky = StickyHint
 		if !dry {
@@ -349,10 +360,16 @@ func (e *Engine) choose(st *state, rt *route, req *Request, h Headers, key strin
 	case known && !up:
 		d.Sticky, d.SetCookie, d.SessionID = StickyRepinned, true, sid
 	case known:
+		// The pin stays, and so do the client's cookies, a forged hint
+		// included: it names no server and is ignored again next time.
 		d.Sticky = StickyOtherPool
 		return server, true
 	default:
 		d.Sticky = StickyNewPin
+	}
+	if forged {
+		// A new, signed hint replaces the forged one.
+		d.Sticky, d.SetCookie, d.SessionID = StickyHintInvalid, true, sid
 	}
 	if !dry {
 		e.sessions.Pin(sid, st.names[server])
@@ -360,20 +377,57 @@ func (e *Engine) choose(st *state, rt *route, req *Request, h Headers, key strin
 	return server, true
 }
 
+// hint returns the server the request's hint cookie names when it is a
+// server of rt's pool that is up, else -1. With signed hints, forged
+// reports a hint that is not a value of the signer: it is ignored.
+func (e *Engine) hint(st *state, rt *route, h Headers) (server int, forged bool) {
+	name, ok := h.Cookie(st.sticky.ServerCookie)
+	if !ok || name == "" {
+		return -1, false
+	}
+	if e.opts.SignHints {
+		c := e.opts.Signer.Decode(name, 0)
+		if c.Verdict == session.Invalid {
+			return -1, true
+		}
+		name = c.Server
+	}
+	if i, ok := st.index[name]; ok && rt.pool.Contains(i) && st.health.Up(i) {
+		return i, false
+	}
+	return -1, false
+}
+
+// hintValue returns the value of the hint cookie that names server.
+func (e *Engine) hintValue(server string) string {
+	if e.opts.SignHints {
+		return e.opts.Signer.Encode(server)
+	}
+	return server
+}
+
 // chooseInsert applies insert-mode stickiness: the cookie itself, signed,
 // names the server, so every instance sharing the secret honours it with
-// no shared table.
+// no shared table. A cookie older than sticky.max_age is not honoured; one
+// signed by an older secret (or in the previous format) is, and is signed
+// again.
 func (e *Engine) chooseInsert(st *state, rt *route, h Headers, d *Decision, pick func() (int, bool)) (int, bool) {
+	signer := e.opts.Signer
 	value, has := h.Cookie(st.sticky.Cookie)
 	outcome := StickyIssued
 	if has {
-		name, valid := e.signer.Decode(value)
-		i, exists := st.index[name]
+		c := signer.Decode(value, st.sticky.MaxAge)
+		i, exists := st.index[c.Server]
 		switch {
-		case !valid:
+		case c.Verdict == session.Invalid:
 			outcome = StickyInvalid
+		case c.Verdict == session.Expired:
+			outcome = StickyExpired
 		case exists && st.health.Up(i) && rt.pool.Contains(i):
 			d.Sticky = StickyHit
+			if c.Verdict == session.Stale {
+				d.SetCookie, d.CookieValue = true, signer.Resign(c)
+			}
 			return i, true
 		case exists && st.health.Up(i):
 			// Pinned to a server of another route: keep the cookie.
@@ -386,7 +440,7 @@ func (e *Engine) chooseInsert(st *state, rt *route, h Headers, d *Decision, pick
 	}
 	server, ok := pick()
 	if ok {
-		d.Sticky, d.SetCookie, d.CookieValue = outcome, true, e.signer.Encode(st.names[server])
+		d.Sticky, d.SetCookie, d.CookieValue = outcome, true, signer.Encode(st.names[server])
 	}
 	return server, ok
 }
@@ -433,12 +487,13 @@ func (e *Engine) Retry(d *Decision, failed []string) bool {
 	}
 	switch {
 	case d.mode == config.ModeInsert:
-		d.CookieValue = e.signer.Encode(d.Server)
+		d.CookieValue = e.opts.Signer.Encode(d.Server)
 	case d.sid != "" || d.SessionID != "":
 		if d.SessionID == "" {
 			d.SessionID = d.sid
 		}
 		e.sessions.Pin(d.SessionID, d.Server)
+		d.ServerCookieValue = e.hintValue(d.Server)
 	default:
 		return true
 	}

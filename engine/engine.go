@@ -44,8 +44,8 @@ type Engine struct {
 	warn    func(string)
 
 	sessions *session.Table
-	signer   *session.Signer // signs insert-mode cookies; nil without the proxy
-	issued   atomic.Uint64   // session ids issued so far
+	opts     Options
+	issued   atomic.Uint64 // session ids issued so far, when opts.NewSessionID is nil
 	statuses [600]atomic.Uint64
 	routed   map[string]*atomic.Uint64 // by server id; kept across inits
 
@@ -87,12 +87,29 @@ func New(warn func(string)) *Engine {
 	return e
 }
 
-// SetSigner enables insert-mode stickiness, whose cookies s signs. Call it
-// before applying a configuration that uses insert mode.
-func (e *Engine) SetSigner(s *session.Signer) {
+// Options say how stickiness mints and trusts what clients carry. The zero
+// Options are the node's protocol (docs/protocol.md): session ids
+// <node id>-<n>, a server hint cookie holding the plain server id, and no
+// insert mode. The HTTP proxy sets all three.
+type Options struct {
+	// Signer signs and checks the insert-mode cookie and, with SignHints,
+	// the server hint cookie. Insert mode needs one.
+	Signer *session.Signer
+	// SignHints makes the server hint cookie of the table modes a value
+	// of Signer: a hint that is not one (unsigned, forged) is ignored, and
+	// the decision says so (StickyHintInvalid).
+	SignHints bool
+	// NewSessionID mints the session ids the table modes issue; nil
+	// issues <node id>-<n>, n counting from 1.
+	NewSessionID func() string
+}
+
+// SetOptions sets o. Call it before applying a configuration, and before
+// any decision.
+func (e *Engine) SetOptions(o Options) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.signer = s
+	e.opts = o
 }
 
 // NodeID returns the node id set by the last Init.
@@ -101,12 +118,19 @@ func (e *Engine) NodeID() string { return e.st.Load().nodeID }
 // Init sets the node id and the known servers. Routes, sessions, statistics,
 // down marks and the state of every pool whose servers are unchanged are
 // kept. Configured servers that are not known are reported through warn and
-// treated as down.
+// treated as down. A server listed twice is one server.
 func (e *Engine) Init(nodeID string, servers []string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.nodeID = nodeID
-	e.servers = servers
+	e.servers = make([]string, 0, len(servers))
+	seen := make(map[string]bool, len(servers))
+	for _, s := range servers {
+		if !seen[s] {
+			seen[s] = true
+			e.servers = append(e.servers, s)
+		}
+	}
 	st, err := e.compile(e.cfg, e.builtin, false)
 	if err != nil {
 		// Only a configuration naming unknown servers can fail, and
@@ -339,8 +363,16 @@ func builtinConfig(servers []string, base *config.Config) *config.Config {
 	return &cfg
 }
 
-// issueID returns the session id the n-th issue on this node gets.
-func issueID(nodeID string, n uint64) string {
+// issueID returns a new session id; with dry, the id the next issue would
+// get, issuing nothing.
+func (e *Engine) issueID(nodeID string, dry bool) string {
+	if e.opts.NewSessionID != nil {
+		return e.opts.NewSessionID()
+	}
+	n := e.issued.Load() + 1
+	if !dry {
+		n = e.issued.Add(1)
+	}
 	return nodeID + "-" + strconv.FormatUint(n, 10)
 }
 

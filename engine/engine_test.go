@@ -65,7 +65,7 @@ func explain(e *Engine, req Request) Decision {
 
 func mustApply(t *testing.T, e *Engine, cfg *config.Config) {
 	t.Helper()
-	if cfg.Sticky == (config.Sticky{}) {
+	if cfg.Sticky.Mode == "" {
 		cfg.Sticky = config.DefaultSticky()
 	}
 	for i := range cfg.Routes {
@@ -193,7 +193,7 @@ func TestStickySteps(t *testing.T) {
 		d := decide(e, req)
 		got := ""
 		if d.SetCookie {
-			got = d.CookieName + "=" + d.SessionID + "; " + d.ServerCookieName + "=" + d.Server
+			got = d.CookieName + "=" + d.SessionID + "; " + d.ServerCookieName + "=" + d.ServerCookieValue
 		}
 		if d.Status != 200 || d.Server != server || d.Sticky != sticky || got != setCookie {
 			t.Errorf("%s: %d %s %v %q, want %s %v %q", name, d.Status, d.Server, d.Sticky, got, server, sticky, setCookie)
@@ -361,6 +361,34 @@ func TestInitKeepsState(t *testing.T) {
 	}
 	if e.NodeID() != "lb2" {
 		t.Errorf("node id %q", e.NodeID())
+	}
+}
+
+// TestInitRepeatedServers checks that a server listed twice is one
+// server: before, Init panicked in reportPhantoms when a configuration file
+// repeated a server id.
+func TestInitRepeatedServers(t *testing.T) {
+	if got := newEngine(t, "s1", "s1").Servers(); strings.Join(got, ",") != "s1" {
+		t.Errorf("servers %q, want s1", got)
+	}
+	var warned []string
+	e := New(func(m string) { warned = append(warned, m) })
+	mustLoad := &config.Config{Routes: []config.Route{{Name: "r", Path: "/r/*", Servers: []string{"s1", "ghost"}, Balance: config.RoundRobin}}, Sticky: config.DefaultSticky()}
+	if err := e.Load(mustLoad); err != nil {
+		t.Fatal(err)
+	}
+	e.Init("lb", []string{"s1", "s2", "s1"})
+	if got := e.Servers(); strings.Join(got, ",") != "s1,s2" {
+		t.Errorf("servers %q, want s1,s2", got)
+	}
+	if len(warned) != 1 || !strings.Contains(warned[0], "ghost") {
+		t.Errorf("warnings %q, want one about ghost", warned)
+	}
+	if got := servers(e, 4, Request{Target: "/x"}); got != "s1,s2,s1,s2" {
+		t.Errorf("default servers chose %s", got)
+	}
+	if s := e.Stats(); len(s.Routed) != 2 {
+		t.Errorf("stats routed %v, want two servers", s.Routed)
 	}
 }
 

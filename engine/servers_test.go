@@ -27,7 +27,7 @@ func newMeasured(t testing.TB, cfg *config.Config, servers ...string) (*Engine, 
 	e := New(func(msg string) { t.Log("engine:", msg) })
 	e.clock, e.seed = clk.now, 1
 	e.SetEvents(func(msg string) { t.Log("event:", msg) })
-	e.SetSigner(session.NewSigner([]byte("0123456789abcdef0123456789abcdef")))
+	e.SetOptions(Options{Signer: session.NewSigner([]byte("0123456789abcdef0123456789abcdef"))})
 	e.Measure()
 	e.Init("lb", servers)
 	if cfg != nil {

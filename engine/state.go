@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -98,11 +99,11 @@ func (e *Engine) compile(cfg *config.Config, builtin, strict bool) (*state, erro
 	}
 	table, err := router.Compile(specs)
 	if err != nil {
-		errs = append(errs, routerError(err, cfg.Routes))
+		errs = append(errs, routerErrors(err, specs, cfg.Routes)...)
 	}
 	st.table = table
 
-	if cfg.Sticky.Mode == config.ModeInsert && e.signer == nil {
+	if cfg.Sticky.Mode == config.ModeInsert && e.opts.Signer == nil {
 		errs = append(errs, &config.FieldError{Path: "sticky.mode", Msg: "insert needs the HTTP proxy (l7lb serve)"})
 	}
 
@@ -139,18 +140,55 @@ func (e *Engine) compile(cfg *config.Config, builtin, strict bool) (*state, erro
 	return st, nil
 }
 
-// routerError turns a router spec error into a field error of the route.
-func routerError(err error, routes []config.Route) *config.FieldError {
-	se, ok := err.(*router.SpecError)
-	if !ok {
-		return &config.FieldError{Path: "routes", Msg: err.Error()}
+// routerErrors turns the router's error, about the first invalid field of
+// the first invalid spec, into a field error for every invalid field of
+// every spec: each field is compiled on its own to find them all.
+func routerErrors(err error, specs []router.Spec, routes []config.Route) config.Errors {
+	if _, ok := err.(*router.SpecError); !ok {
+		return config.Errors{{Path: "routes", Msg: err.Error()}}
 	}
-	field := se.Field
+	var errs config.Errors
+	check := func(i int, field string, s router.Spec) {
+		if s.Path == "" {
+			s.Path = "/"
+		}
+		if _, err := router.Compile([]router.Spec{s}); err != nil {
+			errs = append(errs, routerError(err, i, field, routes))
+		}
+	}
+	for i, s := range specs {
+		for j, h := range s.Hosts {
+			check(i, "hosts["+strconv.Itoa(j)+"]", router.Spec{Hosts: []string{h}})
+		}
+		check(i, "path", router.Spec{Path: s.Path})
+		for j, m := range s.Methods {
+			check(i, "methods["+strconv.Itoa(j)+"]", router.Spec{Methods: []string{m}})
+		}
+		for _, h := range s.Headers {
+			check(i, "", router.Spec{Headers: []router.Header{h}})
+		}
+	}
+	if len(errs) == 0 {
+		// Not a field's own fault: report the router's error as it is.
+		se := err.(*router.SpecError)
+		errs = append(errs, routerError(err, se.Index, "", routes))
+	}
+	return errs
+}
+
+// routerError turns the error of a spec holding one field of route i into
+// a field error of the route; field replaces the router's own name for it
+// when not empty.
+func routerError(err error, i int, field string, routes []config.Route) *config.FieldError {
+	se := err.(*router.SpecError)
+	if field == "" {
+		field = se.Field
+	}
 	// A route given one host writes it as host, not hosts[0].
-	if field == "hosts[0]" && len(routes[se.Index].Hosts) == 1 {
+	if field == "hosts[0]" && len(routes[i].Hosts) == 1 {
 		field = "host"
 	}
-	return &config.FieldError{Path: config.Join(config.Index("routes", se.Index), field), Msg: se.Msg}
+	return &config.FieldError{Path: config.Join(config.Index("routes", i), field), Msg: se.Msg}
 }
 
 // compileRoute compiles r, whose fields are at path.

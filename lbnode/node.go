@@ -168,7 +168,7 @@ func appendSetCookie(b []byte, d *engine.Decision) []byte {
 	v = append(v, "; "...)
 	v = append(v, d.ServerCookieName...)
 	v = append(v, '=')
-	v = append(v, d.Server...)
+	v = append(v, d.ServerCookieValue...)
 	return jsonx.AppendString(b, unsafe.String(unsafe.SliceData(v), len(v)))
 }
 
@@ -182,10 +182,15 @@ func rpcError(err error) error {
 	return maelstrom.NewRPCError(maelstrom.MalformedRequest, err.Error())
 }
 
-// body parses msg's body as a configuration value.
+// body parses msg's body as a configuration value. A repeated key is
+// error 12 naming it.
 func body(msg *maelstrom.Message) (*config.Value, error) {
 	v, err := config.ParseJSON(msg.Body)
-	if err != nil {
+	var repeated config.Errors
+	switch {
+	case errors.As(err, &repeated):
+		return nil, rpcError(err)
+	case err != nil:
 		return nil, maelstrom.NewRPCError(maelstrom.MalformedRequest, "malformed body: "+err.Error())
 	}
 	return v, nil

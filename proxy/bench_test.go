@@ -234,7 +234,7 @@ func startBenchProxy(tb testing.TB, backend, mode string, log io.Writer) (addr s
 	}
 	eng := engine.New(nil)
 	eng.Measure()
-	eng.SetSigner(session.NewSigner([]byte("0123456789abcdef0123456789abcdef")))
+	eng.SetOptions(EngineOptions(session.NewSigner([]byte("0123456789abcdef0123456789abcdef"))))
 	eng.Init("l7lb", []string{"s1"})
 	if err := eng.Apply(&f.Config); err != nil {
 		tb.Fatal(err)

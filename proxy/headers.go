@@ -219,7 +219,7 @@ func (c *clientConn) writeInformational(w *bufio.Writer) {
 
 // writeCookies writes the Set-Cookie fields stickiness asks for, after the
 // server's own. In insert mode one cookie holds the signed server; in the
-// table modes one holds the session id and another names the server.
+// table modes one holds the session id and another names the server, signed.
 func (c *clientConn) writeCookies(w *bufio.Writer) {
 	d, p := &c.d, c.p
 	if !d.SetCookie {
@@ -239,7 +239,7 @@ func (c *clientConn) writeCookies(w *bufio.Writer) {
 	w.WriteString("\r\nSet-Cookie: ")
 	w.WriteString(d.ServerCookieName)
 	w.WriteByte('=')
-	w.WriteString(d.Server)
+	w.WriteString(d.ServerCookieValue)
 	w.WriteString(p.serverAttrs)
 	w.WriteString("\r\n")
 }

@@ -38,7 +38,7 @@ func setup(t *testing.T, doc string, servers map[string]string) *env {
 	t.Helper()
 	var ids []string
 	var b strings.Builder
-	b.WriteString(`{"listen": "127.0.0.1:0", "servers": {`)
+	b.WriteString(`{"listen": "127.0.0.1:8080", "servers": {`)
 	first := true
 	for _, id := range sortedKeys(servers) {
 		if !first {
@@ -63,7 +63,7 @@ func setup(t *testing.T, doc string, servers map[string]string) *env {
 	}
 	eng := engine.New(func(msg string) { t.Log("engine:", msg) })
 	eng.Measure() // as l7lb serve does
-	eng.SetSigner(session.NewSigner([]byte("0123456789abcdef0123456789abcdef")))
+	eng.SetOptions(EngineOptions(session.NewSigner([]byte("0123456789abcdef0123456789abcdef"))))
 	eng.Init("l7lb", ids)
 	if err := eng.Apply(&f.Config); err != nil {
 		t.Fatalf("apply: %v", err)

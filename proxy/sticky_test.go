@@ -4,6 +4,7 @@ import (
 	"io"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -14,7 +15,7 @@ func TestInsertCookie(t *testing.T) {
 		map[string]string{"s1": b1.addr(), "s2": b2.addr()})
 	r := e.roundTrip("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
 	cookies := r.headers.Values("Set-Cookie")
-	want := regexp.MustCompile(`^l7lb=([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+); Path=/; HttpOnly; SameSite=Lax; Secure; Max-Age=3600$`)
+	want := regexp.MustCompile(`^l7lb=([A-Za-z0-9_-]+\.[0-9]+\.[A-Za-z0-9_-]{22}); Path=/; HttpOnly; SameSite=Lax; Secure; Max-Age=3600$`)
 	if len(cookies) != 2 || cookies[0] != "app=1" || !want.MatchString(cookies[1]) {
 		t.Fatalf("Set-Cookie %q", cookies)
 	}
@@ -30,19 +31,32 @@ func TestInsertCookie(t *testing.T) {
 	}
 }
 
+// TestTableCookies checks the table modes on the proxy: a random session
+// id and a signed hint; a plain server id as hint is ignored and replaced.
 func TestTableCookies(t *testing.T) {
 	b, _ := captureBackend(t, "")
 	e := setup(t, `"sticky": {"mode": "auto"}`, map[string]string{"s1": b.addr()})
 	c, br := e.dial()
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\nCookie: theme=dark\r\n\r\n")
 	r := readResp(t, br, false)
-	want := []string{"session_id=l7lb-1; Path=/; HttpOnly; SameSite=Lax", "backend=s1; Path=/; SameSite=Lax"}
-	if got := r.headers.Values("Set-Cookie"); !slices.Equal(got, want) {
-		t.Errorf("Set-Cookie %q, want %q", got, want)
+	sid := regexp.MustCompile(`^session_id=([A-Za-z0-9_-]{22}); Path=/; HttpOnly; SameSite=Lax$`)
+	hint := regexp.MustCompile(`^backend=(czE\.[0-9]+\.[A-Za-z0-9_-]{22}); Path=/; SameSite=Lax$`)
+	got := r.headers.Values("Set-Cookie")
+	if len(got) != 2 || !sid.MatchString(got[0]) || !hint.MatchString(got[1]) {
+		t.Fatalf("Set-Cookie %q, want a random session id and a signed hint for s1", got)
 	}
-	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\nCookie: session_id=l7lb-1; backend=s1\r\n\r\n")
+	cookies := "session_id=" + sid.FindStringSubmatch(got[0])[1] + "; backend=" + hint.FindStringSubmatch(got[1])[1]
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\nCookie: "+cookies+"\r\n\r\n")
 	if r := readResp(t, br, false); len(r.headers.Values("Set-Cookie")) != 0 {
 		t.Errorf("pinned request: Set-Cookie %q", r.headers.Values("Set-Cookie"))
+	}
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\nCookie: session_id=unknown; backend=s1\r\n\r\n")
+	r = readResp(t, br, false)
+	if got := r.headers.Values("Set-Cookie"); len(got) != 2 || got[0] != "session_id=unknown; Path=/; HttpOnly; SameSite=Lax" || !hint.MatchString(got[1]) {
+		t.Errorf("unsigned hint: Set-Cookie %q, want the session id and a signed hint", got)
+	}
+	if log := e.accessLog(3); !strings.Contains(log, " s1 sticky=hint-invalid ") {
+		t.Errorf("access log:\n%s", log)
 	}
 }
 
