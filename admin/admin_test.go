@@ -12,6 +12,7 @@ import (
 	"l7lb/buildinfo"
 	"l7lb/config"
 	"l7lb/engine"
+	"l7lb/metrics"
 )
 
 // newEngine returns an engine over s1 and s2 that has routed one request
@@ -43,7 +44,8 @@ func get(t *testing.T, h http.Handler, path string) (int, string, string) {
 }
 
 func TestEndpoints(t *testing.T) {
-	h := Handler(newEngine(t), func() any { return map[string]int{"client_conns": 3} })
+	e := newEngine(t)
+	h := Handler(e, func() any { return map[string]int{"client_conns": 3} }, metricsOf(e))
 
 	if code, _, body := get(t, h, "/healthz"); code != 200 || body != "ok\n" {
 		t.Errorf("/healthz: %d %q", code, body)
@@ -75,14 +77,12 @@ func TestEndpoints(t *testing.T) {
 	code, _, body = get(t, h, "/metrics")
 	b := buildinfo.Get()
 	for _, want := range []string{
-		fmt.Sprintf(`l7lb_build_info{version="%s",revision="%s",modified="%t",goversion="%s",race="%t"} 1`,
-			b.Version, b.RevisionOrUnknown(), b.Modified, b.GoVersion, b.Race),
-		`l7lb_responses_total{status="200"} 1`,
-		`l7lb_responses_total{status="404"} 1`,
-		`l7lb_routed_total{server="s1"} 1`,
-		`l7lb_server_up{server="s1"} 1`,
-		`l7lb_server_up{server="s2"} 0`,
-		`l7lb_sessions 0`,
+		fmt.Sprintf(`l7lb_build_info{goversion="%s",modified="%t",race="%t",revision="%s",version="%s"} 1`,
+			b.GoVersion, b.Modified, b.Race, b.RevisionOrUnknown(), b.Version),
+		`l7lb_upstream_state{server="s1",state="up"} 1`,
+		`l7lb_upstream_state{server="s2",state="up"} 0`,
+		`l7lb_upstream_state{server="s2",state="down"} 1`,
+		`l7lb_sticky_sessions 0`,
 	} {
 		if code != 200 || !strings.Contains(body, want+"\n") {
 			t.Errorf("/metrics lacks %q:\n%s", want, body)
@@ -92,4 +92,9 @@ func TestEndpoints(t *testing.T) {
 	if code, _, _ := get(t, h, "/nothing"); code != 404 {
 		t.Errorf("/nothing: %d", code)
 	}
+}
+
+// metricsOf returns the /metrics handler over e's live state.
+func metricsOf(e *engine.Engine) http.Handler {
+	return metrics.New(metrics.Sources{Engine: e.Stats}).Handler()
 }

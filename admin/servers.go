@@ -27,41 +27,6 @@ func serverStates(s engine.Stats) map[string]serverState {
 	return out
 }
 
-// writeServerMetrics writes the servers' live state: requests in flight,
-// latency estimates, ejections.
-func writeServerMetrics(w http.ResponseWriter, s engine.Stats) {
-	names := sortedKeys(s.Servers)
-	fmt.Fprintln(w, "# HELP l7lb_server_in_flight Requests in flight to a server.")
-	fmt.Fprintln(w, "# TYPE l7lb_server_in_flight gauge")
-	for _, name := range names {
-		fmt.Fprintf(w, "l7lb_server_in_flight{server=%q} %d\n", name, s.Servers[name].InFlight)
-	}
-	fmt.Fprintln(w, "# HELP l7lb_server_latency_ewma_seconds Peak EWMA of a server's time to response head (absent before a sample).")
-	fmt.Fprintln(w, "# TYPE l7lb_server_latency_ewma_seconds gauge")
-	for _, name := range names {
-		if v := s.Servers[name].EWMA; v > 0 {
-			fmt.Fprintf(w, "l7lb_server_latency_ewma_seconds{server=%q} %g\n", name, v/1000)
-		}
-	}
-	fmt.Fprintln(w, "# HELP l7lb_server_ejected Whether outlier detection has ejected a server.")
-	fmt.Fprintln(w, "# TYPE l7lb_server_ejected gauge")
-	for _, name := range names {
-		ejected := 0
-		if s.Servers[name].Ejected {
-			ejected = 1
-		}
-		fmt.Fprintf(w, "l7lb_server_ejected{server=%q} %d\n", name, ejected)
-	}
-	fmt.Fprintln(w, "# HELP l7lb_outlier_ejections_total Ejections by outlier detection, by server and rule.")
-	fmt.Fprintln(w, "# TYPE l7lb_outlier_ejections_total counter")
-	for _, name := range names {
-		e := s.Servers[name].Ejections
-		for _, reason := range sortedKeys(e) {
-			fmt.Fprintf(w, "l7lb_outlier_ejections_total{server=%q,reason=%q} %d\n", name, reason, e[reason])
-		}
-	}
-}
-
 // explainHandler serves /explain: where a request would go now, with the
 // live inputs of the choice, changing nothing. The request is given by
 // the query: url (origin-form or absolute, required), method (GET by

@@ -46,7 +46,8 @@ func newMeasured(t *testing.T) *engine.Engine {
 }
 
 func TestServerStates(t *testing.T) {
-	h := Handler(newMeasured(t), func() any { return nil })
+	e := newMeasured(t)
+	h := Handler(e, func() any { return nil }, metricsOf(e))
 	_, _, body := get(t, h, "/stats")
 	var stats struct {
 		Servers map[string]serverState `json:"servers"`
@@ -60,11 +61,11 @@ func TestServerStates(t *testing.T) {
 	}
 	_, _, metrics := get(t, h, "/metrics")
 	for _, want := range []string{
-		`l7lb_server_ejected{server="s3"} 1`,
-		`l7lb_server_ejected{server="s1"} 0`,
-		`l7lb_outlier_ejections_total{server="s3",reason="consecutive_5xx"} 1`,
-		`l7lb_server_in_flight{server="s3"} 0`,
-		`l7lb_server_latency_ewma_seconds{server="s3"} `,
+		`l7lb_upstream_state{server="s3",state="ejected"} 1`,
+		`l7lb_upstream_state{server="s1",state="ejected"} 0`,
+		`l7lb_upstream_ejections_total{reason="consecutive_5xx",server="s3"} 1`,
+		`l7lb_upstream_active_requests{server="s3"} 0`,
+		`l7lb_upstream_latency_ewma_seconds{server="s3"} `,
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %q:\n%s", want, metrics)
@@ -73,7 +74,8 @@ func TestServerStates(t *testing.T) {
 }
 
 func TestExplainEndpoint(t *testing.T) {
-	h := Handler(newMeasured(t), func() any { return nil })
+	e := newMeasured(t)
+	h := Handler(e, func() any { return nil }, metricsOf(e))
 	q := url.Values{"url": {"/x?y=1"}, "header": {"Host: a.example.com"}}
 	code, ctype, body := get(t, h, "/explain?"+q.Encode())
 	if code != 200 || ctype != "application/json" {

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"l7lb/accesslog"
 )
 
 // demoConfig is the demo's configuration: a virtual host, a path route with
@@ -97,7 +99,13 @@ func demo(listen string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return exitConfig
 	}
-	r, err := start(ctx, l, []net.Listener{ln}, stdout, stderr)
+	logger, err := accesslog.New(*l.file.AccessLog, stdout)
+	if err != nil {
+		fmt.Fprintln(stderr, "l7lb:", err)
+		return exitFailed
+	}
+	defer logger.Close()
+	r, err := start(ctx, l, []net.Listener{ln}, logger, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "l7lb:", err)
 		return exitFailed

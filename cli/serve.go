@@ -3,6 +3,9 @@ package cli
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,11 +18,13 @@ import (
 	"syscall"
 	"time"
 
+	"l7lb/accesslog"
 	"l7lb/admin"
 	"l7lb/buildinfo"
 	"l7lb/config"
 	"l7lb/engine"
 	"l7lb/health"
+	"l7lb/metrics"
 	"l7lb/proxy"
 	"l7lb/session"
 )
@@ -129,11 +134,12 @@ var serveCommand = &command{
 	doc: `Run the HTTP reverse proxy on the configuration's listen address (and its
 admin listener, when configured) until SIGINT or SIGTERM, which let
 in-flight requests finish. The first line on stderr is the build, as
-l7lb version prints it.`,
+l7lb version prints it. The access log (access_log in the configuration;
+text lines on stdout by default) is reopened on SIGUSR1.`,
 	required: []string{"config"},
 	setup: func(fs *flag.FlagSet) func(*call) int {
 		file := configFlag(fs)
-		accessLog := fs.Bool("access-log", true, "write an access log line per request to stdout")
+		accessLog := fs.Bool("access-log", true, "write the access log the configuration's access_log describes (false: none, whatever it says)")
 		return func(c *call) int { return serve(*file, *accessLog, c.stdin, c.stdout, c.stderr) }
 	},
 }
@@ -163,16 +169,26 @@ func serve(file string, accessLog bool, stdin io.Reader, stdout, stderr io.Write
 		}
 		lns, addrs = append(lns, ln), append(addrs, ln.Addr().String())
 	}
-	var logw io.Writer
-	if accessLog {
-		logw = stdout
+	var logger *accesslog.Logger
+	if o := l.file.AccessLog; o != nil && accessLog {
+		if logger, err = accesslog.New(*o, stdout); err != nil {
+			for _, ln := range lns {
+				ln.Close()
+			}
+			fmt.Fprintln(stderr, "l7lb: access log:", err)
+			return exitFailed
+		}
+		defer logger.Close()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	p, err := start(ctx, l, lns, logw, stderr)
+	p, err := start(ctx, l, lns, logger, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "l7lb:", err)
 		return exitFailed
+	}
+	if logger != nil {
+		go reopenOnSIGUSR1(ctx, logger, stderr)
 	}
 	fmt.Fprintf(stderr, "l7lb: serving on %s\n", strings.Join(addrs, ", "))
 	if err := p.wait(ctx); err != nil {
@@ -194,6 +210,33 @@ func listenError(which, addr string, err error) error {
 		err = se.Err
 	}
 	return fmt.Errorf("%s %s: %v", which, addr, err)
+}
+
+// reopenOnSIGUSR1 reopens the access log file on each SIGUSR1 until ctx
+// ends: logrotate renames the file, then signals, and lines go to a new
+// file of the old name.
+func reopenOnSIGUSR1(ctx context.Context, l *accesslog.Logger, stderr io.Writer) {
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-usr1:
+			if err := l.Reopen(); err != nil {
+				fmt.Fprintln(stderr, "l7lb: access log: reopen:", err)
+			}
+		}
+	}
+}
+
+// revisionOf returns the revision of the first configuration: number 1,
+// and the hash of the decoded configuration's JSON form.
+func revisionOf(f *config.File) config.Revision {
+	data, _ := json.Marshal(f)
+	sum := sha256.Sum256(data)
+	return config.Revision{N: 1, Hash: hex.EncodeToString(sum[:8])}
 }
 
 // running is a started proxy with its health checks and admin listener.
@@ -228,7 +271,7 @@ func notYetServed(l *loaded) error {
 
 // start starts the proxy on lns, with passive and active health checks and
 // the admin listener when configured.
-func start(ctx context.Context, l *loaded, lns []net.Listener, accessLog, stderr io.Writer) (*running, error) {
+func start(ctx context.Context, l *loaded, lns []net.Listener, accessLog *accesslog.Logger, stderr io.Writer) (*running, error) {
 	mark := func(server string, down bool) {
 		if err := l.engine.SetDown(server, down); err == nil {
 			state := "up"
@@ -240,16 +283,22 @@ func start(ctx context.Context, l *loaded, lns []net.Listener, accessLog, stderr
 	}
 	verdicts := health.NewVerdicts(mark)
 	passive := health.NewPassive(l.file.Health.Fails, l.file.Health.Cooldown, verdicts.Passive)
+	var p *proxy.Proxy
+	m := metrics.New(metrics.Sources{Engine: l.engine.Stats, Proxy: func() metrics.ProxyStats { return proxyMetrics(p.Stats()) }})
+	rev := revisionOf(l.file)
 	p, err := proxy.New(proxy.Options{
 		Engine:    l.engine,
 		File:      l.file,
 		Health:    passive,
 		AccessLog: accessLog,
+		Metrics:   m,
+		Revision:  rev,
 		Logf:      func(format string, args ...any) { fmt.Fprintf(stderr, "l7lb: "+format+"\n", args...) },
 	})
 	if err != nil {
 		return nil, err
 	}
+	m.ConfigApplied(rev, time.Now())
 	checkCtx, stopChecks := context.WithCancel(ctx)
 	health.Active(checkCtx, activeTargets(l.file), verdicts.Active)
 	l.engine.SetEvents(func(msg string) { fmt.Fprintf(stderr, "l7lb: %s\n", msg) })
@@ -263,13 +312,23 @@ func start(ctx context.Context, l *loaded, lns []net.Listener, accessLog, stderr
 			stopChecks()
 			return nil, listenError("admin", l.file.Admin, err)
 		}
-		r.admin = &http.Server{Handler: admin.Handler(l.engine, func() any { return p.Stats() }), ReadHeaderTimeout: 10 * time.Second}
+		r.admin = &http.Server{Handler: admin.Handler(l.engine, func() any { return p.Stats() }, m.Handler()), ReadHeaderTimeout: 10 * time.Second}
 		go r.admin.Serve(aln)
 	}
 	for _, ln := range lns {
 		go func() { r.served <- p.Serve(ln) }()
 	}
 	return r, nil
+}
+
+// proxyMetrics is what the metrics read of the proxy's statistics.
+func proxyMetrics(s proxy.Stats) metrics.ProxyStats {
+	out := metrics.ProxyStats{ClientConns: s.ClientConns, AcceptedConns: s.AcceptedConns, RejectedConns: s.RejectedConns,
+		Errors: s.Errors, Servers: make(map[string]metrics.ServerConns, len(s.Servers))}
+	for id, sv := range s.Servers {
+		out.Servers[id] = metrics.ServerConns{Open: sv.Open, Idle: sv.Idle, ConnectFailures: sv.ConnectFailures, Timeouts: sv.Timeouts}
+	}
+	return out
 }
 
 // wait returns when the proxy fails or ctx ends; then it shuts everything

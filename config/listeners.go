@@ -402,14 +402,17 @@ func clash(a, b, other string) string {
 	return ""
 }
 
-// resolvePaths makes the file names of the listeners absolute, relative to
-// dir (the configuration file's directory), so that they do not depend on
-// where l7lb was started.
+// resolvePaths makes the file names of the listeners and the access log
+// absolute, relative to dir (the configuration file's directory), so that
+// they do not depend on where l7lb was started.
 func (f *File) resolvePaths(dir string) {
 	abs := func(p *string) {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}
+	}
+	if a := f.AccessLog; a != nil && a.Path != "stdout" {
+		abs(&a.Path)
 	}
 	for i := range f.Listeners {
 		t := f.Listeners[i].TLS

@@ -20,6 +20,9 @@ type File struct {
 	Health   Health
 
 	Listeners []Listener // where to serve: `listeners`, or `listen` as one plaintext listener
+
+	AccessLog *AccessLog // nil: off
+	Tracing   *Tracing   // nil: off
 }
 
 // Server is a backend: its id and where it listens.
@@ -88,7 +91,8 @@ func DefaultLimits() Limits {
 // mode defaults to insert. Without, the proxy's keys are checked but play no part.
 func DecodeFile(v *Value, serve bool) (*File, error) {
 	var d decoder
-	f := &File{Timeouts: DefaultTimeouts(), Limits: DefaultLimits(), Health: Health{Fails: 3, Cooldown: 10 * time.Second}}
+	accessLog := DefaultAccessLog()
+	f := &File{Timeouts: DefaultTimeouts(), Limits: DefaultLimits(), Health: Health{Fails: 3, Cooldown: 10 * time.Second}, AccessLog: &accessLog}
 	var sticky *Value
 	c := d.config(v, func(key string, val *Value) {
 		switch key {
@@ -108,6 +112,10 @@ func DecodeFile(v *Value, serve bool) (*File, error) {
 			f.SlowStart, _ = d.durationOrZero(key, val)
 		case "outliers":
 			f.Outliers = d.outliers(key, val)
+		case "access_log":
+			f.AccessLog = d.accessLog(key, val)
+		case "tracing":
+			f.Tracing = d.tracing(key, val)
 		default:
 			d.fail(key, val, "unknown field")
 		}

@@ -103,6 +103,24 @@ type Decision struct {
 	attempt attempt // the request in flight, measured engines (servers.go)
 }
 
+// RouteIndex returns the index of the matched route among the routes of
+// [Engine.Names] (the default route is the last), or -1 when none matched.
+func (d *Decision) RouteIndex() int {
+	if d.rt == nil {
+		return -1
+	}
+	return d.rt.index
+}
+
+// ServerIndex returns the index of the chosen server among the servers of
+// [Engine.Names], or -1 when none was chosen.
+func (d *Decision) ServerIndex() int {
+	if d.Server == "" {
+		return -1
+	}
+	return d.server
+}
+
 // Explanation returns the decision as the node's explain_ok reports it:
 // status and sticky, then route, servers, routed_to, rewritten_path and
 // error where they apply.

@@ -144,6 +144,22 @@ func (e *Engine) Init(nodeID string, servers []string) {
 // Servers returns the known servers, in init order.
 func (e *Engine) Servers() []string { return e.st.Load().servers }
 
+// Names returns the names behind the indexes decisions report
+// ([Decision.RouteIndex], [Decision.ServerIndex]): the routes in
+// configuration order, then DefaultRoute when the default servers are not
+// an empty list; the servers by index, the known ones first.
+func (e *Engine) Names() (routes, servers []string) {
+	st := e.st.Load()
+	routes = make([]string, 0, len(st.routes)+1)
+	for _, rt := range st.routes {
+		routes = append(routes, rt.name)
+	}
+	if st.def != nil {
+		routes = append(routes, DefaultRoute)
+	}
+	return routes, st.names
+}
+
 // Load applies a configuration before the servers are known, as a
 // configuration file is: servers it names are checked when Init arrives.
 // Every other problem rejects it.

@@ -32,6 +32,7 @@ type state struct {
 type route struct {
 	cfg     *config.Route // nil for the default servers
 	name    string
+	index   int // in the configuration's order; the default route is last
 	servers []string
 	pool    *balancer.Pool
 	rewrite *rewrite.Rule
@@ -114,6 +115,7 @@ func (e *Engine) compile(cfg *config.Config, builtin, strict bool) (*state, erro
 			errs = append(errs, err.(*config.FieldError))
 			continue
 		}
+		rt.index = len(st.routes)
 		st.routes = append(st.routes, rt)
 	}
 	def := cfg.DefaultServers
@@ -122,6 +124,7 @@ func (e *Engine) compile(cfg *config.Config, builtin, strict bool) (*state, erro
 	}
 	if len(def) > 0 {
 		st.def = st.newRoute(DefaultRoute, def, config.RoundRobin, nil, hashKey{}, nil, prev, e.poolOptions(nil, cfg.SlowStart))
+		st.def.index = len(cfg.Routes)
 	}
 	if len(errs) > 0 {
 		return nil, errs

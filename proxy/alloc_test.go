@@ -8,9 +8,9 @@ import (
 )
 
 // TestZeroAllocs checks that a proxied keep-alive request allocates
-// nothing in steady state, with and without the access log and sticky
-// cookies. The count is of the whole process: the client and the backend
-// of the benchmarks allocate nothing either.
+// nothing in steady state, with metrics, with and without the access log
+// (in each format) and sticky cookies. The count is of the whole process:
+// the client and the backend of the benchmarks allocate nothing either.
 func TestZeroAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates")
@@ -20,13 +20,16 @@ func TestZeroAllocs(t *testing.T) {
 	for _, tt := range []struct {
 		name, mode, req string
 		log             io.Writer
+		format          string
 	}{
-		{"plain", config.ModeOff, benchRequest, nil},
-		{"insert cookie and access log", config.ModeInsert, benchRequest, io.Discard},
-		{"table cookies", config.ModeAuto, benchRequest, nil},
+		{"plain", config.ModeOff, benchRequest, nil, ""},
+		{"insert cookie and text access log", config.ModeInsert, benchRequest, io.Discard, config.FormatText},
+		{"json access log", config.ModeOff, benchRequest, io.Discard, config.FormatJSON},
+		{"common access log", config.ModeOff, benchRequest, io.Discard, config.FormatCommon},
+		{"table cookies", config.ModeAuto, benchRequest, nil, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			addr, shutdown := startBenchProxy(t, backend, tt.mode, tt.log)
+			addr, shutdown := startBenchProxy(t, backend, tt.mode, tt.log, tt.format)
 			defer shutdown()
 			rc := dialRaw(t, addr, tt.req)
 			defer rc.c.Close()

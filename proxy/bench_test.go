@@ -16,8 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"l7lb/accesslog"
 	"l7lb/config"
 	"l7lb/engine"
+	"l7lb/metrics"
 	"l7lb/session"
 )
 
@@ -214,14 +216,28 @@ func cpuTime() time.Duration {
 func BenchmarkProxy(b *testing.B) {
 	backend, stop := benchBackend(b)
 	defer stop()
-	addr, shutdown := startBenchProxy(b, backend, config.ModeOff, nil)
+	addr, shutdown := startBenchProxy(b, backend, config.ModeOff, nil, "")
 	defer shutdown()
 	benchClient(b, addr)
 }
 
+// BenchmarkProxyAccessLog is BenchmarkProxy with the access log on, in
+// each format, written to a discarding writer: the cost of formatting.
+func BenchmarkProxyAccessLog(b *testing.B) {
+	backend, stop := benchBackend(b)
+	defer stop()
+	for _, format := range []string{config.FormatText, config.FormatJSON, config.FormatCommon} {
+		b.Run(format, func(b *testing.B) {
+			addr, shutdown := startBenchProxy(b, backend, config.ModeOff, io.Discard, format)
+			defer shutdown()
+			benchClient(b, addr)
+		})
+	}
+}
+
 // startBenchProxy starts a proxy to the server at backend with the sticky
-// mode given and an access log to log (nil for none).
-func startBenchProxy(tb testing.TB, backend, mode string, log io.Writer) (addr string, shutdown func()) {
+// mode given, metrics, and an access log in format to log (nil for none).
+func startBenchProxy(tb testing.TB, backend, mode string, log io.Writer, format string) (addr string, shutdown func()) {
 	sticky := config.DefaultSticky()
 	sticky.Mode = mode
 	if mode == config.ModeInsert {
@@ -239,7 +255,17 @@ func startBenchProxy(tb testing.TB, backend, mode string, log io.Writer) (addr s
 	if err := eng.Apply(&f.Config); err != nil {
 		tb.Fatal(err)
 	}
-	p, err := New(Options{Engine: eng, File: f, AccessLog: log})
+	var logger *accesslog.Logger
+	if log != nil {
+		var err error
+		o := config.DefaultAccessLog()
+		o.Format = format
+		if logger, err = accesslog.New(o, log); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	m := metrics.New(metrics.Sources{Engine: eng.Stats})
+	p, err := New(Options{Engine: eng, File: f, AccessLog: logger, Metrics: m, Revision: config.Revision{N: 1, Hash: "0123456789abcdef"}})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -255,6 +281,9 @@ func startBenchProxy(tb testing.TB, backend, mode string, log io.Writer) (addr s
 		}
 		if err := <-done; err != nil {
 			tb.Error(err)
+		}
+		if logger != nil {
+			logger.Close()
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"l7lb/engine"
 	"l7lb/httpmsg"
+	"l7lb/observe"
 )
 
 var (
@@ -63,11 +64,17 @@ type clientConn struct {
 	respBuf []byte // its head, which resp's strings alias
 	resp    response
 
-	// What the access log needs of it.
-	status  int       // the status sent; 0 for none
-	start   time.Time // when its first byte was seen
-	written int64     // tc.written when it started
-	line    []byte    // the log line buffer
+	// What the metrics and the access log need of it.
+	parsed  bool          // req.head holds what parsed of its head
+	routed  bool          // d holds its decision
+	status  int           // the status sent; 0 for none
+	start   time.Time     // when its first byte was seen
+	written int64         // tc.written when it started
+	read    int64         // tc.read when the previous request ended
+	connect time.Duration // dialing the server connection used; -1 for none
+	waited  time.Duration // from the request sent to the response head; -1 for none
+	retries int           // attempts after the first
+	x       observe.Exchange
 }
 
 func newClientConn(p *Proxy, nc net.Conn) *clientConn {
@@ -103,9 +110,7 @@ func (c *clientConn) serve() {
 	defer c.close()
 	for c.awaitRequest() {
 		keep := c.serveRequest()
-		if c.p.log != nil && c.status != 0 {
-			c.logRequest()
-		}
+		c.finish()
 		if !keep {
 			return
 		}
@@ -191,6 +196,7 @@ func (c *clientConn) wake() {
 func (c *clientConn) serveRequest() bool {
 	p := c.p
 	c.start, c.written, c.status, c.server = time.Now(), c.tc.written, 0, ""
+	c.parsed, c.routed, c.connect, c.waited, c.retries, c.id = false, false, -1, -1, 0, 0
 	c.req.head.Method = ""
 	c.d.Route, c.d.Sticky = "", engine.StickyNone
 
@@ -208,6 +214,7 @@ func (c *clientConn) serveRequest() bool {
 	}
 	p.stats.requests.Add(1)
 	r := &c.req
+	c.parsed = true // ParseHead sets what it could read, even on error
 	if err := httpmsg.ParseHead(str(head), &r.head); err != nil {
 		switch {
 		case errors.Is(err, httpmsg.ErrTooManyHeaders), errors.Is(err, httpmsg.ErrHeadTooLarge):
@@ -226,6 +233,7 @@ func (c *clientConn) serveRequest() bool {
 
 	c.ereq = engine.Request{Method: r.head.Method, Target: r.head.Target, Host: r.host, Headers: r}
 	p.eng.Route(&c.ereq, &c.d)
+	c.routed = true
 	switch c.d.Status {
 	case 200:
 		keep := c.forward()

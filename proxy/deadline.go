@@ -6,7 +6,7 @@ import (
 )
 
 // timedConn is a net.Conn that sets its deadlines lazily and counts the
-// bytes written through it.
+// bytes read and written through it.
 //
 // A deadline is moved only when the one in force is off from the wanted one
 // by more than 1/64 of the timeout: a busy keep-alive connection then pays a
@@ -20,14 +20,16 @@ type timedConn struct {
 	// set its deadline that far ahead: an inactivity timeout, for bodies.
 	readIdle, writeIdle time.Duration
 
-	written int64 // bytes written since the connection opened
+	read, written int64 // bytes read and written since the connection opened
 }
 
 func (c *timedConn) Read(p []byte) (int, error) {
 	if c.readIdle > 0 {
 		c.readWithin(c.readIdle)
 	}
-	return c.Conn.Read(p)
+	n, err := c.Conn.Read(p)
+	c.read += int64(n)
+	return n, err
 }
 
 func (c *timedConn) Write(p []byte) (int, error) {

@@ -48,7 +48,8 @@ func (c *clientConn) forward() bool {
 	connect, timeout := p.timeouts(d.Config)
 	// Each retry after a broken connection happens at most once.
 	staleRetried, brokeRetried, fresh := false, false, false
-	for {
+	for attempt := 0; ; attempt++ {
+		c.retries = attempt
 		c.server = d.Server
 		b := p.backends[d.Server]
 		var sc *serverConn
@@ -70,9 +71,15 @@ func (c *clientConn) forward() bool {
 			return c.reject(502, errConnect, "server unreachable")
 		}
 
+		c.connect = -1
+		if !sc.reused {
+			c.connect = sc.dialTime
+		}
 		c.upstream.Store(sc)
+		sent := time.Now()
 		res, err := c.exchange(sc, timeout)
 		if res == resOK {
+			c.waited = time.Since(sent)
 			p.success(b)
 			p.eng.Responded(d, c.resp.status)
 			keep := c.relay(sc)
@@ -104,6 +111,7 @@ func (c *clientConn) forward() bool {
 			p.logf("proxy: server %s: %v", d.Server, err)
 			return c.reject(502, errServerBroke, "server connection broke")
 		case resTimeout:
+			b.timeouts.Add(1)
 			p.eng.Failed(d, true)
 			return c.reject(504, errServerTimeout, "")
 		case resBadResponse:

@@ -15,20 +15,23 @@ import (
 	"testing"
 	"time"
 
+	"l7lb/accesslog"
 	"l7lb/config"
 	"l7lb/engine"
+	"l7lb/metrics"
 	"l7lb/session"
 )
 
 // env is a proxy under test, serving on a loopback listener.
 type env struct {
-	t     *testing.T
-	p     *Proxy
-	eng   *engine.Engine
-	file  *config.File
-	addr  string
-	log   *syncBuffer
-	fails *recorder
+	t       *testing.T
+	p       *Proxy
+	eng     *engine.Engine
+	file    *config.File
+	addr    string
+	log     *syncBuffer
+	fails   *recorder
+	metrics *metrics.Metrics
 }
 
 // setup starts a proxy over the configuration document doc (JSON) whose
@@ -69,8 +72,13 @@ func setup(t *testing.T, doc string, servers map[string]string) *env {
 		t.Fatalf("apply: %v", err)
 	}
 	e := &env{t: t, eng: eng, file: f, log: &syncBuffer{}, fails: &recorder{}}
-	e.p, err = New(Options{Engine: eng, File: f, Health: e.fails, AccessLog: e.log,
-		Logf: t.Logf})
+	e.metrics = metrics.New(metrics.Sources{Engine: eng.Stats})
+	logger, err := accesslog.New(config.DefaultAccessLog(), e.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.p, err = New(Options{Engine: eng, File: f, Health: e.fails, AccessLog: logger, Metrics: e.metrics,
+		Revision: config.Revision{N: 1, Hash: "0123456789abcdef"}, Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,6 +98,7 @@ func setup(t *testing.T, doc string, servers map[string]string) *env {
 		if err := <-served; err != nil {
 			t.Errorf("Serve: %v", err)
 		}
+		logger.Close()
 		// Every request the engine counted in flight has ended, whatever
 		// became of it: retried, failed, upgraded, cut short.
 		for id, st := range eng.Stats().Servers {
@@ -307,7 +316,6 @@ func closedWithin(c net.Conn, br *bufio.Reader, wait time.Duration) bool {
 func (e *env) accessLog(n int) string {
 	deadline := time.Now().Add(3 * time.Second)
 	for {
-		e.p.log.flush()
 		s := e.log.String()
 		if strings.Count(s, "\n") >= n || time.Now().After(deadline) {
 			return s

@@ -13,12 +13,10 @@
 package proxy
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"io"
 	"net"
 	"runtime"
 	"strconv"
@@ -26,8 +24,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"l7lb/accesslog"
 	"l7lb/config"
 	"l7lb/engine"
+	"l7lb/metrics"
 )
 
 // Reporter receives the outcome of each attempt to reach a server, for
@@ -47,7 +47,9 @@ type Options struct {
 	// MaxConnsPerServer sets no limit.
 	File      *config.File
 	Health    Reporter                         // nil for none
-	AccessLog io.Writer                        // one line per request; nil for none
+	AccessLog *accesslog.Logger                // one line per request; nil for none
+	Metrics   *metrics.Metrics                 // nil for none
+	Revision  config.Revision                  // of File, for the access log
 	Logf      func(format string, args ...any) // errors; nil to discard
 }
 
@@ -56,7 +58,8 @@ type Proxy struct {
 	eng      *engine.Engine
 	file     *config.File
 	health   Reporter
-	log      *accessLog // nil when off
+	log      *accesslog.Logger // nil when off
+	obs      observation
 	logf     func(format string, args ...any)
 	t        config.Timeouts
 	l        config.Limits
@@ -102,9 +105,8 @@ func New(o Options) (*Proxy, error) {
 	if p.logf == nil {
 		p.logf = func(string, ...any) {}
 	}
-	if o.AccessLog != nil {
-		p.log = &accessLog{w: bufio.NewWriterSize(o.AccessLog, 32<<10)}
-	}
+	p.log = o.AccessLog
+	p.obs = newObservation(o.Metrics, o.Engine, o.Revision)
 	p.shards = min(max(4, 2*runtime.GOMAXPROCS(0)), 64)
 	for _, s := range o.File.Servers {
 		if s.Addr == "" {
@@ -264,9 +266,6 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	for _, b := range p.servers {
 		b.close()
 	}
-	if p.log != nil {
-		p.log.flush()
-	}
 	return err
 }
 
@@ -294,8 +293,7 @@ func (p *Proxy) closeConns() {
 	}
 }
 
-// runJanitor closes the server connections idle too long and flushes the
-// access log, until Shutdown.
+// runJanitor closes the server connections idle too long, until Shutdown.
 func (p *Proxy) runJanitor() {
 	period := min(time.Second, max(p.t.BackendIdle/4, 10*time.Millisecond))
 	tick := time.NewTicker(period)
@@ -307,9 +305,6 @@ func (p *Proxy) runJanitor() {
 		case now := <-tick.C:
 			for _, b := range p.servers {
 				b.sweep(now)
-			}
-			if p.log != nil {
-				p.log.flush()
 			}
 		}
 	}

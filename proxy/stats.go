@@ -36,6 +36,7 @@ func (p *Proxy) count(k errKind) { p.stats.errors[k].Add(1) }
 // Stats is a snapshot of the proxy's counters, for the admin endpoint.
 type Stats struct {
 	ClientConns   int                    `json:"client_conns"`   // client connections open
+	AcceptedConns uint64                 `json:"accepted_conns"` // client connections served since start
 	RejectedConns uint64                 `json:"rejected_conns"` // closed at once at Limits.MaxClientConns
 	Requests      uint64                 `json:"requests"`       // request heads read
 	Servers       map[string]ServerStats `json:"servers"`        // by server id
@@ -48,10 +49,12 @@ type Stats struct {
 
 // ServerStats are the counters of one server.
 type ServerStats struct {
-	Open     int    `json:"open"`     // connections open, idle ones included
-	Idle     int    `json:"idle"`     // connections pooled for reuse
-	Requests uint64 `json:"requests"` // responses received
-	Failures uint64 `json:"failures"` // connections that failed or broke
+	Open            int    `json:"open"`             // connections open, idle ones included
+	Idle            int    `json:"idle"`             // connections pooled for reuse
+	Requests        uint64 `json:"requests"`         // responses received
+	Failures        uint64 `json:"failures"`         // connections that failed or broke
+	ConnectFailures uint64 `json:"connect_failures"` // dials that failed
+	Timeouts        uint64 `json:"timeouts"`         // response heads not received in time (504)
 }
 
 // Stats returns the counters.
@@ -61,6 +64,7 @@ func (p *Proxy) Stats() Stats {
 	p.mu.Unlock()
 	s := Stats{
 		ClientConns:   open,
+		AcceptedConns: p.nconns.Load(),
 		RejectedConns: p.stats.rejected.Load(),
 		Requests:      p.stats.requests.Load(),
 		Servers:       make(map[string]ServerStats, len(p.servers)),
@@ -68,7 +72,8 @@ func (p *Proxy) Stats() Stats {
 	}
 	for _, b := range p.servers {
 		o, i := b.counts()
-		s.Servers[b.id] = ServerStats{Open: o, Idle: i, Requests: b.requests.Load(), Failures: b.failures.Load()}
+		s.Servers[b.id] = ServerStats{Open: o, Idle: i, Requests: b.requests.Load(), Failures: b.failures.Load(),
+			ConnectFailures: b.connectFailures.Load(), Timeouts: b.timeouts.Load()}
 	}
 	for k := range p.stats.errors {
 		if n := p.stats.errors[k].Load(); n > 0 {

@@ -21,11 +21,13 @@ func (c *clientConn) tunnel(sc *serverConn) {
 		c.tc.Conn.Close()
 		sc.tc.Conn.Close()
 	}()
-	pipe(sc.tc.Conn, c.br, c.tc.Conn)
+	buffered := int64(c.br.Buffered()) // counted in c.tc.read already
+	up := pipe(sc.tc.Conn, c.br, c.tc.Conn)
 	c.tc.Conn.Close()
 	sc.tc.Conn.Close()
 	<-done
 	c.tc.written += down
+	c.tc.read += up - buffered
 	sc.be.discard(sc)
 }
 

@@ -54,6 +54,8 @@ type backend struct {
 	nwaiters atomic.Int32    // len(waiters), read without wmu
 
 	requests, failures atomic.Uint64
+	connectFailures    atomic.Uint64 // dials that failed
+	timeouts           atomic.Uint64 // response heads not received in time
 }
 
 // shard is a stack of idle connections, the most recently used on top.
@@ -75,7 +77,8 @@ type serverConn struct {
 	br        *bufio.Reader
 	bw        *bufio.Writer
 	idleSince time.Time
-	reused    bool // it served a request before
+	reused    bool          // it served a request before
+	dialTime  time.Duration // how long dialing it took
 }
 
 // get returns a connection to b: a pooled one, from shard first, or a new
@@ -210,13 +213,15 @@ func (b *backend) wake() {
 
 func (b *backend) dial(timeout time.Duration) (*serverConn, error) {
 	d := net.Dialer{Timeout: timeout}
+	start := time.Now()
 	c, err := d.Dial("tcp", b.addr)
 	if err != nil {
+		b.connectFailures.Add(1)
 		b.open.Add(-1)
 		b.wake()
 		return nil, err
 	}
-	sc := &serverConn{be: b, tc: timedConn{Conn: c}}
+	sc := &serverConn{be: b, tc: timedConn{Conn: c}, dialTime: time.Since(start)}
 	sc.br = bufio.NewReaderSize(&sc.tc, bufSize)
 	sc.bw = bufio.NewWriterSize(&sc.tc, bufSize)
 	return sc, nil
