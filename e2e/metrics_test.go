@@ -1,0 +1,133 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMetricsCountRealStatuses: a client that got a 500 from its server,
+// a 502 (server unreachable) or a 504 (no response head in time) from the
+// proxy is counted under that code, not under the routing decision's 200;
+// and the whole scrape passes promtool check metrics.
+func TestMetricsCountRealStatuses(t *testing.T) {
+	ok := newBackend(t, "ok")
+	fails := newHandlerBackend(t, "fails", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusInternalServerError)
+	})
+	slow := newHandlerBackend(t, "slow", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+	})
+	dead := &backend{ID: "dead", URL: "http://" + freePort(t)}
+	admin := freePort(t)
+	p := startServe(t, []*backend{ok, fails, slow, dead}, fmt.Sprintf(`
+admin: %q
+sticky: {mode: "off"}
+default_servers: [ok]
+routes:
+  - {name: err, path: /err, servers: [fails]}
+  - {name: slow, path: /slow, servers: [slow], timeouts: {response_header: 200ms}}
+  - {name: down, path: /down, servers: [dead]}
+`, admin))
+
+	c := newClient(t, false)
+	for _, tt := range []struct {
+		method, target string
+		status         int
+	}{
+		{"GET", "/err", 500},
+		{"GET", "/slow", 504},
+		{"GET", "/down", 502},
+		{"GET", "/a", 200},
+		{"GET", "/b", 200},
+		{"POST", "/c", 200},
+		{"BREW", "/d", 200},
+	} {
+		if r := do(t, c, request(t, tt.method, p.Addr, "example.com", tt.target, nil)); r.Status != tt.status {
+			t.Fatalf("%s %s: %d, want %d", tt.method, tt.target, r.Status, tt.status)
+		}
+	}
+
+	scrape := scrapeMetrics(t, admin)
+	for _, want := range []string{
+		`l7lb_http_server_requests_total{http_request_method="GET",http_response_status_code="500",route="err",server="fails"} 1`,
+		`l7lb_http_server_requests_total{http_request_method="GET",http_response_status_code="504",route="slow",server="slow"} 1`,
+		`l7lb_http_server_requests_total{http_request_method="GET",http_response_status_code="502",route="down",server="dead"} 1`,
+		`l7lb_http_server_requests_total{http_request_method="GET",http_response_status_code="200",route="default",server="ok"} 2`,
+		`l7lb_http_server_requests_total{http_request_method="POST",http_response_status_code="200",route="default",server="ok"} 1`,
+		`l7lb_http_server_requests_total{http_request_method="_OTHER",http_response_status_code="200",route="default",server="ok"} 1`,
+		`l7lb_http_server_request_duration_seconds_count{route="err"} 1`,
+		`l7lb_upstream_timeouts_total{server="slow"} 1`,
+		`l7lb_upstream_connect_failures_total{server="dead"} 1`,
+		`l7lb_upstream_state{server="ok",state="up"} 1`,
+		`l7lb_config_reloads_total{result="accepted"} 1`,
+		`l7lb_client_connections 1`,
+	} {
+		if !strings.Contains(scrape, want+"\n") {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	// Nothing of the failed routes is counted as a success.
+	if m := regexp.MustCompile(`(?m)^l7lb_http_server_requests_total\{[^}]*code="200",route="(err|slow|down)".*$`).FindString(scrape); m != "" {
+		t.Errorf("a failed request counted as a 200: %s", m)
+	}
+	for _, family := range []string{"l7lb_build_info{", "l7lb_config_revision{hash=", "l7lb_config_last_reload_success_timestamp_seconds ",
+		"process_cpu_seconds_total ", "go_goroutines "} {
+		if !strings.Contains(scrape, "\n"+family) {
+			t.Errorf("/metrics has no %s", family)
+		}
+	}
+	if t.Failed() {
+		t.Logf("/metrics:\n%s", scrape)
+	}
+	promtoolCheck(t, scrape)
+}
+
+// scrapeMetrics returns the admin listener's /metrics in the Prometheus
+// text format.
+func scrapeMetrics(t *testing.T, admin string) string {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+admin+"/metrics", nil)
+	req.Header.Set("Accept", "text/plain;version=0.0.4")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("/metrics: %d %v", resp.StatusCode, err)
+	}
+	return string(body)
+}
+
+// promtoolCheck runs promtool check metrics (Debian's prometheus package)
+// on a scrape. Without promtool the check is skipped, except under
+// CI=true, where it fails: CI installs it.
+func promtoolCheck(t *testing.T, scrape string) {
+	t.Helper()
+	path, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("promtool not found (apt-get install prometheus); CI must run promtool check metrics")
+		}
+		t.Skip("promtool not found (apt-get install prometheus): not checking the scrape")
+	}
+	cmd := exec.Command(path, "check", "metrics")
+	cmd.Stdin = strings.NewReader(scrape)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil || out.Len() > 0 {
+		t.Errorf("promtool check metrics: %v\n%s", err, out.String())
+	}
+}
