@@ -197,6 +197,9 @@ func TestTableConcurrent(t *testing.T) {
 }
 
 func TestObserveAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
 	m := New(Sources{})
 	tb := m.Table([]string{"a"}, []string{"s1"})
 	x := req(0, 0, 200, "GET")
