@@ -307,7 +307,6 @@ func (s *slowSink) Write(p []byte) (int, error) {
 	return s.b.Write(p)
 }
 
-
 func TestLogAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates")

@@ -170,7 +170,9 @@ func TestTableStatuses(t *testing.T) {
 	}
 }
 
-func itoa(n int) string { return string(rune('0'+n/100)) + string(rune('0'+n/10%10)) + string(rune('0'+n%10)) }
+func itoa(n int) string {
+	return string(rune('0'+n/100)) + string(rune('0'+n/10%10)) + string(rune('0'+n%10))
+}
 
 // TestTableConcurrent: requests counted at once from many goroutines, in
 // cells being filled, are all counted (run with -race).
