@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -159,7 +160,7 @@ func TestTableStatuses(t *testing.T) {
 		}
 	}
 	for code := 200; code < 215; code++ {
-		if got, _ := series(t, m, "l7lb_http_server_requests_total", requests("a", "s1", "GET", itoa(code))); got != float64(code-199) {
+		if got, _ := series(t, m, "l7lb_http_server_requests_total", requests("a", "s1", "GET", strconv.Itoa(code))); got != float64(code-199) {
 			t.Errorf("status %d: %v, want %d", code, got, code-199)
 		}
 	}
@@ -170,9 +171,6 @@ func TestTableStatuses(t *testing.T) {
 	}
 }
 
-func itoa(n int) string {
-	return string(rune('0'+n/100)) + string(rune('0'+n/10%10)) + string(rune('0'+n%10))
-}
 
 // TestTableConcurrent: requests counted at once from many goroutines, in
 // cells being filled, are all counted (run with -race).
@@ -190,7 +188,7 @@ func TestTableConcurrent(t *testing.T) {
 	wg.Wait()
 	total := 0.0
 	for code := 200; code < 212; code++ {
-		v, _ := series(t, m, "l7lb_http_server_requests_total", requests("a", "s1", "GET", itoa(code)))
+		v, _ := series(t, m, "l7lb_http_server_requests_total", requests("a", "s1", "GET", strconv.Itoa(code)))
 		total += v
 	}
 	if total != 8*500 {
