@@ -171,7 +171,6 @@ func TestTableStatuses(t *testing.T) {
 	}
 }
 
-
 // TestTableConcurrent: requests counted at once from many goroutines, in
 // cells being filled, are all counted (run with -race).
 func TestTableConcurrent(t *testing.T) {
