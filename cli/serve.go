@@ -27,6 +27,7 @@ import (
 	"l7lb/metrics"
 	"l7lb/proxy"
 	"l7lb/session"
+	"l7lb/tracing"
 )
 
 // shutdownGrace bounds how long a stopping proxy waits for in-flight
@@ -244,6 +245,7 @@ type running struct {
 	proxy   *proxy.Proxy
 	passive *health.Passive
 	admin   *http.Server
+	tracer  *tracing.Tracer // nil when off
 	served  chan error
 	stopped context.CancelFunc
 }
@@ -283,6 +285,13 @@ func start(ctx context.Context, l *loaded, lns []net.Listener, accessLog *access
 	}
 	verdicts := health.NewVerdicts(mark)
 	passive := health.NewPassive(l.file.Health.Fails, l.file.Health.Cooldown, verdicts.Passive)
+	var tracer *tracing.Tracer
+	if l.file.Tracing != nil {
+		var err error
+		if tracer, err = tracing.New(*l.file.Tracing); err != nil {
+			return nil, fmt.Errorf("tracing: %w", err)
+		}
+	}
 	var p *proxy.Proxy
 	m := metrics.New(metrics.Sources{Engine: l.engine.Stats, Proxy: func() metrics.ProxyStats { return proxyMetrics(p.Stats()) }})
 	rev := revisionOf(l.file)
@@ -293,6 +302,7 @@ func start(ctx context.Context, l *loaded, lns []net.Listener, accessLog *access
 		AccessLog: accessLog,
 		Metrics:   m,
 		Revision:  rev,
+		Tracer:    tracer,
 		Logf:      func(format string, args ...any) { fmt.Fprintf(stderr, "l7lb: "+format+"\n", args...) },
 	})
 	if err != nil {
@@ -305,7 +315,7 @@ func start(ctx context.Context, l *loaded, lns []net.Listener, accessLog *access
 	if every := l.engine.OutlierInterval(); every > 0 {
 		go sweepOutliers(checkCtx, l.engine, every)
 	}
-	r := &running{proxy: p, passive: passive, served: make(chan error, len(lns)), stopped: stopChecks}
+	r := &running{proxy: p, passive: passive, tracer: tracer, served: make(chan error, len(lns)), stopped: stopChecks}
 	if l.file.Admin != "" {
 		aln, err := net.Listen("tcp", l.file.Admin)
 		if err != nil {
@@ -348,6 +358,13 @@ func (r *running) wait(ctx context.Context) error {
 	}
 	if serr := r.proxy.Shutdown(sctx); err == nil {
 		err = serr
+	}
+	if r.tracer != nil {
+		// The spans not yet exported, within a bound of their own: a
+		// collector that is down must not hold the exit.
+		tctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		r.tracer.Shutdown(tctx)
 	}
 	return err
 }

@@ -12,6 +12,7 @@ import (
 	"l7lb/engine"
 	"l7lb/httpmsg"
 	"l7lb/observe"
+	"l7lb/tracing"
 )
 
 var (
@@ -74,6 +75,7 @@ type clientConn struct {
 	connect time.Duration // dialing the server connection used; -1 for none
 	waited  time.Duration // from the request sent to the response head; -1 for none
 	retries int           // attempts after the first
+	span    *tracing.Span // nil unless traced
 	x       observe.Exchange
 }
 

@@ -25,6 +25,7 @@ const (
 	kXForwardedProto
 	kForwarded
 	kXRequestID
+	kTraceparent
 )
 
 // classify returns the kind of the field called name, compared
@@ -64,6 +65,10 @@ func classify(name string) fieldKind {
 			return kConnection
 		case equalFold(name, "keep-alive"):
 			return kKeepAlive
+		}
+	case 11:
+		if equalFold(name, "traceparent") {
+			return kTraceparent
 		}
 	case 12:
 		if equalFold(name, "x-request-id") {

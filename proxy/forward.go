@@ -45,6 +45,9 @@ func (c *clientConn) forward() bool {
 	if !r.hasID {
 		c.id = p.ids.Add(1)
 	}
+	if p.tracer != nil {
+		c.startSpan()
+	}
 	connect, timeout := p.timeouts(d.Config)
 	// Each retry after a broken connection happens at most once.
 	staleRetried, brokeRetried, fresh := false, false, false

@@ -20,6 +20,8 @@ import (
 //     X-Forwarded-Host and X-Forwarded-Proto, set (a client's own are not
 //     trusted); RFC 7239 Forwarded with an element appended;
 //   - X-Request-Id when the client sent none;
+//   - traceparent, when traced: the proxy's span's, in place of the
+//     client's (which is its span's parent);
 //   - TE: trailers when the client accepts trailers (so a server may send
 //     them), Connection and Upgrade on an upgrade, and the framing: the
 //     body's Content-Length, or chunked, with Trailer kept since trailers
@@ -56,6 +58,10 @@ func (c *clientConn) writeRequestHead(w *bufio.Writer) {
 			if r.body != bodyChunked || r.connNames && r.named(fields, fields[i].Name) {
 				continue
 			}
+		case kTraceparent:
+			if c.span != nil || r.dropped(fields, i) {
+				continue
+			}
 		default:
 			if r.dropped(fields, i) {
 				continue
@@ -88,6 +94,11 @@ func (c *clientConn) writeRequestHead(w *bufio.Writer) {
 		w.WriteString("X-Request-Id: ")
 		w.WriteString(c.p.idPrefix)
 		writeUint(w, c.id, 16)
+		w.WriteString("\r\n")
+	}
+	if c.span != nil {
+		w.WriteString("traceparent: ")
+		w.WriteString(c.span.Traceparent)
 		w.WriteString("\r\n")
 	}
 	if r.teTrailers {

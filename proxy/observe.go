@@ -51,11 +51,11 @@ func (c *clientConn) finish() {
 	x.Received, x.Sent = c.tc.read-c.read, c.tc.written-c.written
 	c.read = c.tc.read
 	x.Connect, x.Upstream, x.Retries = c.connect, c.waited, c.retries
-	x.Method, x.Target, x.Proto, x.Host, x.UserAgent, x.Referer, x.RequestID = "", "", "", "", "", "", ""
+	x.Method, x.Target, x.Proto, x.Host, x.UserAgent, x.Referer, x.RequestID, x.TraceID = "", "", "", "", "", "", "", ""
 	if c.parsed {
 		x.Method = h.Method
 	}
-	if c.p.log != nil && c.parsed {
+	if (c.p.log != nil || c.p.tracer != nil) && c.parsed {
 		x.Target, x.Proto = h.Target, h.Proto
 		x.Host, _ = h.Get("host")
 		if c.routed {
@@ -68,5 +68,24 @@ func (c *clientConn) finish() {
 		}
 	}
 	x.Client, x.IDPrefix, x.ID = c.ip, c.p.idPrefix, c.id
+	if c.p.tracer != nil {
+		if c.span == nil {
+			c.startSpan() // a request the proxy answered itself
+		}
+		x.TraceID = c.span.TraceID
+		c.span.End(x)
+		c.span = nil
+	}
 	c.p.observe(x)
+}
+
+// startSpan starts the span of the request, continuing the client's trace.
+func (c *clientConn) startSpan() {
+	h := &c.req.head
+	var parent, state string
+	if c.parsed {
+		parent, _ = h.Get("traceparent")
+		state, _ = h.Get("tracestate")
+	}
+	c.span = c.p.tracer.Start(c.start, h.Method, parent, state)
 }

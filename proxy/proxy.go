@@ -28,6 +28,7 @@ import (
 	"l7lb/config"
 	"l7lb/engine"
 	"l7lb/metrics"
+	"l7lb/tracing"
 )
 
 // Reporter receives the outcome of each attempt to reach a server, for
@@ -50,6 +51,7 @@ type Options struct {
 	AccessLog *accesslog.Logger                // one line per request; nil for none
 	Metrics   *metrics.Metrics                 // nil for none
 	Revision  config.Revision                  // of File, for the access log
+	Tracer    *tracing.Tracer                  // a span per request; nil for none
 	Logf      func(format string, args ...any) // errors; nil to discard
 }
 
@@ -59,6 +61,7 @@ type Proxy struct {
 	file     *config.File
 	health   Reporter
 	log      *accesslog.Logger // nil when off
+	tracer   *tracing.Tracer   // nil when off
 	obs      observation
 	logf     func(format string, args ...any)
 	t        config.Timeouts
@@ -105,7 +108,7 @@ func New(o Options) (*Proxy, error) {
 	if p.logf == nil {
 		p.logf = func(string, ...any) {}
 	}
-	p.log = o.AccessLog
+	p.log, p.tracer = o.AccessLog, o.Tracer
 	p.obs = newObservation(o.Metrics, o.Engine, o.Revision)
 	p.shards = min(max(4, 2*runtime.GOMAXPROCS(0)), 64)
 	for _, s := range o.File.Servers {
