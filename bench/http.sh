@@ -40,7 +40,12 @@
 # value such as -10 gives the benchmark's processes priority over the rest of
 # a shared machine), BENCH_MD (BENCHMARKS.md at the repository root; empty =
 # do not write), L7LB_BIN (benchmark this binary as "l7lb" instead of
-# building the working tree, e.g. an older build or a stand-in).
+# building the working tree, e.g. an older build or a stand-in),
+# L7LB_ACCESS_LOG (empty: l7lb runs without an access log, like the other
+# two; json, text or common: with its access log in that format, written
+# to a file, to measure what the log costs).
+# /metrics is always on in l7lb (it has no switch), so its cost is part of
+# every l7lb figure.
 # Exit status: 0 when the benchmark ran (whatever the figures), 1 on a setup
 # failure of the backend, wrk, HAProxy or nginx.
 
@@ -162,8 +167,9 @@ build_l7lb() {
 # default (one line per request to stdout); the other two run without one,
 # so turn it off when this build has the flag.
 L7LB_FLAGS=()
+L7LB_ACCESS_LOG=${L7LB_ACCESS_LOG:-}
 l7lb_flags() {
-	[[ -z $L7LB_SKIP ]] || return 0
+	[[ -z $L7LB_SKIP && -z $L7LB_ACCESS_LOG ]] || return 0
 	if timeout 5 "$TMP/bin/l7lb" serve --help </dev/null 2>&1 | grep -q -- '-access-log'; then
 		L7LB_FLAGS+=(--access-log=false)
 	fi
@@ -288,6 +294,9 @@ config_l7lb() {
 		sticky:
 		  mode: "off"
 	EOF
+	if [[ -n $L7LB_ACCESS_LOG ]]; then
+		echo "access_log: {format: $L7LB_ACCESS_LOG, path: $1/access.log}" >>"$1/l7lb.yaml"
+	fi
 }
 
 config_haproxy() {
@@ -676,6 +685,9 @@ machine_facts() {
 		[[ -n $(cd "$ROOT" && git status --porcelain -- '*.go' go.mod go.sum 2>/dev/null) ]] &&
 			dirty=" plus uncommitted Go changes"
 		echo "- l7lb: commit $rev$dirty"
+	fi
+	if [[ -n $L7LB_ACCESS_LOG ]]; then
+		echo "- l7lb's access log on: format $L7LB_ACCESS_LOG, to a file (the other two log nothing)"
 	fi
 }
 
