@@ -459,3 +459,43 @@ func BenchmarkRoute(b *testing.B) {
 		e.Route(&reqs[i%len(reqs)], &d)
 	}
 }
+
+// TestIndexes: decisions name their route and server by the indexes of
+// Names, the default route last; none is -1.
+func TestIndexes(t *testing.T) {
+	e := newEngine(t, "s1", "s2", "s3")
+	off := config.DefaultSticky()
+	off.Mode = config.ModeOff
+	mustApply(t, e, &config.Config{Sticky: off, Routes: []config.Route{
+		{Name: "b", Path: "/b/*", Servers: []string{"s3"}, Balance: config.RoundRobin},
+		{Name: "a", Path: "/a/*", Servers: []string{"s2"}, Balance: config.RoundRobin},
+		{Name: "none", Path: "/none/*", Servers: []string{"s1"}, Balance: config.RoundRobin},
+	}, DefaultServers: []string{"s1"}})
+	routes, servers := e.Names()
+	if strings.Join(routes, ",") != "b,a,none,default" || strings.Join(servers, ",") != "s1,s2,s3" {
+		t.Fatalf("Names: %v %v", routes, servers)
+	}
+	e.SetDown("s1", true)
+	for _, tt := range []struct {
+		target        string
+		route, server int
+	}{
+		{"/a/x", 1, 1},
+		{"/b/x", 0, 2},
+		{"/other", 3, -1}, // the default route, its server down: 503
+		{"/none/x", 2, -1},
+		{"bad", -1, -1},
+	} {
+		d := decide(e, Request{Method: "GET", Target: tt.target})
+		if d.RouteIndex() != tt.route || d.ServerIndex() != tt.server {
+			t.Errorf("%s: route %d server %d, want %d %d (%d %s)", tt.target, d.RouteIndex(), d.ServerIndex(), tt.route, tt.server, d.Status, d.Error)
+		}
+	}
+	mustApply(t, e, &config.Config{Sticky: off, DefaultServers: []string{}})
+	if routes, _ := e.Names(); len(routes) != 0 {
+		t.Errorf("no routes and no default servers: Names %v", routes)
+	}
+	if d := decide(e, Request{Method: "GET", Target: "/x"}); d.Status != 404 || d.RouteIndex() != -1 {
+		t.Errorf("404: route %d", d.RouteIndex())
+	}
+}
