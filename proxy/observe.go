@@ -8,6 +8,7 @@ import (
 	"l7lb/engine"
 	"l7lb/metrics"
 	"l7lb/observe"
+	"l7lb/tracing"
 )
 
 // observation is what one configuration gives the observation of its
@@ -29,8 +30,14 @@ func newObservation(m *metrics.Metrics, e *engine.Engine, rev config.Revision) o
 	return o
 }
 
-// observe counts and logs one request, whichever face served it.
-func (p *Proxy) observe(x *observe.Exchange) {
+// observe counts, logs and ends the span (nil when not traced) of one
+// request, whichever face served it: every face reports here, once per
+// request, when its response has ended.
+func (p *Proxy) observe(x *observe.Exchange, span *tracing.Span) {
+	if span != nil {
+		x.TraceID = span.TraceID
+		span.End(x)
+	}
 	p.obs.table.Observe(x)
 	if p.log != nil && x.Status != 0 {
 		p.log.Log(x, p.obs.rev)
@@ -68,15 +75,11 @@ func (c *clientConn) finish() {
 		}
 	}
 	x.Client, x.IDPrefix, x.ID = c.ip, c.p.idPrefix, c.id
-	if c.p.tracer != nil {
-		if c.span == nil {
-			c.startSpan() // a request the proxy answered itself
-		}
-		x.TraceID = c.span.TraceID
-		c.span.End(x)
-		c.span = nil
+	if c.p.tracer != nil && c.span == nil {
+		c.startSpan() // a request the proxy answered itself
 	}
-	c.p.observe(x)
+	c.p.observe(x, c.span)
+	c.span = nil
 }
 
 // startSpan starts the span of the request, continuing the client's trace.
