@@ -52,7 +52,7 @@ func (c *clientConn) forward() bool {
 	// Each retry after a broken connection happens at most once.
 	staleRetried, brokeRetried, fresh := false, false, false
 	for attempt := 0; ; attempt++ {
-		c.retries = attempt
+		c.retries, c.connect = attempt, -1
 		c.server = d.Server
 		b := p.backends[d.Server]
 		var sc *serverConn
@@ -74,7 +74,6 @@ func (c *clientConn) forward() bool {
 			return c.reject(502, errConnect, "server unreachable")
 		}
 
-		c.connect = -1
 		if !sc.reused {
 			c.connect = sc.dialTime
 		}
