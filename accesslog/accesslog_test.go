@@ -3,6 +3,7 @@ package accesslog
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -317,5 +318,24 @@ func TestLogAllocs(t *testing.T) {
 		if n := testing.AllocsPerRun(200, func() { l.Log(x, "1-0") }); n != 0 {
 			t.Errorf("%s: %v allocations per line", format, n)
 		}
+	}
+}
+
+// BenchmarkLog is the cost of one line in each format, written to a
+// discarding writer (no system call): formatting and batching.
+func BenchmarkLog(b *testing.B) {
+	for _, format := range []string{config.FormatText, config.FormatJSON, config.FormatCommon} {
+		b.Run(format, func(b *testing.B) {
+			l, err := New(config.AccessLog{Format: format, Path: "stdout", Sample: 1}, io.Discard)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Close()
+			x := exchange()
+			b.ReportAllocs()
+			for b.Loop() {
+				l.Log(x, "3-00112233aabbccdd")
+			}
+		})
 	}
 }
