@@ -188,9 +188,7 @@ func serve(file string, accessLog bool, stdin io.Reader, stdout, stderr io.Write
 		fmt.Fprintln(stderr, "l7lb:", err)
 		return exitFailed
 	}
-	if logger != nil {
-		go reopenOnSIGUSR1(ctx, logger, stderr)
-	}
+	go reopenOnSIGUSR1(ctx, logger, stderr)
 	fmt.Fprintf(stderr, "l7lb: serving on %s\n", strings.Join(addrs, ", "))
 	if err := p.wait(ctx); err != nil {
 		fmt.Fprintln(stderr, "l7lb:", err)
@@ -215,7 +213,8 @@ func listenError(which, addr string, err error) error {
 
 // reopenOnSIGUSR1 reopens the access log file on each SIGUSR1 until ctx
 // ends: logrotate renames the file, then signals, and lines go to a new
-// file of the old name.
+// file of the old name. With the log off (l nil) or on stdout the signal
+// does nothing: unhandled, it would end the process.
 func reopenOnSIGUSR1(ctx context.Context, l *accesslog.Logger, stderr io.Writer) {
 	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
@@ -225,6 +224,9 @@ func reopenOnSIGUSR1(ctx context.Context, l *accesslog.Logger, stderr io.Writer)
 		case <-ctx.Done():
 			return
 		case <-usr1:
+			if l == nil {
+				continue
+			}
 			if err := l.Reopen(); err != nil {
 				fmt.Fprintln(stderr, "l7lb: access log: reopen:", err)
 			}

@@ -53,8 +53,12 @@ func TestAccessLogFlagOff(t *testing.T) {
 	bs := newBackends(t, 1)
 	path := filepath.Join(t.TempDir(), "access.log")
 	p := startServeOpts(t, bs, fmt.Sprintf("access_log: {path: %q}\n", path), serveOpts{args: []string{"--access-log=false"}})
-	get(t, newClient(t, false), p.Addr, "example.com", "/")
+	c := newClient(t, false)
+	get(t, c, p.Addr, "example.com", "/")
+	// logrotate's SIGUSR1 does not end a proxy that has no log file.
+	p.cmd.Process.Signal(syscall.SIGUSR1)
 	time.Sleep(100 * time.Millisecond)
+	get(t, c, p.Addr, "example.com", "/")
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
 		t.Errorf("%s exists (%v) with --access-log=false", path, err)
 	}
