@@ -388,8 +388,9 @@ func TestServeBuild(t *testing.T) {
 		k, v, _ := strings.Cut(kv, "=")
 		fields[k] = v
 	}
-	gauge := fmt.Sprintf(`l7lb_build_info{version=%q,revision=%q,modified=%q,goversion=%q,race=%q} 1`,
-		fields["version"], fields["revision"], fields["modified"], fields["go"], fields["race"])
+	// (Prometheus writes label names in order.)
+	gauge := fmt.Sprintf(`l7lb_build_info{goversion=%q,modified=%q,race=%q,revision=%q,version=%q} 1`,
+		fields["go"], fields["modified"], fields["race"], fields["revision"], fields["version"])
 	if metrics := fetch("/metrics"); !strings.Contains(metrics, "\n"+gauge+"\n") {
 		t.Errorf("/metrics lacks %s:\n%s", gauge, metrics)
 	}
