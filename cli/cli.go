@@ -11,6 +11,7 @@ import (
 
 	"l7lb/config"
 	"l7lb/engine"
+	"l7lb/httpmsg"
 	"l7lb/lbnode"
 	"l7lb/maelstrom"
 )
@@ -91,7 +92,7 @@ func node(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 }
 
 // headerFlags collects repeated -H 'Name: value' flags.
-type headerFlags [][2]string
+type headerFlags []httpmsg.Field
 
 func (h *headerFlags) String() string { return fmt.Sprint(*h) }
 
@@ -100,7 +101,7 @@ func (h *headerFlags) Set(s string) error {
 	if !ok || strings.TrimSpace(name) == "" {
 		return fmt.Errorf("want 'Name: value', got %q", s)
 	}
-	*h = append(*h, [2]string{strings.TrimSpace(name), strings.TrimSpace(value)})
+	*h = append(*h, httpmsg.Field{Name: strings.TrimSpace(name), Value: strings.TrimSpace(value)})
 	return nil
 }
 

@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"io"
-	"strings"
 
 	"l7lb/engine"
 	"l7lb/httpmsg"
@@ -28,9 +27,11 @@ func explain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return exitConfig
 	}
+	// The -H headers are the request's, read as every face reads them.
+	view := &httpmsg.Headers{Fields: headers}
 	// An absolute URL's host wins over the Host header, in the engine.
-	req := engine.Request{Method: method, Target: target, Headers: &headers}
-	req.Host, _ = headers.Header("Host")
+	req := engine.Request{Method: method, Target: target, Headers: view}
+	req.Host, _ = view.Header("Host")
 	var d engine.Decision
 	l.engine.Explain(&req, &d)
 	out := d.Explanation()
@@ -44,40 +45,4 @@ func explain(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "%s\n", b)
 	return exitOK
-}
-
-// The -H headers serve as the explained request's headers.
-
-func (h *headerFlags) HasHeader(name, value string) bool {
-	for _, f := range *h {
-		if strings.EqualFold(f[0], name) && f[1] == value {
-			return true
-		}
-	}
-	return false
-}
-
-func (h *headerFlags) Header(name string) (string, bool) {
-	for _, f := range *h {
-		if strings.EqualFold(f[0], name) {
-			return f[1], true
-		}
-	}
-	return "", false
-}
-
-func (h *headerFlags) Cookie(name string) (string, bool) {
-	for _, f := range *h {
-		if strings.EqualFold(f[0], "Cookie") {
-			if v, ok := httpmsg.CookieValue(f[1], name); ok {
-				return v, true
-			}
-		}
-	}
-	return "", false
-}
-
-func (h *headerFlags) HasCookies() bool {
-	_, ok := h.Header("Cookie")
-	return ok
 }

@@ -135,7 +135,7 @@ func ParseHead(raw string, h *Head) error {
 		if err != nil {
 			return err
 		}
-		if len(f.Name) == 4 && equalFoldASCII(f.Name, "host") {
+		if len(f.Name) == 4 && EqualFold(f.Name, "host") {
 			if hasHost {
 				return &HeadError{Err: ErrDuplicateHost}
 			}
@@ -216,7 +216,7 @@ func parseField(line string, n int) (Field, error) {
 	if i == 0 || i == len(line) || line[i] != ':' {
 		return Field{}, fieldError(line, n)
 	}
-	value := trimOWS(line[i+1:])
+	value := TrimOWS(line[i+1:])
 	if !ValidFieldValue(value) {
 		return Field{}, lineError(ErrInvalidHeaderValue, line, n)
 	}
@@ -276,8 +276,8 @@ func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 func isOWS(c byte) bool { return c == ' ' || c == '\t' }
 
-// trimOWS removes leading and trailing SP and HTAB (RFC 9110 OWS).
-func trimOWS(s string) string {
+// TrimOWS removes leading and trailing SP and HTAB (RFC 9110 OWS).
+func TrimOWS(s string) string {
 	for s != "" && isOWS(s[0]) {
 		s = s[1:]
 	}

@@ -132,5 +132,5 @@ func SplitAbsolute(target string) (authority, rest string, ok bool) {
 
 // hasPrefixFold reports whether s starts with prefix, ignoring ASCII case.
 func hasPrefixFold(s, prefix string) bool {
-	return len(s) >= len(prefix) && equalFoldASCII(s[:len(prefix)], prefix)
+	return len(s) >= len(prefix) && EqualFold(s[:len(prefix)], prefix)
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"l7lb/httpmsg"
+	"l7lb/strview"
 )
 
 var (
@@ -160,7 +161,7 @@ func copyTrailers(dst *bufio.Writer, src *bufio.Reader, reframe bool, limit int)
 		if total, fields = total+len(line), fields+1; total > limit || fields > httpmsg.MaxHeaders {
 			return errTrailerSize
 		}
-		name, value, ok := strings.Cut(str(line), ":")
+		name, value, ok := strings.Cut(strview.Of(line), ":")
 		if !ok || !httpmsg.ValidToken(name) || !httpmsg.ValidFieldValue(value) {
 			return errBadTrailer
 		}

@@ -11,6 +11,7 @@ import (
 
 	"l7lb/engine"
 	"l7lb/httpmsg"
+	"l7lb/strview"
 )
 
 var (
@@ -208,7 +209,7 @@ func (c *clientConn) serveRequest() bool {
 	}
 	p.stats.requests.Add(1)
 	r := &c.req
-	if err := httpmsg.ParseHead(str(head), &r.head); err != nil {
+	if err := httpmsg.ParseHead(strview.Of(head), &r.head); err != nil {
 		switch {
 		case errors.Is(err, httpmsg.ErrTooManyHeaders), errors.Is(err, httpmsg.ErrHeadTooLarge):
 			return c.reject(431, errHeaderSize, "")
@@ -224,7 +225,7 @@ func (c *clientConn) serveRequest() bool {
 		return c.reject(400, errBadRequest, err.Error())
 	}
 
-	c.ereq = engine.Request{Method: r.head.Method, Target: r.head.Target, Host: r.host, Headers: r}
+	c.ereq = engine.Request{Method: r.head.Method, Target: r.head.Target, Host: r.host, Headers: &r.view}
 	p.eng.Route(&c.ereq, &c.d)
 	switch c.d.Status {
 	case 200:

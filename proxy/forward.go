@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"l7lb/httpmsg"
+	"l7lb/strview"
 )
 
 // expectWait is how long a server may leave an Expect: 100-continue
@@ -183,7 +184,7 @@ func (c *clientConn) exchange(sc *serverConn, timeout time.Duration) (result, er
 		default:
 			return resBadResponse, err
 		}
-		if err := c.resp.parse(str(head), r.head.Method); err != nil {
+		if err := c.resp.parse(strview.Of(head), r.head.Method); err != nil {
 			return resBadResponse, err
 		}
 		status := c.resp.status

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"time"
-	"unsafe"
 )
 
 var errHeadTooLarge = errors.New("message head too large")
@@ -65,14 +64,4 @@ func readHead(br *bufio.Reader, buf []byte, limit int, tc *timedConn, timeout ti
 			return buf, errHeadTooLarge
 		}
 	}
-}
-
-// str returns b as a string without copying. The caller must not change b
-// while the string, or any substring of it, is in use: heads are parsed in
-// place this way, and their buffers are reused only for the next message.
-func str(b []byte) string {
-	if len(b) == 0 {
-		return ""
-	}
-	return unsafe.String(&b[0], len(b))
 }

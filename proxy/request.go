@@ -1,15 +1,12 @@
 package proxy
 
-import (
-	"l7lb/engine"
-	"l7lb/httpmsg"
-)
+import "l7lb/httpmsg"
 
 // request is the client request being served: its parsed head and what
-// the proxy learned of its fields. It implements engine.Headers over the
-// head without copying it.
+// the proxy learned of its fields.
 type request struct {
 	head httpmsg.Head
+	view httpmsg.Headers // the head's fields, as the engine reads them
 	fieldInfo
 	http11    bool
 	body      bodyKind // bodyNone, bodyLength or bodyChunked
@@ -40,7 +37,8 @@ func (r *request) check() error {
 		r.body = bodyLength
 	}
 	r.keepAlive = !r.connClose && (r.http11 || r.connKeepAlive)
-	r.host, _ = h.Get("host")
+	r.view.Fields = h.Fields
+	r.host, _ = r.view.Header("host")
 	if authority, _, ok := httpmsg.SplitAbsolute(h.Target); ok {
 		r.host = authority
 	}
@@ -59,34 +57,3 @@ func (r *request) idempotent() bool {
 
 // upgrading reports whether the client asks to switch protocols.
 func (r *request) upgrading() bool { return r.connUpgrade && r.upgradeTo != "" }
-
-// HasHeader implements engine.Headers.
-func (r *request) HasHeader(name, value string) bool { return r.head.Has(name, value) }
-
-// Header implements engine.Headers.
-func (r *request) Header(name string) (string, bool) { return r.head.Get(name) }
-
-// Cookie implements engine.Headers: the first cookie called name in the
-// Cookie fields, in order.
-func (r *request) Cookie(name string) (string, bool) {
-	for i, k := range r.kinds {
-		if k == kCookie {
-			if v, ok := httpmsg.CookieValue(r.head.Fields[i].Value, name); ok {
-				return v, true
-			}
-		}
-	}
-	return "", false
-}
-
-// HasCookies implements engine.Headers.
-func (r *request) HasCookies() bool {
-	for _, k := range r.kinds {
-		if k == kCookie {
-			return true
-		}
-	}
-	return false
-}
-
-var _ engine.Headers = (*request)(nil)
