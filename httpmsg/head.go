@@ -194,12 +194,12 @@ func parseRequestLine(line string, h *Head) error {
 		return &HeadError{Err: ErrBareCR, Line: 1}
 	case !ok1 || !ok2 || target == "" || version == "" || !ValidToken(method) ||
 		strings.IndexByte(version, ' ') >= 0:
-		return requestLineError(line, &HeadError{Err: ErrBadRequestLine})
+		return firstLineError(line, &HeadError{Err: ErrBadRequestLine})
 	case version != "HTTP/1.1" && version != "HTTP/1.0":
 		// docs/protocol.md: whatever the third part is ("HTTP/2.0",
 		// "http/1.1", "FOO"), if it is not one of ours it is reported as an
 		// unsupported version, named as written.
-		return requestLineError(line, &HeadError{Err: ErrUnsupportedVersion, Version: version})
+		return firstLineError(line, &HeadError{Err: ErrUnsupportedVersion, Version: version})
 	}
 	h.Method, h.Target, h.Proto = method, target, version
 	return nil
@@ -251,9 +251,9 @@ func lineError(err error, line string, n int) error {
 	return &HeadError{Err: err, Line: n}
 }
 
-// requestLineError returns err, a reason about line 1, unless the line holds
+// firstLineError returns err, a reason about line 1, unless the line holds
 // a CR: as in lineError, a bare CR takes precedence.
-func requestLineError(line string, err *HeadError) error {
+func firstLineError(line string, err *HeadError) error {
 	if strings.IndexByte(line, '\r') >= 0 {
 		return &HeadError{Err: ErrBareCR, Line: 1}
 	}

@@ -187,7 +187,7 @@ func (c *clientConn) exchange(sc *serverConn, timeout time.Duration) (result, er
 		if err := c.resp.parse(strview.Of(head), r.head.Method); err != nil {
 			return resBadResponse, err
 		}
-		status := c.resp.status
+		status := c.resp.head.Status
 		if status >= 200 || status == 101 {
 			c.bodyUnsent = !sent
 			return resOK, nil
@@ -257,7 +257,7 @@ func (c *clientConn) sendBody(sc *serverConn) (result, error) {
 // reports whether the client connection stays open.
 func (c *clientConn) relay(sc *serverConn) bool {
 	p, r, resp, b := c.p, &c.req, &c.resp, sc.be
-	if resp.status == 101 {
+	if resp.head.Status == 101 {
 		if !r.upgrading() || !offered(r.upgradeTo, resp.upgradeTo) {
 			b.discard(sc)
 			return c.reject(502, errBadResponse, "unexpected protocol switch")
@@ -275,7 +275,7 @@ func (c *clientConn) relay(sc *serverConn) bool {
 	out := c.framingFor(resp)
 	keep := r.keepAlive && !c.bodyUnsent && out != outClose && !p.shutting.Load()
 	c.writeResponseHead(c.bw, out, keep)
-	c.status = resp.status
+	c.status = resp.head.Status
 	sc.tc.readIdle = p.t.Idle
 	var err error
 	switch resp.body {
@@ -318,8 +318,8 @@ func (c *clientConn) relay(sc *serverConn) bool {
 func offered(list, proto string) bool {
 	for list != "" {
 		var t string
-		t, list = nextToken(list)
-		if t != "" && equalFoldBoth(t, proto) {
+		t, list = httpmsg.NextElement(list)
+		if t != "" && httpmsg.EqualFold(t, proto) {
 			return true
 		}
 	}

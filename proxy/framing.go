@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"errors"
-	"strings"
 
 	"l7lb/httpmsg"
 )
@@ -20,7 +19,6 @@ const (
 // Framing errors. Each is a way to make two parsers disagree on where a
 // message ends, so the proxy refuses the message rather than guess.
 var (
-	errBadLength      = errors.New("invalid Content-Length")
 	errLengths        = errors.New("conflicting Content-Length values")
 	errBadEncoding    = errors.New("Transfer-Encoding other than chunked")
 	errLengthEncoding = errors.New("both Content-Length and Transfer-Encoding")
@@ -69,15 +67,15 @@ func (fi *fieldInfo) scan(fields []httpmsg.Field) error {
 			}
 		case kTransferEncoding:
 			te++
-			fi.chunked = equalFold(f.Value, "chunked")
+			fi.chunked = httpmsg.EqualFold(f.Value, "chunked")
 		case kConnection:
 			fi.connection(f.Value)
 		case kUpgrade:
 			fi.upgradeTo = f.Value
 		case kTE:
-			fi.teTrailers = fi.teTrailers || hasToken(f.Value, "trailers")
+			fi.teTrailers = fi.teTrailers || httpmsg.HasToken(f.Value, "trailers")
 		case kExpect:
-			fi.expect = fi.expect || equalFold(f.Value, "100-continue")
+			fi.expect = fi.expect || httpmsg.EqualFold(f.Value, "100-continue")
 		case kXRequestID:
 			fi.hasID = true
 		}
@@ -92,55 +90,32 @@ func (fi *fieldInfo) scan(fields []httpmsg.Field) error {
 	return nil
 }
 
-// addLength adds a Content-Length field value: a list of equal numbers
-// (RFC 9110 8.6), without empty elements.
+// addLength adds a Content-Length field value: every Content-Length of a
+// message must give the same number.
 func (fi *fieldInfo) addLength(list string) error {
-	for {
-		elem, rest, more := strings.Cut(list, ",")
-		n, ok := parseLength(trimOWS(elem))
-		switch {
-		case !ok:
-			return errBadLength
-		case fi.hasLength && n != fi.length:
-			return errLengths
-		}
-		fi.hasLength, fi.length = true, n
-		if !more {
-			return nil
-		}
-		list = rest
+	n, err := httpmsg.ParseContentLength(list)
+	switch {
+	case err != nil:
+		return err
+	case fi.hasLength && n != fi.length:
+		return errLengths
 	}
-}
-
-// parseLength parses a Content-Length value: one or more digits, without
-// sign or space, that fit an int64.
-func parseLength(s string) (int64, bool) {
-	if s == "" {
-		return 0, false
-	}
-	var n int64
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < '0' || c > '9' || n > (1<<63-1-9)/10 {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-	}
-	return n, true
+	fi.hasLength, fi.length = true, n
+	return nil
 }
 
 // connection reads the tokens of a Connection field.
 func (fi *fieldInfo) connection(list string) {
 	for list != "" {
 		var t string
-		t, list = nextToken(list)
+		t, list = httpmsg.NextElement(list)
 		switch {
 		case t == "":
-		case equalFold(t, "close"):
+		case httpmsg.EqualFold(t, "close"):
 			fi.connClose = true
-		case equalFold(t, "keep-alive"):
+		case httpmsg.EqualFold(t, "keep-alive"):
 			fi.connKeepAlive = true
-		case equalFold(t, "upgrade"):
+		case httpmsg.EqualFold(t, "upgrade"):
 			fi.connUpgrade = true
 		default:
 			fi.connNames = true
@@ -157,8 +132,8 @@ func (fi *fieldInfo) named(fields []httpmsg.Field, name string) bool {
 		}
 		for list := fields[i].Value; list != ""; {
 			var t string
-			t, list = nextToken(list)
-			if equalFoldBoth(t, name) {
+			t, list = httpmsg.NextElement(list)
+			if httpmsg.EqualFold(t, name) {
 				return true
 			}
 		}

@@ -151,17 +151,17 @@ func (c *clientConn) framingFor(resp *response) outFraming {
 // cookies, the framing and what the proxy says of the connection.
 func (c *clientConn) writeResponseHead(w *bufio.Writer, out outFraming, keep bool) {
 	resp := &c.resp
-	writeStatusLine(w, resp.status, resp.reason)
-	for i := range resp.fields {
-		f := &resp.fields[i]
+	writeStatusLine(w, resp.head.Status, resp.head.Reason)
+	for i := range resp.head.Fields {
+		f := &resp.head.Fields[i]
 		switch resp.kinds[i] {
 		case kTrailer:
 			// Trailers pass through when the body stays chunked.
-			if resp.body != bodyChunked || out != outChunked || resp.connNames && resp.named(resp.fields, f.Name) {
+			if resp.body != bodyChunked || out != outChunked || resp.connNames && resp.named(resp.head.Fields, f.Name) {
 				continue
 			}
 		default:
-			if resp.dropped(resp.fields, i) {
+			if resp.dropped(resp.head.Fields, i) {
 				continue
 			}
 		}
@@ -171,7 +171,7 @@ func (c *clientConn) writeResponseHead(w *bufio.Writer, out outFraming, keep boo
 	switch out {
 	case outNone:
 		// A HEAD or 304 response says the length of the body it omits.
-		if resp.hasLength && resp.status >= 200 && resp.status != 204 {
+		if resp.hasLength && resp.head.Status >= 200 && resp.head.Status != 204 {
 			w.WriteString("Content-Length: ")
 			writeUint(w, uint64(resp.length), 10)
 			w.WriteString("\r\n")
@@ -184,7 +184,7 @@ func (c *clientConn) writeResponseHead(w *bufio.Writer, out outFraming, keep boo
 		w.WriteString("Transfer-Encoding: chunked\r\n")
 	}
 	switch {
-	case resp.status == 101:
+	case resp.head.Status == 101:
 		w.WriteString("Connection: Upgrade\r\nUpgrade: ")
 		w.WriteString(resp.upgradeTo)
 		w.WriteString("\r\n")
@@ -208,10 +208,10 @@ func writeStatusLine(w *bufio.Writer, status int, reason string) {
 // writeInformational writes the head of a 1xx response for the client.
 func (c *clientConn) writeInformational(w *bufio.Writer) {
 	resp := &c.resp
-	writeStatusLine(w, resp.status, resp.reason)
-	for i := range resp.fields {
-		if !resp.dropped(resp.fields, i) {
-			writeField(w, resp.fields[i].Name, resp.fields[i].Value)
+	writeStatusLine(w, resp.head.Status, resp.head.Reason)
+	for i := range resp.head.Fields {
+		if !resp.dropped(resp.head.Fields, i) {
+			writeField(w, resp.head.Fields[i].Name, resp.head.Fields[i].Value)
 		}
 	}
 	w.WriteString("\r\n")
