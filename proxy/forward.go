@@ -300,8 +300,9 @@ func (c *clientConn) relay(sc *serverConn) bool {
 		return false
 	}
 	// The response is read: the server connection is free before the
-	// client has it all.
-	if resp.closes || c.bodyUnsent {
+	// client has it all. Bytes after the response's end are no response
+	// to anything: a connection holding some is never reused.
+	if resp.closes || c.bodyUnsent || sc.br.Buffered() > 0 {
 		b.discard(sc)
 	} else {
 		b.put(c.shard, sc)

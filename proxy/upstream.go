@@ -18,13 +18,6 @@ var (
 	errUnknownServer = errors.New("server has no address")
 )
 
-// probeAfter is how long a pooled connection may sit idle before it is
-// checked for a close by the server before reuse. A connection in steady
-// use is never checked; one idle longer may have met the server's
-// keep-alive timeout, and a request that is not idempotent cannot be
-// retried once sent on it.
-const probeAfter = time.Second
-
 // bufSize is the size of every connection's read and write buffer: a
 // usual head and small body fit, and larger bodies are copied through a
 // larger pooled buffer.
@@ -76,6 +69,7 @@ type serverConn struct {
 	bw        *bufio.Writer
 	idleSince time.Time
 	reused    bool // it served a request before
+	probe     prober
 }
 
 // get returns a connection to b: a pooled one, from shard first, or a new
@@ -130,6 +124,12 @@ func (b *backend) get(shard int, connect time.Duration, fresh bool) (*serverConn
 
 // pop takes the most recently pooled connection that is still usable,
 // from shard first, then from the others; nil when there is none.
+//
+// Each is probed before use, however briefly it sat idle: a connection
+// the server closed, or on which it sent anything, is closed instead.
+// Bytes sent beyond a response must never be read as another request's
+// response (relay closes a connection with bytes already buffered; this
+// catches those that arrived after it was pooled).
 func (b *backend) pop(first int) *serverConn {
 	n := len(b.shards)
 	for i := 0; i < n; {
@@ -147,7 +147,7 @@ func (b *backend) pop(first int) *serverConn {
 		s.mu.Unlock()
 		b.idle.Add(-1)
 		idle := time.Since(sc.idleSince)
-		if idle < b.idleTimeout && (idle < probeAfter || alive(sc.tc.Conn)) {
+		if idle < b.idleTimeout && sc.probe.idle() {
 			return sc
 		}
 		b.discard(sc)
@@ -217,6 +217,7 @@ func (b *backend) dial(timeout time.Duration) (*serverConn, error) {
 		return nil, err
 	}
 	sc := &serverConn{be: b, tc: timedConn{Conn: c}}
+	sc.probe.init(c)
 	sc.br = bufio.NewReaderSize(&sc.tc, bufSize)
 	sc.bw = bufio.NewWriterSize(&sc.tc, bufSize)
 	return sc, nil
