@@ -205,6 +205,17 @@ func parseRequestLine(line string, h *Head) error {
 	return nil
 }
 
+// ParseField parses one field line without its line ending, as the head
+// parsers do: name ":" OWS value OWS, the name a token directly followed by
+// the colon, the value free of control bytes but HTAB. A trailer section's
+// lines are such lines. The error is a *[HeadError] without a line number.
+func ParseField(line string) (Field, error) {
+	if line == "" {
+		return Field{}, &HeadError{Err: ErrMissingColon}
+	}
+	return parseField(line, 0)
+}
+
 // parseField parses header line n.
 func parseField(line string, n int) (Field, error) {
 	// The usual line is a token ended by its colon: one pass over the name
