@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"errors"
 	"io"
-	"strings"
 	"sync"
 
 	"l7lb/httpmsg"
@@ -147,7 +146,10 @@ func copyChunked(dst *bufio.Writer, src *bufio.Reader, reframe bool, limit int) 
 }
 
 // copyTrailers copies the trailer section that ends a chunked body, through
-// its empty line.
+// its empty line, less the fields that must not travel in trailers
+// (httpmsg.TrailerForbidden): a recipient that merges trailers into the
+// header section must not learn framing, routing, forwarding or
+// authentication from them. The same rule holds both ways.
 func copyTrailers(dst *bufio.Writer, src *bufio.Reader, reframe bool, limit int) error {
 	total, fields := 0, 0
 	for {
@@ -161,17 +163,15 @@ func copyTrailers(dst *bufio.Writer, src *bufio.Reader, reframe bool, limit int)
 		if total, fields = total+len(line), fields+1; total > limit || fields > httpmsg.MaxHeaders {
 			return errTrailerSize
 		}
-		name, value, ok := strings.Cut(strview.Of(line), ":")
-		if !ok || !httpmsg.ValidToken(name) || !httpmsg.ValidFieldValue(value) {
+		f, err := httpmsg.ParseField(strview.Of(line))
+		if err != nil {
 			return errBadTrailer
 		}
-		if k := classify(name); !reframe || hopByHop(k) || k == kHost {
+		if !reframe || httpmsg.TrailerForbidden(f.Name) {
 			continue
 		}
-		dst.Write(line)
-		if _, err := dst.WriteString("\r\n"); err != nil {
-			return writeError{err}
-		}
+		writeField(dst, f.Name, f.Value) // an error stays in dst, for the next write
+
 	}
 	if reframe {
 		if _, err := dst.WriteString("\r\n"); err != nil {

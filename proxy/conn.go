@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,13 +27,15 @@ var aLongTimeAgo = time.Unix(1, 0)
 // its requests in turn. Everything a request needs is kept here and reused
 // by the next one, which is how a keep-alive request costs no allocation.
 type clientConn struct {
-	p      *Proxy
-	tc     timedConn
-	br     *bufio.Reader
-	bw     *bufio.Writer
-	shard  int    // the shard of the server pools it uses first
-	ip     string // the client's IP address
-	fwdFor string // the same as a Forwarded for= value: IPv6 quoted
+	p       *Proxy
+	tc      timedConn
+	br      *bufio.Reader
+	bw      *bufio.Writer
+	shard   int    // the shard of the server pools it uses first
+	ip      string // the client's IP address
+	fwdFor  string // the same as a Forwarded for= value: IPv6 quoted
+	trusted bool   // the client is a trusted proxy: its forwarding fields are kept
+	date    dateCache
 
 	// idle and poked let Shutdown wake a connection that waits for its
 	// next request without disturbing one that serves a request.
@@ -78,7 +81,27 @@ func newClientConn(p *Proxy, nc net.Conn) *clientConn {
 	c.bw = writers.Get().(*bufio.Writer)
 	c.bw.Reset(&c.tc)
 	c.ip, c.fwdFor = clientIP(nc.RemoteAddr())
+	c.trusted = trustedAddr(p.trusted, nc.RemoteAddr())
 	return c
+}
+
+// trustedAddr reports whether a is in one of the prefixes.
+func trustedAddr(prefixes []netip.Prefix, a net.Addr) bool {
+	t, ok := a.(*net.TCPAddr)
+	if !ok || len(prefixes) == 0 {
+		return false
+	}
+	ip, ok := netip.AddrFromSlice(t.IP)
+	if !ok {
+		return false
+	}
+	ip = ip.Unmap()
+	for _, p := range prefixes {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // clientIP returns the address of a client as X-Forwarded-For and as
@@ -195,11 +218,21 @@ func (c *clientConn) serveRequest() bool {
 	c.req.head.Method = ""
 	c.d.Route, c.d.Sticky = "", engine.StickyNone
 
-	head, err := readHead(c.br, c.headBuf, p.l.MaxHeaderBytes, &c.tc, p.t.ReadHeader)
-	c.headBuf = head
+	timeout := p.t.ReadHeader
+	set, err := skipEmptyLines(c.br, p.l.MaxHeaderBytes, &c.tc, timeout)
+	if set {
+		timeout = 0 // the head's deadline is in force
+	}
+	var head []byte
+	if err == nil {
+		head, err = readHead(c.br, c.headBuf, p.l.MaxHeaderBytes, &c.tc, timeout)
+		c.headBuf = head
+	}
 	switch {
 	case err == errHeadTooLarge:
 		return c.reject(431, errHeaderSize, "")
+	case err == errEmptyLines:
+		return c.reject(400, errBadRequest, err.Error())
 	case err != nil:
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {

@@ -43,7 +43,7 @@ func scriptBackend(t *testing.T, script map[string]scriptStep) (*rawBackend, *sy
 	b := newRawBackend(t, func(c net.Conn, br *bufio.Reader) {
 		for {
 			h := readWireHead(br)
-			if h == "" {
+			if h == "" || !skipBody(h, br) {
 				return
 			}
 			target := strings.SplitN(h, " ", 3)[1]
@@ -61,6 +61,42 @@ func scriptBackend(t *testing.T, script map[string]scriptStep) (*rawBackend, *sy
 		}
 	})
 	return b, &late
+}
+
+// skipBody reads the body of the request whose head is h, and reports
+// whether it could.
+func skipBody(h string, br *bufio.Reader) bool {
+	lower := strings.ToLower(h)
+	if i := strings.Index(lower, "\r\ncontent-length: "); i >= 0 {
+		n, _ := strconv.Atoi(strings.SplitN(lower[i+len("\r\ncontent-length: "):], "\r\n", 2)[0])
+		_, err := br.Discard(n)
+		return err == nil
+	}
+	if !strings.Contains(lower, "\r\ntransfer-encoding: chunked\r\n") {
+		return true
+	}
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return false
+		}
+		n, _ := strconv.ParseInt(strings.TrimSpace(line), 16, 64)
+		if n == 0 {
+			break
+		}
+		if _, err := br.Discard(int(n) + 2); err != nil {
+			return false
+		}
+	}
+	for { // the trailer section
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return false
+		}
+		if line == "\r\n" {
+			return true
+		}
+	}
 }
 
 // TestNoResponseDesync: bytes a server sends beyond the end of its response

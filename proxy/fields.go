@@ -20,12 +20,16 @@ const (
 	kTE
 	kTrailer
 	kUpgrade
+	kHTTP2Settings
 	kExpect
 	kCookie
+	kDate
 	kXForwardedFor
 	kXForwardedHost
 	kXForwardedProto
+	kXForwardedOther // any other X-Forwarded-*
 	kForwarded
+	kXRealIP
 	kXRequestID
 )
 
@@ -39,8 +43,11 @@ func classify(name string) fieldKind {
 			return kTE
 		}
 	case 4:
-		if httpmsg.EqualFold(name, "host") {
+		switch {
+		case httpmsg.EqualFold(name, "host"):
 			return kHost
+		case httpmsg.EqualFold(name, "date"):
+			return kDate
 		}
 	case 6:
 		switch {
@@ -57,8 +64,11 @@ func classify(name string) fieldKind {
 			return kUpgrade
 		}
 	case 9:
-		if httpmsg.EqualFold(name, "forwarded") {
+		switch {
+		case httpmsg.EqualFold(name, "forwarded"):
 			return kForwarded
+		case httpmsg.EqualFold(name, "x-real-ip"):
+			return kXRealIP
 		}
 	case 10:
 		switch {
@@ -72,8 +82,11 @@ func classify(name string) fieldKind {
 			return kXRequestID
 		}
 	case 14:
-		if httpmsg.EqualFold(name, "content-length") {
+		switch {
+		case httpmsg.EqualFold(name, "content-length"):
 			return kContentLength
+		case httpmsg.EqualFold(name, "http2-settings"):
+			return kHTTP2Settings
 		}
 	case 15:
 		if httpmsg.EqualFold(name, "x-forwarded-for") {
@@ -102,16 +115,33 @@ func classify(name string) fieldKind {
 			return kProxyAuthorization
 		}
 	}
+	if len(name) > len(xForwarded) && name[1] == '-' && httpmsg.EqualFold(name[:len(xForwarded)], xForwarded) {
+		return kXForwardedOther
+	}
 	return kOther
 }
 
+const xForwarded = "x-forwarded-"
+
 // hopByHop reports whether fields of kind k concern only the connection
 // they arrive on and are never forwarded as received (RFC 9110 7.6.1).
-// The framing fields are among them: the proxy writes its own.
+// The framing fields are among them: the proxy writes its own. So is
+// HTTP2-Settings, which only means something with an h2c upgrade, which
+// the proxy never forwards (RFC 9113 3.2.1 makes it hop-by-hop).
 func hopByHop(k fieldKind) bool {
 	switch k {
-	case kConnection, kKeepAlive, kProxyConnection, kProxyAuthenticate,
-		kProxyAuthorization, kTE, kTrailer, kTransferEncoding, kUpgrade, kContentLength:
+	case kConnection, kKeepAlive, kProxyConnection, kProxyAuthenticate, kProxyAuthorization,
+		kTE, kTrailer, kTransferEncoding, kUpgrade, kHTTP2Settings, kContentLength:
+		return true
+	}
+	return false
+}
+
+// forwarding reports whether fields of kind k say where a request came
+// from: a client's are kept only when it is a trusted proxy.
+func forwarding(k fieldKind) bool {
+	switch k {
+	case kXForwardedFor, kXForwardedHost, kXForwardedProto, kXForwardedOther, kForwarded, kXRealIP:
 		return true
 	}
 	return false

@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"net"
+	"strconv"
 	"time"
 
 	"l7lb/httpmsg"
@@ -105,7 +106,7 @@ func (c *clientConn) forward() bool {
 			return c.reject(504, errServerTimeout, "")
 		case resBadResponse:
 			p.logf("proxy: server %s: bad response: %v", d.Server, err)
-			return c.reject(502, errBadResponse, "bad response from server")
+			return c.reject(502, errBadResponse, badResponseText(err))
 		case resBadBody:
 			return c.reject(400, errBadRequest, err.Error())
 		}
@@ -217,7 +218,9 @@ func (c *clientConn) exchange(sc *serverConn, timeout time.Duration) (result, er
 // sendContinue tells the client to send its body.
 func (c *clientConn) sendContinue() (result, error) {
 	c.informed = true
-	c.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
+	c.bw.WriteString("HTTP/1.1 100 Continue\r\n")
+	c.writeDate(c.bw)
+	c.bw.WriteString("\r\n")
 	if err := c.bw.Flush(); err != nil {
 		return resClientGone, err
 	}
@@ -258,7 +261,7 @@ func (c *clientConn) sendBody(sc *serverConn) (result, error) {
 func (c *clientConn) relay(sc *serverConn) bool {
 	p, r, resp, b := c.p, &c.req, &c.resp, sc.be
 	if resp.head.Status == 101 {
-		if !r.upgrading() || !offered(r.upgradeTo, resp.upgradeTo) {
+		if !r.upgrading() || !r.offers(resp.upgradeTo) {
 			b.discard(sc)
 			return c.reject(502, errBadResponse, "unexpected protocol switch")
 		}
@@ -314,17 +317,17 @@ func (c *clientConn) relay(sc *serverConn) bool {
 	return keep
 }
 
-// offered reports whether the protocol a server switched to is one the
-// client's Upgrade list offered.
-func offered(list, proto string) bool {
-	for list != "" {
-		var t string
-		t, list = httpmsg.NextElement(list)
-		if t != "" && httpmsg.EqualFold(t, proto) {
-			return true
-		}
+// badResponseText says why a response was refused: which limit its head
+// went over, or that it was malformed (the details are for the log, not
+// for the client).
+func badResponseText(err error) string {
+	switch {
+	case err == errHeadTooLarge:
+		return "response head larger than " + strconv.Itoa(httpmsg.MaxHeadBytes) + " bytes"
+	case errors.Is(err, httpmsg.ErrTooManyResponseFields):
+		return "response head with more than " + strconv.Itoa(httpmsg.MaxResponseFields) + " fields"
 	}
-	return false
+	return "bad response from server"
 }
 
 func isTimeout(err error) bool {

@@ -39,10 +39,18 @@ type fieldInfo struct {
 	connUpgrade   bool // Connection: upgrade
 	connNames     bool // Connection names other fields, which must be dropped
 
-	upgradeTo  string // the Upgrade field
-	teTrailers bool   // TE lists trailers
-	expect     bool   // Expect: 100-continue
+	// upgradeTo is the last Upgrade field (a server's 101 names one
+	// protocol); upgradeOther is set when the Upgrade fields list a
+	// protocol but h2c, which the proxy never forwards (a client's upgrade
+	// to HTTP/2 over cleartext would switch a server to a protocol the
+	// proxy does not speak).
+	upgradeTo    string
+	upgradeOther bool
+
+	teTrailers bool // TE lists trailers
+	expect     bool // Expect: 100-continue
 	hasHost    bool
+	hasDate    bool
 	hasID      bool // X-Request-Id
 }
 
@@ -72,6 +80,9 @@ func (fi *fieldInfo) scan(fields []httpmsg.Field) error {
 			fi.connection(f.Value)
 		case kUpgrade:
 			fi.upgradeTo = f.Value
+			fi.upgradeOther = fi.upgradeOther || hasUpgradeOtherThanH2C(f.Value)
+		case kDate:
+			fi.hasDate = true
 		case kTE:
 			fi.teTrailers = fi.teTrailers || httpmsg.HasToken(f.Value, "trailers")
 		case kExpect:
@@ -122,6 +133,21 @@ func (fi *fieldInfo) connection(list string) {
 		}
 	}
 }
+
+// hasUpgradeOtherThanH2C reports whether an Upgrade list names a protocol
+// but h2c.
+func hasUpgradeOtherThanH2C(list string) bool {
+	for list != "" {
+		var p string
+		p, list = httpmsg.NextElement(list)
+		if p != "" && !isH2C(p) {
+			return true
+		}
+	}
+	return false
+}
+
+func isH2C(protocol string) bool { return httpmsg.EqualFold(protocol, "h2c") }
 
 // named reports whether a Connection field of fields names the field name:
 // such a field is hop-by-hop and is dropped.

@@ -1,6 +1,10 @@
 package proxy
 
-import "l7lb/httpmsg"
+import (
+	"errors"
+
+	"l7lb/httpmsg"
+)
 
 // request is the client request being served: its parsed head and what
 // the proxy learned of its fields.
@@ -14,9 +18,17 @@ type request struct {
 	keepAlive bool     // the client keeps the connection after this request
 }
 
+var (
+	errUserinfo = errors.New("userinfo in the request-target")
+	errBadHost  = errors.New("invalid Host")
+)
+
 // check reads the framing of a parsed head, rejecting (with 400) what a
 // server or another proxy could read differently: see fieldInfo.scan, and
-// RFC 9112 6.1 and 3.2 for the HTTP/1.0 and Host rules.
+// RFC 9112 6.1 and 3.2 for the HTTP/1.0 and Host rules. The host named,
+// by the absolute-form authority or else Host, must be uri-host [":"
+// port] (httpmsg.ValidHost), and an absolute-form target may not carry
+// userinfo (RFC 9110 4.2.4).
 func (r *request) check() error {
 	h := &r.head
 	if err := r.scan(h.Fields); err != nil {
@@ -40,7 +52,13 @@ func (r *request) check() error {
 	r.view.Fields = h.Fields
 	r.host, _ = r.view.Header("host")
 	if authority, _, ok := httpmsg.SplitAbsolute(h.Target); ok {
+		if httpmsg.HasUserinfo(h.Target) {
+			return errUserinfo
+		}
 		r.host = authority
+	}
+	if !httpmsg.ValidHost(r.host) {
+		return errBadHost
 	}
 	return nil
 }
@@ -55,5 +73,24 @@ func (r *request) idempotent() bool {
 	return false
 }
 
-// upgrading reports whether the client asks to switch protocols.
-func (r *request) upgrading() bool { return r.connUpgrade && r.upgradeTo != "" }
+// upgrading reports whether the client asks to switch to a protocol the
+// proxy lets it: any but h2c.
+func (r *request) upgrading() bool { return r.connUpgrade && r.upgradeOther }
+
+// offers reports whether the client's Upgrade fields offered protocol,
+// h2c never counting.
+func (r *request) offers(protocol string) bool {
+	for i, k := range r.kinds {
+		if k != kUpgrade {
+			continue
+		}
+		for list := r.head.Fields[i].Value; list != ""; {
+			var p string
+			p, list = httpmsg.NextElement(list)
+			if p != "" && !isH2C(p) && httpmsg.EqualFold(p, protocol) {
+				return true
+			}
+		}
+	}
+	return false
+}
