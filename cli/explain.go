@@ -33,8 +33,14 @@ func explain(args []string, stdout, stderr io.Writer) int {
 	req := engine.Request{Method: method, Target: target, Headers: view}
 	req.Host, _ = view.Header("Host")
 	var d engine.Decision
-	l.engine.Explain(&req, &d)
-	out := d.Explanation()
+	var out map[string]any
+	if _, err := httpmsg.RequestHost(target, req.Host); err != nil {
+		// The proxy answers 400 before it asks the engine.
+		out = map[string]any{"status": 400, "sticky": engine.StickyNone.String(), "error": err.Error()}
+	} else {
+		l.engine.Explain(&req, &d)
+		out = d.Explanation()
+	}
 	if d.Status == 200 && !d.HasRewrite {
 		out["path"] = d.Upstream // the target the server would get
 	}

@@ -46,3 +46,28 @@ func TestExplainHeaderView(t *testing.T) {
 		}
 	}
 }
+
+// TestExplainBadHost: explain answers as the proxy does, 400, for a host
+// the proxy refuses.
+func TestExplainBadHost(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "l7lb.yaml")
+	if err := os.WriteFile(file, []byte("listen: 127.0.0.1:8080\nservers: {s1: http://127.0.0.1:9001}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-H", "Host: a b", "GET", "/x"}, `{"error":"invalid Host","status":400,"sticky":"none"}`},
+		{[]string{"GET", "http://u:p@a.example/x"}, `{"error":"userinfo in the request-target","status":400,"sticky":"none"}`},
+		{[]string{"GET", "http://[::1/x"}, `{"error":"invalid Host","status":400,"sticky":"none"}`},
+	} {
+		var stdout, stderr strings.Builder
+		if code := explain(append([]string{"--config", file}, tt.args...), &stdout, &stderr); code != exitOK {
+			t.Fatalf("%q: exit %d: %s", tt.args, code, stderr.String())
+		}
+		if got := strings.TrimSpace(stdout.String()); got != tt.want {
+			t.Errorf("%q: %s, want %s", tt.args, got, tt.want)
+		}
+	}
+}

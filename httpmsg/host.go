@@ -1,6 +1,7 @@
 package httpmsg
 
 import (
+	"errors"
 	"net/netip"
 	"strings"
 )
@@ -229,6 +230,31 @@ func validIPLiteral(s string) bool {
 	}
 	a, err := netip.ParseAddr(s)
 	return err == nil && a.Is6() && a.Zone() == ""
+}
+
+// The reasons [RequestHost] rejects a request.
+var (
+	ErrUserinfo    = errors.New("userinfo in the request-target")
+	ErrInvalidHost = errors.New("invalid Host")
+)
+
+// RequestHost returns the host a request names, strictly: the authority of
+// an absolute-form target, else hostField, the Host field value. It is
+// [ErrUserinfo] when the target carries userinfo and [ErrInvalidHost] when
+// the host is not [ValidHost]. (The engine reads hosts leniently, as the
+// Maelstrom node's protocol wants; the HTTP face checks them first.)
+func RequestHost(target, hostField string) (string, error) {
+	host := hostField
+	if authority, _, ok := SplitAbsolute(target); ok {
+		if HasUserinfo(target) {
+			return "", ErrUserinfo
+		}
+		host = authority
+	}
+	if !ValidHost(host) {
+		return "", ErrInvalidHost
+	}
+	return host, nil
 }
 
 // HasUserinfo reports whether target, a request-target, is in absolute form

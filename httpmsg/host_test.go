@@ -154,3 +154,24 @@ func TestTrailerForbidden(t *testing.T) {
 		t.Errorf("%v allocs", n)
 	}
 }
+
+func TestRequestHost(t *testing.T) {
+	for _, tt := range []struct {
+		target, field, host string
+		err                 error
+	}{
+		{"/p", "a.example:80", "a.example:80", nil},
+		{"/p", "", "", nil},
+		{"http://b.example/p", "a.example", "b.example", nil},
+		{"HTTP://[::1]:8080?q", "a", "[::1]:8080", nil},
+		{"http:///p", "a.example", "a.example", nil}, // not absolute-form to SplitAbsolute: the engine rejects the target
+		{"http://u@b.example/", "a.example", "", ErrUserinfo},
+		{"/p", "a b", "", ErrInvalidHost},
+		{"http://b:x/", "a", "", ErrInvalidHost},
+	} {
+		host, err := RequestHost(tt.target, tt.field)
+		if host != tt.host || err != tt.err {
+			t.Errorf("RequestHost(%q, %q) = %q, %v; want %q, %v", tt.target, tt.field, host, err, tt.host, tt.err)
+		}
+	}
+}

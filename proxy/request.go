@@ -1,10 +1,6 @@
 package proxy
 
-import (
-	"errors"
-
-	"l7lb/httpmsg"
-)
+import "l7lb/httpmsg"
 
 // request is the client request being served: its parsed head and what
 // the proxy learned of its fields.
@@ -18,20 +14,16 @@ type request struct {
 	keepAlive bool     // the client keeps the connection after this request
 }
 
-var (
-	errUserinfo = errors.New("userinfo in the request-target")
-	errBadHost  = errors.New("invalid Host")
-)
-
 // check reads the framing of a parsed head, rejecting (with 400) what a
 // server or another proxy could read differently: see fieldInfo.scan, and
 // RFC 9112 6.1 and 3.2 for the HTTP/1.0 and Host rules. The host named,
 // by the absolute-form authority or else Host, must be uri-host [":"
-// port] (httpmsg.ValidHost), and an absolute-form target may not carry
-// userinfo (RFC 9110 4.2.4).
+// port] and an absolute-form target may not carry userinfo
+// (httpmsg.RequestHost).
 func (r *request) check() error {
 	h := &r.head
-	if err := r.scan(h.Fields); err != nil {
+	err := r.scan(h.Fields)
+	if err != nil {
 		return err
 	}
 	r.http11 = h.Proto == "HTTP/1.1"
@@ -50,17 +42,9 @@ func (r *request) check() error {
 	}
 	r.keepAlive = !r.connClose && (r.http11 || r.connKeepAlive)
 	r.view.Fields = h.Fields
-	r.host, _ = r.view.Header("host")
-	if authority, _, ok := httpmsg.SplitAbsolute(h.Target); ok {
-		if httpmsg.HasUserinfo(h.Target) {
-			return errUserinfo
-		}
-		r.host = authority
-	}
-	if !httpmsg.ValidHost(r.host) {
-		return errBadHost
-	}
-	return nil
+	host, _ := r.view.Header("host")
+	r.host, err = httpmsg.RequestHost(h.Target, host)
+	return err
 }
 
 // idempotent reports whether the request may be sent twice (RFC 9110 9.2.2),
