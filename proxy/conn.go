@@ -210,6 +210,13 @@ func (c *clientConn) wake() {
 	}
 }
 
+// isHTTPVersion reports whether v is an HTTP-version, HTTP/DIGIT.DIGIT
+// (RFC 9112 2.3): one the proxy does not speak gets 505, anything else in
+// its place ("ICE/1.0", "http/1.1") makes a malformed request line, 400.
+func isHTTPVersion(v string) bool {
+	return len(v) == 8 && v[:5] == "HTTP/" && '0' <= v[5] && v[5] <= '9' && v[6] == '.' && '0' <= v[7] && v[7] <= '9'
+}
+
 // serveRequest reads, routes and answers one request, and reports whether
 // the connection stays open for another.
 func (c *clientConn) serveRequest() bool {
@@ -246,7 +253,7 @@ func (c *clientConn) serveRequest() bool {
 		switch {
 		case errors.Is(err, httpmsg.ErrTooManyHeaders), errors.Is(err, httpmsg.ErrHeadTooLarge):
 			return c.reject(431, errHeaderSize, "")
-		case errors.Is(err, httpmsg.ErrUnsupportedVersion):
+		case errors.Is(err, httpmsg.ErrUnsupportedVersion) && isHTTPVersion(err.(*httpmsg.HeadError).Version):
 			return c.reject(505, errBadRequest, "")
 		}
 		return c.reject(400, errBadRequest, err.Error())
