@@ -8,8 +8,12 @@
 // rules that keep a request from being read two ways (request smuggling),
 // which net/http's server does not let a caller enforce. The careful
 // behaviours of httputil.ReverseProxy are kept: hop-by-hop fields removed
-// both ways, X-Forwarded-For appended, TE: trailers and trailers passed
-// through, 1xx responses relayed, protocol upgrades tunnelled.
+// both ways, X-Forwarded-For appended (for trusted proxies; replaced for
+// other clients), TE: trailers and trailers passed through (less the
+// fields trailers must not carry), 1xx responses relayed, protocol
+// upgrades tunnelled (never h2c). Bytes a server sends beyond a response
+// never reach another client: such a connection is closed, and pooled
+// connections are probed before reuse.
 package proxy
 
 import (
