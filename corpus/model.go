@@ -280,8 +280,8 @@ func parse(head string) (modelRequest, string) {
 	return req, ""
 }
 
-// validHost checks uri-host [":" port] (RFC 3986 3.2.2), an empty host
-// allowed alone.
+// validHost checks uri-host [":" port] (RFC 3986 3.2.2) without
+// percent-encoding, an empty host allowed alone.
 func validHost(s string) bool {
 	if s == "" {
 		return true
@@ -313,9 +313,7 @@ func validHost(s string) bool {
 		c := host[i]
 		switch {
 		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', strings.IndexByte("-._~!$&'()*+,;=", c) >= 0:
-		case c == '%' && i+2 < len(host) && isHex(host[i+1]) && isHex(host[i+2]):
-			i += 2
-		default:
+		default: // percent-encoding included: l7lb refuses it in hosts
 			return false
 		}
 	}

@@ -3,6 +3,7 @@ package httpmsg
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -206,6 +207,26 @@ func FuzzNormalizeHost(f *testing.F) {
 		}
 		if !strings.HasPrefix(string(lower), n) {
 			t.Fatalf("NormalizeHost(%q) = %q is not a lowered prefix", h, n)
+		}
+	})
+}
+
+// FuzzValidHost: a host ValidHost accepts is one net/url reads back as the
+// host of an http URL, whole; and RequestHost never names a host
+// ValidHost refuses.
+func FuzzValidHost(f *testing.F) {
+	for _, s := range []string{"a.example:80", "[::1]:8080", "[v1.x]", "a%41", "a b", "[::1", "u@a", ":80"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if ValidHost(s) && s != "" {
+			u, err := url.Parse("http://" + s + "/")
+			if err != nil || u.Host != s {
+				t.Fatalf("ValidHost(%q), but net/url reads %v, %v", s, u, err)
+			}
+		}
+		if host, err := RequestHost("http://"+s+"/p", "a"); err == nil && !ValidHost(host) {
+			t.Fatalf("RequestHost gave %q", host)
 		}
 	})
 }

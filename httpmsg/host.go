@@ -143,11 +143,13 @@ func hasPrefixFold(s, prefix string) bool {
 // authority without userinfo: uri-host [ ":" port ] (RFC 9110 7.2, RFC
 // 3986 3.2.2), where uri-host is
 //
-//   - a reg-name: unreserved, sub-delims and percent-encoded bytes (a name
-//     on the wire is ASCII; an IDN travels as punycode);
+//   - a reg-name of unreserved and sub-delims characters; percent-encoding,
+//     which RFC 3986 allows there for names that are not ASCII, is refused:
+//     a name on the wire is ASCII (an IDN travels as punycode), and servers
+//     refuse it (Go's net/url does);
 //   - an IPv4 address, which reg-name's characters cover;
-//   - an IP-literal in brackets: an IPv6 address without a zone, or an
-//     IPvFuture ("v" HEXDIG "." ...);
+//   - an IP-literal in brackets: an IPv6 address without a zone (not an
+//     IPvFuture, which no server parses: Go's net/url refuses it);
 //
 // and port is at most five digits up to 65535, or empty, as RFC 3986
 // allows. The empty value is valid (RFC 9112 3.2: a request whose target
@@ -166,12 +168,7 @@ func ValidHost(s string) bool {
 		return len(host) > 2 && host[len(host)-1] == ']' && validIPLiteral(host[1:len(host)-1])
 	}
 	for i := 0; i < len(host); i++ {
-		c := host[i]
-		switch {
-		case regName[c]:
-		case c == '%' && i+2 < len(host) && unhex(host[i+1]) >= 0 && unhex(host[i+2]) >= 0:
-			i += 2
-		default:
+		if !regName[host[i]] {
 			return false
 		}
 	}
@@ -210,24 +207,6 @@ func validPort(p string) bool {
 
 // validIPLiteral checks what is between the brackets of an IP-literal.
 func validIPLiteral(s string) bool {
-	if s != "" && (s[0] == 'v' || s[0] == 'V') {
-		// IPvFuture = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" )
-		dot := strings.IndexByte(s, '.')
-		if dot < 2 || dot == len(s)-1 {
-			return false
-		}
-		for i := 1; i < dot; i++ {
-			if unhex(s[i]) < 0 {
-				return false
-			}
-		}
-		for i := dot + 1; i < len(s); i++ {
-			if !regName[s[i]] && s[i] != ':' {
-				return false
-			}
-		}
-		return true
-	}
 	a, err := netip.ParseAddr(s)
 	return err == nil && a.Is6() && a.Zone() == ""
 }

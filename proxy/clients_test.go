@@ -69,7 +69,7 @@ func TestBadAuthority(t *testing.T) {
 		{host("192.0.2.1:80"), 200},
 		{host("xn--bcher-kva.example"), 200},
 		{host("a_b.example"), 200},
-		{host("a%41.example"), 200},
+		{host("a%41.example"), 400},
 		{host("a:"), 200},
 		{host(""), 200},
 		{host("a b"), 400},
