@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"l7lb/config"
 )
 
 // smuggled is a whole response that a broken or hostile server sends
@@ -173,5 +175,56 @@ func TestPooledConnectionReused(t *testing.T) {
 	}
 	if n := b.accepted.Load(); n != 1 {
 		t.Errorf("%d server connections, want 1", n)
+	}
+}
+
+// TestProbeRule pins when pop probes a pooled connection: always when the
+// last response was suspect (no body by rule, one announced), however hot
+// the connection; otherwise once it sat idle probeAfter. A connection
+// reused hot after a clean response is not probed: the documented price
+// of a system call per request.
+func TestProbeRule(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			io.WriteString(c, "stray")
+			defer c.Close()
+		}
+	}()
+	for _, tt := range []struct {
+		name       string
+		suspect    bool
+		idle       time.Duration
+		wantPopped bool
+	}{
+		{"suspect, hot", true, 0, false},
+		{"clean, idle", false, 2 * probeAfter, false},
+		{"clean, hot", false, 0, true},
+	} {
+		b := newBackend("s1", ln.Addr().String(), 1, config.Limits{MaxIdlePerServer: 4}, time.Minute)
+		sc, err := b.get(0, time.Second, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond) // the stray bytes arrive
+		b.put(0, sc)
+		sc.suspect = tt.suspect
+		sc.idleSince = time.Now().Add(-tt.idle)
+		got := b.pop(0)
+		if (got != nil) != tt.wantPopped {
+			t.Errorf("%s: popped %v, want %v", tt.name, got != nil, tt.wantPopped)
+		}
+		b.close()
+		if got != nil {
+			b.discard(got)
+		}
 	}
 }

@@ -308,6 +308,7 @@ func (c *clientConn) relay(sc *serverConn) bool {
 	if resp.closes || c.bodyUnsent || sc.br.Buffered() > 0 {
 		b.discard(sc)
 	} else {
+		sc.suspect = resp.body == bodyNone && (resp.hasLength && resp.length > 0 || resp.chunked)
 		b.put(c.shard, sc)
 	}
 	if c.bw.Flush() != nil {

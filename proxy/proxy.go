@@ -13,7 +13,7 @@
 // fields trailers must not carry), 1xx responses relayed, protocol
 // upgrades tunnelled (never h2c). Bytes a server sends beyond a response
 // never reach another client: such a connection is closed, and pooled
-// connections are probed before reuse.
+// connections are probed before reuse (see backend.pop).
 package proxy
 
 import (
