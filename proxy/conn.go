@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"l7lb/engine"
 	"l7lb/httpmsg"
 	"l7lb/observe"
+	"l7lb/strview"
 	"l7lb/tracing"
 )
 
@@ -27,13 +29,15 @@ var aLongTimeAgo = time.Unix(1, 0)
 // its requests in turn. Everything a request needs is kept here and reused
 // by the next one, which is how a keep-alive request costs no allocation.
 type clientConn struct {
-	p      *Proxy
-	tc     timedConn
-	br     *bufio.Reader
-	bw     *bufio.Writer
-	shard  int    // the shard of the server pools it uses first
-	ip     string // the client's IP address
-	fwdFor string // the same as a Forwarded for= value: IPv6 quoted
+	p       *Proxy
+	tc      timedConn
+	br      *bufio.Reader
+	bw      *bufio.Writer
+	shard   int    // the shard of the server pools it uses first
+	ip      string // the client's IP address
+	fwdFor  string // the same as a Forwarded for= value: IPv6 quoted
+	trusted bool   // the client is a trusted proxy: its forwarding fields are kept
+	date    dateCache
 
 	// idle and poked let Shutdown wake a connection that waits for its
 	// next request without disturbing one that serves a request.
@@ -86,7 +90,27 @@ func newClientConn(p *Proxy, nc net.Conn) *clientConn {
 	c.bw = writers.Get().(*bufio.Writer)
 	c.bw.Reset(&c.tc)
 	c.ip, c.fwdFor = clientIP(nc.RemoteAddr())
+	c.trusted = trustedAddr(p.trusted, nc.RemoteAddr())
 	return c
+}
+
+// trustedAddr reports whether a is in one of the prefixes.
+func trustedAddr(prefixes []netip.Prefix, a net.Addr) bool {
+	t, ok := a.(*net.TCPAddr)
+	if !ok || len(prefixes) == 0 {
+		return false
+	}
+	ip, ok := netip.AddrFromSlice(t.IP)
+	if !ok {
+		return false
+	}
+	ip = ip.Unmap()
+	for _, p := range prefixes {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // clientIP returns the address of a client as X-Forwarded-For and as
@@ -193,6 +217,13 @@ func (c *clientConn) wake() {
 	}
 }
 
+// isHTTPVersion reports whether v is an HTTP-version, HTTP/DIGIT.DIGIT
+// (RFC 9112 2.3): one the proxy does not speak gets 505, anything else in
+// its place ("ICE/1.0", "http/1.1") makes a malformed request line, 400.
+func isHTTPVersion(v string) bool {
+	return len(v) == 8 && v[:5] == "HTTP/" && '0' <= v[5] && v[5] <= '9' && v[6] == '.' && '0' <= v[7] && v[7] <= '9'
+}
+
 // serveRequest reads, routes and answers one request, and reports whether
 // the connection stays open for another.
 func (c *clientConn) serveRequest() bool {
@@ -202,11 +233,21 @@ func (c *clientConn) serveRequest() bool {
 	c.req.head.Method = ""
 	c.d.Route, c.d.Sticky = "", engine.StickyNone
 
-	head, err := readHead(c.br, c.headBuf, p.l.MaxHeaderBytes, &c.tc, p.t.ReadHeader)
-	c.headBuf = head
+	timeout := p.t.ReadHeader
+	set, err := skipEmptyLines(c.br, p.l.MaxHeaderBytes, &c.tc, timeout)
+	if set {
+		timeout = 0 // the head's deadline is in force
+	}
+	var head []byte
+	if err == nil {
+		head, err = readHead(c.br, c.headBuf, p.l.MaxHeaderBytes, &c.tc, timeout)
+		c.headBuf = head
+	}
 	switch {
 	case err == errHeadTooLarge:
 		return c.reject(431, errHeaderSize, "")
+	case err == errEmptyLines:
+		return c.reject(400, errBadRequest, err.Error())
 	case err != nil:
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
@@ -217,11 +258,11 @@ func (c *clientConn) serveRequest() bool {
 	p.stats.requests.Add(1)
 	r := &c.req
 	c.parsed = true // ParseHead sets what it could read, even on error
-	if err := httpmsg.ParseHead(str(head), &r.head); err != nil {
+	if err := httpmsg.ParseHead(strview.Of(head), &r.head); err != nil {
 		switch {
 		case errors.Is(err, httpmsg.ErrTooManyHeaders), errors.Is(err, httpmsg.ErrHeadTooLarge):
 			return c.reject(431, errHeaderSize, "")
-		case errors.Is(err, httpmsg.ErrUnsupportedVersion):
+		case errors.Is(err, httpmsg.ErrUnsupportedVersion) && isHTTPVersion(err.(*httpmsg.HeadError).Version):
 			return c.reject(505, errBadRequest, "")
 		}
 		return c.reject(400, errBadRequest, err.Error())
@@ -233,7 +274,7 @@ func (c *clientConn) serveRequest() bool {
 		return c.reject(400, errBadRequest, err.Error())
 	}
 
-	c.ereq = engine.Request{Method: r.head.Method, Target: r.head.Target, Host: r.host, Headers: r}
+	c.ereq = engine.Request{Method: r.head.Method, Target: r.head.Target, Host: r.host, Headers: &r.view}
 	p.eng.Route(&c.ereq, &c.d)
 	c.routed = true
 	switch c.d.Status {

@@ -6,6 +6,7 @@ import (
 
 	"l7lb/config"
 	"l7lb/engine"
+	"l7lb/httpmsg"
 	"l7lb/metrics"
 	"l7lb/observe"
 	"l7lb/tracing"
@@ -63,15 +64,16 @@ func (c *clientConn) finish() {
 		x.Method = h.Method
 	}
 	if (c.p.log != nil || c.p.tracer != nil) && c.parsed {
+		fields := httpmsg.Headers{Fields: h.Fields} // of this head, even one that failed its checks
 		x.Target, x.Proto = h.Target, h.Proto
-		x.Host, _ = h.Get("host")
+		x.Host, _ = fields.Header("host")
 		if c.routed {
 			x.Host = r.host // the absolute-form target's authority, if any
 		}
-		x.UserAgent, _ = h.Get("user-agent")
-		x.Referer, _ = h.Get("referer")
+		x.UserAgent, _ = fields.Header("user-agent")
+		x.Referer, _ = fields.Header("referer")
 		if c.id == 0 {
-			x.RequestID, _ = h.Get("x-request-id")
+			x.RequestID, _ = fields.Header("x-request-id")
 		}
 	}
 	x.Client, x.IDPrefix, x.ID = c.ip, c.p.idPrefix, c.id
@@ -87,8 +89,9 @@ func (c *clientConn) startSpan() {
 	h := &c.req.head
 	var parent, state string
 	if c.parsed {
-		parent, _ = h.Get("traceparent")
-		state, _ = h.Get("tracestate")
+		fields := httpmsg.Headers{Fields: h.Fields}
+		parent, _ = fields.Header("traceparent")
+		state, _ = fields.Header("tracestate")
 	}
 	c.span = c.p.tracer.Start(c.start, h.Method, parent, state)
 }
