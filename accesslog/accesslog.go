@@ -15,10 +15,10 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync"
-	"unsafe"
 
 	"l7lb/config"
 	"l7lb/observe"
+	"l7lb/strview"
 )
 
 // The fields of a line, in order. The names are those of the json and
@@ -107,7 +107,7 @@ func (l *Logger) Log(x *observe.Exchange, rev string) {
 	id := x.RequestID
 	if x.ID != 0 {
 		e.id = strconv.AppendUint(append(e.id[:0], x.IDPrefix...), x.ID, 16)
-		id = unsafe.String(unsafe.SliceData(e.id), len(e.id))
+		id = strview.Of(e.id)
 	}
 	upstream := int64(-1)
 	if x.Upstream >= 0 {
