@@ -13,15 +13,15 @@ import (
 // share, and what only the HTTP proxy (l7lb serve) reads.
 type File struct {
 	Config
-	Admin    string   // address of the admin listener, 127.0.0.1 when the file gives no host; "" = off
+	Admin string // address of the admin listener, 127.0.0.1 when the file gives no host; "" = off
 	// AdminToken is the bearer token of the admin API: required for every
 	// write, and for reads when Admin is not a loopback address. "" = the
 	// process's L7LB_ADMIN_TOKEN, if any.
 	AdminToken string
 	Servers    []Server // in file order
-	Timeouts Timeouts
-	Limits   Limits
-	Health   Health
+	Timeouts   Timeouts
+	Limits     Limits
+	Health     Health
 	// DrainTimeout bounds every drain: a server drained by the operator
 	// keeps its sessions this long; a removed server's requests, a removed
 	// listener's connections and an old process's (after an upgrade or at
