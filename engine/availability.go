@@ -136,3 +136,23 @@ func (e *Engine) State(server string) (string, error) {
 	}
 	return s.state(e.now()), nil
 }
+
+// Operator returns the operator's state of a known server, StateUp
+// (enabled), StateDraining or StateDisabled, and what is left of a drain;
+// the health checks' verdict is not in it.
+func (e *Engine) Operator(server string) (state string, drainLeft time.Duration) {
+	s, err := e.known(server)
+	if err != nil {
+		return StateUp, 0
+	}
+	out, now := s.out.Load(), e.now()
+	switch {
+	case out&outDisabled != 0:
+		return StateDisabled, 0
+	case out&outDraining != 0 && now < s.drainUntil.Load():
+		return StateDraining, time.Duration(s.drainUntil.Load() - now)
+	case out&outDraining != 0:
+		return StateDisabled, 0
+	}
+	return StateUp, 0
+}

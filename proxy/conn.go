@@ -26,6 +26,8 @@ var aLongTimeAgo = time.Unix(1, 0)
 // by the next one, which is how a keep-alive request costs no allocation.
 type clientConn struct {
 	p      *Proxy
+	ln     *listener // it was accepted on
+	snap   *snapshot // the configuration of the request being served (or the last one)
 	tc     timedConn
 	br     *bufio.Reader
 	bw     *bufio.Writer
@@ -70,8 +72,8 @@ type clientConn struct {
 	line    []byte    // the log line buffer
 }
 
-func newClientConn(p *Proxy, nc net.Conn) *clientConn {
-	c := &clientConn{p: p, tc: timedConn{Conn: nc, writeIdle: p.t.Idle}, shard: int(p.nconns.Add(1) % uint64(p.shards))}
+func newClientConn(p *Proxy, nc net.Conn, l *listener, snap *snapshot) *clientConn {
+	c := &clientConn{p: p, ln: l, snap: snap, tc: timedConn{Conn: nc, writeIdle: snap.t.Idle}, shard: int(p.nconns.Add(1) % uint64(p.shards))}
 	c.br = readers.Get().(*bufio.Reader)
 	c.br.Reset(&c.tc)
 	c.bw = writers.Get().(*bufio.Writer)
@@ -156,10 +158,10 @@ func (c *clientConn) awaitRequest() bool {
 	if c.br.Buffered() > 0 {
 		return true // pipelined
 	}
-	c.tc.readWithin(c.p.t.Idle)
+	c.tc.readWithin(c.snap.t.Idle)
 	c.mu.Lock()
 	c.idle = true
-	stop := c.p.shutting.Load()
+	stop := c.stopping()
 	c.mu.Unlock()
 	if stop {
 		return false
@@ -173,6 +175,10 @@ func (c *clientConn) awaitRequest() bool {
 	c.mu.Unlock()
 	return err == nil
 }
+
+// stopping reports whether the connection closes after its current
+// request: the proxy shuts down, or its listener is retired.
+func (c *clientConn) stopping() bool { return c.p.shutting.Load() || c.ln.draining.Load() }
 
 // wake makes a connection that waits for its next request stop waiting;
 // Shutdown calls it. A connection serving a request is left alone: it
@@ -190,11 +196,14 @@ func (c *clientConn) wake() {
 // the connection stays open for another.
 func (c *clientConn) serveRequest() bool {
 	p := c.p
+	snap := p.cur.Load()
+	c.snap = snap
+	c.tc.writeIdle = snap.t.Idle
 	c.start, c.written, c.status, c.server = time.Now(), c.tc.written, 0, ""
 	c.req.head.Method = ""
 	c.d.Route, c.d.Sticky = "", engine.StickyNone
 
-	head, err := readHead(c.br, c.headBuf, p.l.MaxHeaderBytes, &c.tc, p.t.ReadHeader)
+	head, err := readHead(c.br, c.headBuf, snap.l.MaxHeaderBytes, &c.tc, snap.t.ReadHeader)
 	c.headBuf = head
 	switch {
 	case err == errHeadTooLarge:
@@ -217,7 +226,7 @@ func (c *clientConn) serveRequest() bool {
 		}
 		return c.reject(400, errBadRequest, err.Error())
 	}
-	if len(r.head.Fields) > p.l.MaxHeaders {
+	if len(r.head.Fields) > snap.l.MaxHeaders {
 		return c.reject(431, errHeaderSize, "")
 	}
 	if err := r.check(); err != nil {
@@ -225,7 +234,7 @@ func (c *clientConn) serveRequest() bool {
 	}
 
 	c.ereq = engine.Request{Method: r.head.Method, Target: r.head.Target, Host: r.host, Headers: r}
-	p.eng.Route(&c.ereq, &c.d)
+	p.eng.RouteIn(snap.view, &c.ereq, &c.d)
 	switch c.d.Status {
 	case 200:
 		keep := c.forward()

@@ -221,7 +221,7 @@ func (c *clientConn) writeInformational(w *bufio.Writer) {
 // server's own. In insert mode one cookie holds the signed server; in the
 // table modes one holds the session id and another names the server, signed.
 func (c *clientConn) writeCookies(w *bufio.Writer) {
-	d, p := &c.d, c.p
+	d, p := &c.d, c.snap
 	if !d.SetCookie {
 		return
 	}

@@ -1,0 +1,346 @@
+package instance
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"l7lb/engine"
+	"l7lb/upgrade"
+)
+
+// executable is this binary's path, taken at start: an upgrade runs what
+// is at that path then (the new binary, once installed over the old).
+var executable, _ = os.Executable()
+
+// upgradeTimeout bounds how long a new process may take to be ready.
+const upgradeTimeout = time.Minute
+
+// RunOptions are what Run does beside serving.
+type RunOptions struct {
+	Watch   bool   // reload when the configuration file (or a file it names) changes
+	PIDFile string // "" for none
+	// Signals are the signals Run acts on, from Signals (called before
+	// Start, so that none is missed meanwhile); nil: Run catches them.
+	Signals chan os.Signal
+}
+
+// Signals starts catching the signals Run acts on: SIGHUP, SIGUSR2,
+// SIGINT and SIGTERM.
+func Signals() chan os.Signal {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR2, syscall.SIGINT, syscall.SIGTERM)
+	return sigs
+}
+
+// Run serves until SIGINT or SIGTERM, or a successful upgrade, then drains
+// and returns; SIGHUP reloads, SIGUSR2 upgrades. It returns the error of
+// a listener that failed.
+func (in *Instance) Run(ro RunOptions) error {
+	sigs := ro.Signals
+	if sigs == nil {
+		sigs = Signals()
+	}
+	defer signal.Stop(sigs)
+
+	var changes <-chan struct{}
+	if ro.Watch {
+		w, err := in.watch()
+		if err != nil {
+			in.logf("--watch: %v; reload with SIGHUP instead", err)
+		} else {
+			defer w.close()
+			changes = w.changes
+		}
+	}
+	if ro.PIDFile != "" {
+		if err := writePIDFile(ro.PIDFile, os.Getpid()); err != nil {
+			in.logf("--pid-file: %v", err)
+		}
+	}
+	if err := in.o.Inherited.Ready(); err != nil {
+		in.logf("telling the old process this one is ready: %v", err)
+	}
+
+	upgraded := false
+	var err error
+loop:
+	for {
+		select {
+		case err = <-in.failed:
+			break loop
+		case <-changes:
+			in.Reload()
+		case sig := <-sigs:
+			switch sig {
+			case syscall.SIGHUP:
+				in.logf("SIGHUP: reloading %s", in.o.Config)
+				in.Reload()
+			case syscall.SIGUSR2:
+				if pid, err := in.Upgrade(); err != nil {
+					in.logf("upgrade failed, this process (%d) goes on serving: %v", os.Getpid(), err)
+					if ro.PIDFile != "" {
+						writePIDFile(ro.PIDFile, os.Getpid()) // a new file says the attempt ended
+					}
+				} else {
+					in.logf("upgrade: process %d is ready and serves; this one (%d) stops accepting and drains", pid, os.Getpid())
+					upgraded = true
+					break loop
+				}
+			default:
+				in.logf("%v: stopping; requests in flight finish", sig)
+				break loop
+			}
+		}
+	}
+	serr := in.Shutdown()
+	if ro.PIDFile != "" && !upgraded {
+		removePIDFile(ro.PIDFile, os.Getpid())
+	}
+	if err == nil && serr != nil && !errors.Is(serr, context.DeadlineExceeded) {
+		err = serr
+	}
+	return err
+}
+
+// handover is the state an old process gives the new one on upgrade.
+type handover struct {
+	// StickySecret is the old process's random secret, so that the
+	// cookies it issued stay valid; nil when it had none of its own.
+	StickySecret []byte `json:"sticky_secret,omitempty"`
+	// Servers are the operator's states (drained, disabled) by server,
+	// with what is left of a drain.
+	Servers map[string]serverHandover `json:"servers,omitempty"`
+}
+
+type serverHandover struct {
+	State     string        `json:"state"`
+	DrainLeft time.Duration `json:"drain_left,omitempty"`
+}
+
+// Upgrade starts the binary at this process's path with its arguments,
+// hands it the listeners and the state that must survive (the random
+// sticky secret, drained and disabled servers), and waits until it is
+// ready. It returns the new process's id; on error this process goes on
+// as it was.
+func (in *Instance) Upgrade() (int, error) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	switch {
+	case in.stopping:
+		return 0, errors.New("shutting down")
+	case in.o.Config == "-":
+		return 0, errors.New("the configuration came from standard input, which a new process cannot read again; start serve with --config FILE")
+	case in.o.Inherited.ParentRunning():
+		return 0, errors.New("the process this one replaced is still draining; upgrade again once it has exited")
+	case executable == "":
+		return 0, errors.New("the path of this binary is unknown")
+	}
+	files := upgrade.Files{Listeners: map[string]net.Listener{}}
+	for addr, s := range in.listeners {
+		files.Listeners[addr] = s.ln
+	}
+	if in.adm != nil {
+		files.Listeners["admin "+in.adm.addr] = in.adm.ln
+	}
+	h := handover{Servers: map[string]serverHandover{}}
+	if in.o.Env.Random {
+		h.StickySecret = in.o.Env.StickySecret
+	}
+	for _, s := range in.cur.File.Servers {
+		state, left := in.eng.Operator(s.ID)
+		if state != engine.StateUp {
+			h.Servers[s.ID] = serverHandover{State: state, DrainLeft: left}
+		}
+	}
+	files.State, _ = json.Marshal(h)
+	in.logf("upgrade: starting %s", executable)
+	return upgrade.Start(executable, os.Args[1:], os.Environ(), files, upgradeTimeout)
+}
+
+// takeHandover applies what the old process handed over: its random
+// sticky secret (before the first compile), then its servers' states.
+func takeHandover(inh *upgrade.Inherited, env *Env) (*handover, error) {
+	if inh == nil || len(inh.State) == 0 {
+		return nil, nil
+	}
+	var h handover
+	if err := json.Unmarshal(inh.State, &h); err != nil {
+		return nil, fmt.Errorf("the old process's state: %v", err)
+	}
+	if h.StickySecret != nil && env.Random {
+		env.StickySecret = h.StickySecret
+	}
+	return &h, nil
+}
+
+func (in *Instance) restoreServers(h *handover) {
+	if h == nil {
+		return
+	}
+	for id, s := range h.Servers {
+		var err error
+		switch s.State {
+		case engine.StateDraining:
+			err = in.eng.Drain(id, s.DrainLeft)
+		case engine.StateDisabled:
+			err = in.eng.Disable(id)
+		}
+		if err == nil {
+			in.logf("server %s is %s, as the old process had it", id, s.State)
+		}
+	}
+}
+
+// writePIDFile writes pid to name, atomically (a new file renamed over the
+// old: one who waits for it sees a new file).
+func writePIDFile(name string, pid int) error {
+	tmp := name + ".tmp" + strconv.Itoa(os.Getpid())
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(pid)+"\n"), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, name)
+}
+
+// removePIDFile removes name when it still holds pid.
+func removePIDFile(name string, pid int) {
+	if b, err := os.ReadFile(name); err == nil && strings.TrimSpace(string(b)) == strconv.Itoa(pid) {
+		os.Remove(name)
+	}
+}
+
+// watcher reports changes of the configuration file and the files it
+// names. It watches their directories, not the files: a file replaced by
+// a rename, or reached through a symbolic link that is swapped, is a new
+// inode that a watch on the old one would never report. A burst of
+// events is one change once quiet for watchQuiet (or watchMax after it
+// began), and only when the contents differ from the last ones seen.
+type watcher struct {
+	fs      *fsnotify.Watcher
+	in      *Instance
+	changes chan struct{}
+	done    chan struct{}
+}
+
+const (
+	watchQuiet = 100 * time.Millisecond
+	watchMax   = time.Second
+)
+
+func (in *Instance) watch() (*watcher, error) {
+	if in.o.Config == "-" {
+		return nil, errors.New("the configuration came from standard input: nothing to watch")
+	}
+	fs, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, err
+	}
+	w := &watcher{fs: fs, in: in, changes: make(chan struct{}, 1), done: make(chan struct{})}
+	w.rewatch()
+	go w.loop()
+	return w, nil
+}
+
+// files returns the files watched: the configuration file and those the
+// running configuration names.
+func (w *watcher) files() []string {
+	f, _ := w.in.Running()
+	return append([]string{w.in.o.Config}, f.NamedFiles()...)
+}
+
+// digest returns a digest of the watched files' contents.
+func (w *watcher) digest() [32]byte {
+	h := sha256.New()
+	for _, name := range w.files() {
+		b, _ := os.ReadFile(name)
+		fmt.Fprintf(h, "%s %d\n", name, len(b))
+		h.Write(b)
+	}
+	var d [32]byte
+	h.Sum(d[:0])
+	return d
+}
+
+// rewatch watches the directories of the files and those their symbolic
+// links lead to.
+func (w *watcher) rewatch() {
+	want := map[string]bool{}
+	for _, f := range w.files() {
+		want[filepath.Dir(f)] = true
+		if real, err := filepath.EvalSymlinks(f); err == nil {
+			want[filepath.Dir(real)] = true
+		}
+	}
+	have := map[string]bool{}
+	for _, d := range w.fs.WatchList() {
+		have[d] = true
+	}
+	for d := range want {
+		if !have[d] {
+			if err := w.fs.Add(d); err != nil {
+				w.in.logf("--watch: cannot watch %s: %v", d, err)
+			}
+		}
+	}
+	for d := range have {
+		if !want[d] {
+			w.fs.Remove(d)
+		}
+	}
+}
+
+func (w *watcher) loop() {
+	last := w.digest()
+	quiet := time.NewTimer(time.Hour)
+	quiet.Stop()
+	var burst time.Time
+	for {
+		select {
+		case <-w.done:
+			return
+		case _, ok := <-w.fs.Events:
+			if !ok {
+				return
+			}
+			now := time.Now()
+			if burst.IsZero() {
+				burst = now
+			}
+			quiet.Reset(min(watchQuiet, burst.Add(watchMax).Sub(now)))
+		case err, ok := <-w.fs.Errors:
+			if !ok {
+				return
+			}
+			w.in.logf("--watch: %v", err)
+		case <-quiet.C:
+			burst = time.Time{}
+			if d := w.digest(); !bytes.Equal(d[:], last[:]) {
+				last = d
+				w.in.logf("--watch: %s changed: reloading", w.in.o.Config)
+				select {
+				case w.changes <- struct{}{}:
+				default:
+				}
+			}
+			w.rewatch()
+		}
+	}
+}
+
+func (w *watcher) close() {
+	close(w.done)
+	w.fs.Close()
+}
