@@ -227,7 +227,7 @@ func startBenchProxy(tb testing.TB, backend, mode string, log io.Writer) (addr s
 		sticky.Cookie = config.DefaultInsertCookie
 	}
 	f := &config.File{
-		Config:  config.Config{Sticky: sticky},
+		Config:   config.Config{Sticky: sticky},
 		Servers:  []config.Server{{ID: "s1", Addr: backend}},
 		Limits:   config.DefaultLimits(),
 		Timeouts: config.DefaultTimeouts(),

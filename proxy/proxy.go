@@ -88,8 +88,8 @@ type Proxy struct {
 	logf   func(format string, args ...any)
 	cur    atomic.Pointer[snapshot]
 
-	cfgMu sync.Mutex           // serializes Apply; guards pools
-	pools map[string]*backend  // by server id and address: the configured servers' and the retiring ones'
+	cfgMu sync.Mutex          // serializes Apply; guards pools
+	pools map[string]*backend // by server id and address: the configured servers' and the retiring ones'
 
 	idPrefix string        // of generated X-Request-Ids: random per process
 	ids      atomic.Uint64 // of generated X-Request-Ids
