@@ -40,6 +40,10 @@ type clientConn struct {
 	mu    sync.Mutex
 	idle  bool
 	poked bool
+	// used is set once a request was read: a connection that is new when
+	// the proxy stops still gets its first request answered, since its
+	// client has sent it, or is sending it, and would see it fail.
+	used bool
 
 	// upstream is the server connection in use, for Shutdown to close
 	// when its time is up.
@@ -158,17 +162,21 @@ func (c *clientConn) awaitRequest() bool {
 	if c.br.Buffered() > 0 {
 		return true // pipelined
 	}
-	c.tc.readWithin(c.snap.t.Idle)
 	c.mu.Lock()
 	c.idle = true
 	stop := c.stopping()
 	c.mu.Unlock()
-	if stop {
+	switch {
+	case stop && c.used:
 		return false
+	case stop:
+		c.tc.readWithin(firstRequestGrace)
+	default:
+		c.tc.readWithin(c.snap.t.Idle)
 	}
 	_, err := c.br.Peek(1)
 	c.mu.Lock()
-	c.idle = false
+	c.idle, c.used = false, true
 	if c.poked {
 		c.tc.forget()
 	}
@@ -182,15 +190,26 @@ func (c *clientConn) stopping() bool { return c.p.shutting.Load() || c.ln.draini
 
 // wake makes a connection that waits for its next request stop waiting;
 // Shutdown calls it. A connection serving a request is left alone: it
-// closes after its response.
+// closes after its response. A new one waiting for its first gets
+// firstRequestGrace.
 func (c *clientConn) wake() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.idle && !c.poked {
 		c.poked = true
-		c.tc.Conn.SetReadDeadline(aLongTimeAgo)
+		if c.used {
+			c.tc.Conn.SetReadDeadline(aLongTimeAgo)
+		} else {
+			c.tc.Conn.SetReadDeadline(time.Now().Add(firstRequestGrace))
+		}
 	}
 }
+
+// firstRequestGrace is how long a connection accepted just before the
+// proxy stops may take to send its first request, which is then answered:
+// its client sends the request as soon as it is connected, and would see
+// the connection fail were it closed unread.
+const firstRequestGrace = 250 * time.Millisecond
 
 // serveRequest reads, routes and answers one request, and reports whether
 // the connection stays open for another.

@@ -100,6 +100,7 @@ type Proxy struct {
 
 	mu        sync.Mutex
 	listeners map[net.Listener]*listener
+	serving   sync.WaitGroup // the Serve loops
 	conns     map[*clientConn]struct{}
 	shutting  atomic.Bool
 	janitor   sync.Once
@@ -112,6 +113,7 @@ type Proxy struct {
 type listener struct {
 	ln       net.Listener
 	draining atomic.Bool
+	done     chan struct{} // closed when Serve returns: no connection comes from it any more
 }
 
 // New returns a proxy for o, configured by c.
@@ -245,7 +247,7 @@ func (p *Proxy) retire(key string, b *backend, gen uint64, grace time.Duration) 
 // closed at once: the client learns immediately, instead of waiting in the
 // listen queue for a slot that may not come.
 func (p *Proxy) Serve(ln net.Listener) error {
-	l := &listener{ln: ln}
+	l := &listener{ln: ln, done: make(chan struct{})}
 	p.mu.Lock()
 	if p.shutting.Load() {
 		p.mu.Unlock()
@@ -253,12 +255,15 @@ func (p *Proxy) Serve(ln net.Listener) error {
 		return nil
 	}
 	p.listeners[ln] = l
+	p.serving.Add(1)
 	p.mu.Unlock()
 	defer func() {
 		p.mu.Lock()
 		delete(p.listeners, ln)
 		p.mu.Unlock()
 		ln.Close()
+		close(l.done)
+		p.serving.Done()
 	}()
 	p.janitor.Do(func() { go p.runJanitor() })
 
@@ -286,14 +291,12 @@ func (p *Proxy) Serve(ln net.Listener) error {
 	}
 }
 
-// track starts serving nc, accepted on l, unless the proxy is full or
-// shutting down.
+// track starts serving nc, accepted on l, unless the proxy is full. A
+// connection accepted as the proxy stops is served too: its client is
+// sending its request (see firstRequestGrace).
 func (p *Proxy) track(nc net.Conn, l *listener) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.shutting.Load() {
-		return false
-	}
 	snap := p.cur.Load()
 	if len(p.conns) >= snap.l.MaxClientConns {
 		p.stats.rejected.Add(1)
@@ -324,6 +327,7 @@ func (p *Proxy) CloseListener(ctx context.Context, ln net.Listener) error {
 	}
 	l.draining.Store(true)
 	ln.Close()
+	<-l.done
 	return p.drain(ctx, func(c *clientConn) bool { return c.ln == l })
 }
 
@@ -339,6 +343,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 		ln.Close()
 	}
 	p.mu.Unlock()
+	p.serving.Wait() // every connection accepted is tracked
 
 	err := p.drain(ctx, func(*clientConn) bool { return true })
 	if first {
