@@ -309,20 +309,21 @@ func (in *Instance) apply(c *Compiled, reload bool) (*admin.Outcome, error) {
 	}
 
 	// The engine and the proxy, in one swap each: the proxy's
-	// configuration holds the engine's.
+	// configuration holds the engine's. A server whose URL changed is
+	// renewed: a new server under the same id.
 	var renew, gone []string
 	if in.cur != nil {
-		addr := make(map[string]string, len(in.cur.File.Servers))
+		url := make(map[string]string, len(in.cur.File.Servers))
 		for _, s := range in.cur.File.Servers {
-			addr[s.ID] = s.Addr
+			url[s.ID] = s.URL
 		}
 		for _, s := range f.Servers {
-			if a, ok := addr[s.ID]; ok && a != s.Addr {
+			if u, ok := url[s.ID]; ok && u != s.URL {
 				renew = append(renew, s.ID)
 			}
-			delete(addr, s.ID)
+			delete(url, s.ID)
 		}
-		for id := range addr {
+		for id := range url {
 			gone = append(gone, id)
 		}
 	}

@@ -1,7 +1,6 @@
 package instance
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -10,15 +9,13 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
-
 	"l7lb/engine"
+	"l7lb/filewatch"
 	"l7lb/upgrade"
 )
 
@@ -222,34 +219,25 @@ func removePIDFile(name string, pid int) {
 	}
 }
 
-// watcher reports changes of the configuration file and the files it
-// names. It watches their directories, not the files: a file replaced by
-// a rename, or reached through a symbolic link that is swapped, is a new
-// inode that a watch on the old one would never report. A burst of
-// events is one change once quiet for watchQuiet (or watchMax after it
-// began), and only when the contents differ from the last ones seen.
+// watcher reports changes of the contents of the configuration file and
+// the files it names (see filewatch for how they are watched).
 type watcher struct {
-	fs      *fsnotify.Watcher
+	fw      *filewatch.Watcher
 	in      *Instance
 	changes chan struct{}
 	done    chan struct{}
 }
 
-const (
-	watchQuiet = 100 * time.Millisecond
-	watchMax   = time.Second
-)
-
 func (in *Instance) watch() (*watcher, error) {
 	if in.o.Config == "-" {
 		return nil, errors.New("the configuration came from standard input: nothing to watch")
 	}
-	fs, err := fsnotify.NewWatcher()
+	w := &watcher{in: in, changes: make(chan struct{}, 1), done: make(chan struct{})}
+	fw, err := filewatch.New(w.files, func(format string, args ...any) { in.logf("--watch: "+format, args...) })
 	if err != nil {
 		return nil, err
 	}
-	w := &watcher{fs: fs, in: in, changes: make(chan struct{}, 1), done: make(chan struct{})}
-	w.rewatch()
+	w.fw = fw
 	go w.loop()
 	return w, nil
 }
@@ -274,60 +262,15 @@ func (w *watcher) digest() [32]byte {
 	return d
 }
 
-// rewatch watches the directories of the files and those their symbolic
-// links lead to.
-func (w *watcher) rewatch() {
-	want := map[string]bool{}
-	for _, f := range w.files() {
-		want[filepath.Dir(f)] = true
-		if real, err := filepath.EvalSymlinks(f); err == nil {
-			want[filepath.Dir(real)] = true
-		}
-	}
-	have := map[string]bool{}
-	for _, d := range w.fs.WatchList() {
-		have[d] = true
-	}
-	for d := range want {
-		if !have[d] {
-			if err := w.fs.Add(d); err != nil {
-				w.in.logf("--watch: cannot watch %s: %v", d, err)
-			}
-		}
-	}
-	for d := range have {
-		if !want[d] {
-			w.fs.Remove(d)
-		}
-	}
-}
-
+// loop passes on the changes that changed contents.
 func (w *watcher) loop() {
 	last := w.digest()
-	quiet := time.NewTimer(time.Hour)
-	quiet.Stop()
-	var burst time.Time
 	for {
 		select {
 		case <-w.done:
 			return
-		case _, ok := <-w.fs.Events:
-			if !ok {
-				return
-			}
-			now := time.Now()
-			if burst.IsZero() {
-				burst = now
-			}
-			quiet.Reset(min(watchQuiet, burst.Add(watchMax).Sub(now)))
-		case err, ok := <-w.fs.Errors:
-			if !ok {
-				return
-			}
-			w.in.logf("--watch: %v", err)
-		case <-quiet.C:
-			burst = time.Time{}
-			if d := w.digest(); !bytes.Equal(d[:], last[:]) {
+		case <-w.fw.Changes():
+			if d := w.digest(); d != last {
 				last = d
 				w.in.logf("--watch: %s changed: reloading", w.in.o.Config)
 				select {
@@ -335,12 +278,11 @@ func (w *watcher) loop() {
 				default:
 				}
 			}
-			w.rewatch()
 		}
 	}
 }
 
 func (w *watcher) close() {
 	close(w.done)
-	w.fs.Close()
+	w.fw.Close()
 }

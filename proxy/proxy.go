@@ -149,7 +149,7 @@ func New(o Options, c Config) (*Proxy, error) {
 // Apply makes c the proxy's configuration: requests that start from now on
 // use it, those in flight finish with the one they started with. Client
 // connections stay open, their next request taking c. A server whose id and
-// address are unchanged keeps its pooled connections; one no longer
+// URL are unchanged keeps its pooled connections; one no longer
 // configured drains: its requests in flight go on for c.DrainTimeout, then
 // its connections are closed.
 func (p *Proxy) Apply(c Config) error {
@@ -179,7 +179,7 @@ func (p *Proxy) Apply(c Config) error {
 	defer p.cfgMu.Unlock()
 	kept := make(map[*backend]bool, len(c.Servers))
 	for i, s := range c.Servers {
-		key := s.ID + " " + s.Addr
+		key := s.ID + " " + s.URL
 		b := p.pools[key]
 		if b == nil {
 			b = newBackend(s.ID, s.Addr, p.shards)
