@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -383,7 +384,17 @@ func (in *Instance) apply(c *Compiled, reload bool) (*admin.Outcome, error) {
 	want := make(map[string]bool, len(f.Listeners))
 	for _, x := range f.Listeners {
 		want[x.Address] = true
-		in.listeners[x.Address].cfg = x
+		if s := in.listeners[x.Address]; !reflect.DeepEqual(s.cfg, x) {
+			// What it speaks changed: served anew on the same socket,
+			// so that no connection is refused; those accepted
+			// before keep what they had.
+			s.cfg = x
+			if err := in.proxy.Detach(s.ln); err != nil {
+				in.logf("listener %s: %v", x.Address, err)
+			} else {
+				in.serve(s)
+			}
+		}
 	}
 	for addr, s := range in.listeners {
 		if !want[addr] {

@@ -165,3 +165,45 @@ func waitUntil(t *testing.T, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestDetach: a detached listener stops being served without being closed;
+// served again, it answers the connections that waited in its queue, and
+// those accepted before go on.
+func TestDetach(t *testing.T) {
+	b := httpBackend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	e := setup(t, offSticky, map[string]string{"s1": b})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- e.p.Serve(ln) }()
+	dial := func() (net.Conn, *bufio.Reader) {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		return c, bufio.NewReader(c)
+	}
+	before, beforeBR := dial()
+	io.WriteString(before, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	readResp(t, beforeBR, false)
+	if err := e.p.Detach(ln); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-served; err != nil {
+		t.Errorf("Serve after Detach: %v", err)
+	}
+	waiting, waitingBR := dial() // queued by the kernel, not refused
+	io.WriteString(waiting, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	go func() { served <- e.p.Serve(ln) }()
+	if r := readResp(t, waitingBR, false); r.status != 200 {
+		t.Errorf("the connection queued while detached: %d", r.status)
+	}
+	io.WriteString(before, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	if r := readResp(t, beforeBR, false); r.status != 200 || r.close {
+		t.Errorf("the connection accepted before: %d close=%v", r.status, r.close)
+	}
+}

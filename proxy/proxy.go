@@ -113,6 +113,7 @@ type Proxy struct {
 type listener struct {
 	ln       net.Listener
 	draining atomic.Bool
+	detached atomic.Bool   // Detach: Serve returns, leaving ln open
 	done     chan struct{} // closed when Serve returns: no connection comes from it any more
 }
 
@@ -239,9 +240,10 @@ func (p *Proxy) retire(key string, b *backend, gen uint64, grace time.Duration) 
 }
 
 // Serve accepts client connections on ln and serves each in its own
-// goroutine until ln fails, is retired (CloseListener) or the proxy shuts
-// down; it then returns nil after Shutdown or CloseListener and the
-// listener's error otherwise. ln is closed on return.
+// goroutine until ln fails, is retired (CloseListener) or detached
+// (Detach), or the proxy shuts down; it then returns nil after Shutdown,
+// CloseListener or Detach and the listener's error otherwise. ln is closed
+// on return, unless detached.
 //
 // At Limits.MaxClientConns open connections, a new one is accepted and
 // closed at once: the client learns immediately, instead of waiting in the
@@ -261,7 +263,9 @@ func (p *Proxy) Serve(ln net.Listener) error {
 		p.mu.Lock()
 		delete(p.listeners, ln)
 		p.mu.Unlock()
-		ln.Close()
+		if !l.detached.Load() {
+			ln.Close()
+		}
 		close(l.done)
 		p.serving.Done()
 	}()
@@ -271,7 +275,7 @@ func (p *Proxy) Serve(ln net.Listener) error {
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
-			if p.shutting.Load() || l.draining.Load() {
+			if p.shutting.Load() || l.draining.Load() || l.detached.Load() {
 				return nil
 			}
 			if errors.Is(err, net.ErrClosed) {
@@ -329,6 +333,25 @@ func (p *Proxy) CloseListener(ctx context.Context, ln net.Listener) error {
 	ln.Close()
 	<-l.done
 	return p.drain(ctx, func(c *clientConn) bool { return c.ln == l })
+}
+
+// Detach makes Serve on ln return without closing ln, which no longer
+// accepts until served again: a listener whose settings changed is served
+// anew on the same socket, so that no connection is refused meanwhile
+// (they wait in its queue). The connections accepted before go on as they
+// were. ln must be a *net.TCPListener (or have SetDeadline).
+func (p *Proxy) Detach(ln net.Listener) error {
+	p.mu.Lock()
+	l := p.listeners[ln]
+	p.mu.Unlock()
+	dl, ok := ln.(interface{ SetDeadline(time.Time) error })
+	if l == nil || !ok {
+		return errors.New("proxy: not a served listener with deadlines")
+	}
+	l.detached.Store(true)
+	dl.SetDeadline(aLongTimeAgo) // wakes Accept
+	<-l.done
+	return dl.SetDeadline(time.Time{})
 }
 
 // Shutdown stops accepting, lets every request in flight finish (a
