@@ -94,7 +94,7 @@ func TestUpgradeUnderLoad(t *testing.T) {
 	admin := freePort(t)
 	cfg := filepath.Join(dir, "l7lb.yaml")
 	pidFile := filepath.Join(dir, "l7lb.pid")
-	os.WriteFile(cfg, []byte(serversYAML(freePort(t), bs)+fmt.Sprintf("admin: %q\nadmin_token: %s\ndrain_timeout: 3s\n", admin, adminToken)), 0o644)
+	os.WriteFile(cfg, []byte(serversYAML(freePort(t), bs)+fmt.Sprintf("admin: %q\nadmin_token: %s\ndrain_timeout: 60s\n", admin, adminToken)), 0o644)
 	old := startUpgradable(t, cfg, pidFile)
 	oldPID := old.cmd.Process.Pid
 	if got := readPIDFile(pidFile); got != oldPID {

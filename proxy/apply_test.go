@@ -31,9 +31,10 @@ func decodeFile(t *testing.T, doc string) *config.File {
 // pooled connection; a removed server's request in flight finishes, and
 // its pool closes once it has.
 func TestApply(t *testing.T) {
-	release := make(chan struct{})
+	release, arrived := make(chan struct{}), make(chan struct{}, 1)
 	slow := httpBackend(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
+			arrived <- struct{}{}
 			<-release
 		}
 		io.WriteString(w, "old")
@@ -49,7 +50,7 @@ func TestApply(t *testing.T) {
 	// A request in flight on old.
 	inflight, inflightBR := e.dial()
 	io.WriteString(inflight, "GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
-	waitUntil(t, func() bool { return e.eng.Stats().Servers["old"].InFlight == 1 })
+	<-arrived
 
 	// old removed: only keep.
 	f := decodeFile(t, `{"listen": "127.0.0.1:1", "servers": {"keep": "http://`+other+`"}, "sticky": {"mode": "off"}, "drain_timeout": "5s"}`)
@@ -79,14 +80,14 @@ func TestApply(t *testing.T) {
 // drain timeout has its connection closed; a server removed and configured
 // again before that keeps its pool.
 func TestRetireGrace(t *testing.T) {
-	hold := make(chan struct{})
-	stuck := httpBackend(t, func(w http.ResponseWriter, r *http.Request) { <-hold })
+	hold, arrived := make(chan struct{}), make(chan struct{}, 1)
+	stuck := httpBackend(t, func(w http.ResponseWriter, r *http.Request) { arrived <- struct{}{}; <-hold })
 	t.Cleanup(func() { close(hold) }) // before the backend's Close, which waits for its handlers
 	other := httpBackend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
 	e := setup(t, offSticky+`, "default_servers": ["stuck"]`, map[string]string{"stuck": stuck, "other": other})
 	c, br := e.dial()
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-	waitUntil(t, func() bool { return e.eng.Stats().Servers["stuck"].InFlight == 1 })
+	<-arrived
 	f := decodeFile(t, `{"listen": "127.0.0.1:1", "servers": {"other": "http://`+other+`"}, "sticky": {"mode": "off"}, "drain_timeout": "100ms"}`)
 	start := time.Now()
 	e.p.Apply(testConfig(t, e.eng, f))
@@ -100,9 +101,10 @@ func TestRetireGrace(t *testing.T) {
 // connections close, one serving a request closes after the response;
 // another listener's connections are not touched.
 func TestCloseListener(t *testing.T) {
-	release := make(chan struct{})
+	release, arrived := make(chan struct{}), make(chan struct{}, 1)
 	b := httpBackend(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
+			arrived <- struct{}{}
 			<-release
 		}
 		io.WriteString(w, "ok")
@@ -128,7 +130,7 @@ func TestCloseListener(t *testing.T) {
 	readResp(t, idleBR, false)
 	busy, busyBR := dial(ln.Addr().String())
 	io.WriteString(busy, "GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
-	waitUntil(t, func() bool { return e.eng.Stats().Servers["s1"].InFlight == 1 })
+	<-arrived
 	other, otherBR := e.dial()
 
 	done := make(chan error, 1)
