@@ -209,3 +209,29 @@ func TestDetach(t *testing.T) {
 		t.Errorf("the connection accepted before: %d close=%v", r.status, r.close)
 	}
 }
+
+// TestShutdownAnswersFirstRequest: a connection accepted just before
+// Shutdown, whose request arrives a moment later, is answered (with
+// Connection: close) rather than closed unread, which its client would
+// see as a failed request; one that sends nothing within
+// firstRequestGrace is closed.
+func TestShutdownAnswersFirstRequest(t *testing.T) {
+	b := httpBackend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	e := setup(t, offSticky, map[string]string{"s1": b})
+	late, lateBR := e.dial()
+	silent, silentBR := e.dial()
+	waitUntil(t, func() bool { return e.p.Stats().ClientConns == 2 })
+	done := make(chan error, 1)
+	go func() { done <- e.p.Shutdown(context.Background()) }()
+	time.Sleep(50 * time.Millisecond)
+	io.WriteString(late, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	if r := readResp(t, lateBR, false); r.status != 200 || !r.close {
+		t.Errorf("the first request of a connection accepted before Shutdown: %d close=%v", r.status, r.close)
+	}
+	if !closedWithin(silent, silentBR, 2*firstRequestGrace) {
+		t.Error("a connection that sent nothing stayed open")
+	}
+	if err := <-done; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+}
