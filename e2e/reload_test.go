@@ -251,40 +251,52 @@ func TestReloadUnderLoad(t *testing.T) {
 		}
 	})
 
-	// The sticky client: its server changes only when it was s3 (removed
-	// by configuration B).
+	// Two sticky clients, one pinned to s1 or s2, the other to s3 (which
+	// configuration B removes): a client's server changes only when it
+	// was s3.
 	var stickyRequests atomic.Int64
 	var moves []string
 	var movesMu sync.Mutex
-	wg.Go(func() {
-		c := newClient(t, true)
-		last := ""
-		for !stop.Load() {
-			r, err := c.Do(request(t, "GET", addr, "", "/sticky", nil))
-			if err != nil {
-				failf("sticky request: %v", err)
-				return
+	stickyClient := func(onS3 bool) *http.Client {
+		for range 100 {
+			c := newClient(t, true)
+			if r := get(t, c, addr, "", "/sticky"); (r.Backend == "s3") == onS3 {
+				return c
 			}
-			io.Copy(io.Discard, r.Body)
-			r.Body.Close()
-			server := r.Header.Get("X-Backend")
-			if r.StatusCode != 200 || server == "" {
-				failf("sticky request: %d from %q", r.StatusCode, server)
-				return
-			}
-			if last != "" && server != last {
-				movesMu.Lock()
-				moves = append(moves, last+"→"+server)
-				movesMu.Unlock()
-				if last != "s3" {
-					failf("the sticky client moved from %s, which was never removed, to %s", last, server)
-				}
-			}
-			last = server
-			stickyRequests.Add(1)
-			time.Sleep(2 * time.Millisecond)
 		}
-	})
+		t.Fatalf("no session on s3 = %v in 100 tries", onS3)
+		return nil
+	}
+	for _, c := range []*http.Client{stickyClient(false), stickyClient(true)} {
+		wg.Go(func() {
+			last := ""
+			for !stop.Load() {
+				r, err := c.Do(request(t, "GET", addr, "", "/sticky", nil))
+				if err != nil {
+					failf("sticky request: %v", err)
+					return
+				}
+				io.Copy(io.Discard, r.Body)
+				r.Body.Close()
+				server := r.Header.Get("X-Backend")
+				if r.StatusCode != 200 || server == "" {
+					failf("sticky request: %d from %q", r.StatusCode, server)
+					return
+				}
+				if last != "" && server != last {
+					movesMu.Lock()
+					moves = append(moves, last+"→"+server)
+					movesMu.Unlock()
+					if last != "s3" {
+						failf("a sticky client moved from %s, which was never removed, to %s", last, server)
+					}
+				}
+				last = server
+				stickyRequests.Add(1)
+				time.Sleep(2 * time.Millisecond)
+			}
+		})
+	}
 
 	// 100 reloads: A and B in turn, every tenth invalid; even ones by
 	// SIGHUP (waiting for the log line), odd ones by POST /reload.
@@ -365,6 +377,9 @@ func TestReloadUnderLoad(t *testing.T) {
 	}
 	if echoes.Load() < 20 || kaRequests.Load() < 20 || stickyRequests.Load() < 20 {
 		t.Errorf("too little traffic during the reloads: %d echoes, %d keep-alive requests, %d sticky requests", echoes.Load(), kaRequests.Load(), stickyRequests.Load())
+	}
+	if len(moves) == 0 {
+		t.Errorf("the client on s3 never moved, though configuration B removes s3")
 	}
 	if n := kaConns.Load(); n != 1 {
 		t.Errorf("the keep-alive client opened %d connections, want 1", n)

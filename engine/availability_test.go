@@ -165,3 +165,48 @@ func TestReplace(t *testing.T) {
 	}
 	e.Done(&d)
 }
+
+// TestPinnedServerInNoPool: a session pinned to a server that a change
+// took out of every route moves (repinned, a new cookie), in insert mode
+// and in the table modes; one pinned to a server of another route stays.
+func TestPinnedServerInNoPool(t *testing.T) {
+	for _, mode := range []string{config.ModeInsert, config.ModeAuto} {
+		sticky := insertSticky()
+		if mode == config.ModeAuto {
+			sticky = config.DefaultSticky()
+		}
+		e := New(nil)
+		opts := Options{Signer: session.NewSigner([]byte("k"))}
+		all := &config.Config{Sticky: sticky, DefaultServers: []string{"s1", "s2", "s3"}}
+		if _, err := e.Replace(Update{NodeID: "n", Servers: []string{"s1", "s2", "s3"}, Config: all, Options: opts}); err != nil {
+			t.Fatal(err)
+		}
+		var cookie string
+		for range 10 {
+			h := FieldHeaders{{Name: "Cookie", Value: "x=1"}}
+			var d Decision
+			e.Route(&Request{Method: "GET", Target: "/", Headers: h}, &d)
+			if d.Server == "s3" {
+				cookie = d.CookieName + "=" + d.CookieValue
+				if mode == config.ModeAuto {
+					cookie = d.CookieName + "=" + d.SessionID
+				}
+				break
+			}
+		}
+		if cookie == "" {
+			t.Fatal("no session on s3")
+		}
+		other := &config.Config{Sticky: sticky, DefaultServers: []string{"s1", "s2"},
+			Routes: []config.Route{{Name: "r", Path: "/r", Servers: []string{"s3"}, Balance: config.RoundRobin}}}
+		e.Replace(Update{NodeID: "n", Servers: []string{"s1", "s2", "s3"}, Config: other, Options: opts})
+		if d := routeGET(e, cookie); d.Sticky != StickyOtherPool || d.SetCookie {
+			t.Errorf("%s: s3 in another route: %s set=%v", mode, d.Sticky, d.SetCookie)
+		}
+		none := &config.Config{Sticky: sticky, DefaultServers: []string{"s1", "s2"}}
+		e.Replace(Update{NodeID: "n", Servers: []string{"s1", "s2", "s3"}, Config: none, Options: opts})
+		if d := routeGET(e, cookie); d.Sticky != StickyRepinned || !d.SetCookie || d.Server == "s3" {
+			t.Errorf("%s: s3 in no route: %s on %s set=%v", mode, d.Sticky, d.Server, d.SetCookie)
+		}
+	}
+}

@@ -355,7 +355,7 @@ func (e *Engine) choose(st *state, rt *route, req *Request, h Headers, key strin
 		pinned, known = e.sessions.Get(sid)
 	}
 	pi, exists := st.index[pinned]
-	up := known && exists && st.health.Keeps(pi)
+	up := known && exists && st.pooled[pi] && st.health.Keeps(pi)
 	if up && rt.pool.Contains(pi) {
 		d.Sticky = StickyHit
 		return pi, true
@@ -439,6 +439,7 @@ func (e *Engine) chooseInsert(st *state, rt *route, h Headers, d *Decision, pick
 	if has {
 		c := signer.Decode(value, st.sticky.MaxAge)
 		i, exists := st.index[c.Server]
+		exists = exists && st.pooled[i]
 		switch {
 		case c.Verdict == session.Invalid:
 			outcome = StickyInvalid

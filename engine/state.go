@@ -20,6 +20,10 @@ type state struct {
 	index   map[string]int // server id → index
 	health  *health
 	routed  []*atomic.Uint64 // 200s by server index, known servers only
+	// pooled says, by server index, whether a server is in some pool: a
+	// session pinned to one that is in none (a reload took it out of
+	// every route) moves, as a removed server's does.
+	pooled []bool
 
 	cfg    *config.Config // effective: built-in routes included
 	opts   Options
@@ -133,6 +137,12 @@ func (e *Engine) compile(cfg *config.Config, builtin, strict bool, renew []strin
 	}
 
 	st.health = e.newHealth(st, renew)
+	st.pooled = make([]bool, len(st.names))
+	st.eachPool(func(rt *route) {
+		for _, s := range rt.pool.Servers() {
+			st.pooled[s.Index] = true
+		}
+	})
 	st.routed = make([]*atomic.Uint64, len(st.servers))
 	for i, name := range st.servers {
 		c := e.routed[name]
