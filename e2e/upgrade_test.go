@@ -228,3 +228,33 @@ func TestUpgradeFailureKeepsServing(t *testing.T) {
 		t.Errorf("serve --upgrade with a bad configuration: %v\n%s", err, out)
 	}
 }
+
+// TestSecondSignalClosesNow: SIGTERM drains (a request in flight may take
+// up to drain_timeout); a second SIGTERM closes what is left at once.
+func TestSecondSignalClosesNow(t *testing.T) {
+	hold := make(chan struct{})
+	b := newHandlerBackend(t, "s1", func(w http.ResponseWriter, r *http.Request) { <-hold })
+	t.Cleanup(func() { close(hold) })
+	p := startServe(t, []*backend{b}, "drain_timeout: 60s\n")
+	go newClient(t, false).Get("http://" + p.Addr + "/")
+	if !waitFor(5*time.Second, func() bool { return b.count() == 1 }) {
+		t.Fatal("the request did not arrive")
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	time.Sleep(300 * time.Millisecond)
+	select {
+	case <-p.done:
+		t.Fatal("serve exited with a request in flight after one SIGTERM")
+	default:
+	}
+	start := time.Now()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+		if time.Since(start) > 5*time.Second {
+			t.Errorf("exited %v after the second SIGTERM", time.Since(start))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("still running after a second SIGTERM; stderr:\n%s", p.stderr)
+	}
+}

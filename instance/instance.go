@@ -530,7 +530,11 @@ func (e *ListenError) Error() string { return e.err.Error() }
 // Shutdown stops accepting, lets the requests in flight finish within the
 // configuration's drain_timeout, and stops the health checks and the admin
 // listener.
-func (in *Instance) Shutdown() error {
+func (in *Instance) Shutdown() error { return in.ShutdownContext(context.Background()) }
+
+// ShutdownContext is Shutdown, cut short when ctx ends: the connections
+// still open are closed then.
+func (in *Instance) ShutdownContext(ctx context.Context) error {
 	in.mu.Lock()
 	in.stopping = true
 	grace := in.cur.File.DrainTimeout
@@ -541,7 +545,7 @@ func (in *Instance) Shutdown() error {
 	in.mu.Unlock()
 	in.prober.Close()
 	in.passive.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	ctx, cancel := context.WithTimeout(ctx, grace)
 	defer cancel()
 	if adm != nil {
 		adm.srv.Shutdown(ctx)

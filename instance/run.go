@@ -103,11 +103,28 @@ loop:
 			}
 		}
 	}
-	serr := in.Shutdown()
+	// A second SIGINT or SIGTERM during the drain closes what is left.
+	ctx, now := context.WithCancel(context.Background())
+	defer now()
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case sig := <-sigs:
+				if sig == syscall.SIGINT || sig == syscall.SIGTERM {
+					in.logf("%v again: closing the connections left now", sig)
+					now()
+					return
+				}
+			}
+		}
+	}()
+	serr := in.ShutdownContext(ctx)
 	if ro.PIDFile != "" && !upgraded {
 		removePIDFile(ro.PIDFile, os.Getpid())
 	}
-	if err == nil && serr != nil && !errors.Is(serr, context.DeadlineExceeded) {
+	if err == nil && serr != nil && !errors.Is(serr, context.DeadlineExceeded) && !errors.Is(serr, context.Canceled) {
 		err = serr
 	}
 	return err
