@@ -251,8 +251,8 @@ func TestSecondSignalClosesNow(t *testing.T) {
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
-		if time.Since(start) > 5*time.Second {
-			t.Errorf("exited %v after the second SIGTERM", time.Since(start))
+		if time.Since(start) > 5*time.Second || p.err != nil {
+			t.Errorf("exited %v after the second SIGTERM, with %v", time.Since(start), p.err)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatalf("still running after a second SIGTERM; stderr:\n%s", p.stderr)
