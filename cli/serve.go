@@ -173,13 +173,14 @@ func dirOf(file string) string {
 }
 
 // compile is the configuration path of check and explain: see
-// instance.Compile.
+// instance.Compile. The admin token may come from the environment, as
+// serve's does.
 func compile(name string, data []byte) (*instance.Compiled, error) {
 	dir := "."
 	if name != stdinName {
 		dir = dirOf(name)
 	}
-	return instance.Compile(dir, name, data, instance.Env{NodeID: "l7lb"})
+	return instance.Compile(dir, name, data, instance.Env{NodeID: "l7lb", AdminToken: os.Getenv("L7LB_ADMIN_TOKEN")})
 }
 
 // load reads a configuration (from stdin when name is "-") and compiles it.
