@@ -337,7 +337,7 @@ func explainQuery(e *engine.Engine) http.HandlerFunc {
 			writeError(w, http.StatusBadRequest, errors.New("missing: the request's target, /path?query or http://host/path"), "url", 0)
 			return
 		}
-		var fields engine.FieldHeaders
+		var fields []httpmsg.Field
 		for _, h := range q["header"] {
 			name, value, ok := strings.Cut(h, ":")
 			if !ok || !httpmsg.ValidToken(strings.TrimSpace(name)) {
@@ -346,8 +346,9 @@ func explainQuery(e *engine.Engine) http.HandlerFunc {
 			}
 			fields = append(fields, httpmsg.Field{Name: strings.TrimSpace(name), Value: strings.TrimSpace(value)})
 		}
-		req := engine.Request{Method: method, Target: target, Headers: fields}
-		req.Host, _ = fields.Header("Host")
+		view := &httpmsg.Headers{Fields: fields}
+		req := engine.Request{Method: method, Target: target, Headers: view}
+		req.Host, _ = view.Header("Host")
 		explain(w, e, &req)
 	}
 }
@@ -377,6 +378,12 @@ func explainBody(e *engine.Engine) http.HandlerFunc {
 // choice, and path, the target the server would get.
 func explain(w http.ResponseWriter, e *engine.Engine, req *engine.Request) {
 	var d engine.Decision
+	if _, err := httpmsg.RequestHost(req.Target, req.Host); err != nil {
+		// The proxy answers 400 before it asks the engine, as l7lb
+		// explain says.
+		writeJSON(w, http.StatusOK, map[string]any{"status": 400, "sticky": engine.StickyNone.String(), "error": err.Error()})
+		return
+	}
 	e.Explain(req, &d)
 	out := d.Explanation()
 	if d.Status == 200 && !d.HasRewrite {

@@ -63,6 +63,12 @@ func (f *File) Canonical() map[string]any {
 		"max_conns_per_server": l.MaxConnsPerServer, "max_idle_per_server": l.MaxIdlePerServer, "max_client_conns": l.MaxClientConns}
 	m["health"] = map[string]any{"fails": f.Health.Fails, "cooldown": f.Health.Cooldown.String()}
 	m["drain_timeout"] = f.DrainTimeout.String()
+	m["via"] = f.Via
+	trusted := make([]string, len(f.TrustedProxies))
+	for i, p := range f.TrustedProxies {
+		trusted[i] = p.String()
+	}
+	m["trusted_proxies"] = trusted
 	m["slow_start"] = f.SlowStart.String()
 	if o := f.Outliers; o != nil {
 		m["outliers"] = map[string]any{

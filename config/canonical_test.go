@@ -43,6 +43,8 @@ limits: {max_idle_per_server: 8}
 health: {fails: 2}
 slow_start: 30s
 outliers: {consecutive_5xx: 3}
+trusted_proxies: [10.0.0.0/8, 192.168.1.7, "::1"]
+via: false
 `
 
 // TestFileCanonicalRoundTrip checks that the canonical form of a file decodes

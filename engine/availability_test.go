@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"l7lb/config"
+	"l7lb/httpmsg"
 	"l7lb/session"
 )
 
@@ -16,9 +17,9 @@ func insertSticky() config.Sticky {
 
 // routeGET decides a GET / with the cookie header cookie ("" for none).
 func routeGET(e *Engine, cookie string) Decision {
-	var h FieldHeaders
+	h := &httpmsg.Headers{}
 	if cookie != "" {
-		h = FieldHeaders{{Name: "Cookie", Value: cookie}}
+		h.Fields = []httpmsg.Field{{Name: "Cookie", Value: cookie}}
 	}
 	var d Decision
 	e.Route(&Request{Method: "GET", Target: "/", Headers: h}, &d)
@@ -183,7 +184,7 @@ func TestPinnedServerInNoPool(t *testing.T) {
 		}
 		var cookie string
 		for range 10 {
-			h := FieldHeaders{{Name: "Cookie", Value: "x=1"}}
+			h := &httpmsg.Headers{Fields: []httpmsg.Field{{Name: "Cookie", Value: "x=1"}}}
 			var d Decision
 			e.Route(&Request{Method: "GET", Target: "/", Headers: h}, &d)
 			if d.Server == "s3" {

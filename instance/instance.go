@@ -335,7 +335,8 @@ func (in *Instance) apply(c *Compiled, reload bool) (*admin.Outcome, error) {
 	view, err := in.eng.Replace(engine.Update{NodeID: in.o.Env.NodeID, Servers: ids, Config: &f.Config, Options: c.Options, Renew: renew})
 	if err == nil {
 		rev := config.Revision{N: in.rev.N + 1, Hash: c.Hash}
-		pc := proxy.Config{View: view, Servers: f.Servers, Timeouts: f.Timeouts, Limits: f.Limits, Sticky: f.Sticky, DrainTimeout: f.DrainTimeout, Revision: rev}
+		pc := proxy.Config{View: view, Servers: f.Servers, Timeouts: f.Timeouts, Limits: f.Limits, Sticky: f.Sticky,
+			DrainTimeout: f.DrainTimeout, Revision: rev, TrustedProxies: f.TrustedProxies, Via: f.Via}
 		if in.proxy == nil {
 			in.proxy, err = proxy.New(proxy.Options{Engine: in.eng, Health: in.passive, AccessLog: in.o.AccessLog, Logf: in.logf}, pc)
 		} else {

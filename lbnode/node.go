@@ -7,12 +7,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"strconv"
-	"unsafe"
 
 	"l7lb/config"
 	"l7lb/engine"
 	"l7lb/jsonx"
 	"l7lb/maelstrom"
+	"l7lb/strview"
 )
 
 // handler holds the per-node scratch space that the hot path reuses.
@@ -116,7 +116,7 @@ func (r *response) AppendFields(b []byte) []byte {
 	}
 	if d.Status == 200 && d.HasRewrite {
 		b = append(b, `,"rewritten_path":`...)
-		b = jsonx.AppendString(b, unsafe.String(unsafe.SliceData(d.Rewritten), len(d.Rewritten)))
+		b = jsonx.AppendString(b, strview.Of(d.Rewritten))
 	}
 	if d.Server != "" {
 		b = append(b, `,"routed_to":`...)
@@ -160,7 +160,7 @@ func appendSetCookie(b []byte, d *engine.Decision) []byte {
 	v = append(v, d.ServerCookieName...)
 	v = append(v, '=')
 	v = append(v, d.ServerCookieValue...)
-	return jsonx.AppendString(b, unsafe.String(unsafe.SliceData(v), len(v)))
+	return jsonx.AppendString(b, strview.Of(v))
 }
 
 // rpcError turns a configuration error into error 12 naming the first

@@ -2,7 +2,9 @@ package proxy
 
 import (
 	"bufio"
+	"net/http"
 	"strconv"
+	"time"
 
 	"l7lb/httpmsg"
 )
@@ -15,15 +17,19 @@ import (
 //   - the client's fields in order, less the hop-by-hop ones (RFC 9110
 //     7.6.1: Connection and the fields it names, Keep-Alive,
 //     Proxy-Connection, Proxy-Authenticate, Proxy-Authorization, TE,
-//     Trailer, Transfer-Encoding, Upgrade) and the forwarding fields;
-//   - X-Forwarded-For with the client appended, one field for all;
-//     X-Forwarded-Host and X-Forwarded-Proto, set (a client's own are not
-//     trusted); RFC 7239 Forwarded with an element appended;
+//     Trailer, Transfer-Encoding, Upgrade, HTTP2-Settings) and the
+//     forwarding fields;
+//   - the forwarding fields (docs/config.md, "Forwarding fields"): from a
+//     client that is not a trusted proxy, the client's own replaced by
+//     X-Forwarded-For, X-Forwarded-Host, X-Forwarded-Proto, Forwarded and
+//     X-Real-IP that name the client alone; from a trusted proxy, the
+//     lists X-Forwarded-For and Forwarded appended to and the others kept
+//     (set when absent);
 //   - X-Request-Id when the client sent none;
 //   - TE: trailers when the client accepts trailers (so a server may send
-//     them), Connection and Upgrade on an upgrade, and the framing: the
-//     body's Content-Length, or chunked, with Trailer kept since trailers
-//     pass through.
+//     them), Via (RFC 9110 7.6.3), Connection and Upgrade on an upgrade
+//     (less h2c), and the framing: the body's Content-Length, or chunked,
+//     with Trailer kept since trailers pass through.
 func (c *clientConn) writeRequestHead(w *bufio.Writer) {
 	r, d := &c.req, &c.d
 	fields := r.head.Fields
@@ -42,24 +48,42 @@ func (c *clientConn) writeRequestHead(w *bufio.Writer) {
 	}
 	w.WriteString("\r\n")
 
+	// A trusted proxy's forwarding fields: whether there are lists to
+	// append to, and which single-valued fields to keep (-1 for none).
 	xff, fwd := false, false
+	xfh, xfp, realIP := -1, -1, -1
 	for i := range fields {
-		switch k := r.kinds[i]; k {
-		case kHost, kXForwardedHost, kXForwardedProto:
+		k := r.kinds[i]
+		switch {
+		case k == kHost:
 			continue
-		case kXForwardedFor, kForwarded:
-			if !r.dropped(fields, i) {
-				xff, fwd = xff || k == kXForwardedFor, fwd || k == kForwarded
+		case forwarding(k):
+			if !c.trusted || r.dropped(fields, i) {
+				continue
 			}
-			continue
-		case kTrailer:
+			switch k {
+			case kXForwardedFor:
+				xff = true
+				continue
+			case kForwarded:
+				fwd = true
+				continue
+			case kXForwardedHost:
+				xfh = keepFirst(xfh, i)
+				continue
+			case kXForwardedProto:
+				xfp = keepFirst(xfp, i)
+				continue
+			case kXRealIP:
+				realIP = keepFirst(realIP, i)
+				continue
+			}
+		case k == kTrailer:
 			if r.body != bodyChunked || r.connNames && r.named(fields, fields[i].Name) {
 				continue
 			}
-		default:
-			if r.dropped(fields, i) {
-				continue
-			}
+		case r.dropped(fields, i):
+			continue
 		}
 		writeField(w, fields[i].Name, fields[i].Value)
 	}
@@ -69,11 +93,19 @@ func (c *clientConn) writeRequestHead(w *bufio.Writer) {
 		c.writeList(w, kXForwardedFor)
 	}
 	w.WriteString(c.ip)
-	if r.host != "" {
-		w.WriteString("\r\nX-Forwarded-Host: ")
-		w.WriteString(r.host)
+	w.WriteString("\r\n")
+	switch {
+	case xfh >= 0:
+		writeField(w, "X-Forwarded-Host", fields[xfh].Value)
+	case r.host != "":
+		writeField(w, "X-Forwarded-Host", r.host)
 	}
-	w.WriteString("\r\nX-Forwarded-Proto: http\r\nForwarded: ")
+	if xfp >= 0 {
+		writeField(w, "X-Forwarded-Proto", fields[xfp].Value)
+	} else {
+		w.WriteString("X-Forwarded-Proto: http\r\n")
+	}
+	w.WriteString("Forwarded: ")
 	if fwd {
 		c.writeList(w, kForwarded)
 	}
@@ -84,6 +116,11 @@ func (c *clientConn) writeRequestHead(w *bufio.Writer) {
 		writeTokenOrQuoted(w, r.host)
 	}
 	w.WriteString(";proto=http\r\n")
+	if realIP >= 0 {
+		writeField(w, "X-Real-IP", fields[realIP].Value)
+	} else {
+		writeField(w, "X-Real-IP", c.ip)
+	}
 	if c.id != 0 {
 		w.WriteString("X-Request-Id: ")
 		w.WriteString(c.p.idPrefix)
@@ -93,9 +130,12 @@ func (c *clientConn) writeRequestHead(w *bufio.Writer) {
 	if r.teTrailers {
 		w.WriteString("TE: trailers\r\n")
 	}
+	if c.snap.via {
+		writeVia(w, r.http11)
+	}
 	if r.upgrading() {
 		w.WriteString("Connection: Upgrade\r\nUpgrade: ")
-		w.WriteString(r.upgradeTo)
+		c.writeUpgrades(w)
 		w.WriteString("\r\n")
 	}
 	switch {
@@ -110,6 +150,14 @@ func (c *clientConn) writeRequestHead(w *bufio.Writer) {
 	w.WriteString("\r\n")
 }
 
+// keepFirst returns i unless a field was kept already.
+func keepFirst(kept, i int) int {
+	if kept >= 0 {
+		return kept
+	}
+	return i
+}
+
 // writeList writes the values of the client's fields of kind k, which
 // Connection does not name, each followed by ", ": the prior hops of a
 // list the proxy appends to.
@@ -120,6 +168,39 @@ func (c *clientConn) writeList(w *bufio.Writer, k fieldKind) {
 			w.WriteString(r.head.Fields[i].Value)
 			w.WriteString(", ")
 		}
+	}
+}
+
+// writeUpgrades writes the protocols of the client's Upgrade fields, one
+// list, less h2c.
+func (c *clientConn) writeUpgrades(w *bufio.Writer) {
+	r, first := &c.req, true
+	for i, k := range r.kinds {
+		if k != kUpgrade {
+			continue
+		}
+		for list := r.head.Fields[i].Value; list != ""; {
+			var p string
+			p, list = httpmsg.NextElement(list)
+			if p == "" || isH2C(p) {
+				continue
+			}
+			if !first {
+				w.WriteString(", ")
+			}
+			w.WriteString(p)
+			first = false
+		}
+	}
+}
+
+// writeVia writes the proxy's Via element for a message received in
+// HTTP/1.1 or, when not http11, HTTP/1.0.
+func writeVia(w *bufio.Writer, http11 bool) {
+	if http11 {
+		w.WriteString("Via: 1.1 l7lb\r\n")
+	} else {
+		w.WriteString("Via: 1.0 l7lb\r\n")
 	}
 }
 
@@ -148,30 +229,38 @@ func (c *clientConn) framingFor(resp *response) outFraming {
 
 // writeResponseHead writes the head of the response for the client: the
 // server's status and fields, less the hop-by-hop ones, then the sticky
-// cookies, the framing and what the proxy says of the connection.
+// cookies, Date when the server sent none (RFC 9110 6.6.1: a proxy with a
+// clock adds it), Via, the framing and what the proxy says of the
+// connection.
 func (c *clientConn) writeResponseHead(w *bufio.Writer, out outFraming, keep bool) {
 	resp := &c.resp
-	writeStatusLine(w, resp.status, resp.reason)
-	for i := range resp.fields {
-		f := &resp.fields[i]
+	writeStatusLine(w, resp.head.Status, resp.head.Reason)
+	for i := range resp.head.Fields {
+		f := &resp.head.Fields[i]
 		switch resp.kinds[i] {
 		case kTrailer:
 			// Trailers pass through when the body stays chunked.
-			if resp.body != bodyChunked || out != outChunked || resp.connNames && resp.named(resp.fields, f.Name) {
+			if resp.body != bodyChunked || out != outChunked || resp.connNames && resp.named(resp.head.Fields, f.Name) {
 				continue
 			}
 		default:
-			if resp.dropped(resp.fields, i) {
+			if resp.dropped(resp.head.Fields, i) {
 				continue
 			}
 		}
 		writeField(w, f.Name, f.Value)
 	}
 	c.writeCookies(w)
+	if !resp.hasDate {
+		c.writeDate(w)
+	}
+	if c.snap.via {
+		writeVia(w, resp.http11)
+	}
 	switch out {
 	case outNone:
 		// A HEAD or 304 response says the length of the body it omits.
-		if resp.hasLength && resp.status >= 200 && resp.status != 204 {
+		if resp.hasLength && resp.head.Status >= 200 && resp.head.Status != 204 {
 			w.WriteString("Content-Length: ")
 			writeUint(w, uint64(resp.length), 10)
 			w.WriteString("\r\n")
@@ -184,7 +273,7 @@ func (c *clientConn) writeResponseHead(w *bufio.Writer, out outFraming, keep boo
 		w.WriteString("Transfer-Encoding: chunked\r\n")
 	}
 	switch {
-	case resp.status == 101:
+	case resp.head.Status == 101:
 		w.WriteString("Connection: Upgrade\r\nUpgrade: ")
 		w.WriteString(resp.upgradeTo)
 		w.WriteString("\r\n")
@@ -208,13 +297,39 @@ func writeStatusLine(w *bufio.Writer, status int, reason string) {
 // writeInformational writes the head of a 1xx response for the client.
 func (c *clientConn) writeInformational(w *bufio.Writer) {
 	resp := &c.resp
-	writeStatusLine(w, resp.status, resp.reason)
-	for i := range resp.fields {
-		if !resp.dropped(resp.fields, i) {
-			writeField(w, resp.fields[i].Name, resp.fields[i].Value)
+	writeStatusLine(w, resp.head.Status, resp.head.Reason)
+	for i := range resp.head.Fields {
+		if !resp.dropped(resp.head.Fields, i) {
+			writeField(w, resp.head.Fields[i].Name, resp.head.Fields[i].Value)
 		}
 	}
+	if c.snap.via {
+		writeVia(w, resp.http11)
+	}
 	w.WriteString("\r\n")
+}
+
+// writeDate writes a Date field with the current time.
+func (c *clientConn) writeDate(w *bufio.Writer) {
+	w.WriteString("Date: ")
+	w.Write(c.date.at(time.Now()))
+	w.WriteString("\r\n")
+}
+
+// dateCache holds the IMF-fixdate text (RFC 9110 5.6.7) of one second, so
+// that a connection formats Date once a second at most, without
+// allocating.
+type dateCache struct {
+	sec  int64
+	text [len(http.TimeFormat)]byte
+}
+
+func (d *dateCache) at(now time.Time) []byte {
+	if sec := now.Unix(); sec != d.sec {
+		d.sec = sec
+		now.UTC().AppendFormat(d.text[:0], http.TimeFormat)
+	}
+	return d.text[:]
 }
 
 // writeCookies writes the Set-Cookie fields stickiness asks for, after the

@@ -110,7 +110,7 @@ func testConfig(tb testing.TB, eng *engine.Engine, f *config.File) Config {
 	if err != nil {
 		tb.Fatalf("apply: %v", err)
 	}
-	return Config{View: v, Servers: f.Servers, Timeouts: f.Timeouts, Limits: f.Limits, Sticky: f.Sticky, DrainTimeout: f.DrainTimeout,
+	return Config{View: v, Servers: f.Servers, Timeouts: f.Timeouts, Limits: f.Limits, Sticky: f.Sticky, DrainTimeout: f.DrainTimeout, TrustedProxies: f.TrustedProxies, Via: f.Via,
 		Revision: config.Revision{N: 1, Hash: f.Hash()}}
 }
 

@@ -8,8 +8,12 @@
 // rules that keep a request from being read two ways (request smuggling),
 // which net/http's server does not let a caller enforce. The careful
 // behaviours of httputil.ReverseProxy are kept: hop-by-hop fields removed
-// both ways, X-Forwarded-For appended, TE: trailers and trailers passed
-// through, 1xx responses relayed, protocol upgrades tunnelled.
+// both ways, X-Forwarded-For appended (for trusted proxies; replaced for
+// other clients), TE: trailers and trailers passed through (less the
+// fields trailers must not carry), 1xx responses relayed, protocol
+// upgrades tunnelled (never h2c). Bytes a server sends beyond a response
+// never reach another client: such a connection is closed, and pooled
+// connections are probed before reuse (see backend.pop).
 package proxy
 
 import (
@@ -20,6 +24,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"runtime"
 	"strconv"
 	"sync"
@@ -63,6 +68,10 @@ type Config struct {
 	// longer configured may go on before its connections are closed.
 	DrainTimeout time.Duration
 	Revision     config.Revision
+	// TrustedProxies are the clients whose forwarding fields are
+	// appended to rather than replaced.
+	TrustedProxies []netip.Prefix
+	Via            bool // add Via to forwarded messages
 }
 
 // snapshot is one configuration as requests use it: each request loads
@@ -74,6 +83,8 @@ type snapshot struct {
 	l        config.Limits
 	drain    time.Duration
 	rev      config.Revision
+	trusted  []netip.Prefix
+	via      bool
 
 	// The attributes of sticky cookies, after name=value.
 	insert                   bool
@@ -89,7 +100,11 @@ type Proxy struct {
 	cur    atomic.Pointer[snapshot]
 
 	cfgMu sync.Mutex          // serializes Apply; guards pools
-	pools map[string]*backend // by server id and address: the configured servers' and the retiring ones'
+	pools map[string]*backend // by server id and URL: the configured servers' and the retiring ones'
+
+	// overload bounds the goroutines answering connections beyond
+	// MaxClientConns with a 503.
+	overload chan struct{}
 
 	idPrefix string        // of generated X-Request-Ids: random per process
 	ids      atomic.Uint64 // of generated X-Request-Ids
@@ -130,6 +145,7 @@ func New(o Options, c Config) (*Proxy, error) {
 		listeners: map[net.Listener]*listener{},
 		conns:     map[*clientConn]struct{}{},
 		done:      make(chan struct{}),
+		overload:  make(chan struct{}, maxOverloadAnswers),
 	}
 	if p.logf == nil {
 		p.logf = func(string, ...any) {}
@@ -163,7 +179,7 @@ func (p *Proxy) Apply(c Config) error {
 		return errors.New("proxy: the servers are not the engine's")
 	}
 	snap := &snapshot{view: c.View, t: c.Timeouts, l: c.Limits, drain: c.DrainTimeout, rev: c.Revision,
-		backends: make([]*backend, len(c.Servers))}
+		trusted: c.TrustedProxies, via: c.Via, backends: make([]*backend, len(c.Servers))}
 	st := c.Sticky
 	snap.insert = st.Mode == config.ModeInsert
 	attrs := ""
@@ -245,9 +261,10 @@ func (p *Proxy) retire(key string, b *backend, gen uint64, grace time.Duration) 
 // CloseListener or Detach and the listener's error otherwise. ln is closed
 // on return, unless detached.
 //
-// At Limits.MaxClientConns open connections, a new one is accepted and
-// closed at once: the client learns immediately, instead of waiting in the
-// listen queue for a slot that may not come.
+// At Limits.MaxClientConns open connections, a new one is accepted,
+// answered 503 with Retry-After and closed (see answerOverload): the client
+// learns at once, instead of waiting in the listen queue for a slot that
+// may not come.
 func (p *Proxy) Serve(ln net.Listener) error {
 	l := &listener{ln: ln, done: make(chan struct{})}
 	p.mu.Lock()
@@ -289,27 +306,80 @@ func (p *Proxy) Serve(ln net.Listener) error {
 			continue
 		}
 		delay = 0
-		if !p.track(nc, l) {
-			nc.Close()
+		if p.track(nc, l) == connFull {
+			p.answerOverload(nc)
 		}
 	}
 }
 
+// What track did with a connection.
+const (
+	connServed = iota
+	connFull   // at MaxClientConns
+)
+
 // track starts serving nc, accepted on l, unless the proxy is full. A
 // connection accepted as the proxy stops is served too: its client is
 // sending its request (see firstRequestGrace).
-func (p *Proxy) track(nc net.Conn, l *listener) bool {
+func (p *Proxy) track(nc net.Conn, l *listener) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	snap := p.cur.Load()
 	if len(p.conns) >= snap.l.MaxClientConns {
 		p.stats.rejected.Add(1)
-		return false
+		return connFull
 	}
 	c := newClientConn(p, nc, l, snap)
 	p.conns[c] = struct{}{}
 	go c.serve()
-	return true
+	return connServed
+}
+
+// maxOverloadAnswers bounds the connections answered 503 at once, each for
+// up to overloadTime; beyond it they are closed unanswered. The answers are
+// there to tell clients, not to let an overload cost more goroutines.
+const (
+	maxOverloadAnswers = 64
+	overloadTime       = time.Second
+)
+
+// overloadBody is the body of the 503 for a connection beyond
+// Limits.MaxClientConns.
+const overloadBody = "service unavailable: too many client connections\n"
+
+// answerOverload answers nc, a connection beyond Limits.MaxClientConns, with
+// 503 Service Unavailable, Retry-After: 1 and Connection: close, without
+// reading its request, then closes it the gentle way (lingeringClose's
+// reasoning: a reset would destroy the answer). The answer is written at
+// once: HTTP/1.1 clients read a response that comes before they finished
+// their request.
+func (p *Proxy) answerOverload(nc net.Conn) {
+	select {
+	case p.overload <- struct{}{}:
+	default:
+		nc.Close()
+		return
+	}
+	go func() {
+		defer func() { <-p.overload }()
+		defer nc.Close()
+		now := time.Now()
+		nc.SetDeadline(now.Add(overloadTime))
+		var d dateCache
+		b := make([]byte, 0, 256)
+		b = append(b, "HTTP/1.1 503 Service Unavailable\r\nDate: "...)
+		b = append(b, d.at(now)...)
+		b = append(b, "\r\nRetry-After: 1\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: "...)
+		b = strconv.AppendInt(b, int64(len(overloadBody)), 10)
+		b = append(b, "\r\nConnection: close\r\n\r\n"...)
+		b = append(b, overloadBody...)
+		if _, err := nc.Write(b); err != nil {
+			return
+		}
+		if cw, ok := nc.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+			io.CopyN(io.Discard, nc, lingerBytes)
+		}
+	}()
 }
 
 func (p *Proxy) untrack(c *clientConn) {

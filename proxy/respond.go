@@ -1,25 +1,30 @@
 package proxy
 
-import "strconv"
+import (
+	"net/http"
+	"strconv"
+	"strings"
+)
 
-// statusText returns the reason phrase and the body text of a status the
-// proxy itself answers.
+// statusText returns the reason phrase of status (net/http's table, which
+// has every registered status) and the text the body of the proxy's own
+// response to it starts with.
 func statusText(status int) (reason, text string) {
+	reason = http.StatusText(status)
 	switch status {
-	case 400:
-		return "Bad Request", "bad request"
 	case 404:
-		return "Not Found", "no route"
-	case 431:
-		return "Request Header Fields Too Large", "request header fields too large"
-	case 502:
-		return "Bad Gateway", "bad gateway"
+		return reason, "no route"
 	case 503:
-		return "Service Unavailable", "no server available"
-	case 504:
-		return "Gateway Timeout", "gateway timeout"
+		return reason, "no server available"
+	case 505:
+		return reason, "HTTP version not supported"
+	case 0:
+	default:
+		if reason != "" {
+			return reason, strings.ToLower(reason)
+		}
 	}
-	return "HTTP Version Not Supported", "HTTP version not supported"
+	return "Status " + strconv.Itoa(status), "status " + strconv.Itoa(status)
 }
 
 // reject answers the request with status and a short plain-text body,
@@ -44,6 +49,7 @@ func (c *clientConn) reject(status int, kind errKind, detail string) bool {
 
 	w := c.bw
 	writeStatusLine(w, status, reason)
+	c.writeDate(w)
 	w.WriteString("Content-Type: text/plain; charset=utf-8\r\nContent-Length: ")
 	w.WriteString(strconv.Itoa(len(body)))
 	if !keep {
