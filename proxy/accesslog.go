@@ -48,7 +48,7 @@ func (l *accessLog) flush() {
 
 // logRequest writes the access-log line of the request just served:
 //
-//	<time> <client ip> "<method> <target> HTTP/1.x" <status> <bytes out> <route> <server|-> sticky=<outcome> <ms>
+//	<time> <client ip> "<method> <target> HTTP/1.x" <status> <bytes out> <route> <server|-> sticky=<outcome> <ms> rev=<revision>
 //
 // A request whose head could not be parsed logs "-" for its line.
 func (c *clientConn) logRequest() {
@@ -81,7 +81,10 @@ func (c *clientConn) logRequest() {
 	b = append(b, ' ')
 	us := now.Sub(c.start).Microseconds()
 	b = strconv.AppendInt(b, us/1000, 10)
-	b = append(b, '.', byte('0'+us/100%10), byte('0'+us/10%10), byte('0'+us%10), '\n')
+	b = append(b, '.', byte('0'+us/100%10), byte('0'+us/10%10), byte('0'+us%10))
+	b = append(b, " rev="...)
+	b = strconv.AppendUint(b, c.snap.rev.N, 10)
+	b = append(b, '\n')
 	c.line = b
 	l.write(b)
 }
