@@ -16,7 +16,7 @@ import (
 )
 
 // newEngine returns an engine over s1 and s2 that has routed one request
-// to s1 and answered one 404, with s2 marked down.
+// to s1 and answered one 404, with s2 disabled (the node's server_down).
 func newEngine(t *testing.T) *engine.Engine {
 	t.Helper()
 	e := engine.New(nil)
@@ -45,7 +45,7 @@ func get(t *testing.T, h http.Handler, path string) (int, string, string) {
 
 func TestEndpoints(t *testing.T) {
 	e := newEngine(t)
-	h := Handler(e, func() any { return map[string]int{"client_conns": 3} }, metricsOf(e))
+	h := Handler(newFake(e, map[string]int{"client_conns": 3}), metricsOf(e))
 
 	if code, _, body := get(t, h, "/healthz"); code != 200 || body != "ok\n" {
 		t.Errorf("/healthz: %d %q", code, body)
@@ -81,7 +81,7 @@ func TestEndpoints(t *testing.T) {
 			b.GoVersion, b.Modified, b.Race, b.RevisionOrUnknown(), b.Version),
 		`l7lb_upstream_state{server="s1",state="up"} 1`,
 		`l7lb_upstream_state{server="s2",state="up"} 0`,
-		`l7lb_upstream_state{server="s2",state="down"} 1`,
+		`l7lb_upstream_state{server="s2",state="disabled"} 1`,
 		`l7lb_sticky_sessions 0`,
 	} {
 		if code != 200 || !strings.Contains(body, want+"\n") {
@@ -96,5 +96,7 @@ func TestEndpoints(t *testing.T) {
 
 // metricsOf returns the /metrics handler over e's live state.
 func metricsOf(e *engine.Engine) http.Handler {
-	return metrics.New(metrics.Sources{Engine: e.Stats}).Handler()
+	m := metrics.New()
+	m.Watch(metrics.Sources{Engine: e.Stats})
+	return m.Handler()
 }

@@ -47,7 +47,7 @@ func newMeasured(t *testing.T) *engine.Engine {
 
 func TestServerStates(t *testing.T) {
 	e := newMeasured(t)
-	h := Handler(e, func() any { return nil }, metricsOf(e))
+	h := Handler(newFake(e, nil), metricsOf(e))
 	_, _, body := get(t, h, "/stats")
 	var stats struct {
 		Servers map[string]serverState `json:"servers"`
@@ -75,7 +75,7 @@ func TestServerStates(t *testing.T) {
 
 func TestExplainEndpoint(t *testing.T) {
 	e := newMeasured(t)
-	h := Handler(e, func() any { return nil }, metricsOf(e))
+	h := Handler(newFake(e, nil), metricsOf(e))
 	q := url.Values{"url": {"/x?y=1"}, "header": {"Host: a.example.com"}}
 	code, ctype, body := get(t, h, "/explain?"+q.Encode())
 	if code != 200 || ctype != "application/json" {

@@ -1,21 +1,18 @@
 package cli
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
-	"l7lb/accesslog"
+	"l7lb/instance"
 )
 
 // demoConfig is the demo's configuration: a virtual host, a path route with
@@ -59,9 +56,6 @@ configuration and curl commands to try, and run until interrupted.`,
 // demo starts three demo backends and the proxy in front of them, prints
 // what to try, and runs until interrupted.
 func demo(listen string, stdout, stderr io.Writer) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
 	var addrs []string
 	for _, name := range []string{"app1", "app2", "api1"} {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -78,10 +72,9 @@ func demo(listen string, stdout, stderr io.Writer) int {
 	// the configuration gets the address taken.
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
-		fmt.Fprintln(stderr, "l7lb:", listenError("listen", listen, err))
+		fmt.Fprintf(stderr, "l7lb: listen %s: %v\n", listen, err)
 		return exitFailed
 	}
-	defer ln.Close()
 	dir, err := os.MkdirTemp("", "l7lb-demo")
 	if err != nil {
 		fmt.Fprintln(stderr, "l7lb:", err)
@@ -94,21 +87,12 @@ func demo(listen string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "l7lb:", err)
 		return exitFailed
 	}
-	l, err := load(file, nil, stderr)
+	sigs := instance.Signals()
+	in, err := instance.Start(instance.Options{Config: file, AccessLog: stdout, Stderr: stderr, Env: instance.ProcessEnv(),
+		Listeners: map[string]net.Listener{ln.Addr().String(): ln}})
 	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return exitConfig
-	}
-	logger, err := accesslog.New(*l.file.AccessLog, stdout)
-	if err != nil {
-		fmt.Fprintln(stderr, "l7lb:", err)
-		return exitFailed
-	}
-	defer logger.Close()
-	r, err := start(ctx, l, []net.Listener{ln}, logger, stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "l7lb:", err)
-		return exitFailed
+		ln.Close()
+		return startError(err, stderr)
 	}
 	u := "http://" + ln.Addr().String()
 	fmt.Fprintf(stdout, "l7lb demo: the proxy is on %s with this configuration:\n\n%s\nTry:\n", u, text)
@@ -122,7 +106,7 @@ func demo(listen string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "  "+c)
 	}
 	fmt.Fprintln(stdout, "\nCtrl-C stops it.")
-	if err := r.wait(ctx); err != nil {
+	if err := in.Run(instance.RunOptions{Signals: sigs}); err != nil {
 		fmt.Fprintln(stderr, "l7lb:", err)
 		return exitFailed
 	}

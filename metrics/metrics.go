@@ -41,7 +41,7 @@ var (
 	connectBuckets  = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
 )
 
-// Sources are the counters read at scrape time. Either may be nil.
+// Sources are the counters read at scrape time (Watch). Either may be nil.
 type Sources struct {
 	Engine func() engine.Stats
 	Proxy  func() ProxyStats
@@ -80,15 +80,17 @@ type Metrics struct {
 	reloads    *prometheus.CounterVec
 	lastReload prometheus.Gauge
 
+	state *stateCollector
+
 	mu      sync.Mutex // serializes Table and ConfigApplied
 	current *Table     // the newest table; nil before the first
 	hash    string     // the label of l7lb_config_revision now
 }
 
-// New returns the metrics of one proxy process, reading the live state
-// from src at each scrape.
-func New(src Sources) *Metrics {
-	m := &Metrics{reg: prometheus.NewRegistry()}
+// New returns the metrics of one proxy process. The live state of its
+// servers and connections is exported once Watch says where to read it.
+func New() *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry(), state: &stateCollector{}}
 	m.reg.MustRegister(
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewGoCollector(),
@@ -128,9 +130,14 @@ func New(src Sources) *Metrics {
 		"version", "revision", "modified", "goversion", "race")
 	build.WithLabelValues(b.Version, b.RevisionOrUnknown(), strconv.FormatBool(b.Modified), b.GoVersion, strconv.FormatBool(b.Race)).Set(1)
 
-	m.reg.MustRegister(&stateCollector{src: src})
+	m.reg.MustRegister(m.state)
 	return m
 }
+
+// Watch makes each scrape read the live state from src: the process that
+// runs the engine and the proxy calls it once they exist, which may be
+// after New (the metrics are handed to the proxy as it is made).
+func (m *Metrics) Watch(src Sources) { m.state.src.Store(&src) }
 
 // Handler serves the registry in the Prometheus text format (or
 // OpenMetrics, when the scraper asks for it).

@@ -64,7 +64,7 @@ func requests(route, server, method, status string) map[string]string {
 }
 
 func TestTableCounts(t *testing.T) {
-	m := New(Sources{})
+	m := New()
 	tb := m.Table([]string{"a", "b", "default"}, []string{"s1", "s2"})
 	tb.Observe(req(0, 0, 200, "GET"))
 	tb.Observe(req(0, 0, 200, "GET"))
@@ -114,7 +114,7 @@ func TestTableCounts(t *testing.T) {
 // servers that are gone and keeps counting the others; a request finishing
 // on the old table does not bring a deleted series back.
 func TestTableDeletesRemoved(t *testing.T) {
-	m := New(Sources{})
+	m := New()
 	old := m.Table([]string{"a", "b"}, []string{"s1", "s2"})
 	old.Observe(req(0, 0, 200, "GET"))
 	old.Observe(req(1, 1, 200, "GET"))
@@ -152,7 +152,7 @@ func TestTableDeletesRemoved(t *testing.T) {
 // TestTableStatuses: a cell counts any number of status codes, its array
 // and then its map, and indexes out of range count as none.
 func TestTableStatuses(t *testing.T) {
-	m := New(Sources{})
+	m := New()
 	tb := m.Table([]string{"a"}, []string{"s1"})
 	for code := 200; code < 215; code++ {
 		for range code - 199 {
@@ -174,7 +174,7 @@ func TestTableStatuses(t *testing.T) {
 // TestTableConcurrent: requests counted at once from many goroutines, in
 // cells being filled, are all counted (run with -race).
 func TestTableConcurrent(t *testing.T) {
-	m := New(Sources{})
+	m := New()
 	tb := m.Table([]string{"a"}, []string{"s1"})
 	var wg sync.WaitGroup
 	for g := range 8 {
@@ -199,7 +199,7 @@ func TestObserveAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates")
 	}
-	m := New(Sources{})
+	m := New()
 	tb := m.Table([]string{"a"}, []string{"s1"})
 	x := req(0, 0, 200, "GET")
 	x.Sticky, x.Retries, x.Connect, x.Upstream = engine.StickyHit, 1, time.Millisecond, time.Millisecond
@@ -212,7 +212,7 @@ func TestObserveAllocs(t *testing.T) {
 }
 
 func TestConfigApplied(t *testing.T) {
-	m := New(Sources{})
+	m := New()
 	at := time.Unix(1700000000, 0)
 	m.ConfigApplied(config.Revision{N: 1, Hash: "aaaa"}, at)
 	m.ConfigRejected()
@@ -241,12 +241,18 @@ func TestState(t *testing.T) {
 		Down:     map[string]bool{"s2": true},
 		Sessions: 4,
 		Servers: map[string]engine.ServerStats{
-			"s1": {InFlight: 3, EWMA: 12},
-			"s2": {},
-			"s3": {Ejected: true, Ejections: map[string]uint64{"consecutive_5xx": 2}},
+			"s1": {State: engine.StateUp, InFlight: 3, EWMA: 12},
+			"s2": {State: engine.StateDown},
+			"s3": {State: engine.StateUp, Ejected: true, Ejections: map[string]uint64{"consecutive_5xx": 2}},
+			"s4": {State: engine.StateDraining, Ejected: true},
+			"s5": {State: engine.StateDisabled},
 		},
 	}
-	m := New(Sources{Engine: func() engine.Stats { return stats }, Proxy: func() ProxyStats {
+	m := New()
+	if _, ok := series(t, m, "l7lb_upstream_state", map[string]string{labelServer: "s1", "state": "up"}); ok {
+		t.Error("server states before Watch")
+	}
+	m.Watch(Sources{Engine: func() engine.Stats { return stats }, Proxy: func() ProxyStats {
 		return ProxyStats{ClientConns: 7, AcceptedConns: 9, Errors: map[string]uint64{"connect": 2},
 			Servers: map[string]ServerConns{"s1": {Open: 3, Idle: 1, ConnectFailures: 2, Timeouts: 1}}}
 	}})
@@ -260,6 +266,10 @@ func TestState(t *testing.T) {
 		{"l7lb_upstream_state", map[string]string{labelServer: "s2", "state": "down"}, 1},
 		{"l7lb_upstream_state", map[string]string{labelServer: "s2", "state": "up"}, 0},
 		{"l7lb_upstream_state", map[string]string{labelServer: "s3", "state": "ejected"}, 1},
+		{"l7lb_upstream_state", map[string]string{labelServer: "s3", "state": "up"}, 0},
+		{"l7lb_upstream_state", map[string]string{labelServer: "s4", "state": "draining"}, 1},
+		{"l7lb_upstream_state", map[string]string{labelServer: "s4", "state": "ejected"}, 0},
+		{"l7lb_upstream_state", map[string]string{labelServer: "s5", "state": "disabled"}, 1},
 		{"l7lb_upstream_active_requests", map[string]string{labelServer: "s1"}, 3},
 		{"l7lb_upstream_latency_ewma_seconds", map[string]string{labelServer: "s1"}, 0.012},
 		{"l7lb_upstream_ejections_total", map[string]string{labelServer: "s3", "reason": "consecutive_5xx"}, 2},

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"sort"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -12,17 +13,15 @@ import (
 // pattern: 1 for the state it is in, 0 for the others).
 var serverStates = []string{"up", "draining", "down", "disabled", "ejected"}
 
-// stateOf returns the one state of a server, the strongest first: disabled
-// by an operator, down (health checks, or marked by the node's
-// server_down), ejected by outlier detection, draining, else up.
-func stateOf(name string, s engine.Stats) string {
-	switch {
-	case s.Down[name]:
-		return "down"
-	case s.Servers[name].Ejected:
+// stateOf returns the one state of a server: the engine's (disabled or
+// draining by the operator, down by the health checks: /stats's state),
+// or ejected when outlier detection has ejected a server that is
+// otherwise up.
+func stateOf(st engine.ServerStats) string {
+	if st.State == engine.StateUp && st.Ejected {
 		return "ejected"
 	}
-	return "up"
+	return st.State
 }
 
 var (
@@ -59,7 +58,7 @@ var (
 // time from the counters the engine and the proxy keep anyway, so that the
 // request path pays nothing for them and a change of configuration needs
 // no bookkeeping here.
-type stateCollector struct{ src Sources }
+type stateCollector struct{ src atomic.Pointer[Sources] }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descState, descActive, descEWMA, descEjections, descSessions,
@@ -69,11 +68,15 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
-	if c.src.Engine != nil {
-		collectEngine(ch, c.src.Engine())
+	src := c.src.Load()
+	if src == nil {
+		return
 	}
-	if c.src.Proxy != nil {
-		collectProxy(ch, c.src.Proxy())
+	if src.Engine != nil {
+		collectEngine(ch, src.Engine())
+	}
+	if src.Proxy != nil {
+		collectProxy(ch, src.Proxy())
 	}
 }
 
@@ -83,7 +86,7 @@ func collectEngine(ch chan<- prometheus.Metric, s engine.Stats) {
 	}
 	for _, name := range sortedKeys(s.Servers) {
 		st := s.Servers[name]
-		state := stateOf(name, s)
+		state := stateOf(st)
 		for _, x := range serverStates {
 			v := 0.0
 			if x == state {

@@ -20,7 +20,6 @@ import (
 	"l7lb/config"
 	"l7lb/engine"
 	"l7lb/metrics"
-	"l7lb/session"
 )
 
 // The benchmarks send sequential keep-alive GETs through a proxy to a
@@ -244,17 +243,13 @@ func startBenchProxy(tb testing.TB, backend, mode string, log io.Writer, format 
 		sticky.Cookie = config.DefaultInsertCookie
 	}
 	f := &config.File{
-		Config:  config.Config{Sticky: sticky},
-		Servers: []config.Server{{ID: "s1", Addr: backend}},
-		Limits:  config.DefaultLimits(),
+		Config:   config.Config{Sticky: sticky},
+		Servers:  []config.Server{{ID: "s1", Addr: backend}},
+		Limits:   config.DefaultLimits(),
+		Timeouts: config.DefaultTimeouts(),
 	}
 	eng := engine.New(nil)
 	eng.Measure()
-	eng.SetOptions(EngineOptions(session.NewSigner([]byte("0123456789abcdef0123456789abcdef"))))
-	eng.Init("l7lb", []string{"s1"})
-	if err := eng.Apply(&f.Config); err != nil {
-		tb.Fatal(err)
-	}
 	var logger *accesslog.Logger
 	if log != nil {
 		var err error
@@ -264,8 +259,11 @@ func startBenchProxy(tb testing.TB, backend, mode string, log io.Writer, format 
 			tb.Fatal(err)
 		}
 	}
-	m := metrics.New(metrics.Sources{Engine: eng.Stats})
-	p, err := New(Options{Engine: eng, File: f, AccessLog: logger, Metrics: m, Revision: config.Revision{N: 1, Hash: "0123456789abcdef"}})
+	m := metrics.New()
+	m.Watch(metrics.Sources{Engine: eng.Stats})
+	c := testConfig(tb, eng, f)
+	c.AccessLog = logger
+	p, err := New(Options{Engine: eng, Metrics: m}, c)
 	if err != nil {
 		tb.Fatal(err)
 	}

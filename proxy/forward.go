@@ -40,23 +40,26 @@ const (
 // pooled connection the server may have closed while idle). It reports
 // whether the client connection stays open.
 func (c *clientConn) forward() bool {
-	p, d, r := c.p, &c.d, &c.req
+	p, d, r, snap := c.p, &c.d, &c.req, c.snap
 	c.failed = c.failed[:0]
 	c.informed, c.bodyUnsent = false, false
 	c.id = 0
 	if !r.hasID {
 		c.id = p.ids.Add(1)
 	}
-	if p.tracer != nil {
+	if snap.obs.tracer != nil {
 		c.startSpan()
 	}
-	connect, timeout := p.timeouts(d.Config)
+	connect, timeout := snap.timeouts(d.Config)
 	// Each retry after a broken connection happens at most once.
 	staleRetried, brokeRetried, fresh := false, false, false
 	for attempt := 0; ; attempt++ {
 		c.retries, c.connect = attempt, -1
 		c.server = d.Server
-		b := p.backends[d.Server]
+		var b *backend
+		if i := d.ServerIndex(); i >= 0 && i < len(snap.backends) {
+			b = snap.backends[i]
+		}
 		var sc *serverConn
 		err := errUnknownServer
 		if b != nil {
@@ -67,7 +70,7 @@ func (c *clientConn) forward() bool {
 		case err == errPoolFull, err == errPoolClosed:
 			return c.reject(503, errNoServer, err.Error())
 		case err != nil:
-			p.failure(d.Server)
+			p.failure(b, d.Server)
 			p.eng.Failed(d, false)
 			p.logf("proxy: server %s: %v", d.Server, err)
 			if c.retry() {
@@ -103,7 +106,7 @@ func (c *clientConn) forward() bool {
 				continue
 			}
 			if !sc.reused {
-				p.failure(d.Server)
+				p.failure(b, d.Server)
 			}
 			p.eng.Failed(d, false)
 			if r.idempotent() && !brokeRetried && !c.informed {
@@ -246,10 +249,10 @@ func (c *clientConn) sendContinue() (result, error) {
 // a small body leaves with the head in one write.
 func (c *clientConn) sendBody(sc *serverConn) (result, error) {
 	r := &c.req
-	c.tc.readIdle = c.p.t.Idle
+	c.tc.readIdle = c.snap.t.Idle
 	var err error
 	if r.body == bodyChunked {
-		err = copyChunked(sc.bw, c.br, true, c.p.l.MaxHeaderBytes)
+		err = copyChunked(sc.bw, c.br, true, c.snap.l.MaxHeaderBytes)
 	} else {
 		err = copyLength(sc.bw, c.br, r.length)
 	}
@@ -291,10 +294,10 @@ func (c *clientConn) relay(sc *serverConn) bool {
 	}
 
 	out := c.framingFor(resp)
-	keep := r.keepAlive && !c.bodyUnsent && out != outClose && !p.shutting.Load()
+	keep := r.keepAlive && !c.bodyUnsent && out != outClose && !c.stopping()
 	c.writeResponseHead(c.bw, out, keep)
 	c.status = resp.head.Status
-	sc.tc.readIdle = p.t.Idle
+	sc.tc.readIdle = c.snap.t.Idle
 	var err error
 	switch resp.body {
 	case bodyLength:

@@ -137,7 +137,7 @@ func (c *clientConn) writeRequestHead(w *bufio.Writer) {
 	if r.teTrailers {
 		w.WriteString("TE: trailers\r\n")
 	}
-	if c.p.via {
+	if c.snap.via {
 		writeVia(w, r.http11)
 	}
 	if r.upgrading() {
@@ -261,7 +261,7 @@ func (c *clientConn) writeResponseHead(w *bufio.Writer, out outFraming, keep boo
 	if !resp.hasDate {
 		c.writeDate(w)
 	}
-	if c.p.via {
+	if c.snap.via {
 		writeVia(w, resp.http11)
 	}
 	switch out {
@@ -310,7 +310,7 @@ func (c *clientConn) writeInformational(w *bufio.Writer) {
 			writeField(w, resp.head.Fields[i].Name, resp.head.Fields[i].Value)
 		}
 	}
-	if c.p.via {
+	if c.snap.via {
 		writeVia(w, resp.http11)
 	}
 	w.WriteString("\r\n")
@@ -343,7 +343,7 @@ func (d *dateCache) at(now time.Time) []byte {
 // server's own. In insert mode one cookie holds the signed server; in the
 // table modes one holds the session id and another names the server, signed.
 func (c *clientConn) writeCookies(w *bufio.Writer) {
-	d, p := &c.d, c.p
+	d, p := &c.d, c.snap
 	if !d.SetCookie {
 		return
 	}

@@ -166,11 +166,12 @@ func TestAccessLog(t *testing.T) {
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")
 	readResp(t, br, false)
 	log := e.accessLog(2)
+	rev := e.file.Hash()
 	want := regexp.MustCompile(`^time=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}(Z|[+-]\d\d:\d\d) request_id=[0-9a-f]{16}-1 client_addr=127\.0\.0\.1 ` +
 		`method=GET host=a path="/a\\"b\?q" proto=HTTP/1\.1 status=200 bytes_received=32 bytes_sent=\d+ duration_us=\d+ route=web server=s1 ` +
-		`upstream_time_us=\d+ retries=0 sticky=none user_agent="" referer="" config_revision=1-0123456789abcdef\n` +
+		`upstream_time_us=\d+ retries=0 sticky=none user_agent="" referer="" config_revision=1-` + rev + `\n` +
 		`time=\S+ request_id="" client_addr=127\.0\.0\.1 method=GET host=a path=/ proto=HTTP/1\.1 status=400 bytes_received=36 bytes_sent=\d+ ` +
-		`duration_us=\d+ route="" server="" upstream_time_us=-1 retries=0 sticky=none user_agent="" referer="" config_revision=1-0123456789abcdef\n$`)
+		`duration_us=\d+ route="" server="" upstream_time_us=-1 retries=0 sticky=none user_agent="" referer="" config_revision=1-` + rev + `\n$`)
 	if !want.MatchString(log) {
 		t.Errorf("access log:\n%s", log)
 	}

@@ -4,7 +4,7 @@ import (
 	"strconv"
 	"time"
 
-	"l7lb/config"
+	"l7lb/accesslog"
 	"l7lb/engine"
 	"l7lb/httpmsg"
 	"l7lb/metrics"
@@ -12,36 +12,41 @@ import (
 	"l7lb/tracing"
 )
 
-// observation is what one configuration gives the observation of its
-// requests: the metric children of its routes and servers, and its
-// revision, which the access log writes.
+// observation is how the requests of one configuration are observed: the
+// metric children of its routes and servers, its access log and tracer,
+// and its revision, which the access log writes.
 type observation struct {
-	table *metrics.Table // nil without metrics
-	rev   string         // "N-hash"
+	table  *metrics.Table    // nil without metrics
+	log    *accesslog.Logger // nil when off
+	tracer *tracing.Tracer   // nil when off
+	rev    string            // "N-hash"
 }
 
-// newObservation returns the observation of the configuration e runs now.
-// It is the one place a metric table is built: a new configuration builds
-// a new one here.
-func newObservation(m *metrics.Metrics, e *engine.Engine, rev config.Revision) observation {
-	o := observation{rev: strconv.FormatUint(rev.N, 10) + "-" + rev.Hash}
-	if m != nil {
-		o.table = m.Table(e.Names())
+// observation returns the observation of c. It is the one place a metric
+// table is built: each configuration applied builds its own, which drops
+// the series of the routes and servers the previous one had and c has
+// not. Callers hold p.cfgMu, so that tables are built in the order their
+// configurations are applied.
+func (p *Proxy) observation(c Config) observation {
+	o := observation{log: c.AccessLog, tracer: c.Tracer, rev: strconv.FormatUint(c.Revision.N, 10) + "-" + c.Revision.Hash}
+	if p.metrics != nil {
+		o.table = p.metrics.Table(c.View.Names())
 	}
 	return o
 }
 
 // observe counts, logs and ends the span (nil when not traced) of one
-// request, whichever face served it: every face reports here, once per
+// request, whichever face served it, under the observation of the
+// configuration that served it: every face reports here, once per
 // request, when its response has ended.
-func (p *Proxy) observe(x *observe.Exchange, span *tracing.Span) {
+func (o *observation) observe(x *observe.Exchange, span *tracing.Span) {
 	if span != nil {
 		x.TraceID = span.TraceID
 		span.End(x)
 	}
-	p.obs.table.Observe(x)
-	if p.log != nil && x.Status != 0 {
-		p.log.Log(x, p.obs.rev)
+	o.table.Observe(x)
+	if o.log != nil && x.Status != 0 {
+		o.log.Log(x, o.rev)
 	}
 }
 
@@ -63,7 +68,8 @@ func (c *clientConn) finish() {
 	if c.parsed {
 		x.Method = h.Method
 	}
-	if (c.p.log != nil || c.p.tracer != nil) && c.parsed {
+	obs := &c.snap.obs
+	if (obs.log != nil || obs.tracer != nil) && c.parsed {
 		fields := httpmsg.Headers{Fields: h.Fields} // of this head, even one that failed its checks
 		x.Target, x.Proto = h.Target, h.Proto
 		x.Host, _ = fields.Header("host")
@@ -77,10 +83,10 @@ func (c *clientConn) finish() {
 		}
 	}
 	x.Client, x.IDPrefix, x.ID = c.ip, c.p.idPrefix, c.id
-	if c.p.tracer != nil && c.span == nil {
+	if obs.tracer != nil && c.span == nil {
 		c.startSpan() // a request the proxy answered itself
 	}
-	c.p.observe(x, c.span)
+	obs.observe(x, c.span)
 	c.span = nil
 }
 
@@ -93,5 +99,5 @@ func (c *clientConn) startSpan() {
 		parent, _ = fields.Header("traceparent")
 		state, _ = fields.Header("tracestate")
 	}
-	c.span = c.p.tracer.Start(c.start, h.Method, parent, state)
+	c.span = c.snap.obs.tracer.Start(c.start, h.Method, parent, state)
 }

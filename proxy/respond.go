@@ -35,7 +35,7 @@ func statusText(status int) (reason, text string) {
 func (c *clientConn) reject(status int, kind errKind, detail string) bool {
 	c.p.count(kind)
 	r := &c.req
-	keep := r.head.Method != "" && r.keepAlive && r.body == bodyNone && !c.p.shutting.Load()
+	keep := r.head.Method != "" && r.keepAlive && r.body == bodyNone && !c.stopping()
 	switch status {
 	case 404, 502, 503, 504:
 	default:

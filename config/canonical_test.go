@@ -1,0 +1,119 @@
+package config
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+)
+
+const fullFile = `
+listeners:
+  - address: 127.0.0.1:8443
+    h2c: false
+  - address: 127.0.0.1:8080
+    redirect_https: 8443
+admin: :9090
+admin_token: tok
+drain_timeout: 5s
+servers:
+  web1: http://127.0.0.1:9001
+  web2: {url: http://127.0.0.1:9002, weight: 3}
+routes:
+  - name: shop
+    host: shop.example.com
+    servers: [web1, web2]
+    balance: weighted_round_robin
+    slow_start: 2s
+  - name: api
+    path: /api/*
+    methods: [GET]
+    headers: {X-Env: prod}
+    servers: [web1]
+    rewrite: {strip_prefix: /api}
+    timeouts: {response_header: 5s}
+    health_check: {path: /healthz}
+    peak_ewma: {decay: 5s}
+    balance: peak_ewma
+sticky: {secrets: [a, b], max_age: 1h, secure: true}
+timeouts: {connect: 2s}
+limits: {max_idle_per_server: 8}
+health: {fails: 2}
+slow_start: 30s
+outliers: {consecutive_5xx: 3}
+trusted_proxies: [10.0.0.0/8, 192.168.1.7, "::1"]
+via: false
+access_log: {format: json, path: logs/access.log, sample: 0.25}
+tracing: {otlp_endpoint: "http://127.0.0.1:4318", sample: 0.5}
+`
+
+// TestFileCanonicalRoundTrip checks that the canonical form of a file decodes
+// to the same configuration, in YAML and in JSON, and that its hash is
+// stable.
+func TestFileCanonicalRoundTrip(t *testing.T) {
+	for _, doc := range []string{fullFile, "listen: 127.0.0.1:8080\nservers: {a: http://127.0.0.1:1}\n", "listen: :8080\nservers: {a: http://127.0.0.1:1}\ndefault_servers: []\naccess_log: false\n"} {
+		f := decodeServe(t, doc)
+		canon := f.Canonical()
+		y, err := yaml.Marshal(canon)
+		if err != nil {
+			t.Fatal(err)
+		}
+		j, err := json.Marshal(canon)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, again := range []string{string(y), string(j)} {
+			g := decodeServe(t, again)
+			if !reflect.DeepEqual(g.Canonical(), canon) {
+				t.Errorf("round trip changed the configuration:\n%s\nfrom\n%s", again, doc)
+			}
+			// The keys added beside the routing ones, which the
+			// canonical form must write for them to come back.
+			if !reflect.DeepEqual(g.AccessLog, f.AccessLog) || !reflect.DeepEqual(g.Tracing, f.Tracing) {
+				t.Errorf("round trip: access_log %+v tracing %+v, want %+v %+v", g.AccessLog, g.Tracing, f.AccessLog, f.Tracing)
+			}
+			if g.Hash() != f.Hash() {
+				t.Errorf("hash %s after a round trip, want %s", g.Hash(), f.Hash())
+			}
+		}
+	}
+}
+
+func TestAdminDefaultsToLoopback(t *testing.T) {
+	f := decodeServe(t, fullFile)
+	if f.Admin != "127.0.0.1:9090" || !IsLoopback(f.Admin) {
+		t.Errorf("admin %q, want 127.0.0.1:9090", f.Admin)
+	}
+	for addr, want := range map[string]bool{"127.0.0.1:1": true, "[::1]:1": true, "localhost:1": true, "0.0.0.0:1": false, "10.0.0.1:1": false, "[::]:1": false, "example.com:1": false} {
+		if IsLoopback(addr) != want {
+			t.Errorf("IsLoopback(%q) = %v", addr, !want)
+		}
+	}
+}
+
+func TestRedact(t *testing.T) {
+	m := decodeServe(t, fullFile).Canonical()
+	paths := Redact(m)
+	if strings.Join(paths, ",") != "admin_token,sticky.secrets" {
+		t.Errorf("redacted %v", paths)
+	}
+	b, _ := json.Marshal(m)
+	if strings.Contains(string(b), `"tok"`) || strings.Contains(string(b), `"a"`) {
+		t.Errorf("a secret is left: %s", b)
+	}
+}
+
+func decodeServe(t *testing.T, doc string) *File {
+	t.Helper()
+	v, err := Parse([]byte(doc))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, doc)
+	}
+	f, err := DecodeFile(v, true)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, doc)
+	}
+	return f
+}
