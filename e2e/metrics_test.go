@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -130,4 +131,103 @@ func promtoolCheck(t *testing.T, scrape string) {
 	if err := cmd.Run(); err != nil || out.Len() > 0 {
 		t.Errorf("promtool check metrics: %v\n%s", err, out.String())
 	}
+}
+
+// TestMetricsAcrossReloads: a reload (SIGHUP) that removes a route and its
+// server deletes their series and keeps the counts of those it keeps; a
+// rejected one is counted and changes nothing; the revision and the time
+// of the last accepted reload follow. The scrape passes promtool after
+// the reloads too.
+func TestMetricsAcrossReloads(t *testing.T) {
+	kept, removed := newBackend(t, "kept"), newBackend(t, "gone")
+	admin := freePort(t)
+	addr := freePort(t)
+	common := fmt.Sprintf("admin: %q\nsticky: {mode: \"off\"}\ndefault_servers: []\n", admin)
+	two := serversYAML(addr, []*backend{kept, removed}) + common +
+		"routes:\n  - {name: stay, path: /stay, servers: [kept]}\n  - {name: leave, path: /leave, servers: [gone]}\n"
+	one := serversYAML(addr, []*backend{kept}) + common +
+		"routes:\n  - {name: stay, path: /stay, servers: [kept]}\n"
+	cfg := writeFile(t, "serve.yaml", two)
+	p, err := launch(t, cfg, serveOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reload := func(text string) {
+		t.Helper()
+		if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, before := configStats(t, admin)
+		p.cmd.Process.Signal(syscall.SIGHUP)
+		if !waitFor(10*time.Second, func() bool { _, n := configStats(t, admin); return n > before }) {
+			t.Fatalf("reload by SIGHUP: not done; stderr:\n%s", p.stderr)
+		}
+	}
+	value := func(scrape, series string) (string, bool) {
+		for _, line := range strings.Split(scrape, "\n") {
+			if v, ok := strings.CutPrefix(line, series+" "); ok {
+				return v, true
+			}
+		}
+		return "", false
+	}
+	const (
+		stay  = `l7lb_http_server_requests_total{http_request_method="GET",http_response_status_code="200",route="stay",server="kept"}`
+		leave = `l7lb_http_server_requests_total{http_request_method="GET",http_response_status_code="200",route="leave",server="gone"}`
+	)
+	c := newClient(t, false)
+	for _, target := range []string{"/stay", "/leave"} {
+		if r := get(t, c, p.Addr, "example.com", target); r.Status != 200 {
+			t.Fatalf("%s: %d", target, r.Status)
+		}
+	}
+	before := scrapeMetrics(t, admin)
+	if v, ok := value(before, leave); !ok || v != "1" {
+		t.Fatalf("before the reload, %s = %q %v:\n%s", leave, v, ok, before)
+	}
+	hash1 := regexp.MustCompile(`l7lb_config_revision\{hash="([0-9a-f]{16})"\} 1\n`).FindStringSubmatch(before)
+	stamp1, _ := value(before, "l7lb_config_last_reload_success_timestamp_seconds")
+	if hash1 == nil || stamp1 == "" {
+		t.Fatalf("revision 1 or its time missing:\n%s", before)
+	}
+
+	reload(one)
+	after := scrapeMetrics(t, admin)
+	for _, gone := range []string{`route="leave"`, `server="gone"`} {
+		if strings.Contains(after, gone) {
+			t.Errorf("a series with %s after the reload that removed it:\n%s", gone, after)
+		}
+	}
+	if v, ok := value(after, stay); !ok || v != "1" {
+		t.Errorf("the kept route's count after the reload: %s = %q %v", stay, v, ok)
+	}
+	hash2 := regexp.MustCompile(`l7lb_config_revision\{hash="([0-9a-f]{16})"\} 2\n`).FindStringSubmatch(after)
+	if hash2 == nil || hash2[1] == hash1[1] || strings.Contains(after, hash1[1]) {
+		t.Errorf("revision 2: %v, the old hash %s still there:\n%s", hash2, hash1[1], after)
+	}
+	stamp2, _ := value(after, "l7lb_config_last_reload_success_timestamp_seconds")
+	if stamp2 == stamp1 {
+		t.Errorf("last reload time %s unchanged by an accepted reload", stamp2)
+	}
+	get(t, c, p.Addr, "example.com", "/stay")
+
+	reload(strings.Replace(one, "servers: [kept]", "servers: [nobody]", 1))
+	rejected := scrapeMetrics(t, admin)
+	for series, want := range map[string]string{
+		`l7lb_config_reloads_total{result="accepted"}`:  "2",
+		`l7lb_config_reloads_total{result="rejected"}`:  "1",
+		`l7lb_config_revision{hash="` + hash2[1] + `"}`: "2",
+		stay: "2",
+	} {
+		if v, ok := value(rejected, series); !ok || v != want {
+			t.Errorf("after a rejected reload, %s = %q %v, want %s", series, v, ok, want)
+		}
+	}
+	if stamp3, _ := value(rejected, "l7lb_config_last_reload_success_timestamp_seconds"); stamp3 != stamp2 {
+		t.Errorf("last reload time changed by a rejected reload: %s", stamp3)
+	}
+	if t.Failed() {
+		t.Logf("/metrics:\n%s", rejected)
+	}
+	promtoolCheck(t, rejected)
 }
