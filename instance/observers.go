@@ -36,7 +36,7 @@ func (in *Instance) openObservers(f *config.File) (observers, error) {
 		} else {
 			l, err := accesslog.New(*a, in.o.AccessLog)
 			if err != nil {
-				return observers{}, &config.FieldError{Path: "access_log.path", Msg: err.Error()}
+				return observers{}, config.Errors{&config.FieldError{Path: "access_log.path", Msg: err.Error()}}
 			}
 			next.log = l
 		}
@@ -49,7 +49,7 @@ func (in *Instance) openObservers(f *config.File) (observers, error) {
 			tr, err := tracing.New(*t)
 			if err != nil {
 				next.retire(cur, 0)
-				return observers{}, &config.FieldError{Path: "tracing.otlp_endpoint", Msg: err.Error()}
+				return observers{}, config.Errors{&config.FieldError{Path: "tracing.otlp_endpoint", Msg: err.Error()}}
 			}
 			next.tracer = tr
 		}
