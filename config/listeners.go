@@ -402,7 +402,7 @@ func clash(a, b, other string) string {
 	return ""
 }
 
-// resolvePaths makes the file names of the listeners absolute, relative to
+// resolvePaths makes the file names of the listeners and servers absolute, relative to
 // dir (the configuration file's directory), so that they do not depend on
 // where l7lb was started.
 func (f *File) resolvePaths(dir string) {
@@ -424,6 +424,13 @@ func (f *File) resolvePaths(dir string) {
 		if t.ACME != nil {
 			abs(&t.ACME.Storage)
 			abs(&t.ACME.CARoot)
+		}
+	}
+	for i := range f.Servers {
+		if t := f.Servers[i].TLS; t != nil {
+			abs(&t.CA)
+			abs(&t.Cert)
+			abs(&t.Key)
 		}
 	}
 }

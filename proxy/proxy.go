@@ -118,7 +118,7 @@ func New(o Options) (*Proxy, error) {
 	st := o.File.Sticky
 	p.insert = st.Mode == config.ModeInsert
 	attrs := ""
-	if st.Secure {
+	if st.Secure == config.SecureAlways {
 		attrs += "; Secure"
 	}
 	if st.MaxAge > 0 {
