@@ -74,6 +74,8 @@ func checkConfig(name string, data []byte, stdout io.Writer) error {
 			}
 		}
 	}
+	_, serverErrs := serverTLSConfigs(f)
+	errs = append(errs, serverErrs...)
 	for _, w := range warnings {
 		fmt.Fprintf(stdout, "%s: warning: %s\n", l.src.Position(w.Path), w)
 	}

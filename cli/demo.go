@@ -97,7 +97,13 @@ func demo(listen string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return exitConfig
 	}
-	r, err := start(ctx, l, []net.Listener{ln}, stdout, stderr)
+	e, err := newEdge(l, func(format string, args ...any) { fmt.Fprintf(stderr, "l7lb: "+format+"\n", args...) })
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitConfig
+	}
+	defer e.close()
+	r, err := start(ctx, l, []net.Listener{ln}, e, stdout, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "l7lb:", err)
 		return exitFailed

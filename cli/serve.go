@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 
 	"l7lb/admin"
 	"l7lb/buildinfo"
+	"l7lb/certs"
 	"l7lb/config"
 	"l7lb/engine"
 	"l7lb/health"
@@ -146,10 +148,13 @@ func serve(file string, accessLog bool, stdin io.Reader, stdout, stderr io.Write
 		fmt.Fprintln(stderr, err)
 		return exitConfig
 	}
-	if err := notYetServed(l); err != nil {
+	logf := func(format string, args ...any) { fmt.Fprintf(stderr, "l7lb: "+format+"\n", args...) }
+	e, err := newEdge(l, logf)
+	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitConfig
 	}
+	defer e.close()
 	var lns []net.Listener
 	var addrs []string
 	for _, x := range l.file.Listeners {
@@ -169,7 +174,7 @@ func serve(file string, accessLog bool, stdin io.Reader, stdout, stderr io.Write
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	p, err := start(ctx, l, lns, logw, stderr)
+	p, err := start(ctx, l, lns, e, logw, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "l7lb:", err)
 		return exitFailed
@@ -205,30 +210,104 @@ type running struct {
 	stopped context.CancelFunc
 }
 
-// notYetServed rejects the listeners serve cannot serve yet: TLS, h2c and
-// redirect_https come with the proxy's part of issue 8 (check validates
-// them already).
-func notYetServed(l *loaded) error {
+// edge is what serve builds from the configuration beside the engine:
+// what each listener speaks, with the certificate stores of the TLS
+// listeners, and the TLS configurations of the https:// servers.
+type edge struct {
+	listeners []proxy.ListenerOptions // in the order of the file's
+	stores    []*certs.Store          // of the TLS listeners
+	acme      []*certs.Store          // those of them that use ACME
+	serverTLS map[string]*tls.Config  // by server id
+}
+
+// newEdge loads the certificates and keys the listeners and servers name;
+// an error names the field at fault with its line.
+func newEdge(l *loaded, logf func(string, ...any)) (*edge, error) {
+	e := &edge{}
 	var errs config.Errors
-	for i, x := range l.file.Listeners {
-		reject := func(key string, set bool) {
-			if set {
-				errs = append(errs, &config.FieldError{Path: config.Join(config.Index("listeners", i), key), Msg: "not yet supported by serve"})
+	e.serverTLS, errs = serverTLSConfigs(l.file)
+	for i, ln := range l.file.Listeners {
+		o := proxy.ListenerOptions{H2C: ln.H2C, RedirectHTTPS: ln.RedirectHTTPS}
+		if ln.TLS != nil {
+			st, err := certs.New(*ln.TLS, certs.Options{HTTP2: true, Logf: logf})
+			if err != nil {
+				errs = append(errs, &config.FieldError{Path: config.Join(config.Index("listeners", i), "tls"), Msg: err.Error()})
+				continue
+			}
+			e.stores = append(e.stores, st)
+			if ln.TLS.ACME != nil {
+				e.acme = append(e.acme, st)
+			}
+			o.TLS = st.TLSConfig()
+			if ln.HSTS != nil {
+				o.HSTS = ln.HSTS.Value()
 			}
 		}
-		reject("tls", x.TLS != nil)
-		reject("h2c", x.H2C)
-		reject("redirect_https", x.RedirectHTTPS != 0)
+		e.listeners = append(e.listeners, o)
 	}
-	if errs == nil {
-		return nil
+	if len(errs) > 0 {
+		e.close()
+		return nil, l.src.Locate(errs)
 	}
-	return l.src.Locate(errs)
+	// ACME's HTTP-01 challenges are answered on every plaintext listener.
+	for i := range e.listeners {
+		if e.listeners[i].TLS == nil {
+			for _, st := range e.acme {
+				e.listeners[i].Challenges = append(e.listeners[i].Challenges, st)
+			}
+		}
+	}
+	return e, nil
+}
+
+// serverTLSConfigs returns the TLS configuration of each https:// server,
+// and the problems with the files their tls blocks name.
+func serverTLSConfigs(f *config.File) (map[string]*tls.Config, config.Errors) {
+	out := map[string]*tls.Config{}
+	var errs config.Errors
+	for _, s := range f.Servers {
+		if s.Scheme != config.SchemeHTTPS {
+			continue
+		}
+		conf, err := certs.ClientConfig(s)
+		if err != nil {
+			path := config.Join(config.Join("servers", s.ID), "tls")
+			var ce *certs.ClientError
+			if errors.As(err, &ce) {
+				path, err = config.Join(path, ce.Field), ce.Err
+			}
+			errs = append(errs, &config.FieldError{Path: path, Msg: err.Error()})
+			continue
+		}
+		out[s.ID] = conf
+	}
+	return out, errs
+}
+
+// obtainACME obtains the certificates of the ACME listeners, once they
+// accept connections (the CA connects to them), logging failures; they
+// are retried at the first handshake that needs them, and renewed by
+// themselves.
+func (e *edge) obtainACME(ctx context.Context, logf func(string, ...any)) {
+	for _, st := range e.acme {
+		go func() {
+			if err := st.ObtainACME(ctx); err != nil && ctx.Err() == nil {
+				logf("certs: %v", err)
+			}
+		}()
+	}
+}
+
+// close stops watching the certificate files.
+func (e *edge) close() {
+	for _, st := range e.stores {
+		st.Close()
+	}
 }
 
 // start starts the proxy on lns, with passive and active health checks and
 // the admin listener when configured.
-func start(ctx context.Context, l *loaded, lns []net.Listener, accessLog, stderr io.Writer) (*running, error) {
+func start(ctx context.Context, l *loaded, lns []net.Listener, e *edge, accessLog, stderr io.Writer) (*running, error) {
 	mark := func(server string, down bool) {
 		if err := l.engine.SetDown(server, down); err == nil {
 			state := "up"
@@ -240,18 +319,20 @@ func start(ctx context.Context, l *loaded, lns []net.Listener, accessLog, stderr
 	}
 	verdicts := health.NewVerdicts(mark)
 	passive := health.NewPassive(l.file.Health.Fails, l.file.Health.Cooldown, verdicts.Passive)
+	logf := func(format string, args ...any) { fmt.Fprintf(stderr, "l7lb: "+format+"\n", args...) }
 	p, err := proxy.New(proxy.Options{
 		Engine:    l.engine,
 		File:      l.file,
+		ServerTLS: e.serverTLS,
 		Health:    passive,
 		AccessLog: accessLog,
-		Logf:      func(format string, args ...any) { fmt.Fprintf(stderr, "l7lb: "+format+"\n", args...) },
+		Logf:      logf,
 	})
 	if err != nil {
 		return nil, err
 	}
 	checkCtx, stopChecks := context.WithCancel(ctx)
-	health.Active(checkCtx, activeTargets(l.file), verdicts.Active)
+	health.Active(checkCtx, activeTargets(l.file, e.serverTLS), verdicts.Active)
 	l.engine.SetEvents(func(msg string) { fmt.Fprintf(stderr, "l7lb: %s\n", msg) })
 	if every := l.engine.OutlierInterval(); every > 0 {
 		go sweepOutliers(checkCtx, l.engine, every)
@@ -266,9 +347,10 @@ func start(ctx context.Context, l *loaded, lns []net.Listener, accessLog, stderr
 		r.admin = &http.Server{Handler: admin.Handler(l.engine, func() any { return p.Stats() }), ReadHeaderTimeout: 10 * time.Second}
 		go r.admin.Serve(aln)
 	}
-	for _, ln := range lns {
-		go func() { r.served <- p.Serve(ln) }()
+	for i, ln := range lns {
+		go func() { r.served <- p.Serve(ln, e.listeners[i]) }()
 	}
+	e.obtainACME(checkCtx, logf)
 	return r, nil
 }
 
@@ -310,10 +392,10 @@ func sweepOutliers(ctx context.Context, e *engine.Engine, every time.Duration) {
 
 // activeTargets lists the servers to probe: each server of a route with a
 // health_check, probed as the first such route says.
-func activeTargets(f *config.File) []health.Target {
-	addr := make(map[string]string, len(f.Servers))
+func activeTargets(f *config.File, serverTLS map[string]*tls.Config) []health.Target {
+	servers := make(map[string]config.Server, len(f.Servers))
 	for _, s := range f.Servers {
-		addr[s.ID] = s.Addr
+		servers[s.ID] = s
 	}
 	seen := map[string]bool{}
 	var targets []health.Target
@@ -326,7 +408,9 @@ func activeTargets(f *config.File) []health.Target {
 				continue
 			}
 			seen[s] = true
-			targets = append(targets, health.Target{Server: s, Addr: addr[s], Path: r.HealthCheck.Path, Interval: r.HealthCheck.Interval, Timeout: r.HealthCheck.Timeout})
+			srv := servers[s]
+			targets = append(targets, health.Target{Server: s, Addr: srv.Addr, TLS: serverTLS[s], H2C: srv.Scheme == config.SchemeH2C,
+				Path: r.HealthCheck.Path, Interval: r.HealthCheck.Interval, Timeout: r.HealthCheck.Timeout})
 		}
 	}
 	return targets

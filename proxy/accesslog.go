@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"l7lb/engine"
 )
 
 // accessLog writes one line per request to a buffered writer, flushed by
@@ -46,44 +48,63 @@ func (l *accessLog) flush() {
 	l.mu.Unlock()
 }
 
-// logRequest writes the access-log line of the request just served:
+// logEntry is what the access log says of one request, whichever
+// protocol it came in.
+type logEntry struct {
+	start                 time.Time // when its first byte was seen
+	ip                    string    // the client's address
+	method, target, proto string    // method "" for a head that could not be parsed
+	status                int       // the status sent
+	bytes                 int64     // bytes sent to the client for it
+	route, server         string    // "" for none
+	sticky                engine.Sticky
+}
+
+// request writes the access-log line of e, formatted in buf, which it
+// returns for reuse:
 //
-//	<time> <client ip> "<method> <target> HTTP/1.x" <status> <bytes out> <route> <server|-> sticky=<outcome> <ms>
+//	<time> <client ip> "<method> <target> <protocol>" <status> <bytes out> <route> <server|-> sticky=<outcome> <ms>
 //
 // A request whose head could not be parsed logs "-" for its line.
-func (c *clientConn) logRequest() {
-	l := c.p.log
+func (l *accessLog) request(e *logEntry, buf []byte) []byte {
 	now := time.Now()
-	h := &c.req.head
-	b := append(c.line[:0], l.timestamp(now)...)
+	b := append(buf[:0], l.timestamp(now)...)
 	b = append(b, ' ')
-	b = append(b, c.ip...)
+	b = append(b, e.ip...)
 	b = append(b, ' ', '"')
-	if h.Method == "" {
+	if e.method == "" {
 		b = append(b, '-')
 	} else {
-		b = append(b, h.Method...)
+		b = append(b, e.method...)
 		b = append(b, ' ')
-		b = appendSafe(b, h.Target)
+		b = appendSafe(b, e.target)
 		b = append(b, ' ')
-		b = append(b, h.Proto...)
+		b = append(b, e.proto...)
 	}
 	b = append(b, '"', ' ')
-	b = strconv.AppendInt(b, int64(c.status), 10)
+	b = strconv.AppendInt(b, int64(e.status), 10)
 	b = append(b, ' ')
-	b = strconv.AppendInt(b, c.tc.written-c.written, 10)
+	b = strconv.AppendInt(b, e.bytes, 10)
 	b = append(b, ' ')
-	b = appendOr(b, c.d.Route)
+	b = appendOr(b, e.route)
 	b = append(b, ' ')
-	b = appendOr(b, c.server)
+	b = appendOr(b, e.server)
 	b = append(b, " sticky="...)
-	b = append(b, c.d.Sticky.String()...)
+	b = append(b, e.sticky.String()...)
 	b = append(b, ' ')
-	us := now.Sub(c.start).Microseconds()
+	us := now.Sub(e.start).Microseconds()
 	b = strconv.AppendInt(b, us/1000, 10)
 	b = append(b, '.', byte('0'+us/100%10), byte('0'+us/10%10), byte('0'+us%10), '\n')
-	c.line = b
 	l.write(b)
+	return b
+}
+
+// logRequest writes the access-log line of the request just served.
+func (c *clientConn) logRequest() {
+	h := &c.req.head
+	e := logEntry{start: c.start, ip: c.ip, method: h.Method, target: h.Target, proto: h.Proto, status: c.status,
+		bytes: c.tc.written - c.written, route: c.d.Route, server: c.server, sticky: c.d.Sticky}
+	c.line = c.p.log.request(&e, c.line)
 }
 
 func appendOr(b []byte, s string) []byte {

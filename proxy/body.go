@@ -91,13 +91,14 @@ func copyBig(dst *bufio.Writer, src *bufio.Reader, n int64) error {
 
 // copyChunked copies a chunked body from src to dst. With reframe it is
 // written chunked again: the same chunk sizes, extensions dropped (RFC 9112
-// 7.1.1 lets a recipient ignore them) and the trailer fields kept but the
-// hop-by-hop ones; without, only the data is written, for an HTTP/1.0
-// client. limit bounds the trailer section.
+// 7.1.1 lets a recipient ignore them); without, only the data is written,
+// for an HTTP/1.0 client or an HTTP/2 peer. The trailer fields that pass
+// (trailerAllowed) go to trailers, nil to drop them: with reframe, a sink
+// on dst. limit bounds the trailer section.
 //
 // Chunk lines are strict: hex digits that fit 60 bits, well-formed
 // extensions, and CRLF, never a bare LF, after the line and after the data.
-func copyChunked(dst *bufio.Writer, src *bufio.Reader, reframe bool, limit int) error {
+func copyChunked(dst *bufio.Writer, src *bufio.Reader, reframe bool, limit int, trailers *fieldSink) error {
 	for {
 		line, err := readLine(dst, src)
 		if err != nil {
@@ -142,12 +143,12 @@ func copyChunked(dst *bufio.Writer, src *bufio.Reader, reframe bool, limit int) 
 			return writeError{err}
 		}
 	}
-	return copyTrailers(dst, src, reframe, limit)
+	return copyTrailers(dst, src, reframe, limit, trailers)
 }
 
 // copyTrailers copies the trailer section that ends a chunked body, through
 // its empty line.
-func copyTrailers(dst *bufio.Writer, src *bufio.Reader, reframe bool, limit int) error {
+func copyTrailers(dst *bufio.Writer, src *bufio.Reader, reframe bool, limit int, trailers *fieldSink) error {
 	total, fields := 0, 0
 	for {
 		line, err := readLine(dst, src)
@@ -164,13 +165,10 @@ func copyTrailers(dst *bufio.Writer, src *bufio.Reader, reframe bool, limit int)
 		if !ok || !httpmsg.ValidToken(name) || !httpmsg.ValidFieldValue(value) {
 			return errBadTrailer
 		}
-		if k := classify(name); !reframe || hopByHop(k) || k == kHost {
+		if trailers == nil || !trailerAllowed(name) {
 			continue
 		}
-		dst.Write(line)
-		if _, err := dst.WriteString("\r\n"); err != nil {
-			return writeError{err}
-		}
+		trailers.field(name, trimOWS(value))
 	}
 	if reframe {
 		if _, err := dst.WriteString("\r\n"); err != nil {

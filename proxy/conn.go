@@ -26,6 +26,9 @@ var aLongTimeAgo = time.Unix(1, 0)
 // by the next one, which is how a keep-alive request costs no allocation.
 type clientConn struct {
 	p      *Proxy
+	ln     *listener
+	raw    net.Conn // the accepted connection, under TLS if any
+	secure bool     // TLS was negotiated
 	tc     timedConn
 	br     *bufio.Reader
 	bw     *bufio.Writer
@@ -38,6 +41,9 @@ type clientConn struct {
 	mu    sync.Mutex
 	idle  bool
 	poked bool
+
+	// h2 is set while the connection serves HTTP/2, under mu.
+	h2 *h2conn
 
 	// upstream is the server connection in use, for Shutdown to close
 	// when its time is up.
@@ -60,8 +66,9 @@ type clientConn struct {
 	informed, bodyUnsent bool
 
 	// The server's response to it.
-	respBuf []byte // its head, which resp's strings alias
-	resp    response
+	respBuf    []byte // its head, which resp's strings alias
+	resp       response
+	respFields []httpmsg.Field // of a response from an HTTP/2 server
 
 	// What the access log needs of it.
 	status  int       // the status sent; 0 for none
@@ -70,8 +77,8 @@ type clientConn struct {
 	line    []byte    // the log line buffer
 }
 
-func newClientConn(p *Proxy, nc net.Conn) *clientConn {
-	c := &clientConn{p: p, tc: timedConn{Conn: nc, writeIdle: p.t.Idle}, shard: int(p.nconns.Add(1) % uint64(p.shards))}
+func newClientConn(p *Proxy, nc net.Conn, ln *listener) *clientConn {
+	c := &clientConn{p: p, ln: ln, raw: nc, tc: timedConn{Conn: nc, writeIdle: p.t.Idle}, shard: int(p.nconns.Add(1) % uint64(p.shards))}
 	c.br = readers.Get().(*bufio.Reader)
 	c.br.Reset(&c.tc)
 	c.bw = writers.Get().(*bufio.Writer)
@@ -98,9 +105,27 @@ func clientIP(a net.Addr) (ip, forwarded string) {
 }
 
 // serve serves the connection's requests until one of them, the client or
-// Shutdown ends it.
+// Shutdown ends it: after the TLS handshake on a TLS listener, as HTTP/2
+// when that is what the client speaks, else as HTTP/1.x.
 func (c *clientConn) serve() {
 	defer c.close()
+	proto := protoHTTP1
+	if c.ln.TLS != nil {
+		proto = c.handshake()
+	}
+	if proto == protoHTTP1 && c.ln.H2C {
+		if !c.awaitRequest() {
+			return
+		}
+		proto = c.sniff()
+	}
+	switch proto {
+	case protoNone:
+		return
+	case protoHTTP2:
+		c.serveHTTP2()
+		return
+	}
 	for c.awaitRequest() {
 		keep := c.serveRequest()
 		if c.p.log != nil && c.status != 0 {
@@ -157,32 +182,28 @@ func (c *clientConn) awaitRequest() bool {
 		return true // pipelined
 	}
 	c.tc.readWithin(c.p.t.Idle)
-	c.mu.Lock()
-	c.idle = true
-	stop := c.p.shutting.Load()
-	c.mu.Unlock()
-	if stop {
+	if !c.markIdle() {
 		return false
 	}
 	_, err := c.br.Peek(1)
-	c.mu.Lock()
-	c.idle = false
-	if c.poked {
-		c.tc.forget()
-	}
-	c.mu.Unlock()
+	c.unmarkIdle()
 	return err == nil
 }
 
 // wake makes a connection that waits for its next request stop waiting;
 // Shutdown calls it. A connection serving a request is left alone: it
-// closes after its response.
+// closes after its response. An HTTP/2 connection is sent GOAWAY, and
+// closes once its streams in flight are done.
 func (c *clientConn) wake() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.h2 != nil {
+		c.h2.shutdown()
+		return
+	}
 	if c.idle && !c.poked {
 		c.poked = true
-		c.tc.Conn.SetReadDeadline(aLongTimeAgo)
+		c.raw.SetReadDeadline(aLongTimeAgo)
 	}
 }
 
@@ -224,6 +245,11 @@ func (c *clientConn) serveRequest() bool {
 		return c.reject(400, errBadRequest, err.Error())
 	}
 
+	if c.ln.edge {
+		if done, keep := c.answerEdge(); done {
+			return keep
+		}
+	}
 	c.ereq = engine.Request{Method: r.head.Method, Target: r.head.Target, Host: r.host, Headers: r}
 	p.eng.Route(&c.ereq, &c.d)
 	switch c.d.Status {

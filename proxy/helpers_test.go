@@ -80,7 +80,7 @@ func setup(t *testing.T, doc string, servers map[string]string) *env {
 	}
 	e.addr = ln.Addr().String()
 	served := make(chan error, 1)
-	go func() { served <- e.p.Serve(ln) }()
+	go func() { served <- e.p.Serve(ln, ListenerOptions{}) }()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

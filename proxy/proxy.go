@@ -16,9 +16,11 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"io"
+	"log"
 	"net"
 	"runtime"
 	"strconv"
@@ -45,7 +47,11 @@ type Options struct {
 	// MaxHeaders and MaxClientConns take the defaults of config; a zero
 	// MaxIdlePerServer keeps no idle server connection, and a zero
 	// MaxConnsPerServer sets no limit.
-	File      *config.File
+	File *config.File
+	// ServerTLS is the TLS configuration of each https:// server, by id
+	// (certs.ClientConfig's); a server without one is verified against
+	// the system's roots for the host of its URL.
+	ServerTLS map[string]*tls.Config
 	Health    Reporter                         // nil for none
 	AccessLog io.Writer                        // one line per request; nil for none
 	Logf      func(format string, args ...any) // errors; nil to discard
@@ -63,12 +69,15 @@ type Proxy struct {
 	backends map[string]*backend
 	servers  []*backend // in file order, for Stats
 
-	// The attributes of sticky cookies, after name=value.
+	// The attributes of sticky cookies, after name=value, for plaintext
+	// and for TLS connections.
 	insert                   bool
-	cookieAttrs, serverAttrs string
+	plainCookies, tlsCookies cookieAttrs
 
 	idPrefix string        // of generated X-Request-Ids: random per process
 	ids      atomic.Uint64 // of generated X-Request-Ids
+
+	h2log *log.Logger // x/net's HTTP/2 server's (see newH2Log)
 
 	stats  counters
 	shards int           // of each server's pool
@@ -102,6 +111,7 @@ func New(o Options) (*Proxy, error) {
 	if p.logf == nil {
 		p.logf = func(string, ...any) {}
 	}
+	p.h2log = newH2Log(p.logf)
 	if o.AccessLog != nil {
 		p.log = &accessLog{w: bufio.NewWriterSize(o.AccessLog, 32<<10)}
 	}
@@ -110,27 +120,40 @@ func New(o Options) (*Proxy, error) {
 		if s.Addr == "" {
 			return nil, errors.New("proxy: server " + s.ID + " has no address")
 		}
-		b := newBackend(s.ID, s.Addr, p.shards, p.l, p.t.BackendIdle)
+		b := newBackend(s.ID, s.Addr, p.shards, p.l, p.t)
+		b.setupTLS(s.Scheme, o.ServerTLS[s.ID], p.t)
 		p.backends[s.ID] = b
 		p.servers = append(p.servers, b)
 	}
 
 	st := o.File.Sticky
 	p.insert = st.Mode == config.ModeInsert
-	attrs := ""
-	if st.Secure == config.SecureAlways {
-		attrs += "; Secure"
-	}
-	if st.MaxAge > 0 {
-		attrs += "; Max-Age=" + strconv.FormatInt(int64(st.MaxAge/time.Second), 10)
-	}
-	p.cookieAttrs = "; Path=/; HttpOnly; SameSite=Lax" + attrs
-	p.serverAttrs = "; Path=/; SameSite=Lax" + attrs
+	p.plainCookies, p.tlsCookies = newCookieAttrs(st, false), newCookieAttrs(st, true)
 
 	var seed [8]byte
 	rand.Read(seed[:])
 	p.idPrefix = hex.EncodeToString(seed[:]) + "-"
 	return p, nil
+}
+
+// cookieAttrs are the attributes of the sticky cookies the proxy sets.
+type cookieAttrs struct {
+	session string // the session (or, in insert mode, the server) cookie's
+	server  string // the server hint cookie's: readable by scripts
+}
+
+// newCookieAttrs returns the attributes of cookies set on a connection
+// over TLS (secure) or not. With sticky.secure auto, Secure goes on those
+// over TLS only: a browser would not send a Secure cookie over plain HTTP.
+func newCookieAttrs(st config.Sticky, secure bool) cookieAttrs {
+	attrs := ""
+	if st.Secure == config.SecureAlways || st.Secure == config.SecureAuto && secure {
+		attrs += "; Secure"
+	}
+	if st.MaxAge > 0 {
+		attrs += "; Max-Age=" + strconv.FormatInt(int64(st.MaxAge/time.Second), 10)
+	}
+	return cookieAttrs{session: "; Path=/; HttpOnly; SameSite=Lax" + attrs, server: "; Path=/; SameSite=Lax" + attrs}
 }
 
 func withDefaultTimeouts(t config.Timeouts) config.Timeouts {
@@ -161,14 +184,15 @@ func withDefaultLimits(l config.Limits) config.Limits {
 }
 
 // Serve accepts client connections on ln and serves each in its own
-// goroutine until ln fails or the proxy shuts down; it then returns nil
+// goroutine, speaking what o says, until ln fails or the proxy shuts down; it then returns nil
 // after Shutdown and the listener's error otherwise. ln is closed on
 // return.
 //
 // At Limits.MaxClientConns open connections, a new one is accepted and
 // closed at once: the client learns immediately, instead of waiting in the
 // listen queue for a slot that may not come.
-func (p *Proxy) Serve(ln net.Listener) error {
+func (p *Proxy) Serve(ln net.Listener, o ListenerOptions) error {
+	l := newListener(o)
 	p.mu.Lock()
 	if p.shutting.Load() {
 		p.mu.Unlock()
@@ -203,14 +227,14 @@ func (p *Proxy) Serve(ln net.Listener) error {
 			continue
 		}
 		delay = 0
-		if !p.track(nc) {
+		if !p.track(nc, l) {
 			nc.Close()
 		}
 	}
 }
 
 // track starts serving nc, unless the proxy is full or shutting down.
-func (p *Proxy) track(nc net.Conn) bool {
+func (p *Proxy) track(nc net.Conn, l *listener) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.shutting.Load() {
@@ -220,7 +244,7 @@ func (p *Proxy) track(nc net.Conn) bool {
 		p.stats.rejected.Add(1)
 		return false
 	}
-	c := newClientConn(p, nc)
+	c := newClientConn(p, nc, l)
 	p.conns[c] = struct{}{}
 	go c.serve()
 	return true
@@ -287,7 +311,7 @@ func (p *Proxy) closeConns() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for c := range p.conns {
-		c.tc.Conn.Close()
+		c.raw.Close()
 		if sc := c.upstream.Load(); sc != nil {
 			sc.tc.Conn.Close()
 		}

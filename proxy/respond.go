@@ -1,6 +1,10 @@
 package proxy
 
-import "strconv"
+import (
+	"net/http"
+	"strconv"
+	"strings"
+)
 
 // statusText returns the reason phrase and the body text of a status the
 // proxy itself answers.
@@ -18,33 +22,47 @@ func statusText(status int) (reason, text string) {
 		return "Service Unavailable", "no server available"
 	case 504:
 		return "Gateway Timeout", "gateway timeout"
+	case 505:
+		return "HTTP Version Not Supported", "HTTP version not supported"
 	}
-	return "HTTP Version Not Supported", "HTTP version not supported"
+	reason = http.StatusText(status)
+	return reason, strings.ToLower(reason)
 }
 
 // reject answers the request with status and a short plain-text body,
-// counts kind, and reports whether the connection stays open: only after
-// a well-formed request whose body, if any, was read whole, so that the
-// next request starts where this one ended. After a malformed request the
-// connection always closes: where it ends cannot be trusted.
+// counts kind, and reports whether the connection stays open (see
+// respond); only after 404, 502, 503 and 504, which say nothing wrong of
+// the request.
 func (c *clientConn) reject(status int, kind errKind, detail string) bool {
 	c.p.count(kind)
-	r := &c.req
-	keep := r.head.Method != "" && r.keepAlive && r.body == bodyNone && !c.p.shutting.Load()
-	switch status {
-	case 404, 502, 503, 504:
-	default:
-		keep = false
-	}
-	reason, body := statusText(status)
+	_, body := statusText(status)
 	if detail != "" {
 		body += ": " + detail
 	}
 	body += "\n"
+	keepable := false
+	switch status {
+	case 404, 502, 503, 504:
+		keepable = true
+	}
+	return c.respond(status, "Content-Type: text/plain; charset=utf-8\r\n", body, keepable)
+}
 
+// respond answers the request itself, with status, the header fields
+// given (each line ending in CRLF) and body, and reports whether the
+// connection stays open: only when keepable and after a well-formed
+// request whose body, if any, was read whole, so that the next request
+// starts where this one ended. After a malformed request the connection
+// always closes: where it ends cannot be trusted.
+func (c *clientConn) respond(status int, fields, body string, keepable bool) bool {
+	r := &c.req
+	keep := keepable && r.head.Method != "" && r.keepAlive && r.body == bodyNone && !c.p.shutting.Load()
+	reason, _ := statusText(status)
 	w := c.bw
 	writeStatusLine(w, status, reason)
-	w.WriteString("Content-Type: text/plain; charset=utf-8\r\nContent-Length: ")
+	w.WriteString(fields)
+	w.WriteString(c.ln.hstsField)
+	w.WriteString("Content-Length: ")
 	w.WriteString(strconv.Itoa(len(body)))
 	if !keep {
 		w.WriteString("\r\nConnection: close")

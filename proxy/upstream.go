@@ -2,12 +2,16 @@ package proxy
 
 import (
 	"bufio"
+	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/net/http2"
 
 	"l7lb/config"
 )
@@ -39,10 +43,17 @@ const bufSize = 4 << 10
 // sleeping goroutine after another). Counts are atomic; only the rare
 // caller that waits at the connection limit takes a shared lock.
 type backend struct {
-	id, addr    string
-	maxConns    int // 0 for no limit
-	maxIdle     int
-	idleTimeout time.Duration
+	id, addr       string
+	maxConns       int // 0 for no limit
+	maxIdle        int
+	idleTimeout    time.Duration
+	connectTimeout time.Duration // of HTTP/2 connections, dialed by the transport
+
+	// What it speaks (upstream_tls.go).
+	scheme       string
+	tlsH2, tlsH1 *tls.Config      // https: asking for h2 or http/1.1 alone
+	h2           *http2.Transport // h2c, https: HTTP/2 connections
+	speaksHTTP1  atomic.Bool      // https: it answered http/1.1 to h2
 
 	shards []shard
 	open   atomic.Int64 // connections open, the idle ones included
@@ -63,9 +74,9 @@ type shard struct {
 	_     [32]byte // pads a shard to a cache line of its own
 }
 
-func newBackend(id, addr string, shards int, l config.Limits, idleTimeout time.Duration) *backend {
+func newBackend(id, addr string, shards int, l config.Limits, t config.Timeouts) *backend {
 	return &backend{id: id, addr: addr, maxConns: l.MaxConnsPerServer, maxIdle: l.MaxIdlePerServer,
-		idleTimeout: idleTimeout, shards: make([]shard, shards)}
+		idleTimeout: t.BackendIdle, connectTimeout: t.Connect, shards: make([]shard, shards), scheme: config.SchemeHTTP}
 }
 
 // serverConn is a connection to a server.
@@ -147,7 +158,7 @@ func (b *backend) pop(first int) *serverConn {
 		s.mu.Unlock()
 		b.idle.Add(-1)
 		idle := time.Since(sc.idleSince)
-		if idle < b.idleTimeout && (idle < probeAfter || alive(sc.tc.Conn)) {
+		if idle < b.idleTimeout && (idle < probeAfter || sc.alive()) {
 			return sc
 		}
 		b.discard(sc)
@@ -208,18 +219,30 @@ func (b *backend) wake() {
 	b.wmu.Unlock()
 }
 
+// dial opens a connection counted by reserve, within timeout; over TLS
+// for an https:// server, asking for http/1.1 alone.
 func (b *backend) dial(timeout time.Duration) (*serverConn, error) {
-	d := net.Dialer{Timeout: timeout}
-	c, err := d.Dial("tcp", b.addr)
+	c, err := b.connect(context.Background(), timeout, b.tlsH1)
 	if err != nil {
-		b.open.Add(-1)
-		b.wake()
+		b.unreserve()
 		return nil, err
 	}
+	return b.newServerConn(c), nil
+}
+
+func (b *backend) newServerConn(c net.Conn) *serverConn {
 	sc := &serverConn{be: b, tc: timedConn{Conn: c}}
 	sc.br = bufio.NewReaderSize(&sc.tc, bufSize)
 	sc.bw = bufio.NewWriterSize(&sc.tc, bufSize)
-	return sc, nil
+	return sc
+}
+
+// alive reports whether the pooled sc may carry a request (see alive).
+func (sc *serverConn) alive() bool {
+	if tc, ok := sc.tc.Conn.(*tls.Conn); ok {
+		return aliveTLS(tc)
+	}
+	return alive(sc.tc.Conn)
 }
 
 // put returns sc, whose last exchange completed cleanly, to shard, or
@@ -265,6 +288,9 @@ func (b *backend) sweep(now time.Time) {
 // close closes the idle connections and makes put close the others.
 func (b *backend) close() {
 	b.closed.Store(true)
+	if b.h2 != nil {
+		b.h2.CloseIdleConnections()
+	}
 	for i := range b.shards {
 		b.drain(&b.shards[i], func(*serverConn) bool { return true })
 	}
