@@ -122,6 +122,9 @@ func (c *clientConn) serveHTTP2() {
 		p.logf("proxy: http2: %v", err)
 		return
 	}
+	// The deadlines of the HTTP/1.x wait for the first bytes are done
+	// with: the guard sets its own, x/net's server the rest.
+	c.raw.SetWriteDeadline(time.Time{})
 	guarded := newFrameGuard(&startedConn{Conn: conn, h: h}, p.t.ReadHeader, func() { p.count(errHTTP2) })
 	c.mu.Lock()
 	c.h2 = h

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"io"
 	"maps"
 	"net"
@@ -36,6 +37,20 @@ type env struct {
 // thing stopped at the end of the test.
 func setup(t *testing.T, doc string, servers map[string]string) *env {
 	t.Helper()
+	return setupWith(t, doc, servers, edgeOptions{})
+}
+
+// edgeOptions are what setupWith adds to setup: what the listener speaks
+// and the TLS configurations of https:// servers.
+type edgeOptions struct {
+	listener  ListenerOptions
+	serverTLS map[string]*tls.Config
+}
+
+// setupWith is setup with o; a server address with a scheme (h2c://,
+// https://) is taken as the server's URL.
+func setupWith(t *testing.T, doc string, servers map[string]string, o edgeOptions) *env {
+	t.Helper()
 	var ids []string
 	var b strings.Builder
 	b.WriteString(`{"listen": "127.0.0.1:8080", "servers": {`)
@@ -45,7 +60,11 @@ func setup(t *testing.T, doc string, servers map[string]string) *env {
 			b.WriteString(",")
 		}
 		first = false
-		b.WriteString(`"` + id + `": "http://` + servers[id] + `"`)
+		u := servers[id]
+		if !strings.Contains(u, "://") {
+			u = "http://" + u
+		}
+		b.WriteString(`"` + id + `": "` + u + `"`)
 		ids = append(ids, id)
 	}
 	b.WriteString("}")
@@ -70,7 +89,7 @@ func setup(t *testing.T, doc string, servers map[string]string) *env {
 	}
 	e := &env{t: t, eng: eng, file: f, log: &syncBuffer{}, fails: &recorder{}}
 	e.p, err = New(Options{Engine: eng, File: f, Health: e.fails, AccessLog: e.log,
-		Logf: t.Logf})
+		Logf: t.Logf, ServerTLS: o.serverTLS})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +99,7 @@ func setup(t *testing.T, doc string, servers map[string]string) *env {
 	}
 	e.addr = ln.Addr().String()
 	served := make(chan error, 1)
-	go func() { served <- e.p.Serve(ln, ListenerOptions{}) }()
+	go func() { served <- e.p.Serve(ln, o.listener) }()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
