@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -149,7 +150,8 @@ func newRecordingBackend(t *testing.T, tlsConf *tls.Config, h2c bool, handle htt
 	}), ReadHeaderTimeout: 10 * time.Second}
 	b.srv.Protocols = new(http.Protocols)
 	b.srv.Protocols.SetHTTP1(true)
-	b.srv.Protocols.SetHTTP2(true)
+	// Over TLS, HTTP/2 when the configuration offers h2.
+	b.srv.Protocols.SetHTTP2(tlsConf == nil || slices.Contains(tlsConf.NextProtos, "h2"))
 	b.srv.Protocols.SetUnencryptedHTTP2(h2c)
 	switch {
 	case tlsConf != nil:

@@ -110,6 +110,11 @@ func (c *clientConn) newUpstreamRequest(ctx context.Context, b *backend, r *requ
 	if r.hasLength && r.length == 0 {
 		out.Body = http.NoBody
 	}
+	if out.Body != http.NoBody && out.Trailer == nil {
+		// The transport sends trailers only when the map is there from
+		// the start; the body's end fills it.
+		out.Trailer = http.Header{}
+	}
 	return out.WithContext(ctx)
 }
 
@@ -254,9 +259,6 @@ func (b *streamBody) Read(p []byte) (int, error) {
 	if err == io.EOF {
 		for k, vs := range b.in.Trailer {
 			if len(vs) > 0 && trailerAllowed(k) {
-				if b.out.Trailer == nil {
-					b.out.Trailer = http.Header{}
-				}
 				b.out.Trailer[k] = vs
 			}
 		}
@@ -448,9 +450,6 @@ func (b *clientBody) finished(trailers http.Header) {
 	b.mu.Lock()
 	b.whole = true
 	for k, vs := range trailers {
-		if b.out.Trailer == nil {
-			b.out.Trailer = http.Header{}
-		}
 		b.out.Trailer[k] = vs
 	}
 	b.mu.Unlock()
