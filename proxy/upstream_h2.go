@@ -23,8 +23,9 @@ import (
 // writeRequestFields gives, as it would to an HTTP/1.1 server; the
 // response's fields go through writeResponseFields.
 //
-// The response-header timeout runs from the moment the request's body has
-// been sent whole (at once for a request without one) to the response
+// The response-header timeout (the route's, or a gRPC call's deadline when
+// longer: headTimeout) runs from the moment the request's body has been
+// sent whole (at once for a request without one) to the response
 // head, as for an HTTP/1.1 server: a client streaming its request (gRPC
 // client streaming) is not cut off while it streams, and a stream whose
 // head has arrived is never cut by it (server streaming, bidirectional).
@@ -63,6 +64,40 @@ func (h *headTimer) arm() {
 func (h *headTimer) stop() {
 	h.state.Store(2)
 	h.timer.Stop()
+}
+
+// grpcTimeout returns the deadline a gRPC client gave its call (the
+// grpc-timeout field: up to 8 digits and a unit, H M S m u n), and
+// whether it gave one.
+func grpcTimeout(r *request) (time.Duration, bool) {
+	v, ok := r.Header("grpc-timeout")
+	if !ok || len(v) < 2 || len(v) > 9 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(v)-1; i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(v[i]-'0')
+	}
+	unit := map[byte]time.Duration{'H': time.Hour, 'M': time.Minute, 'S': time.Second, 'm': time.Millisecond, 'u': time.Microsecond, 'n': time.Nanosecond}[v[len(v)-1]]
+	if unit == 0 {
+		return 0, false
+	}
+	return time.Duration(n) * unit, true
+}
+
+// headTimeout is the response-header timeout of r: the route's, or the
+// deadline of a gRPC call when that is longer. The client has said how
+// long it waits for its answer, and cancels the call then (which cancels
+// it at the server); answering 504 before would cut calls that are meant
+// to take long.
+func headTimeout(route time.Duration, r *request) time.Duration {
+	if d, ok := grpcTimeout(r); ok && d > route {
+		return d
+	}
+	return route
 }
 
 // newUpstreamRequest returns the HTTP/2 request for b of r, decided by d:
@@ -182,7 +217,7 @@ func (st *stream) exchangeH2(b *backend, timeout time.Duration) (result, error) 
 	p, rq, c := st.c.p, &st.req, st.c
 	ctx, cancel := context.WithCancelCause(st.r.Context())
 	defer cancel(nil)
-	ht := newHeadTimer(timeout, cancel)
+	ht := newHeadTimer(headTimeout(timeout, rq), cancel)
 	var body io.ReadCloser
 	if rq.body != bodyNone {
 		body = &streamBody{src: st.r.Body, in: st.r, done: ht.arm}
@@ -279,7 +314,7 @@ func (c *clientConn) forwardH2(b *backend, timeout time.Duration) (keep bool, re
 	r := &c.req
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
-	ht := newHeadTimer(timeout, cancel)
+	ht := newHeadTimer(headTimeout(timeout, r), cancel)
 	var body *clientBody
 	var rc io.ReadCloser
 	if r.body != bodyNone {

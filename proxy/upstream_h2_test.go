@@ -19,6 +19,7 @@ import (
 
 	"l7lb/certs"
 	"l7lb/config"
+	"l7lb/httpmsg"
 )
 
 // tlsBackend is a recording backend over TLS with a certificate for
@@ -381,4 +382,26 @@ func testCertPEM(t *testing.T, names ...string) (*x509.Certificate, []byte, []by
 	}
 	leaf, _ := x509.ParseCertificate(c.Certificate[0])
 	return leaf, certPEM, keyPEM
+}
+
+func TestGRPCTimeout(t *testing.T) {
+	for _, tt := range []struct {
+		v    string
+		want time.Duration
+		ok   bool
+	}{
+		{"1H", time.Hour, true}, {"2M", 2 * time.Minute, true}, {"3S", 3 * time.Second, true},
+		{"250m", 250 * time.Millisecond, true}, {"99999999u", 99999999 * time.Microsecond, true}, {"5n", 5, true},
+		{"", 0, false}, {"S", 0, false}, {"10", 0, false}, {"10s", 0, false}, {"123456789S", 0, false}, {"-1S", 0, false}, {"1.5S", 0, false},
+	} {
+		r := &request{}
+		r.head.Fields = []httpmsg.Field{{Name: "Grpc-Timeout", Value: tt.v}}
+		got, ok := grpcTimeout(r)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("grpc-timeout %q: %v %v, want %v %v", tt.v, got, ok, tt.want, tt.ok)
+		}
+		if d := headTimeout(time.Second, r); tt.ok && d != max(time.Second, tt.want) || !tt.ok && d != time.Second {
+			t.Errorf("grpc-timeout %q: head timeout %v", tt.v, d)
+		}
+	}
 }
