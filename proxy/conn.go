@@ -44,6 +44,9 @@ type clientConn struct {
 
 	// h2 is set while the connection serves HTTP/2, under mu.
 	h2 *h2conn
+	// sniffed is set for the first request of an h2c listener's HTTP/1.x
+	// connection.
+	sniffed bool
 
 	// upstream is the server connection in use, for Shutdown to close
 	// when its time is up.
@@ -118,6 +121,7 @@ func (c *clientConn) serve() {
 			return
 		}
 		proto = c.sniff()
+		c.sniffed = proto == protoHTTP1
 	}
 	switch proto {
 	case protoNone:
@@ -229,7 +233,16 @@ func (c *clientConn) serveRequest() bool {
 	}
 	p.stats.requests.Add(1)
 	r := &c.req
+	sniffed := c.sniffed
+	c.sniffed = false
 	if err := httpmsg.ParseHead(str(head), &r.head); err != nil {
+		if sniffed && !http1Line(head) {
+			// On an h2c listener, a first line that is no HTTP/1.x
+			// request line is an invalid HTTP/2 preface: the
+			// connection ends without an answer (RFC 9113 3.4).
+			p.count(errBadRequest)
+			return false
+		}
 		switch {
 		case errors.Is(err, httpmsg.ErrTooManyHeaders), errors.Is(err, httpmsg.ErrHeadTooLarge):
 			return c.reject(431, errHeaderSize, "")

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log"
@@ -112,7 +113,11 @@ func (c *clientConn) serveHTTP2() {
 	}}
 	srv := &http2.Server{
 		MaxConcurrentStreams: uint32(p.l.MaxConcurrentStreams),
-		IdleTimeout:          p.t.Idle,
+		// RFC 9113's initial 16 KiB, as HAProxy and nginx keep; x/net's
+		// default of 1 MiB would let a single frame carry a header
+		// block of that size.
+		MaxReadFrameSize: 16 << 10,
+		IdleTimeout:      p.t.Idle,
 		// A client that reads nothing for this long is cut off, as an
 		// HTTP/1.1 client whose writes stall.
 		WriteByteTimeout: p.t.Idle,
@@ -125,7 +130,8 @@ func (c *clientConn) serveHTTP2() {
 	// The deadlines of the HTTP/1.x wait for the first bytes are done
 	// with: the guard sets its own, x/net's server the rest.
 	c.raw.SetWriteDeadline(time.Time{})
-	guarded := newFrameGuard(&startedConn{Conn: conn, h: h}, p.t.ReadHeader, func() { p.count(errHTTP2) })
+	tc, _ := c.tc.Conn.(*tls.Conn)
+	guarded := newFrameGuard(&startedConn{Conn: conn, h: h}, tc, p.t.ReadHeader, p.l.MaxHeaderBytes, func() { p.count(errHTTP2) })
 	c.mu.Lock()
 	c.h2 = h
 	stop := p.shutting.Load()

@@ -1,20 +1,23 @@
 package proxy
 
 import (
+	"bufio"
 	"crypto/tls"
 	"encoding/binary"
+	"io"
 	"net"
-	"sync"
 	"time"
 
 	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
-// frameGuard watches the frames a client sends on an HTTP/2 connection
-// before golang.org/x/net/http2's server reads them, and cuts off a
-// client that abuses the protocol in ways that server lets pass. It reads
-// only the 9-byte frame headers (and never decodes HPACK), so it costs a
-// few comparisons per frame.
+// frameGuard reads the frames a client sends on an HTTP/2 connection
+// before golang.org/x/net/http2's server does, and cuts off a client that
+// abuses the protocol in ways that server lets pass, or that breaks rules
+// that server bends. It looks at the 9-byte frame headers, and decodes
+// header blocks with an HPACK decoder of its own that follows the
+// server's; payloads pass through, a whole SETTINGS frame at a time.
 //
 // What x/net's server does by itself: it runs at most
 // MaxConcurrentStreams handlers per connection and refuses streams beyond
@@ -44,29 +47,54 @@ import (
 //     read-header timeout, as for an HTTP/1.1 head (slowloris), and so is
 //     the time to the client's preface and first SETTINGS frame.
 //
+// Where x/net's server departs from RFC 9113, as h2spec finds:
+//
+//   - A request with a connection-specific field (Connection, Keep-Alive,
+//     Proxy-Connection, Transfer-Encoding, Upgrade) or TE other than
+//     "trailers" is malformed (8.2.2); x/net answers it 400, the guard
+//     closes the connection with PROTOCOL_ERROR, which such a client
+//     (none of the usual ones) has earned.
+//   - A SETTINGS frame may name a setting twice, the last value winning
+//     (6.5.3); x/net refuses it, so the guard renames the earlier ones
+//     to an unknown setting, which the server ignores.
+//
 // The error it returns from Read is an http2.ConnectionError, which x/net's
 // server answers with GOAWAY of that code before it closes the connection.
 type frameGuard struct {
 	net.Conn
+	br            *bufio.Reader
 	headerTimeout time.Duration
 	count         func() // counts a connection cut off
 
-	// Read side: only the server's reading goroutine touches these.
-	prefaceLeft int           // bytes of the client preface still to come
-	hdr         [9]byte       // the frame header being read
-	hdrLen      int           // of hdr read so far
-	payloadLeft uint32        // bytes of the current frame's payload still to come
-	err         error         // the error Read returns from now on
-	settingsIn  bool          // the client's first SETTINGS frame was read
-	inHeaders   bool          // a header block is open (no END_HEADERS yet)
-	conts       int           // CONTINUATION frames of the open header block
-	opened      int           // streams the client opened
-	resets      int           // streams the client reset
-	tokens      float64       // the control-frame bucket
-	refilled    time.Time     // when tokens was last refilled
-	deadline    bool          // a header-block deadline is set
-	lastStream  uint32        // the highest stream id the client opened
-	_           [0]sync.Mutex // not to be copied
+	// Only the server's reading goroutine touches these.
+	out         []byte // bytes ready for the server: a frame header or a whole SETTINGS frame
+	frame       [9 + settingsMax]byte
+	prefaceLeft int            // bytes of the client preface still to come
+	payloadLeft int            // payload bytes of the current frame to pass through
+	err         error          // the error Read returns from now on
+	settingsIn  bool           // the client's first SETTINGS frame was read
+	inHeaders   bool           // a header block is open (no END_HEADERS yet)
+	conts       int            // CONTINUATION frames of the open header block
+	opened      int            // streams the client opened
+	resets      int            // streams the client reset
+	tokens      float64        // the control-frame bucket
+	refilled    time.Time      // when tokens was last refilled
+	deadline    bool           // a header-block deadline is set
+	lastStream  uint32         // the highest stream id the client opened
+	blockFrame  bool           // the payload being read is a header block fragment
+	block       headerBlock    // the header block being read
+	maxBlock    int            // beyond it a block is not checked
+	hpack       *hpack.Decoder // follows the server's; nil once they may differ
+}
+
+// headerBlock is a header block being read, to be decoded as x/net's
+// server will decode it.
+type headerBlock struct {
+	request bool   // it opens a stream: a request's fields
+	first   bool   // the payload being read is the HEADERS frame's
+	flags   byte   // of the HEADERS frame
+	buf     []byte // the fragments so far
+	skip    bool   // too large to check: x/net's server refuses it anyway
 }
 
 // Bounds of frameGuard, generous for any real client: browsers reset a few
@@ -77,6 +105,7 @@ const (
 	controlBurst     = 200
 	controlRate      = 50 // tokens per second
 	maxContinuations = 32
+	settingsMax      = 6 * 64 // the largest SETTINGS frame rewritten: 64 settings
 )
 
 // HTTP/2 frame types (RFC 9113 6) and flags the guard looks at.
@@ -93,12 +122,28 @@ const (
 	flagEndStream  = 0x1
 	flagAck        = 0x1
 	flagEndHeaders = 0x4
+	flagPadded     = 0x8
+	flagPriority   = 0x20
 )
 
-func newFrameGuard(c net.Conn, headerTimeout time.Duration, count func()) net.Conn {
-	g := &frameGuard{Conn: c, headerTimeout: headerTimeout, count: count, prefaceLeft: len(preface), tokens: controlBurst, refilled: time.Now()}
+var (
+	errCalm     = http2.ConnectionError(http2.ErrCodeEnhanceYourCalm)
+	errProtocol = http2.ConnectionError(http2.ErrCodeProtocol)
+)
+
+// newFrameGuard guards c, over tc when it is TLS; maxList is the header
+// list limit the server announces.
+func newFrameGuard(c net.Conn, tc *tls.Conn, headerTimeout time.Duration, maxList int, count func()) net.Conn {
+	g := &frameGuard{Conn: c, br: bufio.NewReaderSize(c, 16<<10), headerTimeout: headerTimeout, count: count,
+		prefaceLeft: len(preface), tokens: controlBurst, refilled: time.Now()}
+	// The server's decoder: a 4096-byte table (SETTINGS_HEADER_TABLE_SIZE
+	// is left at its default).
+	g.hpack = hpack.NewDecoder(4096, nil)
+	g.hpack.SetMaxStringLength(maxList)
+	g.block.buf = make([]byte, 0, 512)
+	g.maxBlock = 2 * maxList
 	c.SetReadDeadline(time.Now().Add(headerTimeout))
-	if tc, ok := c.(*tls.Conn); ok {
+	if tc != nil {
 		// x/net's server checks the TLS state of a connection that has it.
 		return &tlsFrameGuard{frameGuard: g, tc: tc}
 	}
@@ -114,62 +159,104 @@ type tlsFrameGuard struct {
 func (g *tlsFrameGuard) ConnectionState() tls.ConnectionState { return g.tc.ConnectionState() }
 
 func (g *frameGuard) Read(p []byte) (int, error) {
+	if len(g.out) > 0 {
+		n := copy(p, g.out)
+		g.out = g.out[n:]
+		return n, nil
+	}
 	if g.err != nil {
 		return 0, g.err
 	}
-	n, err := g.Conn.Read(p)
-	if verr := g.scan(p[:n]); verr != nil {
-		g.err = verr
-		g.count()
-		// The bytes of the frame that tripped the guard are returned;
-		// the error comes with the next Read, at the latest when the
-		// server has read that frame.
-	}
-	return n, err
-}
-
-// scan follows the frame boundaries through b, the next bytes read.
-func (g *frameGuard) scan(b []byte) error {
-	if g.prefaceLeft > 0 {
-		k := min(g.prefaceLeft, len(b))
-		g.prefaceLeft -= k
-		b = b[k:]
-	}
-	for len(b) > 0 {
-		if g.payloadLeft > 0 {
-			k := min(g.payloadLeft, uint32(len(b)))
-			g.payloadLeft -= k
-			b = b[k:]
-			continue
+	switch {
+	case g.prefaceLeft > 0:
+		n, err := g.br.Read(p[:min(len(p), g.prefaceLeft)])
+		g.prefaceLeft -= n
+		return n, err
+	case g.payloadLeft > 0:
+		n, err := g.br.Read(p[:min(len(p), g.payloadLeft)])
+		g.payloadLeft -= n
+		if g.blockFrame {
+			g.capture(p[:n])
+			if g.payloadLeft == 0 {
+				g.endFragment()
+			}
 		}
-		k := copy(g.hdr[g.hdrLen:], b)
-		g.hdrLen += k
-		b = b[k:]
-		if g.hdrLen < len(g.hdr) {
-			return nil
+		return n, err
+	}
+	hdr, err := g.br.Peek(9)
+	if err != nil {
+		if len(hdr) > 0 {
+			n := copy(p, hdr)
+			g.br.Discard(n)
+			return n, nil // the server finds the frame cut short
 		}
-		g.hdrLen = 0
-		length := uint32(g.hdr[0])<<16 | uint32(g.hdr[1])<<8 | uint32(g.hdr[2])
+		return 0, err
+	}
+	length := int(hdr[0])<<16 | int(hdr[1])<<8 | int(hdr[2])
+	typ, flags, stream := hdr[3], hdr[4], binary.BigEndian.Uint32(hdr[5:])&(1<<31-1)
+	if typ == frameSettings && flags&flagAck == 0 && length <= settingsMax && length%6 == 0 {
+		f, err := g.br.Peek(9 + length)
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, err
+		}
+		g.out = append(g.frame[:0], f...)
+		g.br.Discard(len(f))
+		dedupSettings(g.out[9:])
+	} else {
+		g.out = append(g.frame[:0], hdr...)
+		g.br.Discard(9)
 		g.payloadLeft = length
-		if err := g.frame(g.hdr[3], g.hdr[4], binary.BigEndian.Uint32(g.hdr[5:])&(1<<31-1), length); err != nil {
-			return err
-		}
 	}
-	return nil
+	g.fail(g.check(typ, flags, stream, length))
+	g.blockFrame = typ == frameHeaders || typ == frameContinuation
+	if g.blockFrame && length == 0 {
+		g.endFragment()
+	}
+	n := copy(p, g.out)
+	g.out = g.out[n:]
+	return n, nil
 }
 
-var errCalm = http2.ConnectionError(http2.ErrCodeEnhanceYourCalm)
+// fail makes err, when not nil, the error of every later Read: the server
+// reads the frame at hand first.
+func (g *frameGuard) fail(err error) {
+	if err != nil && g.err == nil {
+		g.err = err
+		g.count()
+	}
+}
 
-// frame looks at the header of a frame the client sent.
-func (g *frameGuard) frame(typ, flags byte, stream, length uint32) error {
+// dedupSettings renames each setting of a SETTINGS payload that a later
+// one of the same frame overrides to an unknown identifier, which the
+// server ignores.
+func dedupSettings(p []byte) {
+	for i := 0; i < len(p); i += 6 {
+		id := binary.BigEndian.Uint16(p[i:])
+		for j := i + 6; j < len(p); j += 6 {
+			if binary.BigEndian.Uint16(p[j:]) == id {
+				binary.BigEndian.PutUint16(p[i:], 0xf000|uint16(i/6))
+				break
+			}
+		}
+	}
+}
+
+// check looks at the header of a frame the client sent.
+func (g *frameGuard) check(typ, flags byte, stream uint32, length int) error {
 	control := false
 	switch typ {
 	case frameHeaders:
+		request := false
 		if stream > g.lastStream && stream%2 == 1 {
 			g.lastStream = stream
 			g.opened++
+			request = true
 		}
 		g.inHeaders, g.conts = flags&flagEndHeaders == 0, 0
+		g.block = headerBlock{request: request, first: true, flags: flags, buf: g.block.buf[:0]}
 		if g.inHeaders && !g.deadline {
 			g.deadline = true
 			g.Conn.SetReadDeadline(time.Now().Add(g.headerTimeout))
@@ -180,6 +267,8 @@ func (g *frameGuard) frame(typ, flags byte, stream, length uint32) error {
 		if g.conts > maxContinuations {
 			return errCalm
 		}
+		g.block.first = false
+		g.block.flags = flags
 		if flags&flagEndHeaders != 0 {
 			g.inHeaders = false
 		}
@@ -215,6 +304,82 @@ func (g *frameGuard) frame(typ, flags byte, stream, length uint32) error {
 	}
 	if control && !g.take() {
 		return errCalm
+	}
+	return nil
+}
+
+// capture adds payload bytes of a header block fragment to the block.
+func (g *frameGuard) capture(b []byte) {
+	blk := &g.block
+	if blk.skip {
+		return
+	}
+	if len(blk.buf)+len(b) > g.maxBlock {
+		blk.skip, blk.buf = true, blk.buf[:0]
+		return
+	}
+	blk.buf = append(blk.buf, b...)
+}
+
+// endFragment ends the payload of a HEADERS or CONTINUATION frame: the
+// HEADERS frame's padding and priority are not part of the block, and
+// END_HEADERS ends it.
+func (g *frameGuard) endFragment() {
+	blk := &g.block
+	if blk.first && !blk.skip {
+		b := blk.buf
+		if blk.flags&flagPadded != 0 {
+			if len(b) == 0 || int(b[0]) >= len(b) {
+				blk.skip = true // x/net's server refuses it
+				return
+			}
+			b = b[1 : len(b)-int(b[0])]
+		}
+		if blk.flags&flagPriority != 0 {
+			if len(b) < 5 {
+				blk.skip = true
+				return
+			}
+			b = b[5:]
+		}
+		blk.buf = append(blk.buf[:0], b...)
+	}
+	blk.first = false
+	if blk.flags&flagEndHeaders != 0 {
+		g.fail(g.endBlock())
+	}
+}
+
+// endBlock decodes a whole header block, as the server will, and refuses
+// a request with a field RFC 9113 8.2.2 forbids.
+func (g *frameGuard) endBlock() error {
+	blk := &g.block
+	if blk.skip || g.hpack == nil {
+		// Past the limits the server refuses the block, and stops
+		// decoding: the two decoders may differ from then on.
+		g.hpack = nil
+		return nil
+	}
+	bad := false
+	g.hpack.SetEmitFunc(func(f hpack.HeaderField) {
+		switch f.Name {
+		case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
+			bad = true
+		case "te":
+			bad = bad || f.Value != "trailers"
+		}
+	})
+	_, err := g.hpack.Write(blk.buf)
+	if err == nil {
+		err = g.hpack.Close()
+	}
+	blk.buf = blk.buf[:0]
+	if err != nil {
+		g.hpack = nil // the server fails on it too
+		return nil
+	}
+	if bad && blk.request {
+		return errProtocol
 	}
 	return nil
 }

@@ -140,6 +140,15 @@ func (c *clientConn) sniff() connProto {
 	}
 }
 
+// http1Line reports whether the first line of head ends in an HTTP/1.x
+// version, as a request line does.
+func http1Line(head []byte) bool {
+	line, _, _ := bytes.Cut(head, []byte("\n"))
+	line = bytes.TrimSuffix(line, []byte("\r"))
+	i := bytes.LastIndexByte(line, ' ')
+	return i >= 0 && bytes.HasPrefix(line[i+1:], []byte("HTTP/1."))
+}
+
 // markIdle marks the connection as waiting for its client, so that
 // Shutdown may interrupt it; false when the proxy is shutting down.
 func (c *clientConn) markIdle() bool {
