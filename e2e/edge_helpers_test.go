@@ -62,3 +62,8 @@ func selfSigned(t testing.TB, dir, base string, names ...string) *x509.CertPool 
 func tlsTo(roots *x509.CertPool, name string, protos ...string) *tls.Config {
 	return &tls.Config{RootCAs: roots, ServerName: name, NextProtos: protos}
 }
+
+// x509VerifyOpts verifies a server certificate for localhost under roots.
+func x509VerifyOpts(roots *x509.CertPool) x509.VerifyOptions {
+	return x509.VerifyOptions{Roots: roots, DNSName: "localhost"}
+}
