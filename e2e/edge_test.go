@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"l7lb/certs"
 	"l7lb/testbin"
 )
 
@@ -246,4 +248,82 @@ func TestRenewalUnderLoad(t *testing.T) {
 		t.Errorf("the renewed certificate was served %v after the renewal", lag)
 	}
 	t.Logf("%d requests in %v, %d with the renewed certificate", total, time.Since(start).Round(time.Millisecond), renewedSeen.Load())
+}
+
+// TestACMEThroughServe: l7lb serve obtains a certificate from a real ACME
+// server (Let's Encrypt's Pebble, which connects to serve's listeners to
+// check each challenge), answering TLS-ALPN-01 on its TLS listener, or,
+// when the CA cannot reach that, HTTP-01 on its plaintext listener, ahead
+// of that listener's redirect to https; then it serves HTTPS with it.
+func TestACMEThroughServe(t *testing.T) {
+	for _, via := range []string{"tls-alpn-01", "http-01"} {
+		t.Run(via, func(t *testing.T) {
+			dir := t.TempDir()
+			dns := testbin.StartDNS(t)
+			tlsPort, httpPort := testbin.FreePort(t), testbin.FreePort(t)
+			pebbleTLS := tlsPort
+			if via == "http-01" {
+				pebbleTLS = testbin.FreePort(t) // nobody answers TLS-ALPN-01
+			}
+			certPEM, keyPEM, err := certs.SelfSigned([]string{"127.0.0.1"}, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pb := testbin.StartPebble(t, dns, httpPort, pebbleTLS, certPEM, keyPEM)
+			b := newBackend(t, "s1")
+			cfg := fmt.Sprintf(`listeners:
+  - address: 127.0.0.1:%d
+    tls:
+      acme: {ca: %q, email: ops@l7lb.test, domains: [acme.l7lb.test], storage: acme, ca_root: %q}
+  - address: 127.0.0.1:%d
+    redirect_https: %d
+servers:
+  s1: %s
+sticky: {mode: off}
+`, tlsPort, pb.Dir, pb.Root, httpPort, tlsPort, b.URL)
+			name := filepath.Join(dir, "acme.yaml")
+			if err := os.WriteFile(name, []byte(cfg), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			p, err := launch(t, name, serveOpts{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			roots := pb.IssuerRoots(t)
+			addr := fmt.Sprintf("127.0.0.1:%d", tlsPort)
+			tr := &http.Transport{TLSClientConfig: &tls.Config{ServerName: "acme.l7lb.test", RootCAs: roots}}
+			tr.TLSClientConfig.VerifyConnection = func(cs tls.ConnectionState) error {
+				inter := x509.NewCertPool()
+				for _, c := range cs.PeerCertificates[1:] {
+					inter.AddCert(c)
+				}
+				_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{DNSName: "acme.l7lb.test", Roots: roots, Intermediates: inter})
+				return err
+			}
+			tr.TLSClientConfig.InsecureSkipVerify = true // VerifyConnection checks the chain, with intermediates from the handshake
+			client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+			defer tr.CloseIdleConnections()
+			deadline := time.Now().Add(90 * time.Second)
+			for {
+				req, _ := http.NewRequest("GET", "https://"+addr+"/through", nil)
+				req.Host = "acme.l7lb.test"
+				resp, err := client.Do(req)
+				if err == nil {
+					body, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 || string(body) != "s1" {
+						t.Fatalf("through the ACME certificate: %d %q", resp.StatusCode, body)
+					}
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no certificate from Pebble within 90s: %v\nserve's stderr:\n%s", err, p.stderr)
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "acme", "acme.l7lb.test")); err != nil {
+				t.Errorf("the certificate is not in the storage directory: %v", err)
+			}
+		})
+	}
 }
