@@ -85,10 +85,7 @@ func TestH2Spec(t *testing.T) {
 // prior knowledge, and nghttp (nghttp2's client), get their answers
 // through serve, which tells the server which protocol the client used.
 func TestRealClients(t *testing.T) {
-	curl, err := exec.LookPath("curl")
-	if err != nil {
-		t.Skip("curl is not installed (.ci/run installs it)")
-	}
+	curl := needTool(t, "curl", "curl")
 	dir := t.TempDir()
 	selfSigned(t, dir, "edge", "localhost", "127.0.0.1")
 	b := newBackend(t, "s1")
@@ -119,10 +116,7 @@ func TestRealClients(t *testing.T) {
 		}
 	}
 
-	nghttp, err := exec.LookPath("nghttp")
-	if err != nil {
-		t.Skip("nghttp is not installed (.ci/run installs nghttp2-client)")
-	}
+	nghttp := needTool(t, "nghttp", "nghttp2-client")
 	for _, u := range []string{"http://" + h2cAddr + "/ng", "https://" + tlsAddr + "/ng"} {
 		out, err := exec.Command(nghttp, "-v", "-t", "10", u).CombinedOutput()
 		text := string(out)
@@ -136,10 +130,7 @@ func TestRealClients(t *testing.T) {
 // with that exact name, the one with the matching wildcard, or the
 // default (for an unknown name and for no name at all).
 func TestSNI(t *testing.T) {
-	openssl, err := exec.LookPath("openssl")
-	if err != nil {
-		t.Skip("openssl is not installed (.ci/run installs it)")
-	}
+	openssl := needTool(t, "openssl", "openssl")
 	dir := t.TempDir()
 	selfSigned(t, dir, "site", "site.example")
 	selfSigned(t, dir, "shop", "shop.example")
