@@ -17,6 +17,7 @@ import (
 	"golang.org/x/net/http2"
 
 	"l7lb/certs"
+	"l7lb/httpmsg"
 )
 
 // testCert returns a new self-signed certificate for names and a pool
@@ -200,3 +201,5 @@ func closedConn(c net.Conn, wait time.Duration) bool {
 func tlsClientConf(roots *x509.CertPool) *tls.Config {
 	return &tls.Config{RootCAs: roots, ServerName: "localhost"}
 }
+
+func httpmsgField(name, value string) httpmsg.Field { return httpmsg.Field{Name: name, Value: value} }

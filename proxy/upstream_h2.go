@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -84,6 +85,9 @@ func grpcTimeout(r *request) (time.Duration, bool) {
 	unit := map[byte]time.Duration{'H': time.Hour, 'M': time.Minute, 'S': time.Second, 'm': time.Millisecond, 'u': time.Microsecond, 'n': time.Nanosecond}[v[len(v)-1]]
 	if unit == 0 {
 		return 0, false
+	}
+	if n > math.MaxInt64/int64(unit) {
+		return math.MaxInt64, true // 99999999H: longer than a Duration holds
 	}
 	return time.Duration(n) * unit, true
 }

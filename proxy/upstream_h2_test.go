@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"io"
+	"math"
 	"math/big"
 	"net/http"
 	"os"
@@ -390,7 +391,7 @@ func TestGRPCTimeout(t *testing.T) {
 		want time.Duration
 		ok   bool
 	}{
-		{"1H", time.Hour, true}, {"2M", 2 * time.Minute, true}, {"3S", 3 * time.Second, true},
+		{"1H", time.Hour, true}, {"99999999H", math.MaxInt64, true}, {"2M", 2 * time.Minute, true}, {"3S", 3 * time.Second, true},
 		{"250m", 250 * time.Millisecond, true}, {"99999999u", 99999999 * time.Microsecond, true}, {"5n", 5, true},
 		{"", 0, false}, {"S", 0, false}, {"10", 0, false}, {"10s", 0, false}, {"123456789S", 0, false}, {"-1S", 0, false}, {"1.5S", 0, false},
 	} {
