@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"slices"
@@ -148,7 +149,9 @@ func newRecordingBackend(t *testing.T, tlsConf *tls.Config, h2c bool, handle htt
 			return
 		}
 		io.WriteString(w, "ok")
-	}), ReadHeaderTimeout: 10 * time.Second}
+	}), ReadHeaderTimeout: 10 * time.Second,
+		// Handshakes the tests make fail on purpose are no news.
+		ErrorLog: log.New(io.Discard, "", 0)}
 	b.srv.Protocols = new(http.Protocols)
 	b.srv.Protocols.SetHTTP1(true)
 	// Over TLS, HTTP/2 when the configuration offers h2.
