@@ -38,6 +38,9 @@ func (e *dialError) Unwrap() error { return e.err }
 // configuration of an https:// server (certs.ClientConfig's); nil takes
 // the defaults: the system's roots, the URL's host.
 func (b *backend) setupTLS(scheme string, conf *tls.Config, t config.Timeouts) {
+	if scheme == "" {
+		scheme = config.SchemeHTTP
+	}
 	b.scheme = scheme
 	if scheme == config.SchemeHTTPS {
 		if conf == nil {
