@@ -89,14 +89,11 @@ func (c *replayConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
-// h2Settings are what HTTP/2 connections to clients may hold.
-const (
-	// h2ListOverhead is what x/net's server adds to http.Server's
-	// MaxHeaderBytes for its SETTINGS_MAX_HEADER_LIST_SIZE (32 bytes for
-	// ten fields): taken off, the decoded header list may be exactly
-	// max_header_bytes, beyond which the request gets 431.
-	h2ListOverhead = 10 * 32
-)
+// h2ListOverhead is what x/net's server adds to http.Server's
+// MaxHeaderBytes for its SETTINGS_MAX_HEADER_LIST_SIZE (32 bytes for ten
+// fields): taken off, the decoded header list may be exactly
+// max_header_bytes, beyond which the request gets 431.
+const h2ListOverhead = 10 * 32
 
 // serveHTTP2 serves the connection as HTTP/2 until the client, the idle
 // timeout or Shutdown ends it.
