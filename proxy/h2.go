@@ -39,6 +39,11 @@ type h2conn struct {
 	// it has when it first writes.
 	started, stopping atomic.Bool
 	once              sync.Once
+
+	// handlers counts the streams being served: x/net's ServeConn
+	// returns without waiting for them, and the connection is not done
+	// before they are (Shutdown waits for it).
+	handlers sync.WaitGroup
 }
 
 // shutdown starts the graceful close of the connection, now or as soon as
@@ -138,8 +143,14 @@ func (c *clientConn) serveHTTP2() {
 	}
 	srv.ServeConn(guarded, &http2.ServeConnOpts{
 		BaseConfig: h.base,
-		Handler:    http.HandlerFunc(c.serveStream),
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h.handlers.Add(1)
+			defer h.handlers.Done()
+			c.serveStream(w, r)
+		}),
 	})
+	// The streams' contexts are cancelled now: their handlers end soon.
+	h.handlers.Wait()
 }
 
 // newH2Log returns the log of x/net's server: connection errors, which
@@ -404,12 +415,19 @@ func (st *stream) exchangeH1(b *backend, connect, timeout time.Duration, fresh b
 		b.discard(sc)
 		return resClientGone, werr
 	}
+	// A stream the client resets, or whose connection ends, stops
+	// waiting for the server at once.
+	stop := context.AfterFunc(st.r.Context(), func() { sc.tc.Conn.SetDeadline(aLongTimeAgo) })
+	defer stop()
 	sc.tc.readWithin(timeout)
 	for n := 0; ; n++ {
 		head, err := readHead(sc.br, st.buf, httpmsg.MaxHeadBytes, &sc.tc, 0)
 		st.buf = head
 		switch {
 		case err == nil:
+		case st.r.Context().Err() != nil:
+			b.discard(sc)
+			return resClientGone, err
 		case isTimeout(err):
 			b.discard(sc)
 			return resTimeout, err
@@ -445,7 +463,7 @@ func (st *stream) exchangeH1(b *backend, connect, timeout time.Duration, fresh b
 	}
 	p.success(b)
 	p.eng.Responded(&st.d, st.resp.status)
-	st.relayH1(sc, werr != nil)
+	st.relayH1(sc, werr != nil, stop)
 	return resOK, nil
 }
 
@@ -502,8 +520,8 @@ func (st *stream) sendBody(sc *serverConn) error {
 
 // relayH1 sends the client the response of an HTTP/1.1 server whose head
 // is in st.resp and whose body follows on sc, then pools sc when the
-// exchange ended cleanly.
-func (st *stream) relayH1(sc *serverConn, bodyUnsent bool) {
+// exchange ended cleanly and stop kept the stream's end from touching it.
+func (st *stream) relayH1(sc *serverConn, bodyUnsent bool, stop func() bool) {
 	p, resp, b := st.c.p, &st.resp, sc.be
 	h := st.w.Header()
 	st.c.writeResponseFields(&fieldSink{h: h}, resp, &st.d, resp.body == bodyChunked)
@@ -533,15 +551,16 @@ func (st *stream) relayH1(sc *serverConn, bodyUnsent bool) {
 	switch {
 	case err != nil:
 		b.discard(sc)
-		if isWriteError(err) {
+		if isWriteError(err) || st.r.Context().Err() != nil {
 			p.count(errClientAbort)
 		} else {
 			p.count(errServerBroke)
 			p.logf("proxy: server %s: response body: %v", b.id, err)
-			// The client learns of it by a reset stream.
-			panic(http.ErrAbortHandler)
+			st.abort = true // the client learns of it by a reset stream
 		}
-	case resp.closes || bodyUnsent || sc.br.Buffered() > 0:
+	case resp.closes || bodyUnsent || sc.br.Buffered() > 0 || !stop():
+		// (A connection whose deadline the stream's end may have
+		// moved is not pooled.)
 		b.discard(sc)
 	default:
 		b.put(st.c.shard, sc)
