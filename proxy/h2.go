@@ -42,8 +42,39 @@ type h2conn struct {
 
 	// handlers counts the streams being served: x/net's ServeConn
 	// returns without waiting for them, and the connection is not done
-	// before they are (Shutdown waits for it).
-	handlers sync.WaitGroup
+	// before they are (Shutdown waits for it). A sync.WaitGroup would
+	// not do: a handler x/net started may begin after the wait did.
+	mu       sync.Mutex
+	handlers int
+	idle     chan struct{} // closed when handlers drops to 0, while waited for
+}
+
+func (h *h2conn) enter() {
+	h.mu.Lock()
+	h.handlers++
+	h.mu.Unlock()
+}
+
+func (h *h2conn) leave() {
+	h.mu.Lock()
+	if h.handlers--; h.handlers == 0 && h.idle != nil {
+		close(h.idle)
+		h.idle = nil
+	}
+	h.mu.Unlock()
+}
+
+// wait waits for the handlers running.
+func (h *h2conn) wait() {
+	h.mu.Lock()
+	if h.handlers == 0 {
+		h.mu.Unlock()
+		return
+	}
+	idle := make(chan struct{})
+	h.idle = idle
+	h.mu.Unlock()
+	<-idle
 }
 
 // shutdown starts the graceful close of the connection, now or as soon as
@@ -144,13 +175,13 @@ func (c *clientConn) serveHTTP2() {
 	srv.ServeConn(guarded, &http2.ServeConnOpts{
 		BaseConfig: h.base,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			h.handlers.Add(1)
-			defer h.handlers.Done()
+			h.enter()
+			defer h.leave()
 			c.serveStream(w, r)
 		}),
 	})
 	// The streams' contexts are cancelled now: their handlers end soon.
-	h.handlers.Wait()
+	h.wait()
 }
 
 // newH2Log returns the log of x/net's server: connection errors, which
