@@ -226,6 +226,7 @@ type stream struct {
 	line   []byte // the access log line
 	// abort resets the stream once served: its response was cut short.
 	abort bool
+	out   *bufio.Writer // a response body on its way to the client, kept
 }
 
 var streams = sync.Pool{New: func() any { return new(stream) }}
@@ -561,7 +562,12 @@ func (st *stream) relayH1(sc *serverConn, bodyUnsent bool, stop func() bool) {
 	}
 	st.w.WriteHeader(resp.status)
 	st.status = resp.status
-	out := bufio.NewWriterSize(flushWriter{&st.sent}, bufSize)
+	if st.out == nil {
+		st.out = bufio.NewWriterSize(nil, bufSize)
+	}
+	out := st.out
+	out.Reset(flushWriter{&st.sent})
+	defer out.Reset(nil)
 	sc.tc.readIdle = p.t.Idle
 	var err error
 	switch resp.body {

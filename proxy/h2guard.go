@@ -35,11 +35,13 @@ import (
 //     server. Once a client has reset more than maxResets streams and
 //     more than half of those it opened, the connection is closed with
 //     GOAWAY ENHANCE_YOUR_CALM (Envoy's premature-reset rule).
-//   - Floods of frames that cost the server work and the client nothing:
-//     SETTINGS, PING, PRIORITY, RST_STREAM, WINDOW_UPDATE on the
-//     connection, and empty DATA or CONTINUATION frames. Each takes a
-//     token from a bucket of controlBurst tokens refilled at controlRate
-//     per second; an empty bucket closes the connection, as above.
+//   - Floods of frames that cost the server work (an answer, or a pass
+//     through its priorities) and the client nothing: SETTINGS, PING,
+//     PRIORITY, and empty DATA or CONTINUATION frames. Each takes a token
+//     from a bucket of controlBurst tokens refilled at controlRate per
+//     second; an empty bucket closes the connection, as above.
+//     WINDOW_UPDATE is not counted: a client that reads many small
+//     responses sends one for each, and the server answers none.
 //   - A CONTINUATION flood (CVE-2024-27316) of frames that carry little:
 //     a header block may span at most maxContinuations frames.
 //   - A header block left unfinished: from a HEADERS frame without
@@ -85,6 +87,7 @@ type frameGuard struct {
 	block       headerBlock    // the header block being read
 	maxBlock    int            // beyond it a block is not checked
 	hpack       *hpack.Decoder // follows the server's; nil once they may differ
+	malformed   bool           // the block has a field RFC 9113 8.2.2 forbids
 }
 
 // headerBlock is a header block being read, to be decoded as x/net's
@@ -138,7 +141,7 @@ func newFrameGuard(c net.Conn, tc *tls.Conn, headerTimeout time.Duration, maxLis
 		prefaceLeft: len(preface), tokens: controlBurst, refilled: time.Now()}
 	// The server's decoder: a 4096-byte table (SETTINGS_HEADER_TABLE_SIZE
 	// is left at its default).
-	g.hpack = hpack.NewDecoder(4096, nil)
+	g.hpack = hpack.NewDecoder(4096, g.emit)
 	g.hpack.SetMaxStringLength(maxList)
 	g.block.buf = make([]byte, 0, 512)
 	g.maxBlock = 2 * maxList
@@ -276,11 +279,12 @@ func (g *frameGuard) check(typ, flags byte, stream uint32, length int) error {
 	case frameData:
 		control = length == 0 && flags&flagEndStream == 0
 	case frameRSTStream:
+		// Bounded by the Rapid Reset rule alone: a client may cancel
+		// many streams, as long as it lets more of them finish.
 		g.resets++
 		if g.resets > maxResets && 2*g.resets > g.opened {
 			return errCalm
 		}
-		control = true
 	case frameSettings:
 		if flags&flagAck == 0 {
 			control = g.settingsIn // the first is the preface's
@@ -295,8 +299,6 @@ func (g *frameGuard) check(typ, flags byte, stream uint32, length int) error {
 		control = flags&flagAck == 0
 	case framePriority:
 		control = true
-	case frameWindowUpdate:
-		control = stream == 0
 	}
 	if g.deadline && !g.inHeaders {
 		g.deadline = false
@@ -360,15 +362,7 @@ func (g *frameGuard) endBlock() error {
 		g.hpack = nil
 		return nil
 	}
-	bad := false
-	g.hpack.SetEmitFunc(func(f hpack.HeaderField) {
-		switch f.Name {
-		case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
-			bad = true
-		case "te":
-			bad = bad || f.Value != "trailers"
-		}
-	})
+	g.malformed = false
 	_, err := g.hpack.Write(blk.buf)
 	if err == nil {
 		err = g.hpack.Close()
@@ -378,10 +372,20 @@ func (g *frameGuard) endBlock() error {
 		g.hpack = nil // the server fails on it too
 		return nil
 	}
-	if bad && blk.request {
+	if g.malformed && blk.request {
 		return errProtocol
 	}
 	return nil
+}
+
+// emit looks at a field the decoder decoded.
+func (g *frameGuard) emit(f hpack.HeaderField) {
+	switch f.Name {
+	case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
+		g.malformed = true
+	case "te":
+		g.malformed = g.malformed || f.Value != "trailers"
+	}
 }
 
 // take takes a token from the control-frame bucket, refilled first.

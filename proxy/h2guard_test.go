@@ -180,9 +180,9 @@ func TestH2RapidReset(t *testing.T) {
 		for i := range uint32(round) {
 			h.request(2*(r*round+i)+1, "/")
 		}
-		done := h.read(10*time.Second, func(res *h2result) bool { return len(res.status) == round || res.goAway != nil })
-		if len(done.status) != round {
-			t.Fatalf("round %d: %d answers, GOAWAY %s", r, len(done.status), goAwayCode(done))
+		done := h.read(10*time.Second, func(res *h2result) bool { return len(res.status)+len(res.resets) == round || res.goAway != nil })
+		if len(done.status) != round || len(done.resets) != 0 {
+			t.Fatalf("round %d: %d answers, resets %v, GOAWAY %s", r, len(done.status), done.resets, goAwayCode(done))
 		}
 	}
 	for i := range uint32(maxResets + 20) {
