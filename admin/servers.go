@@ -78,7 +78,7 @@ func explainHandler(e *engine.Engine) http.HandlerFunc {
 			http.Error(w, "url: missing (the request's target, /path?query or http://host/path)", http.StatusBadRequest)
 			return
 		}
-		var fields engine.FieldHeaders
+		var fields []httpmsg.Field
 		for _, h := range q["header"] {
 			name, value, ok := strings.Cut(h, ":")
 			if !ok || !httpmsg.ValidToken(strings.TrimSpace(name)) {
@@ -87,8 +87,9 @@ func explainHandler(e *engine.Engine) http.HandlerFunc {
 			}
 			fields = append(fields, httpmsg.Field{Name: strings.TrimSpace(name), Value: strings.TrimSpace(value)})
 		}
-		req := engine.Request{Method: method, Target: target, Headers: fields}
-		req.Host, _ = fields.Header("Host")
+		view := &httpmsg.Headers{Fields: fields}
+		req := engine.Request{Method: method, Target: target, Headers: view}
+		req.Host, _ = view.Header("Host")
 		var d engine.Decision
 		e.Explain(&req, &d)
 		out := d.Explanation()

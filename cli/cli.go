@@ -18,6 +18,7 @@ import (
 	"l7lb/buildinfo"
 	"l7lb/config"
 	"l7lb/engine"
+	"l7lb/httpmsg"
 	"l7lb/lbnode"
 	"l7lb/maelstrom"
 )
@@ -413,7 +414,7 @@ func node(file string, c *call) int {
 }
 
 // headerFlags collects repeated -H 'Name: value' flags.
-type headerFlags [][2]string
+type headerFlags []httpmsg.Field
 
 func (h *headerFlags) String() string { return fmt.Sprint(*h) }
 
@@ -424,7 +425,7 @@ func (h *headerFlags) Set(s string) error {
 	if !ok || strings.TrimSpace(name) == "" {
 		return fmt.Errorf("want 'Name: value', got %q", s)
 	}
-	*h = append(*h, [2]string{strings.TrimSpace(name), strings.TrimSpace(value)})
+	*h = append(*h, httpmsg.Field{Name: strings.TrimSpace(name), Value: strings.TrimSpace(value)})
 	return nil
 }
 

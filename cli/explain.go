@@ -36,16 +36,20 @@ func explain(file string, headers headerFlags, method, target string, stdin io.R
 		fmt.Fprintln(stderr, err)
 		return exitConfig
 	}
+	// The -H headers are the request's, read as every face reads them.
+	view := &httpmsg.Headers{Fields: headers}
 	// An absolute URL's host wins over the Host header, in the engine.
-	fields := make(engine.FieldHeaders, len(headers))
-	for i, h := range headers {
-		fields[i] = httpmsg.Field{Name: h[0], Value: h[1]}
-	}
-	req := engine.Request{Method: method, Target: target, Headers: fields}
-	req.Host, _ = fields.Header("Host")
+	req := engine.Request{Method: method, Target: target, Headers: view}
+	req.Host, _ = view.Header("Host")
 	var d engine.Decision
-	l.engine.Explain(&req, &d)
-	out := d.Explanation()
+	var out map[string]any
+	if _, err := httpmsg.RequestHost(target, req.Host); err != nil {
+		// The proxy answers 400 before it asks the engine.
+		out = map[string]any{"status": 400, "sticky": engine.StickyNone.String(), "error": err.Error()}
+	} else {
+		l.engine.Explain(&req, &d)
+		out = d.Explanation()
+	}
 	if d.Status == 200 && !d.HasRewrite {
 		out["path"] = d.Upstream // the target the server would get
 	}

@@ -20,6 +20,12 @@ type File struct {
 	Health   Health
 
 	Listeners []Listener // where to serve: `listeners`, or `listen` as one plaintext listener
+	// TrustedProxies are the networks whose clients' forwarding fields
+	// (X-Forwarded-*, Forwarded, X-Real-IP) the proxy appends to rather
+	// than replaces; masked, none by default.
+	TrustedProxies []netip.Prefix
+	// Via adds "Via: 1.1 l7lb" to forwarded requests and responses.
+	Via bool
 }
 
 // Server is a backend: its id, where it listens and what it speaks.
@@ -110,7 +116,7 @@ func DefaultLimits() Limits {
 // mode defaults to insert. Without, the proxy's keys are checked but play no part.
 func DecodeFile(v *Value, serve bool) (*File, error) {
 	var d decoder
-	f := &File{Timeouts: DefaultTimeouts(), Limits: DefaultLimits(), Health: Health{Fails: 3, Cooldown: 10 * time.Second}}
+	f := &File{Timeouts: DefaultTimeouts(), Limits: DefaultLimits(), Health: Health{Fails: 3, Cooldown: 10 * time.Second}, Via: true}
 	var sticky *Value
 	c := d.config(v, func(key string, val *Value) {
 		switch key {
@@ -130,6 +136,12 @@ func DecodeFile(v *Value, serve bool) (*File, error) {
 			f.SlowStart, _ = d.durationOrZero(key, val)
 		case "outliers":
 			f.Outliers = d.outliers(key, val)
+		case "trusted_proxies":
+			f.TrustedProxies = d.prefixes(key, val)
+		case "via":
+			if d.want(key, val, Bool) {
+				f.Via = val.Bool
+			}
 		default:
 			d.fail(key, val, "unknown field")
 		}
@@ -242,6 +254,31 @@ func takesAll(w, h string) bool {
 		return err != nil || a.Unmap().Is4()
 	}
 	return false
+}
+
+// prefixes decodes a list of CIDR prefixes; a plain address stands for
+// itself alone (/32, /128).
+func (d *decoder) prefixes(path string, v *Value) []netip.Prefix {
+	list, ok := d.strings(path, v)
+	if !ok {
+		return nil
+	}
+	out := make([]netip.Prefix, 0, len(list))
+	for i, s := range list {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			var a netip.Addr
+			if a, err = netip.ParseAddr(s); err == nil && a.Zone() == "" {
+				p = netip.PrefixFrom(a, a.BitLen())
+			}
+		}
+		if err != nil || !p.IsValid() {
+			d.fail(Index(path, i), v.List[i], "want an IP address or CIDR prefix such as 10.0.0.0/8, got "+strconv.Quote(s))
+			continue
+		}
+		out = append(out, p.Masked())
+	}
+	return out
 }
 
 // servers decodes the servers map: id → URL, or id → {url, weight, tls}.

@@ -175,7 +175,10 @@ routes:
 	}
 	check("Host", got.Host, "app.example.com")
 	check("X-End", got.Header.Get("X-End"), "kept")
-	check("X-Forwarded-For", strings.Join(got.Header.Values("X-Forwarded-For"), ", "), "203.0.113.7, 127.0.0.1")
+	// The client is no trusted proxy: its X-Forwarded-For is replaced.
+	check("X-Forwarded-For", strings.Join(got.Header.Values("X-Forwarded-For"), ", "), "127.0.0.1")
+	check("X-Real-IP", got.Header.Get("X-Real-IP"), "127.0.0.1")
+	check("Via", got.Header.Get("Via"), "1.1 l7lb")
 	check("X-Forwarded-Host", got.Header.Get("X-Forwarded-Host"), "app.example.com")
 	check("X-Forwarded-Proto", got.Header.Get("X-Forwarded-Proto"), "http")
 	fwd := strings.ToLower(strings.Join(got.Header.Values("Forwarded"), ", "))
@@ -198,6 +201,17 @@ routes:
 	got, _ = bs[1].last()
 	check("Host with host_rewrite", got.Host, "internal.example")
 	check("client X-Request-Id", got.Header.Get("X-Request-Id"), "req-42")
+
+	// A trusted proxy's X-Forwarded-For is appended to; via: false
+	// leaves Via out.
+	bs = newBackends(t, 1)
+	p = startServe(t, bs, "trusted_proxies: [127.0.0.0/8]\nvia: false\n")
+	if resp, _, err := rawExchange(p.Addr, head, "GET"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("trusted: %v %v", resp, err)
+	}
+	got, _ = bs[0].last()
+	check("trusted X-Forwarded-For", strings.Join(got.Header.Values("X-Forwarded-For"), ", "), "203.0.113.7, 127.0.0.1")
+	check("Via with via: false", got.Header.Get("Via"), "")
 }
 
 // TestNoRoute404 checks that a request no route matches gets 404 with a

@@ -10,8 +10,9 @@ import (
 	"l7lb/urlpath"
 )
 
-// Headers is what a decision reads of a request's header section. Each
-// frontend implements it over its own representation without copying.
+// Headers is what a decision reads of a request's header section.
+// httpmsg.Headers implements it, and every face hands the engine one, so
+// that all read headers and cookies by the same rules.
 type Headers interface {
 	// HasHeader reports whether any value of the header name equals value.
 	HasHeader(name, value string) bool
@@ -26,6 +27,13 @@ type Headers interface {
 }
 
 // Request is what a decision is made from.
+//
+// Its strings, and those its Headers return, may alias the frontend's
+// buffers (the proxy's request head, the node's message line; see package
+// strview): they are valid for the call to Route, Retry or Explain and
+// until the frontend is done with the Decision, whose strings may be
+// substrings of them. The engine copies whatever it keeps beyond that (a
+// pinned session id).
 type Request struct {
 	Method string
 	// Target is the request-target as received: origin-form "/p?q" or
@@ -151,12 +159,7 @@ func (d *Decision) fail(status int, reason string) {
 }
 
 // noHeaders stands in for a request without headers.
-type noHeaders struct{}
-
-func (noHeaders) HasHeader(string, string) bool { return false }
-func (noHeaders) Header(string) (string, bool)  { return "", false }
-func (noHeaders) Cookie(string) (string, bool)  { return "", false }
-func (noHeaders) HasCookies() bool              { return false }
+var noHeaders httpmsg.Headers
 
 // reset clears d for a new decision, keeping its buffer.
 func (d *Decision) reset() { *d = Decision{Rewritten: d.Rewritten[:0]} }
@@ -178,7 +181,7 @@ func (e *Engine) decide(req *Request, d *Decision, dry bool) {
 	st := e.st.Load()
 	h := req.Headers
 	if h == nil {
-		h = noHeaders{}
+		h = &noHeaders
 	}
 	if !httpmsg.ValidToken(req.Method) {
 		d.fail(400, "method: invalid method")

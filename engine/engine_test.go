@@ -5,38 +5,8 @@ import (
 	"testing"
 
 	"l7lb/config"
+	"l7lb/httpmsg"
 )
-
-// hdrs is a test implementation of Headers: header fields and cookies.
-type hdrs struct {
-	fields  [][2]string
-	cookies map[string]string
-}
-
-func (h *hdrs) HasHeader(name, value string) bool {
-	for _, f := range h.fields {
-		if strings.EqualFold(f[0], name) && f[1] == value {
-			return true
-		}
-	}
-	return false
-}
-
-func (h *hdrs) Header(name string) (string, bool) {
-	for _, f := range h.fields {
-		if strings.EqualFold(f[0], name) {
-			return f[1], true
-		}
-	}
-	return "", false
-}
-
-func (h *hdrs) Cookie(name string) (string, bool) {
-	v, ok := h.cookies[name]
-	return v, ok && v != ""
-}
-
-func (h *hdrs) HasCookies() bool { return h.cookies != nil }
 
 func newEngine(t testing.TB, servers ...string) *Engine {
 	t.Helper()
@@ -181,10 +151,10 @@ func TestStickySteps(t *testing.T) {
 		{Name: "a", Path: "/a/*", Servers: []string{"s1", "s2"}},
 		{Name: "b", Path: "/b/*", Servers: []string{"s3"}},
 	}})
-	cookies := func(kv ...string) *hdrs {
-		h := &hdrs{cookies: map[string]string{}}
+	cookies := func(kv ...string) *httpmsg.Headers {
+		h := &httpmsg.Headers{CookieSet: true}
 		for i := 0; i+1 < len(kv); i += 2 {
-			h.cookies[kv[i]] = kv[i+1]
+			h.Cookies = append(h.Cookies, httpmsg.Field{Name: kv[i], Value: kv[i+1]})
 		}
 		return h
 	}
@@ -247,7 +217,7 @@ func TestStickyModes(t *testing.T) {
 	if d := decide(e, Request{Target: "/x", SessionID: "u9"}); d.Sticky != StickyNone {
 		t.Errorf("mode off: %v", d.Sticky)
 	}
-	if d := decide(e, Request{Target: "/sticky/x", Headers: &hdrs{cookies: map[string]string{}}}); d.Sticky != StickyIssued || d.SessionID != "lb-2" {
+	if d := decide(e, Request{Target: "/sticky/x", Headers: &httpmsg.Headers{CookieSet: true}}); d.Sticky != StickyIssued || d.SessionID != "lb-2" {
 		t.Errorf("route sticky true under off runs auto: %+v", d)
 	}
 }
@@ -272,7 +242,7 @@ func TestMaxSessionsEvictsLeastRecentlyUsed(t *testing.T) {
 
 func TestExplainChangesNothing(t *testing.T) {
 	e := newEngine(t, "s1", "s2", "s3")
-	req := Request{Target: "/x", Headers: &hdrs{cookies: map[string]string{}}}
+	req := Request{Target: "/x", Headers: &httpmsg.Headers{CookieSet: true}}
 	for range 3 {
 		d := explain(e, req)
 		if d.Server != "s1" || d.Sticky != StickyIssued || d.SessionID != "lb-1" || d.Route != DefaultRoute {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"l7lb/config"
+	"l7lb/httpmsg"
 	"l7lb/session"
 )
 
@@ -189,7 +190,7 @@ func TestBoundedHashEngine(t *testing.T) {
 	e, _ := newMeasured(t, &config.Config{Sticky: config.DefaultSticky(), Routes: []config.Route{
 		{Name: "h", Servers: []string{"s1", "s2", "s3", "s4"}, Balance: config.Hash, HashOn: "header:x-user", HashBalanceFactor: 125},
 	}}, "s1", "s2", "s3", "s4")
-	req := Request{Method: "GET", Target: "/", Headers: &hdrs{fields: [][2]string{{"x-user", "hot"}}}}
+	req := Request{Method: "GET", Target: "/", Headers: &httpmsg.Headers{Fields: []httpmsg.Field{{Name: "x-user", Value: "hot"}}}}
 	for n := 1; n <= 40; n++ {
 		var d Decision
 		e.Route(&req, &d)
@@ -438,7 +439,7 @@ func BenchmarkRouteMode(b *testing.B) {
 	} {
 		r.Servers, r.Path = all, config.DefaultPath
 		cfg := &config.Config{Sticky: offSticky(), Routes: []config.Route{r}}
-		req := Request{Method: "GET", Target: "/api/users?id=7", Headers: &hdrs{fields: [][2]string{{"x-user", "alice"}}}}
+		req := Request{Method: "GET", Target: "/api/users?id=7", Headers: &httpmsg.Headers{Fields: []httpmsg.Field{{Name: "x-user", Value: "alice"}}}}
 		b.Run(r.Name+"/node", func(b *testing.B) {
 			e := New(nil)
 			e.Init("lb", all)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"l7lb/config"
+	"l7lb/httpmsg"
 	"l7lb/session"
 )
 
@@ -39,10 +40,10 @@ func proxyEngine(t *testing.T, signer *session.Signer, sticky config.Sticky, ser
 	return e
 }
 
-func cookieHeaders(kv ...string) *hdrs {
-	h := &hdrs{cookies: map[string]string{}}
+func cookieHeaders(kv ...string) *httpmsg.Headers {
+	h := &httpmsg.Headers{CookieSet: true}
 	for i := 0; i+1 < len(kv); i += 2 {
-		h.cookies[kv[i]] = kv[i+1]
+		h.Cookies = append(h.Cookies, httpmsg.Field{Name: kv[i], Value: kv[i+1]})
 	}
 	return h
 }

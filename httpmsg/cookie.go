@@ -2,10 +2,12 @@ package httpmsg
 
 import "strings"
 
-// CookieValue returns the value of the first cookie named name in header, one
-// Cookie field value such as "a=1; b=2", and whether there is one. Names are
-// compared case-sensitively, as cookie names are. The value is a substring of
-// header; see [EachCookie] for how pairs are read.
+// CookieValue returns the value of the first cookie named name with a
+// non-empty value in header, one Cookie field value such as "a=1; b=2", and
+// whether there is one: an empty value counts as absent, so "a=; a=2" gives
+// "2" (see [Headers]). Names are compared case-sensitively, as cookie names
+// are. The value is a substring of header; see [EachCookie] for how pairs are
+// read.
 func CookieValue(header, name string) (string, bool) {
 	for header != "" {
 		var n, v string
@@ -13,7 +15,7 @@ func CookieValue(header, name string) (string, bool) {
 		if n, v, header, ok = nextCookie(header); !ok {
 			break
 		}
-		if n == name {
+		if n == name && v != "" {
 			return v, true
 		}
 	}
@@ -47,10 +49,10 @@ func nextCookie(s string) (name, value, rest string, ok bool) {
 		var pair string
 		pair, s, _ = strings.Cut(s, ";")
 		name, value, _ = strings.Cut(pair, "=")
-		if name = trimOWS(name); name == "" {
+		if name = TrimOWS(name); name == "" {
 			continue
 		}
-		value = trimOWS(value)
+		value = TrimOWS(value)
 		if len(value) >= 2 && value[0] == '"' && value[len(value)-1] == '"' {
 			value = value[1 : len(value)-1]
 		}

@@ -17,18 +17,18 @@ func TestCookieValue(t *testing.T) {
 		{" a = 1 ; b = 2 ", "b", "2", true},
 		{"a=1;\tb\t=\t2\t", "b", "2", true},
 		{`a="x y"`, "a", "x y", true},
-		{`a=""`, "a", "", true},
+		{`a=""`, "a", "", false},
 		{`a = "q" ; b=2`, "a", "q", true},
 		{`a="`, "a", `"`, true},
 		{`a="x`, "a", `"x`, true},
 		{`a=x"`, "a", `x"`, true},
 		{`a=""x""`, "a", `"x"`, true}, // one pair of quotes is removed
-		{"a=", "a", "", true},
-		{"a=; b=2", "a", "", true},
-		{"a; b=2", "a", "", true}, // no '=': an empty value, as net/http reads it
+		{"a=", "a", "", false},        // an empty value counts as absent
+		{"a=; b=2", "a", "", false},
+		{"a; b=2", "a", "", false}, // no '=': an empty value, as net/http reads it
 		{"a; b=2", "b", "2", true},
 		{"a=1; a=2", "a", "1", true}, // the first wins
-		{"a=; a=2", "a", "", true},   // even when empty
+		{"a=; a=2", "a", "2", true},  // the first non-empty one
 		{"A=1", "a", "", false},      // names are case-sensitive
 		{"ab=1", "a", "", false},
 		{"a=b=c", "a", "b=c", true},

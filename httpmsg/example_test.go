@@ -17,14 +17,14 @@ func ExampleParseHead() {
 		fmt.Println("raw:", err)
 		return
 	}
-	host, _ := h.Get("host")
+	view := httpmsg.Headers{Fields: h.Fields}
+	host, _ := view.Header("host")
 	if authority, path, ok := httpmsg.SplitAbsolute(h.Target); ok {
 		host = authority // an absolute-form target names the host first
 		fmt.Println(path)
 	}
 	fmt.Println(httpmsg.NormalizeHost(host))
-	cookie, _ := h.Get("cookie")
-	fmt.Println(httpmsg.CookieValue(cookie, "session_id"))
+	fmt.Println(view.Cookie("session_id"))
 	// Output:
 	// /cart?x=1
 	// shop.example.com

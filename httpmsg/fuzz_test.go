@@ -3,6 +3,7 @@ package httpmsg
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -77,7 +78,7 @@ func FuzzParseHead(f *testing.F) {
 			if !ValidFieldValue(fl.Value) || strings.ContainsAny(fl.Value, "\r\n") {
 				t.Errorf("bad value %q", fl.Value)
 			}
-			if fl.Value != trimOWS(fl.Value) {
+			if fl.Value != TrimOWS(fl.Value) {
 				t.Errorf("untrimmed value %q", fl.Value)
 			}
 			if strings.EqualFold(fl.Name, "host") {
@@ -143,15 +144,15 @@ func FuzzCookieValue(f *testing.F) {
 			t.Fatalf("value %q is not from the header", v)
 		}
 
-		// CookieValue is the first match of EachCookie.
+		// CookieValue is the first non-empty match of EachCookie.
 		var names, values []string
 		var first string
 		found := false
 		EachCookie(header, func(n, v string) bool {
-			if n == "" || n != trimOWS(n) || strings.Contains(n, ";") || strings.Contains(v, ";") {
+			if n == "" || n != TrimOWS(n) || strings.Contains(n, ";") || strings.Contains(v, ";") {
 				t.Fatalf("bad pair %q=%q", n, v)
 			}
-			if n == name && !found {
+			if n == name && v != "" && !found {
 				first, found = v, true
 			}
 			names, values = append(names, n), append(values, v)
@@ -176,7 +177,7 @@ func FuzzCookieValue(f *testing.F) {
 		for i, c := range std {
 			want := c.Value
 			if !c.Quoted {
-				want = trimOWS(want)
+				want = TrimOWS(want)
 			}
 			if c.Name != names[i] || want != values[i] {
 				t.Fatalf("pair %d: net/http %q=%q, we %q=%q", i, c.Name, c.Value, names[i], values[i])
@@ -206,6 +207,26 @@ func FuzzNormalizeHost(f *testing.F) {
 		}
 		if !strings.HasPrefix(string(lower), n) {
 			t.Fatalf("NormalizeHost(%q) = %q is not a lowered prefix", h, n)
+		}
+	})
+}
+
+// FuzzValidHost: a host ValidHost accepts is one net/url reads back as the
+// host of an http URL, whole; and RequestHost never names a host
+// ValidHost refuses.
+func FuzzValidHost(f *testing.F) {
+	for _, s := range []string{"a.example:80", "[::1]:8080", "[v1.x]", "a%41", "a b", "[::1", "u@a", ":80"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if ValidHost(s) && s != "" {
+			u, err := url.Parse("http://" + s + "/")
+			if err != nil || u.Host != s {
+				t.Fatalf("ValidHost(%q), but net/url reads %v, %v", s, u, err)
+			}
+		}
+		if host, err := RequestHost("http://"+s+"/p", "a"); err == nil && !ValidHost(host) {
+			t.Fatalf("RequestHost gave %q", host)
 		}
 	})
 }

@@ -135,7 +135,7 @@ func ParseHead(raw string, h *Head) error {
 		if err != nil {
 			return err
 		}
-		if len(f.Name) == 4 && equalFoldASCII(f.Name, "host") {
+		if len(f.Name) == 4 && EqualFold(f.Name, "host") {
 			if hasHost {
 				return &HeadError{Err: ErrDuplicateHost}
 			}
@@ -194,15 +194,26 @@ func parseRequestLine(line string, h *Head) error {
 		return &HeadError{Err: ErrBareCR, Line: 1}
 	case !ok1 || !ok2 || target == "" || version == "" || !ValidToken(method) ||
 		strings.IndexByte(version, ' ') >= 0:
-		return requestLineError(line, &HeadError{Err: ErrBadRequestLine})
+		return firstLineError(line, &HeadError{Err: ErrBadRequestLine})
 	case version != "HTTP/1.1" && version != "HTTP/1.0":
 		// docs/protocol.md: whatever the third part is ("HTTP/2.0",
 		// "http/1.1", "FOO"), if it is not one of ours it is reported as an
 		// unsupported version, named as written.
-		return requestLineError(line, &HeadError{Err: ErrUnsupportedVersion, Version: version})
+		return firstLineError(line, &HeadError{Err: ErrUnsupportedVersion, Version: version})
 	}
 	h.Method, h.Target, h.Proto = method, target, version
 	return nil
+}
+
+// ParseField parses one field line without its line ending, as the head
+// parsers do: name ":" OWS value OWS, the name a token directly followed by
+// the colon, the value free of control bytes but HTAB. A trailer section's
+// lines are such lines. The error is a *[HeadError] without a line number.
+func ParseField(line string) (Field, error) {
+	if line == "" {
+		return Field{}, &HeadError{Err: ErrMissingColon}
+	}
+	return parseField(line, 0)
 }
 
 // parseField parses header line n.
@@ -216,7 +227,7 @@ func parseField(line string, n int) (Field, error) {
 	if i == 0 || i == len(line) || line[i] != ':' {
 		return Field{}, fieldError(line, n)
 	}
-	value := trimOWS(line[i+1:])
+	value := TrimOWS(line[i+1:])
 	if !ValidFieldValue(value) {
 		return Field{}, lineError(ErrInvalidHeaderValue, line, n)
 	}
@@ -251,9 +262,9 @@ func lineError(err error, line string, n int) error {
 	return &HeadError{Err: err, Line: n}
 }
 
-// requestLineError returns err, a reason about line 1, unless the line holds
+// firstLineError returns err, a reason about line 1, unless the line holds
 // a CR: as in lineError, a bare CR takes precedence.
-func requestLineError(line string, err *HeadError) error {
+func firstLineError(line string, err *HeadError) error {
 	if strings.IndexByte(line, '\r') >= 0 {
 		return &HeadError{Err: ErrBareCR, Line: 1}
 	}
@@ -276,8 +287,8 @@ func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 func isOWS(c byte) bool { return c == ' ' || c == '\t' }
 
-// trimOWS removes leading and trailing SP and HTAB (RFC 9110 OWS).
-func trimOWS(s string) string {
+// TrimOWS removes leading and trailing SP and HTAB (RFC 9110 OWS).
+func TrimOWS(s string) string {
 	for s != "" && isOWS(s[0]) {
 		s = s[1:]
 	}

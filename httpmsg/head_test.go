@@ -339,69 +339,6 @@ func TestParseHeadAllocs(t *testing.T) {
 	}
 }
 
-func TestGetHas(t *testing.T) {
-	var h Head
-	raw := "GET / HTTP/1.1\r\nHost: shop\r\nAccept: a\r\nX-Mode:  beta \r\naccept: b\r\nEmpty:\r\n\r\n"
-	if err := ParseHead(raw, &h); err != nil {
-		t.Fatal(err)
-	}
-	gets := []struct {
-		name, value string
-		ok          bool
-	}{
-		{"Host", "shop", true},
-		{"host", "shop", true},
-		{"HOST", "shop", true},
-		{"Accept", "a", true}, // first of two
-		{"ACCEPT", "a", true},
-		{"X-Mode", "beta", true},
-		{"Empty", "", true},
-		{"Missing", "", false},
-		{"", "", false},
-		{"Hos", "", false},
-		{"Hostt", "", false},
-		{"\u212aey", "", false}, // Kelvin sign does not fold to K
-	}
-	for _, g := range gets {
-		v, ok := h.Get(g.name)
-		if v != g.value || ok != g.ok {
-			t.Errorf("Get(%q) = %q, %v; want %q, %v", g.name, v, ok, g.value, g.ok)
-		}
-	}
-
-	hass := []struct {
-		name, value string
-		want        bool
-	}{
-		{"accept", "a", true},
-		{"accept", "b", true}, // not only the first field
-		{"Accept", "A", false},
-		{"X-Mode", "beta", true},
-		{"x-mode", " beta ", false}, // the value is compared exactly
-		{"Empty", "", true},
-		{"Missing", "", false},
-		{"Host", "sho", false},
-	}
-	for _, c := range hass {
-		if got := h.Has(c.name, c.value); got != c.want {
-			t.Errorf("Has(%q, %q) = %v, want %v", c.name, c.value, got, c.want)
-		}
-	}
-
-	// A Head built by hand is compared after trimming too.
-	byHand := Head{Fields: []Field{{"X-Mode", " \tbeta\t "}}}
-	if !byHand.Has("x-mode", "beta") {
-		t.Error(`Has on an untrimmed value: want true`)
-	}
-
-	if n := testing.AllocsPerRun(100, func() {
-		h.Get("x-mode")
-		h.Has("accept", "b")
-	}); n != 0 {
-		t.Errorf("Get and Has: %v allocs, want 0", n)
-	}
-}
-
 func TestValidToken(t *testing.T) {
 	for _, s := range []string{"GET", "get", "M-SEARCH", "x", "!#$%&'*+-.^_`|~", "0123456789", "AZaz"} {
 		if !ValidToken(s) {

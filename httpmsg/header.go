@@ -2,29 +2,97 @@ package httpmsg
 
 import "encoding/binary"
 
-// Get returns the value of the first field named name, compared
-// case-insensitively, and whether there is one.
-func (h *Head) Get(name string) (string, bool) {
+// Headers is the one view of a request's header section that routing
+// reads, whichever face built it: the proxy over a parsed head, the node
+// over a message's `headers` and `cookies` objects, `l7lb explain` over its
+// -H flags. It implements engine.Headers. Its rules:
+//
+//   - field names are compared under ASCII case folding only (names are
+//     tokens: the Kelvin sign is not a K);
+//   - field values are compared and returned without leading and trailing
+//     SP and HTAB, which are never part of a field value (RFC 9110 5.5);
+//   - a cookie is looked for in Cookies first, then in every Cookie field
+//     in order, pairs in order, names case-sensitively; the first
+//     non-empty value wins, so an empty value counts as absent
+//     (docs/protocol.md, "Sticky sessions").
+//
+// The view copies nothing: its strings are those of Fields and Cookies.
+type Headers struct {
+	Fields []Field // the header fields, in order
+	// Cookies are cookies given apart from the Cookie fields (the node's
+	// `cookies` object), read before them.
+	Cookies []Field
+	// CookieSet reports a set of cookies given apart (an empty `cookies`
+	// object still is one), for HasCookies.
+	CookieSet bool
+}
+
+// Header returns the value of the first field named name, and whether
+// there is one.
+func (h *Headers) Header(name string) (string, bool) {
 	for i := range h.Fields {
-		if equalFoldASCII(h.Fields[i].Name, name) {
-			return h.Fields[i].Value, true
+		if EqualFold(h.Fields[i].Name, name) {
+			return TrimOWS(h.Fields[i].Value), true
 		}
 	}
 	return "", false
 }
 
-// Has reports whether any field named name (compared case-insensitively) has
-// exactly the value value once its leading and trailing SP and HTAB are
-// removed. Values from [ParseHead] are trimmed already; trimming here too
-// keeps the answer the same for a Head built by hand.
-func (h *Head) Has(name, value string) bool {
+// HasHeader reports whether any field named name has exactly the value
+// value.
+func (h *Headers) HasHeader(name, value string) bool {
 	for i := range h.Fields {
-		if equalFoldASCII(h.Fields[i].Name, name) && trimOWS(h.Fields[i].Value) == value {
+		if EqualFold(h.Fields[i].Name, name) && TrimOWS(h.Fields[i].Value) == value {
 			return true
 		}
 	}
 	return false
 }
+
+// Count returns how many fields are named name.
+func (h *Headers) Count(name string) int {
+	n := 0
+	for i := range h.Fields {
+		if EqualFold(h.Fields[i].Name, name) {
+			n++
+		}
+	}
+	return n
+}
+
+// Cookie returns the first non-empty value of the cookie called name, in
+// Cookies and then in the Cookie fields, and whether there is one.
+func (h *Headers) Cookie(name string) (string, bool) {
+	for i := range h.Cookies {
+		if c := &h.Cookies[i]; c.Name == name && c.Value != "" {
+			return c.Value, true
+		}
+	}
+	for i := range h.Fields {
+		if f := &h.Fields[i]; isCookieField(f.Name) {
+			if v, ok := CookieValue(f.Value, name); ok {
+				return v, true
+			}
+		}
+	}
+	return "", false
+}
+
+// HasCookies reports whether the request carries cookies at all: a set of
+// cookies given apart, even empty, or a Cookie field.
+func (h *Headers) HasCookies() bool {
+	if h.CookieSet || len(h.Cookies) > 0 {
+		return true
+	}
+	for i := range h.Fields {
+		if isCookieField(h.Fields[i].Name) {
+			return true
+		}
+	}
+	return false
+}
+
+func isCookieField(name string) bool { return len(name) == 6 && EqualFold(name, "cookie") }
 
 // IsTokenByte reports whether c may appear in a token (RFC 9110 5.6.2).
 func IsTokenByte(c byte) bool { return tchar[c] }
@@ -102,11 +170,11 @@ func hasZero(x uint64) bool { return (x-lsb)&^x&msb != 0 }
 // hasLess reports whether a byte of x is less than n, for n <= 128.
 func hasLess(x uint64, n byte) bool { return (x-lsb*uint64(n))&^x&msb != 0 }
 
-// equalFoldASCII reports whether a and b are equal under ASCII case folding.
-// Header names are tokens, hence ASCII, so this is exact for them and, unlike
-// strings.EqualFold, never equates a non-ASCII rune (the Kelvin sign) with an
-// ASCII letter.
-func equalFoldASCII(a, b string) bool {
+// EqualFold reports whether a and b are equal under ASCII case folding.
+// Header names and the tokens of field values are ASCII, so this is exact
+// for them and, unlike strings.EqualFold, never equates a non-ASCII rune
+// (the Kelvin sign) with an ASCII letter.
+func EqualFold(a, b string) bool {
 	if len(a) != len(b) {
 		return false
 	}

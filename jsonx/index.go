@@ -1,6 +1,6 @@
 package jsonx
 
-import "unsafe"
+import "l7lb/strview"
 
 // A Member is one member of an object read by [IndexObject].
 type Member struct {
@@ -23,7 +23,7 @@ type Member struct {
 func (m *Member) Text() (string, bool) {
 	if m.Plain {
 		s := m.Value[1 : len(m.Value)-1]
-		return unsafe.String(unsafe.SliceData(s), len(s)), true
+		return strview.Of(s), true
 	}
 	if KindOf(m.Value) != String {
 		return "", false

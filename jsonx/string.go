@@ -5,7 +5,8 @@ import (
 	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
-	"unsafe"
+
+	"l7lb/strview"
 )
 
 // StringView returns the value of raw, which must be exactly one JSON string
@@ -33,7 +34,7 @@ func StringView(raw []byte) (string, error) {
 		if end == 2 {
 			return "", nil
 		}
-		return unsafe.String(&raw[1], end-2), nil
+		return strview.Of(raw[1 : end-1]), nil
 	}
 	if err != nil {
 		return "", err
@@ -55,7 +56,7 @@ func ValidString(raw []byte) string {
 	}
 	s := raw[1 : len(raw)-1]
 	if bytes.IndexByte(s, '\\') < 0 {
-		return unsafe.String(unsafe.SliceData(s), len(s))
+		return strview.Of(s)
 	}
 	return string(unescape(nil, s))
 }

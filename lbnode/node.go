@@ -7,12 +7,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"strconv"
-	"unsafe"
 
 	"l7lb/config"
 	"l7lb/engine"
 	"l7lb/jsonx"
 	"l7lb/maelstrom"
+	"l7lb/strview"
 )
 
 // handler holds the per-node scratch space that the hot path reuses.
@@ -80,7 +80,7 @@ func (h *handler) decide(msg *maelstrom.Message, decide func(*engine.Request, *e
 	if !r.hasMethod {
 		method = "GET"
 	}
-	h.er = engine.Request{Method: method, Target: r.path, Host: r.hostHeader(), SessionID: r.sessionID, Headers: r}
+	h.er = engine.Request{Method: method, Target: r.path, Host: r.hostHeader(), SessionID: r.sessionID, Headers: &r.view}
 	decide(&h.er, &h.dec)
 	return true
 }
@@ -125,7 +125,7 @@ func (r *response) AppendFields(b []byte) []byte {
 	}
 	if d.Status == 200 && d.HasRewrite {
 		b = append(b, `,"rewritten_path":`...)
-		b = jsonx.AppendString(b, unsafe.String(unsafe.SliceData(d.Rewritten), len(d.Rewritten)))
+		b = jsonx.AppendString(b, strview.Of(d.Rewritten))
 	}
 	if d.Server != "" {
 		b = append(b, `,"routed_to":`...)
@@ -169,7 +169,7 @@ func appendSetCookie(b []byte, d *engine.Decision) []byte {
 	v = append(v, d.ServerCookieName...)
 	v = append(v, '=')
 	v = append(v, d.ServerCookieValue...)
-	return jsonx.AppendString(b, unsafe.String(unsafe.SliceData(v), len(v)))
+	return jsonx.AppendString(b, strview.Of(v))
 }
 
 // rpcError turns a configuration error into error 12 naming the first

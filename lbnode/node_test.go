@@ -176,3 +176,34 @@ func TestASCII(t *testing.T) {
 		}
 	}
 }
+
+// TestHeaderView checks the node's reading of headers against the one
+// header view all faces share (httpmsg.Headers): names fold ASCII case
+// only (a name spelt with the Kelvin sign is not Cookie), values are
+// compared without surrounding whitespace, and an empty cookie value
+// counts as absent.
+func TestHeaderView(t *testing.T) {
+	const route = `{"src":"c1","dest":"lb","body":{"type":"config","msg_id":2,"routes":[{"name":"prod","headers":{"X-Env":"prod"},"servers":["s2"]}]}}` + "\n"
+	tests := []struct {
+		name, body string
+		want       map[string]any
+	}{
+		{"empty cookie then the session", `"headers":{"Cookie":"session_id=; session_id=abc"}`, map[string]any{"sticky": "new-pin"}},
+		{"empty cookie in the cookies object", `"cookies":{"session_id":""},"headers":{"Cookie":"session_id=abc"}`, map[string]any{"sticky": "new-pin"}},
+		{"Kelvin sign is not k", `"headers":{"Coo\u212aie":"session_id=abc"}`, map[string]any{"sticky": "none"}},
+		{"ASCII case folds", `"headers":{"cOOKIE":"session_id=abc"}`, map[string]any{"sticky": "new-pin"}},
+		{"header value with whitespace", `"headers":{"x-env":" prod\t"}`, map[string]any{"route": "prod"}},
+		{"host with whitespace", `"headers":{"Host":" a.example "}`, map[string]any{"status": 200.0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lines := run(t, initLine+route+`{"src":"c1","dest":"lb","body":{"type":"explain","msg_id":3,"path":"/x",`+tt.body+"}}\n")
+			got := replyBody(t, lines[len(lines)-1])
+			for k, want := range tt.want {
+				if got[k] != want {
+					t.Errorf("%s = %v, want %v (reply %s)", k, got[k], want, lines[len(lines)-1])
+				}
+			}
+		})
+	}
+}

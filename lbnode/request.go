@@ -1,29 +1,28 @@
 package lbnode
 
 import (
-	"strings"
-	"unsafe"
-
 	"l7lb/httpmsg"
 	"l7lb/jsonx"
 	"l7lb/maelstrom"
+	"l7lb/strview"
 )
 
 // request is an http_request (or explain) body, parsed in place: its strings
 // alias the message buffer, and its slices are reused from message to
 // message, so that parsing a request allocates nothing in steady state.
 type request struct {
-	fields                  // zeroed for each request
-	headers []httpmsg.Field // from `headers`, or from `raw`
-	cookies []httpmsg.Field // the `cookies` object
-	head    httpmsg.Head    // reused by raw parsing
+	fields // zeroed for each request
+	// view holds the fields of `headers` (or `raw`), the `cookies` object
+	// and whether there was one: the engine reads the request through it.
+	view httpmsg.Headers
+	head httpmsg.Head // reused by raw parsing
 }
 
 // fields are the scalar parts of a request.
 type fields struct {
-	method, path, host, sessionID, raw     string
-	hasMethod, hasPath, hasRaw, hasCookies bool   // hasCookies: a `cookies` object, even empty
-	bad                                    string // the first field of the wrong type
+	method, path, host, sessionID, raw string
+	hasMethod, hasPath, hasRaw         bool
+	bad                                string // the first field of the wrong type
 	// pathToken is the path's JSON token as received, when it has no
 	// escapes: the reply can echo it as it is.
 	pathToken []byte
@@ -35,7 +34,7 @@ type fields struct {
 func (r *request) parse(members []maelstrom.Member) string {
 	// Field by field: a composite literal would also copy head onto itself.
 	r.fields = fields{}
-	r.headers, r.cookies = reuse(r.headers), reuse(r.cookies)
+	r.view.Fields, r.view.Cookies, r.view.CookieSet = reuse(r.view.Fields), reuse(r.view.Cookies), false
 	for i := 0; i < len(members); i = jsonx.Next(members, i) {
 		r.field(members, i)
 	}
@@ -49,13 +48,7 @@ func (r *request) parse(members []maelstrom.Member) string {
 	if r.hasRaw {
 		return r.parseRaw()
 	}
-	hosts := 0
-	for _, f := range r.headers {
-		if strings.EqualFold(f.Name, "Host") {
-			hosts++
-		}
-	}
-	if hosts > 1 {
+	if r.view.Count("Host") > 1 {
 		return "headers: more than one Host"
 	}
 	return ""
@@ -100,10 +93,10 @@ func (r *request) field(ms []maelstrom.Member, i int) {
 		r.hasRaw = true
 		r.str(&r.raw, m, "raw")
 	case "headers":
-		r.headers = r.headers[:0]
+		r.view.Fields = r.view.Fields[:0]
 		r.headerFields(m, ms[i+1:jsonx.Next(ms, i)])
 	case "cookies":
-		r.cookies, r.hasCookies = r.cookies[:0], true
+		r.view.Cookies, r.view.CookieSet = r.view.Cookies[:0], true
 		r.cookieFields(m, ms[i+1:jsonx.Next(ms, i)])
 	}
 }
@@ -129,13 +122,13 @@ func (r *request) headerFields(m *maelstrom.Member, sub []maelstrom.Member) {
 		h := &sub[i]
 		name := keyString(h.Key)
 		if s, ok := h.Text(); ok {
-			r.headers = append(r.headers, httpmsg.Field{Name: name, Value: s})
+			r.view.Fields = append(r.view.Fields, httpmsg.Field{Name: name, Value: s})
 			continue
 		}
 		if jsonx.KindOf(h.Value) == jsonx.Array {
 			jsonx.ArrayEach(h.Value, func(_ int, el []byte) error {
 				if jsonx.KindOf(el) == jsonx.String {
-					r.headers = append(r.headers, httpmsg.Field{Name: name, Value: jsonx.ValidString(el)})
+					r.view.Fields = append(r.view.Fields, httpmsg.Field{Name: name, Value: jsonx.ValidString(el)})
 				} else {
 					r.fail("headers." + name + ": expected a string or a list of strings")
 				}
@@ -157,7 +150,7 @@ func (r *request) cookieFields(m *maelstrom.Member, sub []maelstrom.Member) {
 		c := &sub[i]
 		name := keyString(c.Key)
 		if s, ok := c.Text(); ok {
-			r.cookies = append(r.cookies, httpmsg.Field{Name: name, Value: s})
+			r.view.Cookies = append(r.view.Cookies, httpmsg.Field{Name: name, Value: s})
 		} else {
 			r.fail("cookies." + name + ": expected a string")
 		}
@@ -171,68 +164,20 @@ func (r *request) parseRaw() string {
 	}
 	r.method, r.hasMethod = r.head.Method, true
 	r.path, r.hasPath = r.head.Target, true
-	r.headers = append(r.headers[:0], r.head.Fields...)
+	r.view.Fields = append(r.view.Fields[:0], r.head.Fields...)
 	return ""
 }
 
 // hostHeader returns the Host header, or the `host` field when there is none.
 func (r *request) hostHeader() string {
-	if h, ok := r.Header("Host"); ok {
+	if h, ok := r.view.Header("Host"); ok {
 		return h
 	}
 	return r.host
 }
 
-// HasHeader implements engine.Headers.
-func (r *request) HasHeader(name, value string) bool {
-	for _, f := range r.headers {
-		if f.Value == value && strings.EqualFold(f.Name, name) {
-			return true
-		}
-	}
-	return false
-}
-
-// Header implements engine.Headers.
-func (r *request) Header(name string) (string, bool) {
-	for _, f := range r.headers {
-		if strings.EqualFold(f.Name, name) {
-			return f.Value, true
-		}
-	}
-	return "", false
-}
-
-// Cookie implements engine.Headers: the first non-empty value of the cookie
-// in the `cookies` object, then in the Cookie headers. An empty value counts
-// as absent.
-func (r *request) Cookie(name string) (string, bool) {
-	for _, c := range r.cookies {
-		if c.Name == name && c.Value != "" {
-			return c.Value, true
-		}
-	}
-	for _, f := range r.headers {
-		if strings.EqualFold(f.Name, "Cookie") {
-			if v, ok := httpmsg.CookieValue(f.Value, name); ok && v != "" {
-				return v, true
-			}
-		}
-	}
-	return "", false
-}
-
-// HasCookies implements engine.Headers.
-func (r *request) HasCookies() bool {
-	if r.hasCookies {
-		return true
-	}
-	_, ok := r.Header("Cookie")
-	return ok
-}
-
 // keyString returns a member's key as a string without copying: the key
 // aliases the message, or is a copy of its own when it had escapes.
 func keyString(key []byte) string {
-	return unsafe.String(unsafe.SliceData(key), len(key))
+	return strview.Of(key)
 }

@@ -4,10 +4,10 @@ import (
 	"bufio"
 	"errors"
 	"io"
-	"strings"
 	"sync"
 
 	"l7lb/httpmsg"
+	"l7lb/strview"
 )
 
 var (
@@ -104,7 +104,7 @@ func copyChunked(dst *bufio.Writer, src *bufio.Reader, reframe bool, limit int, 
 		if err != nil {
 			return err
 		}
-		size, ok := parseChunkLine(line)
+		size, ok := httpmsg.ParseChunkLine(line)
 		if !ok {
 			return errBadChunk
 		}
@@ -147,7 +147,7 @@ func copyChunked(dst *bufio.Writer, src *bufio.Reader, reframe bool, limit int, 
 }
 
 // copyTrailers copies the trailer section that ends a chunked body, through
-// its empty line.
+// its empty line, the fields that pass (trailerAllowed) to trailers.
 func copyTrailers(dst *bufio.Writer, src *bufio.Reader, reframe bool, limit int, trailers *fieldSink) error {
 	total, fields := 0, 0
 	for {
@@ -161,14 +161,14 @@ func copyTrailers(dst *bufio.Writer, src *bufio.Reader, reframe bool, limit int,
 		if total, fields = total+len(line), fields+1; total > limit || fields > httpmsg.MaxHeaders {
 			return errTrailerSize
 		}
-		name, value, ok := strings.Cut(str(line), ":")
-		if !ok || !httpmsg.ValidToken(name) || !httpmsg.ValidFieldValue(value) {
+		f, err := httpmsg.ParseField(strview.Of(line))
+		if err != nil {
 			return errBadTrailer
 		}
-		if trailers == nil || !trailerAllowed(name) {
+		if trailers == nil || !trailerAllowed(f.Name) {
 			continue
 		}
-		trailers.field(name, trimOWS(value))
+		trailers.field(f.Name, f.Value) // an error stays in dst, for the next write
 	}
 	if reframe {
 		if _, err := dst.WriteString("\r\n"); err != nil {
@@ -236,104 +236,6 @@ func readLine(dst *bufio.Writer, src *bufio.Reader) ([]byte, error) {
 		return nil, errBadChunk // a bare LF
 	}
 	return line[:len(line)-2], nil
-}
-
-// parseChunkLine parses a chunk-size line without its CRLF:
-//
-//	chunk-size *( BWS ";" BWS token [ BWS "=" BWS ( token / quoted-string ) ] )
-func parseChunkLine(line []byte) (int64, bool) {
-	var size int64
-	i := 0
-	for ; i < len(line); i++ {
-		d := unhex(line[i])
-		if d < 0 {
-			break
-		}
-		if size>>56 != 0 {
-			return 0, false // more than 60 bits
-		}
-		size = size<<4 | int64(d)
-	}
-	if i == 0 {
-		return 0, false
-	}
-	for rest := line[i:]; len(rest) > 0; {
-		rest = skipOWS(rest)
-		if len(rest) == 0 || rest[0] != ';' {
-			return 0, false
-		}
-		rest = skipOWS(rest[1:])
-		n := tokenLen(rest)
-		if n == 0 {
-			return 0, false
-		}
-		rest = skipOWS(rest[n:])
-		if len(rest) == 0 || rest[0] != '=' {
-			continue
-		}
-		rest = skipOWS(rest[1:])
-		if n = tokenLen(rest); n == 0 {
-			n = quotedLen(rest)
-		}
-		if n == 0 {
-			return 0, false
-		}
-		rest = rest[n:]
-	}
-	return size, true
-}
-
-func unhex(c byte) int {
-	switch {
-	case '0' <= c && c <= '9':
-		return int(c - '0')
-	case 'a' <= c && c <= 'f':
-		return int(c-'a') + 10
-	case 'A' <= c && c <= 'F':
-		return int(c-'A') + 10
-	}
-	return -1
-}
-
-func skipOWS(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	return b
-}
-
-// tokenLen returns the length of the token that starts b.
-func tokenLen(b []byte) int {
-	n := 0
-	for n < len(b) && httpmsg.IsTokenByte(b[n]) {
-		n++
-	}
-	return n
-}
-
-// quotedLen returns the length of the quoted-string that starts b, or 0.
-func quotedLen(b []byte) int {
-	if len(b) == 0 || b[0] != '"' {
-		return 0
-	}
-	for i := 1; i < len(b); i++ {
-		switch c := b[i]; {
-		case c == '"':
-			return i + 1
-		case c == '\\':
-			if i++; i == len(b) || !qdtext(b[i]) && b[i] != '"' && b[i] != '\\' {
-				return 0
-			}
-		case !qdtext(c):
-			return 0
-		}
-	}
-	return 0
-}
-
-// qdtext reports whether c may appear unescaped in a quoted-string.
-func qdtext(c byte) bool {
-	return c == '\t' || c == ' ' || c >= 0x21 && c != '"' && c != '\\' && c != 0x7f
 }
 
 // writeHexLine writes n in hex and CRLF, a chunk-size line.

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"l7lb/engine"
 	"l7lb/httpmsg"
+	"l7lb/strview"
 )
 
 var (
@@ -25,16 +27,18 @@ var aLongTimeAgo = time.Unix(1, 0)
 // its requests in turn. Everything a request needs is kept here and reused
 // by the next one, which is how a keep-alive request costs no allocation.
 type clientConn struct {
-	p      *Proxy
-	ln     *listener
-	raw    net.Conn // the accepted connection, under TLS if any
-	secure bool     // TLS was negotiated
-	tc     timedConn
-	br     *bufio.Reader
-	bw     *bufio.Writer
-	shard  int    // the shard of the server pools it uses first
-	ip     string // the client's IP address
-	fwdFor string // the same as a Forwarded for= value: IPv6 quoted
+	p       *Proxy
+	ln      *listener
+	raw     net.Conn // the accepted connection, under TLS if any
+	secure  bool     // TLS was negotiated
+	tc      timedConn
+	br      *bufio.Reader
+	bw      *bufio.Writer
+	shard   int    // the shard of the server pools it uses first
+	ip      string // the client's IP address
+	fwdFor  string // the same as a Forwarded for= value: IPv6 quoted
+	trusted bool   // the client is a trusted proxy: its forwarding fields are kept
+	date    dateCache
 
 	// idle and poked let Shutdown wake a connection that waits for its
 	// next request without disturbing one that serves a request.
@@ -87,7 +91,27 @@ func newClientConn(p *Proxy, nc net.Conn, ln *listener) *clientConn {
 	c.bw = writers.Get().(*bufio.Writer)
 	c.bw.Reset(&c.tc)
 	c.ip, c.fwdFor = clientIP(nc.RemoteAddr())
+	c.trusted = trustedAddr(p.trusted, nc.RemoteAddr())
 	return c
+}
+
+// trustedAddr reports whether a is in one of the prefixes.
+func trustedAddr(prefixes []netip.Prefix, a net.Addr) bool {
+	t, ok := a.(*net.TCPAddr)
+	if !ok || len(prefixes) == 0 {
+		return false
+	}
+	ip, ok := netip.AddrFromSlice(t.IP)
+	if !ok {
+		return false
+	}
+	ip = ip.Unmap()
+	for _, p := range prefixes {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // clientIP returns the address of a client as X-Forwarded-For and as
@@ -211,6 +235,13 @@ func (c *clientConn) wake() {
 	}
 }
 
+// isHTTPVersion reports whether v is an HTTP-version, HTTP/DIGIT.DIGIT
+// (RFC 9112 2.3): one the proxy does not speak gets 505, anything else in
+// its place ("ICE/1.0", "http/1.1") makes a malformed request line, 400.
+func isHTTPVersion(v string) bool {
+	return len(v) == 8 && v[:5] == "HTTP/" && '0' <= v[5] && v[5] <= '9' && v[6] == '.' && '0' <= v[7] && v[7] <= '9'
+}
+
 // serveRequest reads, routes and answers one request, and reports whether
 // the connection stays open for another.
 func (c *clientConn) serveRequest() bool {
@@ -219,11 +250,21 @@ func (c *clientConn) serveRequest() bool {
 	c.req.head.Method = ""
 	c.d.Route, c.d.Sticky = "", engine.StickyNone
 
-	head, err := readHead(c.br, c.headBuf, p.l.MaxHeaderBytes, &c.tc, p.t.ReadHeader)
-	c.headBuf = head
+	timeout := p.t.ReadHeader
+	set, err := skipEmptyLines(c.br, p.l.MaxHeaderBytes, &c.tc, timeout)
+	if set {
+		timeout = 0 // the head's deadline is in force
+	}
+	var head []byte
+	if err == nil {
+		head, err = readHead(c.br, c.headBuf, p.l.MaxHeaderBytes, &c.tc, timeout)
+		c.headBuf = head
+	}
 	switch {
 	case err == errHeadTooLarge:
 		return c.reject(431, errHeaderSize, "")
+	case err == errEmptyLines:
+		return c.reject(400, errBadRequest, err.Error())
 	case err != nil:
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
@@ -235,7 +276,7 @@ func (c *clientConn) serveRequest() bool {
 	r := &c.req
 	sniffed := c.sniffed
 	c.sniffed = false
-	if err := httpmsg.ParseHead(str(head), &r.head); err != nil {
+	if err := httpmsg.ParseHead(strview.Of(head), &r.head); err != nil {
 		if sniffed && !http1Line(head) {
 			// On an h2c listener, a first line that is no HTTP/1.x
 			// request line is an invalid HTTP/2 preface: the
@@ -246,7 +287,7 @@ func (c *clientConn) serveRequest() bool {
 		switch {
 		case errors.Is(err, httpmsg.ErrTooManyHeaders), errors.Is(err, httpmsg.ErrHeadTooLarge):
 			return c.reject(431, errHeaderSize, "")
-		case errors.Is(err, httpmsg.ErrUnsupportedVersion):
+		case errors.Is(err, httpmsg.ErrUnsupportedVersion) && isHTTPVersion(err.(*httpmsg.HeadError).Version):
 			return c.reject(505, errBadRequest, "")
 		}
 		return c.reject(400, errBadRequest, err.Error())
@@ -263,7 +304,7 @@ func (c *clientConn) serveRequest() bool {
 			return keep
 		}
 	}
-	c.ereq = engine.Request{Method: r.head.Method, Target: r.head.Target, Host: r.host, Headers: r}
+	c.ereq = engine.Request{Method: r.head.Method, Target: r.head.Target, Host: r.host, Headers: &r.view}
 	p.eng.Route(&c.ereq, &c.d)
 	switch c.d.Status {
 	case 200:

@@ -1,5 +1,7 @@
 package proxy
 
+import "l7lb/httpmsg"
+
 // fieldKind names the header fields the proxy treats specially. A message's
 // fields are classified once, when parsed, so that framing checks and the
 // forwarding loop switch on a byte instead of comparing names again.
@@ -18,12 +20,16 @@ const (
 	kTE
 	kTrailer
 	kUpgrade
+	kHTTP2Settings
 	kExpect
 	kCookie
+	kDate
 	kXForwardedFor
 	kXForwardedHost
 	kXForwardedProto
+	kXForwardedOther // any other X-Forwarded-*
 	kForwarded
+	kXRealIP
 	kXRequestID
 )
 
@@ -33,159 +39,110 @@ const (
 func classify(name string) fieldKind {
 	switch len(name) {
 	case 2:
-		if equalFold(name, "te") {
+		if httpmsg.EqualFold(name, "te") {
 			return kTE
 		}
 	case 4:
-		if equalFold(name, "host") {
+		switch {
+		case httpmsg.EqualFold(name, "host"):
 			return kHost
+		case httpmsg.EqualFold(name, "date"):
+			return kDate
 		}
 	case 6:
 		switch {
-		case equalFold(name, "cookie"):
+		case httpmsg.EqualFold(name, "cookie"):
 			return kCookie
-		case equalFold(name, "expect"):
+		case httpmsg.EqualFold(name, "expect"):
 			return kExpect
 		}
 	case 7:
 		switch {
-		case equalFold(name, "trailer"):
+		case httpmsg.EqualFold(name, "trailer"):
 			return kTrailer
-		case equalFold(name, "upgrade"):
+		case httpmsg.EqualFold(name, "upgrade"):
 			return kUpgrade
 		}
 	case 9:
-		if equalFold(name, "forwarded") {
+		switch {
+		case httpmsg.EqualFold(name, "forwarded"):
 			return kForwarded
+		case httpmsg.EqualFold(name, "x-real-ip"):
+			return kXRealIP
 		}
 	case 10:
 		switch {
-		case equalFold(name, "connection"):
+		case httpmsg.EqualFold(name, "connection"):
 			return kConnection
-		case equalFold(name, "keep-alive"):
+		case httpmsg.EqualFold(name, "keep-alive"):
 			return kKeepAlive
 		}
 	case 12:
-		if equalFold(name, "x-request-id") {
+		if httpmsg.EqualFold(name, "x-request-id") {
 			return kXRequestID
 		}
 	case 14:
-		if equalFold(name, "content-length") {
+		switch {
+		case httpmsg.EqualFold(name, "content-length"):
 			return kContentLength
+		case httpmsg.EqualFold(name, "http2-settings"):
+			return kHTTP2Settings
 		}
 	case 15:
-		if equalFold(name, "x-forwarded-for") {
+		if httpmsg.EqualFold(name, "x-forwarded-for") {
 			return kXForwardedFor
 		}
 	case 16:
 		switch {
-		case equalFold(name, "x-forwarded-host"):
+		case httpmsg.EqualFold(name, "x-forwarded-host"):
 			return kXForwardedHost
-		case equalFold(name, "proxy-connection"):
+		case httpmsg.EqualFold(name, "proxy-connection"):
 			return kProxyConnection
 		}
 	case 17:
 		switch {
-		case equalFold(name, "transfer-encoding"):
+		case httpmsg.EqualFold(name, "transfer-encoding"):
 			return kTransferEncoding
-		case equalFold(name, "x-forwarded-proto"):
+		case httpmsg.EqualFold(name, "x-forwarded-proto"):
 			return kXForwardedProto
 		}
 	case 18:
-		if equalFold(name, "proxy-authenticate") {
+		if httpmsg.EqualFold(name, "proxy-authenticate") {
 			return kProxyAuthenticate
 		}
 	case 19:
-		if equalFold(name, "proxy-authorization") {
+		if httpmsg.EqualFold(name, "proxy-authorization") {
 			return kProxyAuthorization
 		}
+	}
+	if len(name) > len(xForwarded) && name[1] == '-' && httpmsg.EqualFold(name[:len(xForwarded)], xForwarded) {
+		return kXForwardedOther
 	}
 	return kOther
 }
 
+const xForwarded = "x-forwarded-"
+
 // hopByHop reports whether fields of kind k concern only the connection
 // they arrive on and are never forwarded as received (RFC 9110 7.6.1).
-// The framing fields are among them: the proxy writes its own.
+// The framing fields are among them: the proxy writes its own. So is
+// HTTP2-Settings, which only means something with an h2c upgrade, which
+// the proxy never forwards (RFC 9113 3.2.1 makes it hop-by-hop).
 func hopByHop(k fieldKind) bool {
 	switch k {
-	case kConnection, kKeepAlive, kProxyConnection, kProxyAuthenticate,
-		kProxyAuthorization, kTE, kTrailer, kTransferEncoding, kUpgrade, kContentLength:
+	case kConnection, kKeepAlive, kProxyConnection, kProxyAuthenticate, kProxyAuthorization,
+		kTE, kTrailer, kTransferEncoding, kUpgrade, kHTTP2Settings, kContentLength:
 		return true
 	}
 	return false
 }
 
-// equalFold reports whether s equals lower, which is in lower case, under
-// ASCII case folding.
-func equalFold(s, lower string) bool {
-	if len(s) != len(lower) {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// equalFoldBoth is equalFold for two strings of any case.
-func equalFoldBoth(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
-}
-
-// nextToken splits the first element off a comma-separated list, trimming
-// optional whitespace around it; empty elements are returned as "".
-func nextToken(list string) (elem, rest string) {
-	i := 0
-	for i < len(list) && list[i] != ',' {
-		i++
-	}
-	elem, rest = trimOWS(list[:i]), list[min(i+1, len(list)):]
-	if i == len(list) {
-		rest = ""
-	}
-	return elem, rest
-}
-
-func trimOWS(s string) string {
-	for s != "" && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
-	}
-	for s != "" && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	return s
-}
-
-// hasToken reports whether the comma-separated list holds token,
-// compared case-insensitively; token is in lower case.
-func hasToken(list, token string) bool {
-	for list != "" {
-		var elem string
-		elem, list = nextToken(list)
-		if equalFold(elem, token) {
-			return true
-		}
+// forwarding reports whether fields of kind k say where a request came
+// from: a client's are kept only when it is a trusted proxy.
+func forwarding(k fieldKind) bool {
+	switch k {
+	case kXForwardedFor, kXForwardedHost, kXForwardedProto, kXForwardedOther, kForwarded, kXRealIP:
+		return true
 	}
 	return false
 }

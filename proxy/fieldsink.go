@@ -104,42 +104,63 @@ func upstreamHost(r *request, d *engine.Decision) string {
 	return r.host
 }
 
-// writeRequestFields writes the header fields of request r, routed by d,
-// for its server, whatever the protocols on either side; Host and the
+// writeRequestFields writes the header fields of request r for its
+// server, whatever the protocols on either side; Host, Upgrade and the
 // framing are the caller's:
 //
 //   - the client's fields in order, less the hop-by-hop ones (RFC 9110
 //     7.6.1: Connection and the fields it names, Keep-Alive,
 //     Proxy-Connection, Proxy-Authenticate, Proxy-Authorization, TE,
-//     Trailer, Transfer-Encoding, Upgrade) and the forwarding fields;
-//     Trailer is kept when the body may carry trailers (withTrailers);
-//   - X-Forwarded-For with the client appended, one field for all;
-//     X-Forwarded-Host and X-Forwarded-Proto, set (a client's own are not
-//     trusted); RFC 7239 Forwarded with an element appended, proto=https
-//     on a TLS listener;
+//     Trailer, Transfer-Encoding, Upgrade, HTTP2-Settings) and the
+//     forwarding fields; Trailer is kept when the body may carry
+//     trailers (withTrailers);
+//   - the forwarding fields (docs/config.md, "Forwarding fields"): from a
+//     client that is not a trusted proxy, the client's own replaced by
+//     X-Forwarded-For, X-Forwarded-Host, X-Forwarded-Proto, Forwarded and
+//     X-Real-IP that name the client alone, the protocol being https on a
+//     TLS listener; from a trusted proxy, the lists X-Forwarded-For and
+//     Forwarded appended to and the others kept (set when absent);
 //   - X-Request-Id when the client sent none (id is not 0);
 //   - TE: trailers when the client accepts trailers (so a server may send
-//     them).
+//     them), and Via (RFC 9110 7.6.3).
 func (c *clientConn) writeRequestFields(s *fieldSink, r *request, id uint64, withTrailers bool) {
 	fields := r.head.Fields
+	// A trusted proxy's forwarding fields: whether there are lists to
+	// append to, and which single-valued fields to keep (-1 for none).
 	xff, fwd := false, false
+	xfh, xfp, realIP := -1, -1, -1
 	for i := range fields {
-		switch k := r.kinds[i]; k {
-		case kHost, kXForwardedHost, kXForwardedProto:
+		k := r.kinds[i]
+		switch {
+		case k == kHost:
 			continue
-		case kXForwardedFor, kForwarded:
-			if !r.dropped(fields, i) {
-				xff, fwd = xff || k == kXForwardedFor, fwd || k == kForwarded
+		case forwarding(k):
+			if !c.trusted || r.dropped(fields, i) {
+				continue
 			}
-			continue
-		case kTrailer:
+			switch k {
+			case kXForwardedFor:
+				xff = true
+				continue
+			case kForwarded:
+				fwd = true
+				continue
+			case kXForwardedHost:
+				xfh = keepFirst(xfh, i)
+				continue
+			case kXForwardedProto:
+				xfp = keepFirst(xfp, i)
+				continue
+			case kXRealIP:
+				realIP = keepFirst(realIP, i)
+				continue
+			}
+		case k == kTrailer:
 			if !withTrailers || r.connNames && r.named(fields, fields[i].Name) {
 				continue
 			}
-		default:
-			if r.dropped(fields, i) {
-				continue
-			}
+		case r.dropped(fields, i):
+			continue
 		}
 		s.field(fields[i].Name, fields[i].Value)
 	}
@@ -150,10 +171,17 @@ func (c *clientConn) writeRequestFields(s *fieldSink, r *request, id uint64, wit
 	}
 	s.add(c.ip)
 	s.end()
-	if r.host != "" {
+	switch {
+	case xfh >= 0:
+		s.field("X-Forwarded-Host", fields[xfh].Value)
+	case r.host != "":
 		s.field("X-Forwarded-Host", r.host)
 	}
-	s.field("X-Forwarded-Proto", c.ln.proto)
+	if xfp >= 0 {
+		s.field("X-Forwarded-Proto", fields[xfp].Value)
+	} else {
+		s.field("X-Forwarded-Proto", c.ln.proto)
+	}
 	s.begin("Forwarded")
 	if fwd {
 		writeList(s, r, kForwarded)
@@ -167,6 +195,11 @@ func (c *clientConn) writeRequestFields(s *fieldSink, r *request, id uint64, wit
 	s.add(";proto=")
 	s.add(c.ln.proto)
 	s.end()
+	if realIP >= 0 {
+		s.field("X-Real-IP", fields[realIP].Value)
+	} else {
+		s.field("X-Real-IP", c.ip)
+	}
 	if id != 0 {
 		s.begin("X-Request-Id")
 		s.add(c.p.idPrefix)
@@ -176,6 +209,29 @@ func (c *clientConn) writeRequestFields(s *fieldSink, r *request, id uint64, wit
 	if r.teTrailers {
 		s.field("TE", "trailers")
 	}
+	if c.p.via {
+		s.field("Via", viaElement(r.head.Proto))
+	}
+}
+
+// keepFirst returns i unless a field was kept already.
+func keepFirst(kept, i int) int {
+	if kept >= 0 {
+		return kept
+	}
+	return i
+}
+
+// viaElement is the proxy's Via element (RFC 9110 7.6.3) for a message
+// received in proto: "1.1 l7lb", "1.0 l7lb" or "2 l7lb".
+func viaElement(proto string) string {
+	switch proto {
+	case "HTTP/1.0":
+		return "1.0 l7lb"
+	case "HTTP/2.0":
+		return "2 l7lb"
+	}
+	return "1.1 l7lb"
 }
 
 // writeList adds the values of the client's fields of kind k, which
@@ -194,18 +250,21 @@ func writeList(s *fieldSink, r *request, k fieldKind) {
 // resp to the request decided by d, for the client, whatever the
 // protocols on either side; the status and the framing are the caller's:
 // the server's fields less the hop-by-hop ones (Trailer kept when
-// trailers pass, withTrailers), the sticky cookies, and
-// Strict-Transport-Security on a TLS listener with hsts.
+// trailers pass, withTrailers), the sticky cookies,
+// Strict-Transport-Security on a TLS listener with hsts, Date when the
+// server sent none (RFC 9110 6.6.1: a proxy with a clock adds it; x/net's
+// HTTP/2 server adds it itself), and Via.
 func (c *clientConn) writeResponseFields(s *fieldSink, resp *response, d *engine.Decision, withTrailers bool) {
-	for i := range resp.fields {
-		f := &resp.fields[i]
+	fields := resp.head.Fields
+	for i := range fields {
+		f := &fields[i]
 		switch resp.kinds[i] {
 		case kTrailer:
-			if !withTrailers || resp.connNames && resp.named(resp.fields, f.Name) {
+			if !withTrailers || resp.connNames && resp.named(fields, f.Name) {
 				continue
 			}
 		default:
-			if resp.dropped(resp.fields, i) {
+			if resp.dropped(fields, i) {
 				continue
 			}
 		}
@@ -215,15 +274,24 @@ func (c *clientConn) writeResponseFields(s *fieldSink, resp *response, d *engine
 	if c.ln.HSTS != "" {
 		s.field("Strict-Transport-Security", c.ln.HSTS)
 	}
+	if !resp.hasDate && s.w != nil {
+		c.writeDate(s.w)
+	}
+	if c.p.via {
+		s.field("Via", viaElement(resp.head.Proto))
+	}
 }
 
 // writeInformationalFields writes the fields of a 1xx response for the
-// client: the server's, less the hop-by-hop ones.
-func writeInformationalFields(s *fieldSink, resp *response) {
-	for i := range resp.fields {
-		if !resp.dropped(resp.fields, i) {
-			s.field(resp.fields[i].Name, resp.fields[i].Value)
+// client: the server's, less the hop-by-hop ones, and Via.
+func (c *clientConn) writeInformationalFields(s *fieldSink, resp *response) {
+	for i := range resp.head.Fields {
+		if !resp.dropped(resp.head.Fields, i) {
+			s.field(resp.head.Fields[i].Name, resp.head.Fields[i].Value)
 		}
+	}
+	if c.p.via {
+		s.field("Via", viaElement(resp.head.Proto))
 	}
 }
 
@@ -264,9 +332,8 @@ func itoa(n int) string     { return strconv.Itoa(n) }
 func itoa64(n int64) string { return strconv.FormatInt(n, 10) }
 
 // trailerAllowed reports whether a trailer field called name passes
-// through the proxy: not one that concerns the connection or the framing,
-// nor Host.
-func trailerAllowed(name string) bool {
-	k := classify(name)
-	return !hopByHop(k) && k != kHost
-}
+// through the proxy, either way: not one that frames, routes, forwards,
+// authenticates or controls a message (httpmsg.TrailerForbidden): a
+// recipient that merges trailers into the header section must not learn
+// those from them.
+func trailerAllowed(name string) bool { return !httpmsg.TrailerForbidden(name) }

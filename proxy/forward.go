@@ -3,10 +3,12 @@ package proxy
 import (
 	"errors"
 	"net"
+	"strconv"
 	"time"
 
 	"l7lb/config"
 	"l7lb/httpmsg"
+	"l7lb/strview"
 )
 
 // expectWait is how long a server may leave an Expect: 100-continue
@@ -99,7 +101,7 @@ func (c *clientConn) forwardH1(b *backend, connect, timeout time.Duration, fresh
 	res, err = c.exchange(sc, timeout)
 	if res == resOK {
 		c.p.success(b)
-		c.p.eng.Responded(&c.d, c.resp.status)
+		c.p.eng.Responded(&c.d, c.resp.head.Status)
 		return c.relay(sc), resOK, nil
 	}
 	b.discard(sc)
@@ -176,10 +178,10 @@ func (c *clientConn) exchange(sc *serverConn, timeout time.Duration) (result, er
 		default:
 			return resBadResponse, err
 		}
-		if err := c.resp.parse(str(head), r.head.Method); err != nil {
+		if err := c.resp.parse(strview.Of(head), r.head.Method); err != nil {
 			return resBadResponse, err
 		}
-		status := c.resp.status
+		status := c.resp.head.Status
 		if status >= 200 || status == 101 {
 			c.bodyUnsent = !sent
 			return resOK, nil
@@ -209,7 +211,9 @@ func (c *clientConn) exchange(sc *serverConn, timeout time.Duration) (result, er
 // sendContinue tells the client to send its body.
 func (c *clientConn) sendContinue() (result, error) {
 	c.informed = true
-	c.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
+	c.bw.WriteString("HTTP/1.1 100 Continue\r\n")
+	c.writeDate(c.bw)
+	c.bw.WriteString("\r\n")
 	if err := c.bw.Flush(); err != nil {
 		return resClientGone, err
 	}
@@ -249,8 +253,8 @@ func (c *clientConn) sendBody(sc *serverConn) (result, error) {
 // reports whether the client connection stays open.
 func (c *clientConn) relay(sc *serverConn) bool {
 	p, r, resp, b := c.p, &c.req, &c.resp, sc.be
-	if resp.status == 101 {
-		if !r.upgrading() || !offered(r.upgradeTo, resp.upgradeTo) {
+	if resp.head.Status == 101 {
+		if !r.upgrading() || !r.offers(resp.upgradeTo) {
 			b.discard(sc)
 			return c.reject(502, errBadResponse, "unexpected protocol switch")
 		}
@@ -267,7 +271,7 @@ func (c *clientConn) relay(sc *serverConn) bool {
 	out := c.framingFor(resp)
 	keep := r.keepAlive && !c.bodyUnsent && out != outClose && !p.shutting.Load()
 	c.writeResponseHead(c.bw, out, keep)
-	c.status = resp.status
+	c.status = resp.head.Status
 	sc.tc.readIdle = p.t.Idle
 	var err error
 	switch resp.body {
@@ -296,10 +300,12 @@ func (c *clientConn) relay(sc *serverConn) bool {
 		return false
 	}
 	// The response is read: the server connection is free before the
-	// client has it all.
-	if resp.closes || c.bodyUnsent {
+	// client has it all. Bytes after the response's end are no response
+	// to anything: a connection holding some is never reused.
+	if resp.closes || c.bodyUnsent || sc.br.Buffered() > 0 {
 		b.discard(sc)
 	} else {
+		sc.suspect = resp.body == bodyNone && (resp.hasLength && resp.length > 0 || resp.chunked)
 		b.put(c.shard, sc)
 	}
 	if c.bw.Flush() != nil {
@@ -309,17 +315,17 @@ func (c *clientConn) relay(sc *serverConn) bool {
 	return keep
 }
 
-// offered reports whether the protocol a server switched to is one the
-// client's Upgrade list offered.
-func offered(list, proto string) bool {
-	for list != "" {
-		var t string
-		t, list = nextToken(list)
-		if t != "" && equalFoldBoth(t, proto) {
-			return true
-		}
+// badResponseText says why a response was refused: which limit its head
+// went over, or that it was malformed (the details are for the log, not
+// for the client).
+func badResponseText(err error) string {
+	switch {
+	case err == errHeadTooLarge:
+		return "response head larger than " + strconv.Itoa(httpmsg.MaxHeadBytes) + " bytes"
+	case errors.Is(err, httpmsg.ErrTooManyResponseFields):
+		return "response head with more than " + strconv.Itoa(httpmsg.MaxResponseFields) + " fields"
 	}
-	return false
+	return "bad response from server"
 }
 
 func isTimeout(err error) bool {

@@ -66,9 +66,9 @@ func TestForwardedFields(t *testing.T) {
 		t.Errorf("request line: %q", head)
 	}
 	want := regexp.MustCompile(`^\[Host: shop.example.com:8080 Accept: \*/\* ` +
-		`X-Forwarded-For: 10.0.0.1, 127.0.0.1 X-Forwarded-Host: shop.example.com:8080 X-Forwarded-Proto: http ` +
-		`Forwarded: for=10.0.0.1, for=127.0.0.1;host="shop.example.com:8080";proto=http ` +
-		`X-Request-Id: [0-9a-f]{16}-[0-9a-f]+ TE: trailers\]$`)
+		`X-Forwarded-For: 127.0.0.1 X-Forwarded-Host: shop.example.com:8080 X-Forwarded-Proto: http ` +
+		`Forwarded: for=127.0.0.1;host="shop.example.com:8080";proto=http X-Real-IP: 127.0.0.1 ` +
+		`X-Request-Id: [0-9a-f]{16}-[0-9a-f]+ TE: trailers Via: 1.1 l7lb\]$`)
 	if s := "[" + strings.Join(got, " ") + "]"; !want.MatchString(s) {
 		t.Errorf("forwarded fields:\n%s", strings.Join(got, "\n"))
 	}

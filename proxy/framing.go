@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"errors"
-	"strings"
 
 	"l7lb/httpmsg"
 )
@@ -20,7 +19,6 @@ const (
 // Framing errors. Each is a way to make two parsers disagree on where a
 // message ends, so the proxy refuses the message rather than guess.
 var (
-	errBadLength      = errors.New("invalid Content-Length")
 	errLengths        = errors.New("conflicting Content-Length values")
 	errBadEncoding    = errors.New("Transfer-Encoding other than chunked")
 	errLengthEncoding = errors.New("both Content-Length and Transfer-Encoding")
@@ -41,10 +39,18 @@ type fieldInfo struct {
 	connUpgrade   bool // Connection: upgrade
 	connNames     bool // Connection names other fields, which must be dropped
 
-	upgradeTo  string // the Upgrade field
-	teTrailers bool   // TE lists trailers
-	expect     bool   // Expect: 100-continue
+	// upgradeTo is the last Upgrade field (a server's 101 names one
+	// protocol); upgradeOther is set when the Upgrade fields list a
+	// protocol but h2c, which the proxy never forwards (a client's upgrade
+	// to HTTP/2 over cleartext would switch a server to a protocol the
+	// proxy does not speak).
+	upgradeTo    string
+	upgradeOther bool
+
+	teTrailers bool // TE lists trailers
+	expect     bool // Expect: 100-continue
 	hasHost    bool
+	hasDate    bool
 	hasID      bool // X-Request-Id
 }
 
@@ -69,15 +75,18 @@ func (fi *fieldInfo) scan(fields []httpmsg.Field) error {
 			}
 		case kTransferEncoding:
 			te++
-			fi.chunked = equalFold(f.Value, "chunked")
+			fi.chunked = httpmsg.EqualFold(f.Value, "chunked")
 		case kConnection:
 			fi.connection(f.Value)
 		case kUpgrade:
 			fi.upgradeTo = f.Value
+			fi.upgradeOther = fi.upgradeOther || hasUpgradeOtherThanH2C(f.Value)
+		case kDate:
+			fi.hasDate = true
 		case kTE:
-			fi.teTrailers = fi.teTrailers || hasToken(f.Value, "trailers")
+			fi.teTrailers = fi.teTrailers || httpmsg.HasToken(f.Value, "trailers")
 		case kExpect:
-			fi.expect = fi.expect || equalFold(f.Value, "100-continue")
+			fi.expect = fi.expect || httpmsg.EqualFold(f.Value, "100-continue")
 		case kXRequestID:
 			fi.hasID = true
 		}
@@ -92,61 +101,53 @@ func (fi *fieldInfo) scan(fields []httpmsg.Field) error {
 	return nil
 }
 
-// addLength adds a Content-Length field value: a list of equal numbers
-// (RFC 9110 8.6), without empty elements.
+// addLength adds a Content-Length field value: every Content-Length of a
+// message must give the same number.
 func (fi *fieldInfo) addLength(list string) error {
-	for {
-		elem, rest, more := strings.Cut(list, ",")
-		n, ok := parseLength(trimOWS(elem))
-		switch {
-		case !ok:
-			return errBadLength
-		case fi.hasLength && n != fi.length:
-			return errLengths
-		}
-		fi.hasLength, fi.length = true, n
-		if !more {
-			return nil
-		}
-		list = rest
+	n, err := httpmsg.ParseContentLength(list)
+	switch {
+	case err != nil:
+		return err
+	case fi.hasLength && n != fi.length:
+		return errLengths
 	}
-}
-
-// parseLength parses a Content-Length value: one or more digits, without
-// sign or space, that fit an int64.
-func parseLength(s string) (int64, bool) {
-	if s == "" {
-		return 0, false
-	}
-	var n int64
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < '0' || c > '9' || n > (1<<63-1-9)/10 {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-	}
-	return n, true
+	fi.hasLength, fi.length = true, n
+	return nil
 }
 
 // connection reads the tokens of a Connection field.
 func (fi *fieldInfo) connection(list string) {
 	for list != "" {
 		var t string
-		t, list = nextToken(list)
+		t, list = httpmsg.NextElement(list)
 		switch {
 		case t == "":
-		case equalFold(t, "close"):
+		case httpmsg.EqualFold(t, "close"):
 			fi.connClose = true
-		case equalFold(t, "keep-alive"):
+		case httpmsg.EqualFold(t, "keep-alive"):
 			fi.connKeepAlive = true
-		case equalFold(t, "upgrade"):
+		case httpmsg.EqualFold(t, "upgrade"):
 			fi.connUpgrade = true
 		default:
 			fi.connNames = true
 		}
 	}
 }
+
+// hasUpgradeOtherThanH2C reports whether an Upgrade list names a protocol
+// but h2c.
+func hasUpgradeOtherThanH2C(list string) bool {
+	for list != "" {
+		var p string
+		p, list = httpmsg.NextElement(list)
+		if p != "" && !isH2C(p) {
+			return true
+		}
+	}
+	return false
+}
+
+func isH2C(protocol string) bool { return httpmsg.EqualFold(protocol, "h2c") }
 
 // named reports whether a Connection field of fields names the field name:
 // such a field is hop-by-hop and is dropped.
@@ -157,8 +158,8 @@ func (fi *fieldInfo) named(fields []httpmsg.Field, name string) bool {
 		}
 		for list := fields[i].Value; list != ""; {
 			var t string
-			t, list = nextToken(list)
-			if equalFoldBoth(t, name) {
+			t, list = httpmsg.NextElement(list)
+			if httpmsg.EqualFold(t, name) {
 				return true
 			}
 		}

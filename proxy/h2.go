@@ -20,6 +20,7 @@ import (
 
 	"l7lb/engine"
 	"l7lb/httpmsg"
+	"l7lb/strview"
 )
 
 // HTTP/2 from clients is served by golang.org/x/net/http2's server, which
@@ -290,7 +291,7 @@ func (c *clientConn) serveStream(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	rq := &st.req
-	st.ereq = engine.Request{Method: rq.head.Method, Target: rq.head.Target, Host: rq.host, Headers: rq}
+	st.ereq = engine.Request{Method: rq.head.Method, Target: rq.head.Target, Host: rq.host, Headers: &rq.view}
 	p.eng.Route(&st.ereq, &st.d)
 	switch st.d.Status {
 	case 200:
@@ -343,7 +344,12 @@ func (st *stream) readRequest() (int, string) {
 	if err := rq.scan(fields); err != nil {
 		return 400, err.Error()
 	}
-	rq.http11, rq.keepAlive, rq.host = true, true, r.Host
+	rq.view.Fields = fields
+	host, err := httpmsg.RequestHost(r.RequestURI, r.Host)
+	if err != nil {
+		return 400, err.Error()
+	}
+	rq.http11, rq.keepAlive, rq.host = true, true, host
 	rq.length = r.ContentLength
 	switch {
 	case r.ContentLength == 0:
@@ -479,14 +485,14 @@ func (st *stream) exchangeH1(b *backend, connect, timeout time.Duration, fresh b
 			b.discard(sc)
 			return resBadResponse, err
 		}
-		if err := st.resp.parse(str(head), rq.head.Method); err != nil {
+		if err := st.resp.parse(strview.Of(head), rq.head.Method); err != nil {
 			b.discard(sc)
 			return resBadResponse, err
 		}
-		if st.resp.status >= 200 {
+		if st.resp.head.Status >= 200 {
 			break
 		}
-		if st.resp.status == 101 || n == maxInformational {
+		if st.resp.head.Status == 101 || n == maxInformational {
 			b.discard(sc)
 			return resBadResponse, errors.New("unexpected 1xx response")
 		}
@@ -494,7 +500,7 @@ func (st *stream) exchangeH1(b *backend, connect, timeout time.Duration, fresh b
 		// client's 100 Continue itself.
 	}
 	p.success(b)
-	p.eng.Responded(&st.d, st.resp.status)
+	p.eng.Responded(&st.d, st.resp.head.Status)
 	st.relayH1(sc, werr != nil, stop)
 	return resOK, nil
 }
@@ -557,11 +563,11 @@ func (st *stream) relayH1(sc *serverConn, bodyUnsent bool, stop func() bool) {
 	p, resp, b := st.c.p, &st.resp, sc.be
 	h := st.w.Header()
 	st.c.writeResponseFields(&fieldSink{h: h}, resp, &st.d, resp.body == bodyChunked)
-	if resp.hasLength && (resp.body == bodyLength || resp.status >= 200 && resp.status != 204 && resp.status != 304) {
+	if resp.hasLength && (resp.body == bodyLength || resp.head.Status >= 200 && resp.head.Status != 204 && resp.head.Status != 304) {
 		h.Set("Content-Length", itoa64(resp.length))
 	}
-	st.w.WriteHeader(resp.status)
-	st.status = resp.status
+	st.w.WriteHeader(resp.head.Status)
+	st.status = resp.head.Status
 	if st.out == nil {
 		st.out = bufio.NewWriterSize(nil, bufSize)
 	}

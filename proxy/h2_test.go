@@ -49,12 +49,15 @@ func TestH2SameFieldsAsHTTP1(t *testing.T) {
 	if r1.Proto != "HTTP/1.1" || r2.Proto != "HTTP/2.0" {
 		t.Fatalf("protocols %s and %s", r1.Proto, r2.Proto)
 	}
-	// What differs by nature: the request id and the client's port
-	// (X-Forwarded-For has none), and User-Agent and Accept-Encoding
-	// that the two Go clients set differently.
+	// What differs by nature: the request id, Via's protocol version,
+	// and User-Agent and Accept-Encoding that the two Go clients set
+	// differently.
+	if v1, v2 := s1.header.Get("Via"), s2.header.Get("Via"); v1 != "1.1 l7lb" || v2 != "2 l7lb" {
+		t.Errorf("Via %q and %q", v1, v2)
+	}
 	norm := func(h http.Header) http.Header {
 		h = h.Clone()
-		for _, k := range []string{"X-Request-Id", "User-Agent", "Accept-Encoding"} {
+		for _, k := range []string{"X-Request-Id", "User-Agent", "Accept-Encoding", "Via"} {
 			if k == "X-Request-Id" && h.Get(k) == "" {
 				t.Errorf("no X-Request-Id: %v", h)
 			}
@@ -69,8 +72,8 @@ func TestH2SameFieldsAsHTTP1(t *testing.T) {
 		if s.host != "internal.example" || s.uri != "/users?id=7" {
 			t.Errorf("host %q target %q", s.host, s.uri)
 		}
-		if got := s.header.Get("X-Forwarded-For"); !strings.HasSuffix(got, "127.0.0.1") {
-			t.Errorf("X-Forwarded-For %q does not name the client", got)
+		if got := s.header.Get("X-Forwarded-For"); got != "127.0.0.1" {
+			t.Errorf("X-Forwarded-For %q: a client's own must be replaced", got)
 		}
 		if got := s.header.Get("X-Forwarded-Host"); !strings.HasPrefix(got, "localhost:") {
 			t.Errorf("X-Forwarded-Host %q", got)

@@ -74,6 +74,7 @@ func FuzzGRPCTimeout(f *testing.F) {
 	f.Fuzz(func(t *testing.T, v string) {
 		r := &request{}
 		r.head.Fields = append(r.head.Fields[:0], httpmsgField("grpc-timeout", v))
+		r.view.Fields = r.head.Fields
 		d, ok := grpcTimeout(r)
 		if ok && (d < 0 || len(v) > 9) || !ok && d != 0 {
 			t.Fatalf("%q: %v %v", v, d, ok)

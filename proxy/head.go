@@ -6,10 +6,52 @@ import (
 	"errors"
 	"io"
 	"time"
-	"unsafe"
 )
 
-var errHeadTooLarge = errors.New("message head too large")
+var (
+	errHeadTooLarge = errors.New("message head too large")
+	errEmptyLines   = errors.New("too many empty lines before the request line")
+)
+
+// skipEmptyLines consumes the empty lines (CRLF or LF) before a request
+// line: RFC 9112 2.2 lets a server ignore them, and clients send a stray
+// CRLF after a body. Up to limit bytes of them are skipped, the bound of a
+// request head; more is errEmptyLines. A CR not followed by LF is left for
+// the parser to reject. The first byte must be buffered already; when more
+// must be read, the read deadline first becomes timeout from now, the whole
+// head's deadline, as in readHead; set reports that it did.
+func skipEmptyLines(br *bufio.Reader, limit int, tc *timedConn, timeout time.Duration) (set bool, err error) {
+	for skipped := 0; ; {
+		if br.Buffered() < 2 && timeout > 0 && !set {
+			if b, _ := br.Peek(br.Buffered()); len(b) == 0 || b[0] == '\r' {
+				tc.readWithin(timeout)
+				set = true
+			}
+		}
+		b, err := br.Peek(1)
+		if err != nil {
+			return set, err
+		}
+		n := 1
+		switch b[0] {
+		case '\n':
+		case '\r':
+			if b, err = br.Peek(2); err != nil {
+				return set, err
+			}
+			if b[1] != '\n' {
+				return set, nil
+			}
+			n = 2
+		default:
+			return set, nil
+		}
+		br.Discard(n)
+		if skipped += n; skipped > limit {
+			return set, errEmptyLines
+		}
+	}
+}
 
 // readHead reads a message head from br into buf, reusing its capacity, up
 // to and including the empty line that ends it, and returns it. The bytes
@@ -65,14 +107,4 @@ func readHead(br *bufio.Reader, buf []byte, limit int, tc *timedConn, timeout ti
 			return buf, errHeadTooLarge
 		}
 	}
-}
-
-// str returns b as a string without copying. The caller must not change b
-// while the string, or any substring of it, is in use: heads are parsed in
-// place this way, and their buffers are reused only for the next message.
-func str(b []byte) string {
-	if len(b) == 0 {
-		return ""
-	}
-	return unsafe.String(&b[0], len(b))
 }

@@ -2,18 +2,29 @@ package proxy
 
 import (
 	"bufio"
+	"net/http"
 	"strconv"
+	"time"
 
 	"l7lb/engine"
+	"l7lb/httpmsg"
 )
 
-// writeRequestHead writes the HTTP/1.1 head of the request to send the
-// server: the request line with the engine's target (the rewritten path,
-// or the client's own bytes when the path needed no change); Host as
-// received, or the route's host_rewrite; the fields writeRequestFields
-// gives; Connection and Upgrade on an upgrade; and the framing: the
-// body's Content-Length, or chunked, with Trailer kept since trailers
-// pass through.
+// The HTTP/1.1 heads the proxy writes: the request and status lines, the
+// framing and what it says of the connection. The fields between them are
+// written by the rules both protocols share (fieldsink.go).
+
+// writeRequestHead writes the HTTP/1.1 head of request r, decided by d,
+// for its server:
+//
+//   - the request line with the engine's target (the rewritten path, or
+//     the client's own bytes when the path needed no change), in HTTP/1.1;
+//   - Host as received, or the route's host_rewrite;
+//   - the fields writeRequestFields gives (the client's less the
+//     hop-by-hop ones, the forwarding fields, X-Request-Id, TE, Via),
+//     with Trailer kept when the body is chunked, since trailers pass;
+//   - Connection and Upgrade on an upgrade (less h2c), and the framing:
+//     the body's Content-Length, or chunked.
 func (c *clientConn) writeRequestHead(w *bufio.Writer, r *request, d *engine.Decision, id uint64) {
 	w.WriteString(r.head.Method)
 	w.WriteByte(' ')
@@ -29,7 +40,7 @@ func (c *clientConn) writeRequestHead(w *bufio.Writer, r *request, d *engine.Dec
 	c.writeRequestFields(&s, r, id, r.body == bodyChunked)
 	if r.upgrading() {
 		w.WriteString("Connection: Upgrade\r\nUpgrade: ")
-		w.WriteString(r.upgradeTo)
+		writeUpgrades(w, r)
 		w.WriteString("\r\n")
 	}
 	switch {
@@ -42,6 +53,29 @@ func (c *clientConn) writeRequestHead(w *bufio.Writer, r *request, d *engine.Dec
 		w.WriteString("\r\n")
 	}
 	w.WriteString("\r\n")
+}
+
+// writeUpgrades writes the protocols of the client's Upgrade fields, one
+// list, less h2c.
+func writeUpgrades(w *bufio.Writer, r *request) {
+	first := true
+	for i, k := range r.kinds {
+		if k != kUpgrade {
+			continue
+		}
+		for list := r.head.Fields[i].Value; list != ""; {
+			var p string
+			p, list = httpmsg.NextElement(list)
+			if p == "" || isH2C(p) {
+				continue
+			}
+			if !first {
+				w.WriteString(", ")
+			}
+			w.WriteString(p)
+			first = false
+		}
+	}
 }
 
 // outFraming is how the proxy delimits a response body for its client.
@@ -68,17 +102,19 @@ func (c *clientConn) framingFor(resp *response) outFraming {
 }
 
 // writeResponseHead writes the HTTP/1.1 head of the response for the
-// client: the server's status, the fields writeResponseFields gives, the
-// framing and what the proxy says of the connection.
+// client: the server's status, the fields writeResponseFields gives (the
+// server's less the hop-by-hop ones, the sticky cookies, HSTS, Date when
+// the server sent none, Via), the framing and what the proxy says of the
+// connection.
 func (c *clientConn) writeResponseHead(w *bufio.Writer, out outFraming, keep bool) {
 	resp := &c.resp
-	writeStatusLine(w, resp.status, resp.reason)
+	writeStatusLine(w, resp.head.Status, resp.head.Reason)
 	s := fieldSink{w: w}
 	c.writeResponseFields(&s, resp, &c.d, resp.body == bodyChunked && out == outChunked)
 	switch out {
 	case outNone:
 		// A HEAD or 304 response says the length of the body it omits.
-		if resp.hasLength && resp.status >= 200 && resp.status != 204 {
+		if resp.hasLength && resp.head.Status >= 200 && resp.head.Status != 204 {
 			w.WriteString("Content-Length: ")
 			writeUint(w, uint64(resp.length), 10)
 			w.WriteString("\r\n")
@@ -91,7 +127,7 @@ func (c *clientConn) writeResponseHead(w *bufio.Writer, out outFraming, keep boo
 		w.WriteString("Transfer-Encoding: chunked\r\n")
 	}
 	switch {
-	case resp.status == 101:
+	case resp.head.Status == 101:
 		w.WriteString("Connection: Upgrade\r\nUpgrade: ")
 		w.WriteString(resp.upgradeTo)
 		w.WriteString("\r\n")
@@ -115,10 +151,33 @@ func writeStatusLine(w *bufio.Writer, status int, reason string) {
 // writeInformational writes the head of a 1xx response for the client.
 func (c *clientConn) writeInformational(w *bufio.Writer) {
 	resp := &c.resp
-	writeStatusLine(w, resp.status, resp.reason)
+	writeStatusLine(w, resp.head.Status, resp.head.Reason)
 	s := fieldSink{w: w}
-	writeInformationalFields(&s, resp)
+	c.writeInformationalFields(&s, resp)
 	w.WriteString("\r\n")
+}
+
+// writeDate writes a Date field with the current time.
+func (c *clientConn) writeDate(w *bufio.Writer) {
+	w.WriteString("Date: ")
+	w.Write(c.date.at(time.Now()))
+	w.WriteString("\r\n")
+}
+
+// dateCache holds the IMF-fixdate text (RFC 9110 5.6.7) of one second, so
+// that a connection formats Date once a second at most, without
+// allocating.
+type dateCache struct {
+	sec  int64
+	text [len(http.TimeFormat)]byte
+}
+
+func (d *dateCache) at(now time.Time) []byte {
+	if sec := now.Unix(); sec != d.sec {
+		d.sec = sec
+		now.UTC().AppendFormat(d.text[:0], http.TimeFormat)
+	}
+	return d.text[:]
 }
 
 // writeUint writes n in base into w's free space, which it makes room

@@ -135,6 +135,9 @@ func TestMaxClientConns(t *testing.T) {
 	io.WriteString(c1, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
 	readResp(t, br1, false)
 	c2, br2 := e.dial()
+	if r := readResp(t, br2, false); r.status != 503 || !r.close {
+		t.Errorf("beyond the limit: status %d, close %v", r.status, r.close)
+	}
 	if !closedWithin(c2, br2, time.Second) {
 		t.Error("connection beyond the limit kept")
 	}

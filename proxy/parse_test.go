@@ -9,42 +9,6 @@ import (
 	"time"
 )
 
-func TestParseChunkLine(t *testing.T) {
-	tests := []struct {
-		line string
-		size int64
-		ok   bool
-	}{
-		{"0", 0, true},
-		{"a", 10, true},
-		{"1F", 31, true},
-		{"0000000000000010", 16, true},
-		{"fffffffffffffff", 1<<60 - 1, true},
-		{"1000000000000000", 0, false}, // 2^60
-		{"5;a", 5, true},
-		{"5 ;a=b", 5, true},
-		{"5\t; a = b ;c=\"q\\\"x\"", 5, true},
-		{"", 0, false},
-		{"x", 0, false},
-		{"-1", 0, false},
-		{"5 ", 0, false},
-		{"5;", 0, false},
-		{"5;=b", 0, false},
-		{"5;a=", 0, false},
-		{"5;a=\"x", 0, false},
-		{"5;a=b c", 0, false},
-		{"5;a=\"\x01\"", 0, false},
-		{"5;a\rb", 0, false},
-		{"0x5", 0, false},
-	}
-	for _, tt := range tests {
-		size, ok := parseChunkLine([]byte(tt.line))
-		if size != tt.size && tt.ok || ok != tt.ok {
-			t.Errorf("parseChunkLine(%q) = %d, %v; want %d, %v", tt.line, size, ok, tt.size, tt.ok)
-		}
-	}
-}
-
 func TestCopyChunked(t *testing.T) {
 	const in = "3;x=y\r\nabc\r\n10\r\n0123456789abcdef\r\n0\r\nX-A: 1\r\nConnection: x\r\n\r\nnext"
 	tests := []struct {
@@ -128,8 +92,8 @@ func TestParseResponse(t *testing.T) {
 			t.Errorf("%q: error %v", tt.raw, err)
 			continue
 		}
-		if err == nil && (r.status != tt.status || r.body != tt.body || r.closes != tt.closes) {
-			t.Errorf("%q: status %d body %d closes %v; want %d %d %v", tt.raw, r.status, r.body, r.closes, tt.status, tt.body, tt.closes)
+		if err == nil && (r.head.Status != tt.status || r.body != tt.body || r.closes != tt.closes) {
+			t.Errorf("%q: status %d body %d closes %v; want %d %d %v", tt.raw, r.head.Status, r.body, r.closes, tt.status, tt.body, tt.closes)
 		}
 	}
 }
@@ -221,7 +185,7 @@ func FuzzResponseHead(f *testing.F) {
 		if err := r.parse(raw, method); err != nil {
 			return
 		}
-		if r.status < 100 || r.status > 599 || r.hasLength && r.length < 0 || r.chunked && r.hasLength {
+		if r.head.Status < 100 || r.head.Status > 599 || r.hasLength && r.length < 0 || r.chunked && r.hasLength {
 			t.Fatalf("%q: %+v", raw, r)
 		}
 	})

@@ -1,10 +1,15 @@
-//go:build !linux
+//go:build !unix
 
 package proxy
 
 import "net"
 
-// alive reports whether a pooled connection may carry a request. Without a
-// non-blocking peek it assumes so: a connection the server closed fails
-// the request, which is retried when idempotent.
-func alive(net.Conn) bool { return true }
+// prober would peek at a pooled connection; without a non-blocking peek it
+// assumes the connection clean. Bytes a server sent late are then found
+// only as a malformed or unexpected response (a 502), not before the
+// request is sent.
+type prober struct{}
+
+func (p *prober) init(net.Conn) {}
+
+func (p *prober) idle() bool { return true }

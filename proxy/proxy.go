@@ -8,8 +8,12 @@
 // rules that keep a request from being read two ways (request smuggling),
 // which net/http's server does not let a caller enforce. The careful
 // behaviours of httputil.ReverseProxy are kept: hop-by-hop fields removed
-// both ways, X-Forwarded-For appended, TE: trailers and trailers passed
-// through, 1xx responses relayed, protocol upgrades tunnelled.
+// both ways, X-Forwarded-For appended (for trusted proxies; replaced for
+// other clients), TE: trailers and trailers passed through (less the
+// fields trailers must not carry), 1xx responses relayed, protocol
+// upgrades tunnelled (never h2c). Bytes a server sends beyond a response
+// never reach another client: such a connection is closed, and pooled
+// connections are probed before reuse (see backend.pop).
 package proxy
 
 import (
@@ -22,6 +26,7 @@ import (
 	"io"
 	"log"
 	"net"
+	"net/netip"
 	"runtime"
 	"strconv"
 	"sync"
@@ -74,6 +79,12 @@ type Proxy struct {
 	insert                   bool
 	plainCookies, tlsCookies cookieAttrs
 
+	trusted []netip.Prefix // clients whose forwarding fields are appended to
+	via     bool           // add Via to forwarded messages
+	// overload bounds the goroutines answering connections beyond
+	// MaxClientConns with a 503.
+	overload chan struct{}
+
 	idPrefix string        // of generated X-Request-Ids: random per process
 	ids      atomic.Uint64 // of generated X-Request-Ids
 
@@ -107,6 +118,9 @@ func New(o Options) (*Proxy, error) {
 		listeners: map[net.Listener]struct{}{},
 		conns:     map[*clientConn]struct{}{},
 		done:      make(chan struct{}),
+		trusted:   o.File.TrustedProxies,
+		via:       o.File.Via,
+		overload:  make(chan struct{}, maxOverloadAnswers),
 	}
 	if p.logf == nil {
 		p.logf = func(string, ...any) {}
@@ -188,9 +202,12 @@ func withDefaultLimits(l config.Limits) config.Limits {
 // after Shutdown and the listener's error otherwise. ln is closed on
 // return.
 //
-// At Limits.MaxClientConns open connections, a new one is accepted and
-// closed at once: the client learns immediately, instead of waiting in the
-// listen queue for a slot that may not come.
+// At Limits.MaxClientConns open connections, a new one is accepted,
+// answered 503 with Retry-After and closed (see answerOverload): the client
+// learns at once, instead of waiting in the listen queue for a slot that
+// may not come. On a TLS listener it is closed unanswered: it could not
+// read a plaintext answer, and a handshake is what an overloaded proxy
+// cannot afford.
 func (p *Proxy) Serve(ln net.Listener, o ListenerOptions) error {
 	l := newListener(o)
 	p.mu.Lock()
@@ -227,27 +244,88 @@ func (p *Proxy) Serve(ln net.Listener, o ListenerOptions) error {
 			continue
 		}
 		delay = 0
-		if !p.track(nc, l) {
+		switch p.track(nc, l) {
+		case connFull:
+			if l.TLS == nil {
+				p.answerOverload(nc)
+				continue
+			}
+			nc.Close()
+		case connRefused:
 			nc.Close()
 		}
 	}
 }
 
+// What track did with a connection.
+const (
+	connServed  = iota
+	connFull    // at MaxClientConns
+	connRefused // shutting down
+)
+
 // track starts serving nc, unless the proxy is full or shutting down.
-func (p *Proxy) track(nc net.Conn, l *listener) bool {
+func (p *Proxy) track(nc net.Conn, l *listener) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.shutting.Load() {
-		return false
+		return connRefused
 	}
 	if len(p.conns) >= p.l.MaxClientConns {
 		p.stats.rejected.Add(1)
-		return false
+		return connFull
 	}
 	c := newClientConn(p, nc, l)
 	p.conns[c] = struct{}{}
 	go c.serve()
-	return true
+	return connServed
+}
+
+// maxOverloadAnswers bounds the connections answered 503 at once, each for
+// up to overloadTime; beyond it they are closed unanswered. The answers are
+// there to tell clients, not to let an overload cost more goroutines.
+const (
+	maxOverloadAnswers = 64
+	overloadTime       = time.Second
+)
+
+// overloadBody is the body of the 503 for a connection beyond
+// Limits.MaxClientConns.
+const overloadBody = "service unavailable: too many client connections\n"
+
+// answerOverload answers nc, a connection beyond Limits.MaxClientConns, with
+// 503 Service Unavailable, Retry-After: 1 and Connection: close, without
+// reading its request, then closes it the gentle way (lingeringClose's
+// reasoning: a reset would destroy the answer). The answer is written at
+// once: HTTP/1.1 clients read a response that comes before they finished
+// their request.
+func (p *Proxy) answerOverload(nc net.Conn) {
+	select {
+	case p.overload <- struct{}{}:
+	default:
+		nc.Close()
+		return
+	}
+	go func() {
+		defer func() { <-p.overload }()
+		defer nc.Close()
+		now := time.Now()
+		nc.SetDeadline(now.Add(overloadTime))
+		var d dateCache
+		b := make([]byte, 0, 256)
+		b = append(b, "HTTP/1.1 503 Service Unavailable\r\nDate: "...)
+		b = append(b, d.at(now)...)
+		b = append(b, "\r\nRetry-After: 1\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: "...)
+		b = strconv.AppendInt(b, int64(len(overloadBody)), 10)
+		b = append(b, "\r\nConnection: close\r\n\r\n"...)
+		b = append(b, overloadBody...)
+		if _, err := nc.Write(b); err != nil {
+			return
+		}
+		if cw, ok := nc.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+			io.CopyN(io.Discard, nc, lingerBytes)
+		}
+	}()
 }
 
 func (p *Proxy) untrack(c *clientConn) {

@@ -1,15 +1,12 @@
 package proxy
 
-import (
-	"l7lb/engine"
-	"l7lb/httpmsg"
-)
+import "l7lb/httpmsg"
 
 // request is the client request being served: its parsed head and what
-// the proxy learned of its fields. It implements engine.Headers over the
-// head without copying it.
+// the proxy learned of its fields.
 type request struct {
 	head httpmsg.Head
+	view httpmsg.Headers // the head's fields, as the engine reads them
 	fieldInfo
 	http11    bool
 	body      bodyKind // bodyNone, bodyLength or bodyChunked
@@ -19,10 +16,14 @@ type request struct {
 
 // check reads the framing of a parsed head, rejecting (with 400) what a
 // server or another proxy could read differently: see fieldInfo.scan, and
-// RFC 9112 6.1 and 3.2 for the HTTP/1.0 and Host rules.
+// RFC 9112 6.1 and 3.2 for the HTTP/1.0 and Host rules. The host named,
+// by the absolute-form authority or else Host, must be uri-host [":"
+// port] and an absolute-form target may not carry userinfo
+// (httpmsg.RequestHost).
 func (r *request) check() error {
 	h := &r.head
-	if err := r.scan(h.Fields); err != nil {
+	err := r.scan(h.Fields)
+	if err != nil {
 		return err
 	}
 	r.http11 = h.Proto == "HTTP/1.1"
@@ -40,11 +41,10 @@ func (r *request) check() error {
 		r.body = bodyLength
 	}
 	r.keepAlive = !r.connClose && (r.http11 || r.connKeepAlive)
-	r.host, _ = h.Get("host")
-	if authority, _, ok := httpmsg.SplitAbsolute(h.Target); ok {
-		r.host = authority
-	}
-	return nil
+	r.view.Fields = h.Fields
+	host, _ := r.view.Header("host")
+	r.host, err = httpmsg.RequestHost(h.Target, host)
+	return err
 }
 
 // idempotent reports whether the request may be sent twice (RFC 9110 9.2.2),
@@ -57,36 +57,24 @@ func (r *request) idempotent() bool {
 	return false
 }
 
-// upgrading reports whether the client asks to switch protocols.
-func (r *request) upgrading() bool { return r.connUpgrade && r.upgradeTo != "" }
+// upgrading reports whether the client asks to switch to a protocol the
+// proxy lets it: any but h2c.
+func (r *request) upgrading() bool { return r.connUpgrade && r.upgradeOther }
 
-// HasHeader implements engine.Headers.
-func (r *request) HasHeader(name, value string) bool { return r.head.Has(name, value) }
-
-// Header implements engine.Headers.
-func (r *request) Header(name string) (string, bool) { return r.head.Get(name) }
-
-// Cookie implements engine.Headers: the first cookie called name in the
-// Cookie fields, in order.
-func (r *request) Cookie(name string) (string, bool) {
+// offers reports whether the client's Upgrade fields offered protocol,
+// h2c never counting.
+func (r *request) offers(protocol string) bool {
 	for i, k := range r.kinds {
-		if k == kCookie {
-			if v, ok := httpmsg.CookieValue(r.head.Fields[i].Value, name); ok {
-				return v, true
-			}
+		if k != kUpgrade {
+			continue
 		}
-	}
-	return "", false
-}
-
-// HasCookies implements engine.Headers.
-func (r *request) HasCookies() bool {
-	for _, k := range r.kinds {
-		if k == kCookie {
-			return true
+		for list := r.head.Fields[i].Value; list != ""; {
+			var p string
+			p, list = httpmsg.NextElement(list)
+			if p != "" && !isH2C(p) && httpmsg.EqualFold(p, protocol) {
+				return true
+			}
 		}
 	}
 	return false
 }
-
-var _ engine.Headers = (*request)(nil)

@@ -6,27 +6,25 @@ import (
 	"strings"
 )
 
-// statusText returns the reason phrase and the body text of a status the
-// proxy itself answers.
+// statusText returns the reason phrase of status (net/http's table, which
+// has every registered status) and the text the body of the proxy's own
+// response to it starts with.
 func statusText(status int) (reason, text string) {
-	switch status {
-	case 400:
-		return "Bad Request", "bad request"
-	case 404:
-		return "Not Found", "no route"
-	case 431:
-		return "Request Header Fields Too Large", "request header fields too large"
-	case 502:
-		return "Bad Gateway", "bad gateway"
-	case 503:
-		return "Service Unavailable", "no server available"
-	case 504:
-		return "Gateway Timeout", "gateway timeout"
-	case 505:
-		return "HTTP Version Not Supported", "HTTP version not supported"
-	}
 	reason = http.StatusText(status)
-	return reason, strings.ToLower(reason)
+	switch status {
+	case 404:
+		return reason, "no route"
+	case 503:
+		return reason, "no server available"
+	case 505:
+		return reason, "HTTP version not supported"
+	case 0:
+	default:
+		if reason != "" {
+			return reason, strings.ToLower(reason)
+		}
+	}
+	return "Status " + strconv.Itoa(status), "status " + strconv.Itoa(status)
 }
 
 // reject answers the request with status and a short plain-text body,
@@ -60,6 +58,7 @@ func (c *clientConn) respond(status int, fields, body string, keepable bool) boo
 	reason, _ := statusText(status)
 	w := c.bw
 	writeStatusLine(w, status, reason)
+	c.writeDate(w)
 	w.WriteString(fields)
 	w.WriteString(c.ln.hstsField)
 	w.WriteString("Content-Length: ")

@@ -61,7 +61,7 @@ func (t *retrier) after(res result, err error, replayable bool) (again bool, sta
 	case resBadResponse:
 		p.eng.Failed(d, false)
 		p.logf("proxy: server %s: bad response: %v", d.Server, err)
-		return false, 502, errBadResponse, "bad response from server"
+		return false, 502, errBadResponse, badResponseText(err)
 	case resBadBody:
 		return false, 400, errBadRequest, err.Error()
 	}

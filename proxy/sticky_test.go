@@ -74,3 +74,20 @@ func TestRepinOnRetry(t *testing.T) {
 		t.Errorf("access log:\n%s", log)
 	}
 }
+
+// TestHeaderView checks the proxy's reading of cookies against the one
+// header view all faces share (httpmsg.Headers): an empty cookie value
+// counts as absent, so a later cookie of the same name is the session.
+func TestHeaderView(t *testing.T) {
+	b, _ := captureBackend(t, "")
+	e := setup(t, `"sticky": {"mode": "auto"}`, map[string]string{"s1": b.addr()})
+	c, br := e.dial()
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\nCookie: session_id=; theme=dark\r\ncookie: session_id=abc\r\n\r\n")
+	r := readResp(t, br, false)
+	if got := r.headers.Values("Set-Cookie"); len(got) != 0 {
+		t.Errorf("Set-Cookie %q: the session abc was not read", got)
+	}
+	if log := e.accessLog(1); !regexp.MustCompile(` s1 sticky=new-pin `).MatchString(log) {
+		t.Errorf("access log:\n%s", log)
+	}
+}

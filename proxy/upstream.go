@@ -22,13 +22,6 @@ var (
 	errUnknownServer = errors.New("server has no address")
 )
 
-// probeAfter is how long a pooled connection may sit idle before it is
-// checked for a close by the server before reuse. A connection in steady
-// use is never checked; one idle longer may have met the server's
-// keep-alive timeout, and a request that is not idempotent cannot be
-// retried once sent on it.
-const probeAfter = time.Second
-
 // bufSize is the size of every connection's read and write buffer: a
 // usual head and small body fit, and larger bodies are copied through a
 // larger pooled buffer.
@@ -87,6 +80,11 @@ type serverConn struct {
 	bw        *bufio.Writer
 	idleSince time.Time
 	reused    bool // it served a request before
+	// suspect is set when the last response had no body by rule (to HEAD,
+	// or 1xx, 204, 304) though its fields announced one: the body a buggy
+	// server sends anyway may still be on its way.
+	suspect bool
+	probe   prober
 }
 
 // get returns a connection to b: a pooled one, from shard first, or a new
@@ -139,8 +137,25 @@ func (b *backend) get(shard int, connect time.Duration, fresh bool) (*serverConn
 	}
 }
 
+// probeAfter is how long a pooled connection may sit idle before it is
+// probed for bytes or a close before reuse (see pop).
+const probeAfter = time.Millisecond
+
 // pop takes the most recently pooled connection that is still usable,
 // from shard first, then from the others; nil when there is none.
+//
+// A connection is probed before use (a non-blocking peek) when it sat idle
+// probeAfter or longer, or when it is suspect: one the server closed, or
+// on which it sent anything, is closed instead, and the request goes on
+// another. Bytes sent beyond a response must never be read as another
+// request's response: relay closes a connection with bytes already read,
+// and the probe catches those that arrived after it was pooled. A
+// connection reused within probeAfter after a clean response is not
+// probed: the probe is a system call, about a tenth of the proxy's CPU per
+// request on the benchmark machine (BENCHMARKS.md), and bytes still on
+// their way would slip past it anyway; what the probe is for (a body after
+// a bodiless response, bytes or a close that came while the connection sat
+// idle) it catches.
 func (b *backend) pop(first int) *serverConn {
 	n := len(b.shards)
 	for i := 0; i < n; {
@@ -158,7 +173,7 @@ func (b *backend) pop(first int) *serverConn {
 		s.mu.Unlock()
 		b.idle.Add(-1)
 		idle := time.Since(sc.idleSince)
-		if idle < b.idleTimeout && (idle < probeAfter || sc.alive()) {
+		if idle < b.idleTimeout && (idle < probeAfter && !sc.suspect || sc.alive()) {
 			return sc
 		}
 		b.discard(sc)
@@ -232,17 +247,26 @@ func (b *backend) dial(timeout time.Duration) (*serverConn, error) {
 
 func (b *backend) newServerConn(c net.Conn) *serverConn {
 	sc := &serverConn{be: b, tc: timedConn{Conn: c}}
+	if tc, ok := c.(*tls.Conn); ok {
+		sc.probe.init(tc.NetConn()) // the socket under TLS
+	} else {
+		sc.probe.init(c)
+	}
 	sc.br = bufio.NewReaderSize(&sc.tc, bufSize)
 	sc.bw = bufio.NewWriterSize(&sc.tc, bufSize)
 	return sc
 }
 
-// alive reports whether the pooled sc may carry a request (see alive).
+// alive reports whether the pooled sc may carry a request (see
+// prober.idle). Over TLS, bytes readable on the socket may be a TLS 1.3
+// session ticket or key update rather than a response nobody asked for:
+// the TLS layer reads them then (tlsIdle).
 func (sc *serverConn) alive() bool {
-	if tc, ok := sc.tc.Conn.(*tls.Conn); ok {
-		return aliveTLS(tc)
+	if sc.probe.idle() {
+		return true
 	}
-	return alive(sc.tc.Conn)
+	tc, ok := sc.tc.Conn.(*tls.Conn)
+	return ok && tlsIdle(tc)
 }
 
 // put returns sc, whose last exchange completed cleanly, to shard, or

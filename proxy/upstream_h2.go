@@ -71,7 +71,7 @@ func (h *headTimer) stop() {
 // grpc-timeout field: up to 8 digits and a unit, H M S m u n), and
 // whether it gave one.
 func grpcTimeout(r *request) (time.Duration, bool) {
-	v, ok := r.Header("grpc-timeout")
+	v, ok := r.view.Header("grpc-timeout")
 	if !ok || len(v) < 2 || len(v) > 9 {
 		return 0, false
 	}
@@ -127,7 +127,7 @@ func (c *clientConn) newUpstreamRequest(ctx context.Context, b *backend, r *requ
 		for _, list := range names {
 			for list != "" {
 				var name string
-				name, list = nextToken(list)
+				name, list = httpmsg.NextElement(list)
 				if name != "" && trailerAllowed(name) {
 					out.Trailer[http.CanonicalHeaderKey(name)] = nil
 				}
@@ -197,9 +197,10 @@ func readUpstreamResponse(hr *http.Response, method string, resp *response, fiel
 	if keys := sortedHeaderKeys(hr.Trailer); len(keys) > 0 {
 		fields = append(fields, httpmsg.Field{Name: "Trailer", Value: strings.Join(keys, ", ")})
 	}
-	resp.fields = fields
+	resp.head.Fields = fields
 	resp.scan(fields) // x/net's transport checked the framing fields
-	resp.status, resp.reason, resp.http11, resp.closes = hr.StatusCode, http.StatusText(hr.StatusCode), true, false
+	resp.head.Status, resp.head.Reason, resp.head.Proto = hr.StatusCode, http.StatusText(hr.StatusCode), "HTTP/2.0"
+	resp.http11, resp.closes = true, false
 	switch {
 	case hr.StatusCode < 200 || hr.StatusCode == 204 || hr.StatusCode == 304 || method == http.MethodHead:
 		resp.body = bodyNone
@@ -363,7 +364,7 @@ func (c *clientConn) relayH2(b *backend, hr *http.Response) bool {
 	out := c.framingFor(resp)
 	keep := r.keepAlive && out != outClose && !p.shutting.Load()
 	c.writeResponseHead(c.bw, out, keep)
-	c.status = resp.status
+	c.status = resp.head.Status
 	if out != outNone {
 		var dst io.Writer = flushingBufio{c.bw}
 		if out == outChunked {

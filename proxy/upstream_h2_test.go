@@ -397,6 +397,7 @@ func TestGRPCTimeout(t *testing.T) {
 	} {
 		r := &request{}
 		r.head.Fields = []httpmsg.Field{{Name: "Grpc-Timeout", Value: tt.v}}
+		r.view.Fields = r.head.Fields
 		got, ok := grpcTimeout(r)
 		if got != tt.want || ok != tt.ok {
 			t.Errorf("grpc-timeout %q: %v %v, want %v %v", tt.v, got, ok, tt.want, tt.ok)

@@ -144,15 +144,11 @@ func (c *countedConn) Close() error {
 	return err
 }
 
-// aliveTLS is alive for a pooled TLS connection: bytes readable on the
-// socket may be a TLS 1.3 session ticket or key update rather than a
-// response nobody asked for, so the TLS layer reads them, without
-// blocking: a connection that yields application data, an alert or an
-// error is not reused.
-func aliveTLS(tc *tls.Conn) bool {
-	if alive(tc.NetConn()) {
-		return true
-	}
+// tlsIdle reports whether a pooled TLS connection with bytes readable on
+// its socket is still idle: the TLS layer reads them without blocking,
+// and a connection that yields application data, an alert or an error is
+// not reused.
+func tlsIdle(tc *tls.Conn) bool {
 	tc.SetReadDeadline(aLongTimeAgo)
 	var b [1]byte
 	n, err := tc.Read(b[:])
