@@ -208,3 +208,29 @@ func TestTLSHTTP1Fallback(t *testing.T) {
 		t.Fatalf("status %d body %q", r.status, r.body)
 	}
 }
+
+// TestOverloadTLS: beyond max_client_conns a TLS listener closes the new
+// connection at once, without the plaintext 503 a plaintext listener
+// writes (which a TLS client would take for a broken handshake anyway).
+func TestOverloadTLS(t *testing.T) {
+	b := newRecordingBackend(t, nil, false, nil)
+	e, roots := tlsEnv(t, offSticky+`, "limits": {"max_client_conns": 1}`, map[string]string{"s1": b.url}, edgeOptions{})
+	c1 := e.dialTLS(roots, "http/1.1")
+	io.WriteString(c1, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	if r := readResp(t, bufio.NewReader(c1), false); r.status != 200 {
+		t.Fatalf("first connection: %d", r.status)
+	}
+	raw, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	raw.SetDeadline(time.Now().Add(5 * time.Second))
+	got, _ := io.ReadAll(raw)
+	if len(got) != 0 {
+		t.Errorf("the connection beyond the limit got %q", got)
+	}
+	if s := e.p.Stats(); s.RejectedConns != 1 {
+		t.Errorf("rejected %d", s.RejectedConns)
+	}
+}
