@@ -128,10 +128,10 @@ func stickyUsed(f *config.File) bool {
 var serveCommand = &command{
 	name:    "serve",
 	summary: "run the HTTP reverse proxy",
-	doc: `Run the HTTP reverse proxy on the configuration's listen address (and its
-admin listener, when configured) until SIGINT or SIGTERM, which let
-in-flight requests finish. The first line on stderr is the build, as
-l7lb version prints it.`,
+	doc: `Run the HTTP reverse proxy on the configuration's listeners (HTTP/1.1,
+HTTP/2, TLS, as each says) and its admin listener, when configured, until
+SIGINT or SIGTERM, which let in-flight requests finish (HTTP/2 clients get
+GOAWAY). The first line on stderr is the build, as l7lb version prints it.`,
 	required: []string{"config"},
 	setup: func(fs *flag.FlagSet) func(*call) int {
 		file := configFlag(fs)
