@@ -43,7 +43,7 @@ func get(t *testing.T, h http.Handler, path string) (int, string, string) {
 }
 
 func TestEndpoints(t *testing.T) {
-	h := Handler(newEngine(t), func() any { return map[string]int{"client_conns": 3} })
+	h := Handler(newFake(newEngine(t), map[string]int{"client_conns": 3}))
 
 	if code, _, body := get(t, h, "/healthz"); code != 200 || body != "ok\n" {
 		t.Errorf("/healthz: %d %q", code, body)

@@ -46,7 +46,7 @@ func newMeasured(t *testing.T) *engine.Engine {
 }
 
 func TestServerStates(t *testing.T) {
-	h := Handler(newMeasured(t), func() any { return nil })
+	h := Handler(newFake(newMeasured(t), nil))
 	_, _, body := get(t, h, "/stats")
 	var stats struct {
 		Servers map[string]serverState `json:"servers"`
@@ -73,7 +73,7 @@ func TestServerStates(t *testing.T) {
 }
 
 func TestExplainEndpoint(t *testing.T) {
-	h := Handler(newMeasured(t), func() any { return nil })
+	h := Handler(newFake(newMeasured(t), nil))
 	q := url.Values{"url": {"/x?y=1"}, "header": {"Host: a.example.com"}}
 	code, ctype, body := get(t, h, "/explain?"+q.Encode())
 	if code != 200 || ctype != "application/json" {

@@ -18,10 +18,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
 	"golang.org/x/crypto/acme"
 
 	"l7lb/config"
+	"l7lb/filewatch"
 )
 
 // Options are the settings of a Store that are not configuration keys:
@@ -53,8 +53,8 @@ type Store struct {
 	pairs   []*pair
 	tickets *ticketFile
 
-	acme  *acmeCerts // nil without tls.acme
-	watch *watcher   // nil when the files cannot be watched
+	acme  *acmeCerts         // nil without tls.acme
+	watch *filewatch.Watcher // nil when the files cannot be watched
 
 	ctx       context.Context // ends at Close
 	stop      context.CancelFunc
@@ -62,15 +62,9 @@ type Store struct {
 	closeOnce sync.Once
 }
 
-// Timing of the loop: a burst of file events (a copy writes several times,
-// a Kubernetes update renames twice) is handled once it has been quiet for
-// reloadQuiet, or reloadMax after it began; certificates are checked for
-// expiry every expiryCheck.
-const (
-	reloadQuiet = 100 * time.Millisecond
-	reloadMax   = time.Second
-	expiryCheck = 12 * time.Hour
-)
+// expiryCheck is how often certificates are checked for expiry. (Changed
+// files are reloaded as filewatch reports them.)
+const expiryCheck = 12 * time.Hour
 
 var errNoCertificate = errors.New("certs: no certificate for this server name")
 
@@ -133,7 +127,7 @@ func New(cfg config.ListenerTLS, opts Options) (*Store, error) {
 	if cfg.SessionTicketKeys != "" {
 		files = append(files, cfg.SessionTicketKeys)
 	}
-	w, err := newWatcher(files, s.logf)
+	w, err := filewatch.New(func() []string { return files }, func(format string, args ...any) { s.logf("certs: "+format, args...) })
 	if err != nil {
 		s.logf("certs: cannot watch %v (%v): renewed files will not be served until l7lb is restarted", files, err)
 	}
@@ -159,7 +153,7 @@ func (s *Store) Close() error {
 		s.stop()
 		s.wg.Wait()
 		if s.watch != nil {
-			s.watch.close()
+			s.watch.Close()
 		}
 	})
 	return nil
@@ -200,42 +194,18 @@ func (s *Store) rebuildIndex() {
 // certificates, until Close.
 func (s *Store) loop() {
 	defer s.wg.Done()
-	var events <-chan fsnotify.Event
-	var errs <-chan error
+	var changes <-chan struct{}
 	if s.watch != nil {
-		events, errs = s.watch.fs.Events, s.watch.fs.Errors
+		changes = s.watch.Changes()
 	}
 	expiry := time.NewTicker(expiryCheck)
 	defer expiry.Stop()
-	quiet := time.NewTimer(time.Hour)
-	quiet.Stop()
-	defer quiet.Stop()
-	var burst time.Time // when the pending burst of events began; zero when none
 	for {
 		select {
 		case <-s.ctx.Done():
 			return
-		case ev, ok := <-events:
-			if !ok {
-				events = nil
-				continue
-			}
-			s.watch.saw(ev)
-			now := time.Now()
-			if burst.IsZero() {
-				burst = now
-			}
-			quiet.Reset(min(reloadQuiet, burst.Add(reloadMax).Sub(now)))
-		case err, ok := <-errs:
-			if !ok {
-				errs = nil
-				continue
-			}
-			s.logf("certs: watching the certificate files: %v", err)
-		case <-quiet.C:
-			burst = time.Time{}
+		case <-changes:
 			s.reload()
-			s.watch.rewatch()
 		case now := <-expiry.C:
 			s.warnExpiring(now)
 			s.warnExpiringACME(now)

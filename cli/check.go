@@ -44,11 +44,11 @@ func check(file string, stdin io.Reader, stdout, stderr io.Writer) int {
 // checkConfig is check's work on the bytes of the file name: every error
 // of the file, or the warnings and the summary written to stdout.
 func checkConfig(name string, data []byte, stdout io.Writer) error {
-	l, err := compile(name, data, io.Discard)
+	l, err := compile(name, data)
 	if err != nil {
 		return err
 	}
-	f := l.file
+	f := l.File
 	specs := make([]router.Spec, len(f.Routes))
 	for i, r := range f.Routes {
 		specs[i] = router.Spec{Hosts: r.Hosts, Path: r.Path, Methods: r.Methods}
@@ -74,13 +74,11 @@ func checkConfig(name string, data []byte, stdout io.Writer) error {
 			}
 		}
 	}
-	_, serverErrs := serverTLSConfigs(f)
-	errs = append(errs, serverErrs...)
 	for _, w := range warnings {
-		fmt.Fprintf(stdout, "%s: warning: %s\n", l.src.Position(w.Path), w)
+		fmt.Fprintf(stdout, "%s: warning: %s\n", l.Source.Position(w.Path), w)
 	}
 	if len(errs) > 0 {
-		return l.src.Locate(errs)
+		return l.Source.Locate(errs)
 	}
 	fmt.Fprintf(stdout, "%s: ok: %d routes, %d servers, %s, sticky %s\n", name, len(f.Routes), len(f.Servers), describeListeners(f.Listeners), f.Sticky.Mode)
 	return nil

@@ -99,7 +99,11 @@ func TestListenAddresses(t *testing.T) {
 		{"127.0.0.1:8080", "127.0.0.1:8080", "admin: the same address as listen (127.0.0.1:8080)"},
 		{"127.0.0.1:8080", "127.0.0.1:08080", "admin: the same address as listen (127.0.0.1:8080)"},
 		{"0.0.0.0:8080", "127.0.0.1:8080", "admin: overlaps listen (0.0.0.0:8080 takes port 8080 on every address)"},
-		{"127.0.0.1:8080", ":8080", "admin: overlaps listen (:8080 takes port 8080 on every address)"},
+		// An admin address without a host is loopback, not every address.
+		{"127.0.0.1:8080", ":8080", "admin: the same address as listen (127.0.0.1:8080)"},
+		{"127.0.0.2:8080", ":8080", ""},
+		{":8080", ":8080", "admin: overlaps listen (:8080 takes port 8080 on every address)"},
+		{"127.0.0.1:8080", "0.0.0.0:9090", "admin: 0.0.0.0:9090 is not a loopback address: set admin_token (or L7LB_ADMIN_TOKEN), since the admin API can change the whole configuration"},
 		{"[::]:8080", "127.0.0.1:8080", "admin: overlaps listen ([::]:8080 takes port 8080 on every address)"},
 	} {
 		doc := "listen: \"" + tc.listen + "\"\nservers: {s1: http://127.0.0.1:9001}\n"

@@ -1,21 +1,19 @@
 package cli
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"l7lb/certs"
+	"l7lb/instance"
 )
 
 // demoConfig is the demo's configuration: a plaintext listener that speaks
@@ -65,9 +63,6 @@ configuration and curl commands to try, and run until interrupted.`,
 // demo starts three demo backends and the proxy in front of them, prints
 // what to try, and runs until interrupted.
 func demo(listen, tlsListen string, stdout, stderr io.Writer) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
 	var addrs []string
 	for _, name := range []string{"app1", "app2", "api1"} {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -84,18 +79,22 @@ func demo(listen, tlsListen string, stdout, stderr io.Writer) int {
 	// the configuration gets the address taken.
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
-		fmt.Fprintln(stderr, "l7lb:", listenError("listen", listen, err))
+		fmt.Fprintf(stderr, "l7lb: listen %s: %v\n", listen, err)
 		return exitFailed
 	}
-	defer ln.Close()
 	tln, err := net.Listen("tcp", tlsListen)
 	if err != nil {
-		fmt.Fprintln(stderr, "l7lb:", listenError("listen", tlsListen, err))
+		ln.Close()
+		fmt.Fprintf(stderr, "l7lb: listen %s: %v\n", tlsListen, err)
 		return exitFailed
 	}
-	defer tln.Close()
+	closeListeners := func() {
+		ln.Close()
+		tln.Close()
+	}
 	dir, err := os.MkdirTemp("", "l7lb-demo")
 	if err != nil {
+		closeListeners()
 		fmt.Fprintln(stderr, "l7lb:", err)
 		return exitFailed
 	}
@@ -108,30 +107,23 @@ func demo(listen, tlsListen string, stdout, stderr io.Writer) int {
 		err = os.WriteFile(filepath.Join(dir, "demo-key.pem"), keyPEM, 0o600)
 	}
 	if err != nil {
+		closeListeners()
 		fmt.Fprintln(stderr, "l7lb:", err)
 		return exitFailed
 	}
 	file := filepath.Join(dir, "demo.yaml")
 	text := fmt.Sprintf(demoConfig, ln.Addr(), tln.Addr(), addrs[0], addrs[1], addrs[2])
 	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+		closeListeners()
 		fmt.Fprintln(stderr, "l7lb:", err)
 		return exitFailed
 	}
-	l, err := load(file, nil, stderr)
+	sigs := instance.Signals()
+	in, err := instance.Start(instance.Options{Config: file, AccessLog: stdout, Stderr: stderr, Env: instance.ProcessEnv(),
+		Listeners: map[string]net.Listener{ln.Addr().String(): ln, tln.Addr().String(): tln}})
 	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return exitConfig
-	}
-	e, err := newEdge(l, func(format string, args ...any) { fmt.Fprintf(stderr, "l7lb: "+format+"\n", args...) })
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return exitConfig
-	}
-	defer e.close()
-	r, err := start(ctx, l, []net.Listener{ln, tln}, e, stdout, stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "l7lb:", err)
-		return exitFailed
+		closeListeners()
+		return startError(err, stderr)
 	}
 	u := "http://" + ln.Addr().String()
 	_, port, _ := net.SplitHostPort(tln.Addr().String())
@@ -151,7 +143,7 @@ func demo(listen, tlsListen string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "  "+c)
 	}
 	fmt.Fprintln(stdout, "\nCtrl-C stops it.")
-	if err := r.wait(ctx); err != nil {
+	if err := in.Run(instance.RunOptions{Signals: sigs}); err != nil {
 		fmt.Fprintln(stderr, "l7lb:", err)
 		return exitFailed
 	}

@@ -31,7 +31,7 @@ is a path or an absolute URL, whose host wins over a Host header.`,
 
 // explain prints, as JSON, where a request would go, sending nothing.
 func explain(file string, headers headerFlags, method, target string, stdin io.Reader, stdout, stderr io.Writer) int {
-	l, err := load(file, stdin, io.Discard)
+	l, err := load(file, stdin)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitConfig
@@ -47,7 +47,7 @@ func explain(file string, headers headerFlags, method, target string, stdin io.R
 		// The proxy answers 400 before it asks the engine.
 		out = map[string]any{"status": 400, "sticky": engine.StickyNone.String(), "error": err.Error()}
 	} else {
-		l.engine.Explain(&req, &d)
+		l.Engine.Explain(&req, &d)
 		out = d.Explanation()
 	}
 	if d.Status == 200 && !d.HasRewrite {

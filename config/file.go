@@ -50,21 +50,27 @@ func Read(name string, data []byte, serve bool) (*File, *Source, error) {
 // and passed to Source.Locate. A document that does not parse gives no
 // File and no Source, and an error already located.
 func Load(name string, data []byte, serve bool) (*File, *Source, error) {
+	return LoadIn(filepath.Dir(name), name, data, serve)
+}
+
+// LoadIn is Load for a document whose relative file names are relative
+// to dir: one that came from elsewhere than its file (the admin API).
+func LoadIn(dir, name string, data []byte, serve bool) (*File, *Source, error) {
 	v, perr := Parse(data)
 	var es Errors
 	if perr != nil && !errors.As(perr, &es) {
 		var se *SyntaxError
 		if errors.As(perr, &se) && se.Line > 0 {
-			return nil, nil, fmt.Errorf("%s:%d: %s", name, se.Line, se.Msg)
+			return nil, nil, &Located{Name: name, Problems: []Problem{{Line: se.Line, Msg: se.Msg}}}
 		}
-		return nil, nil, fmt.Errorf("%s: %v", name, perr)
+		return nil, nil, &Located{Name: name, Problems: []Problem{{Msg: perr.Error()}}}
 	}
 	src := &Source{Name: name, Root: v}
 	f, err := DecodeFile(v, serve)
 	if err != nil {
 		es = append(es, err.(Errors)...)
 	}
-	if dir, err := filepath.Abs(filepath.Dir(name)); err == nil {
+	if dir, err := filepath.Abs(dir); err == nil {
 		f.resolvePaths(dir)
 	}
 	return f, src, es.Err()
@@ -81,35 +87,53 @@ func Parse(data []byte) (*Value, error) {
 
 // Locate writes every field error of err on a line of its own as
 // `FILE:LINE: field: message`, in line order (errors of the same line in
-// the order given).
+// the order given). The error it returns is a *Located, whose problems a
+// caller can also read one by one.
 func (s *Source) Locate(err error) error {
 	var es Errors
 	if !errors.As(err, &es) {
-		return fmt.Errorf("%s: %v", s.Name, err)
+		return &Located{Name: s.Name, Problems: []Problem{{Msg: escapeControls(err.Error())}}}
 	}
-	type located struct {
-		line int
-		text string
-	}
-	out := make([]located, len(es))
+	out := make([]Problem, len(es))
 	for i, e := range es {
 		line := e.Line
 		if line == 0 {
 			line = s.Root.lineOf(e.Path)
 		}
-		text := escapeControls(e.Error())
-		if line > 0 {
-			out[i] = located{line, fmt.Sprintf("%s:%d: %s", s.Name, line, text)}
+		out[i] = Problem{Field: e.Path, Line: line, Msg: escapeControls(e.Msg)}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Line < out[j].Line })
+	return &Located{Name: s.Name, Problems: out}
+}
+
+// Located is every problem of a configuration file, each with its line.
+type Located struct {
+	Name     string // the file's, or <stdin>
+	Problems []Problem
+}
+
+// Problem is one problem of a configuration file.
+type Problem struct {
+	Field string // the field path; "" for the document itself
+	Line  int    // 0 when unknown
+	Msg   string
+}
+
+// Error writes one problem a line: `FILE:LINE: field: message`.
+func (l *Located) Error() string {
+	lines := make([]string, len(l.Problems))
+	for i, p := range l.Problems {
+		text := p.Msg
+		if p.Field != "" {
+			text = escapeControls(p.Field) + ": " + text
+		}
+		if p.Line > 0 {
+			lines[i] = fmt.Sprintf("%s:%d: %s", l.Name, p.Line, text)
 		} else {
-			out[i] = located{0, fmt.Sprintf("%s: %s", s.Name, text)}
+			lines[i] = fmt.Sprintf("%s: %s", l.Name, text)
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].line < out[j].line })
-	lines := make([]string, len(out))
-	for i, l := range out {
-		lines[i] = l.text
-	}
-	return errors.New(strings.Join(lines, "\n"))
+	return strings.Join(lines, "\n")
 }
 
 // escapeControls writes the control bytes of s, which may come from the

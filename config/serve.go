@@ -13,11 +13,20 @@ import (
 // share, and what only the HTTP proxy (l7lb serve) reads.
 type File struct {
 	Config
-	Admin    string   // address of the admin listener; "" = off
-	Servers  []Server // in file order
-	Timeouts Timeouts
-	Limits   Limits
-	Health   Health
+	Admin string // address of the admin listener, 127.0.0.1 when the file gives no host; "" = off
+	// AdminToken is the bearer token of the admin API: required for every
+	// write, and for reads when Admin is not a loopback address. "" = the
+	// process's L7LB_ADMIN_TOKEN, if any.
+	AdminToken string
+	Servers    []Server // in file order
+	Timeouts   Timeouts
+	Limits     Limits
+	Health     Health
+	// DrainTimeout bounds every drain: a server drained by the operator
+	// keeps its sessions this long; a removed server's requests, a removed
+	// listener's connections and an old process's (after an upgrade or at
+	// shutdown) have this long to finish.
+	DrainTimeout time.Duration
 
 	Listeners []Listener // where to serve: `listeners`, or `listen` as one plaintext listener
 	// TrustedProxies are the networks whose clients' forwarding fields
@@ -99,6 +108,7 @@ type HealthCheck struct {
 // Defaults of the proxy's settings.
 const (
 	DefaultInsertCookie = "l7lb"
+	DefaultDrainTimeout = 30 * time.Second
 )
 
 // DefaultTimeouts returns the proxy's timeouts with every default applied.
@@ -116,14 +126,25 @@ func DefaultLimits() Limits {
 // mode defaults to insert. Without, the proxy's keys are checked but play no part.
 func DecodeFile(v *Value, serve bool) (*File, error) {
 	var d decoder
-	f := &File{Timeouts: DefaultTimeouts(), Limits: DefaultLimits(), Health: Health{Fails: 3, Cooldown: 10 * time.Second}, Via: true}
+	f := &File{Timeouts: DefaultTimeouts(), Limits: DefaultLimits(), Health: Health{Fails: 3, Cooldown: 10 * time.Second}, DrainTimeout: DefaultDrainTimeout, Via: true}
 	var sticky *Value
 	c := d.config(v, func(key string, val *Value) {
 		switch key {
 		case "listen", "listeners":
 			// decoded together below (listeners.go)
 		case "admin":
-			f.Admin, _ = d.address(key, val)
+			if a, ok := d.address(key, val); ok {
+				// The admin API changes everything: no host means
+				// loopback, not every address.
+				if host, port, _ := net.SplitHostPort(a); host == "" {
+					a = net.JoinHostPort("127.0.0.1", port)
+				}
+				f.Admin = a
+			}
+		case "admin_token":
+			f.AdminToken, _ = d.nonEmpty(key, val)
+		case "drain_timeout":
+			f.DrainTimeout, _ = d.duration(key, val)
 		case "servers":
 			f.Servers = d.servers(key, val)
 		case "timeouts":

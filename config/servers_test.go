@@ -9,7 +9,7 @@ import (
 )
 
 // decodeServe decodes a serve configuration given whole.
-func decodeServe(t *testing.T, doc string) (*File, error) {
+func decodeServeErr(t *testing.T, doc string) (*File, error) {
 	t.Helper()
 	v, err := ParseYAML([]byte(doc))
 	if err != nil {
@@ -19,7 +19,7 @@ func decodeServe(t *testing.T, doc string) (*File, error) {
 }
 
 func TestServerSchemes(t *testing.T) {
-	f, err := decodeServe(t, `listen: 127.0.0.1:8080
+	f, err := decodeServeErr(t, `listen: 127.0.0.1:8080
 servers:
   plain: http://10.0.0.1
   plain2: http://10.0.0.1:8080
@@ -99,7 +99,7 @@ func TestStickySecure(t *testing.T) {
 		{"{secure: always}", 0, "sticky.secure: want auto, true or false"},
 		{"{secure: 1}", 0, "sticky.secure: want auto, true or false"},
 	} {
-		f, err := decodeServe(t, "listen: 127.0.0.1:8080\nservers: {s: 'http://a:1'}\nsticky: "+tt.sticky+"\n")
+		f, err := decodeServeErr(t, "listen: 127.0.0.1:8080\nservers: {s: 'http://a:1'}\nsticky: "+tt.sticky+"\n")
 		switch {
 		case tt.err != "":
 			if err == nil || !strings.Contains(err.Error(), tt.err) {
@@ -130,18 +130,18 @@ func TestStickySecure(t *testing.T) {
 }
 
 func TestMaxConcurrentStreams(t *testing.T) {
-	f, err := decodeServe(t, "listen: 127.0.0.1:8080\nservers: {s: 'http://a:1'}\n")
+	f, err := decodeServeErr(t, "listen: 127.0.0.1:8080\nservers: {s: 'http://a:1'}\n")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if f.Limits.MaxConcurrentStreams != 100 {
 		t.Errorf("default max_concurrent_streams %d, want 100", f.Limits.MaxConcurrentStreams)
 	}
-	f, err = decodeServe(t, "listen: 127.0.0.1:8080\nservers: {s: 'http://a:1'}\nlimits: {max_concurrent_streams: 250}\n")
+	f, err = decodeServeErr(t, "listen: 127.0.0.1:8080\nservers: {s: 'http://a:1'}\nlimits: {max_concurrent_streams: 250}\n")
 	if err != nil || f.Limits.MaxConcurrentStreams != 250 {
 		t.Errorf("max_concurrent_streams 250: %v, %+v", err, f.Limits)
 	}
-	_, err = decodeServe(t, "listen: 127.0.0.1:8080\nservers: {s: 'http://a:1'}\nlimits: {max_concurrent_streams: 0}\n")
+	_, err = decodeServeErr(t, "listen: 127.0.0.1:8080\nservers: {s: 'http://a:1'}\nlimits: {max_concurrent_streams: 0}\n")
 	if err == nil || !strings.Contains(err.Error(), "limits.max_concurrent_streams: must be from 1 to 65536") {
 		t.Errorf("max_concurrent_streams 0: %v", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -29,19 +30,22 @@ import (
 //     its messages;
 //   - has a line that is not exactly one JSON message (the framing cases):
 //     the node may still act on it, so the state cannot be followed;
-//   - sends server_down or server_up: serve marks servers down only on
-//     real failures, whose timing a replay cannot reproduce;
 //   - has a route balanced by least_request or peak_ewma, or bounded by
 //     hash_balance_factor: serve chooses by the load it measures, the node
 //     by rotation and pins (docs/protocol.md), by design;
 //   - sends a request before init or a second init, or init lists no
 //     server: serve always has its server list from the start;
-//   - changes the configuration between two replayed requests: restarting
-//     serve would reset the balancers, which the node keeps;
-//   - has a request answered 503 (a down server, or no servers);
 //   - has a request that cannot be written as HTTP/1.1 (a header value
 //     with a control character, a header name that is not a token), or
 //     that the node does not answer.
+//
+// server_down and server_up become the admin API's POST
+// /servers/{id}/disable and /enable, and a configuration change between
+// two replayed requests (config, add_route, remove_route,
+// set_default_servers) a PUT /config of the whole configuration then, sent
+// before the next replayed request: a reload keeps balancer positions,
+// sessions and server states as the node's changes do, and disable and
+// enable are the node's marks, so both must decide alike.
 //
 // Requests the node answered 400 are left out of an otherwise replayed
 // case: a 400 decides nothing, moves no counter and pins nothing, so the
@@ -117,6 +121,28 @@ type goldenCase struct {
 	defaultServers json.RawMessage // nil: all servers
 	sticky         map[string]json.RawMessage
 	requests       []goldenRequest
+	initial        *goldenConfig // the configuration of the first request
+}
+
+// goldenConfig is the routing configuration at some point of a case.
+type goldenConfig struct {
+	routes         []json.RawMessage
+	defaultServers json.RawMessage
+	sticky         map[string]json.RawMessage
+}
+
+// snapshot returns the configuration now; builtin: the built-in routes.
+func (gc *goldenCase) snapshot(builtin bool) *goldenConfig {
+	c := &goldenConfig{routes: slices.Clone(gc.routes), defaultServers: gc.defaultServers, sticky: maps.Clone(gc.sticky)}
+	if builtin {
+		c.routes = builtinRoutes(gc.servers)
+	}
+	return c
+}
+
+// use makes c the case's configuration.
+func (gc *goldenCase) use(c *goldenConfig) {
+	gc.routes, gc.defaultServers, gc.sticky = c.routes, c.defaultServers, c.sticky
 }
 
 // goldenRequest is an http_request and the node's reply to it.
@@ -124,6 +150,16 @@ type goldenRequest struct {
 	msgID string
 	body  map[string]json.RawMessage
 	reply goldenReply
+	marks []goldenMark // server_down and server_up sent before it
+	// reconfig is the configuration to PUT before it: the one the node
+	// had then, when it changed since the request before.
+	reconfig *goldenConfig
+}
+
+// goldenMark is a server_down (down) or server_up the node accepted.
+type goldenMark struct {
+	server string
+	down   bool
 }
 
 type goldenReply struct {
@@ -160,8 +196,9 @@ func loadGoldenCase(in string) (*goldenCase, string) {
 	}
 
 	gc := &goldenCase{}
+	var marks []goldenMark // sent since the last replayed request
 	inited, builtin := false, true
-	changedAfter := false // the configuration changed after a replayed request
+	changed := false // the configuration changed since the last replayed request
 	for _, body := range msgs {
 		typ := str(body["type"])
 		idRaw, hasID := body["msg_id"]
@@ -196,12 +233,7 @@ func loadGoldenCase(in string) (*goldenCase, string) {
 			if failed {
 				continue // a rejected change changes nothing
 			}
-			if len(gc.requests) > 0 {
-				// Harmless if no request follows; else the case is
-				// skipped when one does.
-				changedAfter = true
-				continue
-			}
+			changed = true
 			switch typ {
 			case "config":
 				builtin = false
@@ -245,7 +277,12 @@ func loadGoldenCase(in string) (*goldenCase, string) {
 				gc.defaultServers = body["servers"]
 			}
 		case "server_down", "server_up":
-			return nil, typ + ": serve marks servers down from real failures only"
+			if !hasID {
+				return nil, "a " + typ + " without msg_id: its reply cannot be found"
+			}
+			if !failed {
+				marks = append(marks, goldenMark{server: str(body["server"]), down: typ == "server_down"})
+			}
 		case "http_request":
 			if !hasID {
 				return nil, "an http_request without msg_id: its reply cannot be found"
@@ -262,35 +299,49 @@ func loadGoldenCase(in string) (*goldenCase, string) {
 			switch r.Status {
 			case 400:
 				continue
-			case 200, 404:
+			case 200, 404, 503:
 			default:
 				return nil, fmt.Sprintf("a request answered %d", r.Status)
-			}
-			if changedAfter {
-				return nil, "the configuration changes between requests: a restarted serve would reset the balancers"
 			}
 			if why := unrepresentable(body); why != "" {
 				return nil, why
 			}
-			gc.requests = append(gc.requests, goldenRequest{msgID: id, body: body, reply: r})
+			req := goldenRequest{msgID: id, body: body, reply: r, marks: marks}
+			if len(gc.requests) == 0 {
+				gc.initial = gc.snapshot(builtin)
+			} else if changed {
+				req.reconfig = gc.snapshot(builtin)
+			}
+			changed = false
+			gc.requests = append(gc.requests, req)
+			marks = nil
 		}
 	}
 	if !inited {
 		return nil, "no init"
 	}
-	if builtin {
-		gc.routes = builtinRoutes(gc.servers)
+	if len(gc.requests) == 0 {
+		return gc, ""
 	}
-	for _, r := range gc.routes {
-		var v struct {
-			Balance           string
-			HashBalanceFactor *float64 `json:"hash_balance_factor"`
-		}
-		json.Unmarshal(r, &v)
-		if v.Balance == "least_request" || v.Balance == "peak_ewma" || v.HashBalanceFactor != nil {
-			return nil, "a load-aware route: serve balances by measured load, the node by rotation and pins"
+	configs := []*goldenConfig{gc.initial}
+	for _, r := range gc.requests {
+		if r.reconfig != nil {
+			configs = append(configs, r.reconfig)
 		}
 	}
+	for _, c := range configs {
+		for _, r := range c.routes {
+			var v struct {
+				Balance           string
+				HashBalanceFactor *float64 `json:"hash_balance_factor"`
+			}
+			json.Unmarshal(r, &v)
+			if v.Balance == "least_request" || v.Balance == "peak_ewma" || v.HashBalanceFactor != nil {
+				return nil, "a load-aware route: serve balances by measured load, the node by rotation and pins"
+			}
+		}
+	}
+	gc.use(gc.initial)
 	return gc, ""
 }
 
@@ -415,9 +466,9 @@ func (gc *goldenCase) stickyNames() (cookie, server string) {
 
 // serveConfig writes the case's configuration for serve, in JSON so that
 // the servers keep the order init gave them (the default pool's order).
-func (gc *goldenCase) serveConfig(listen string, urls map[string]string) string {
+func (gc *goldenCase) serveConfig(listen, admin string, urls map[string]string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "{\n  \"listen\": %q,\n  \"servers\": {", listen)
+	fmt.Fprintf(&b, "{\n  \"listen\": %q,\n  \"admin\": %q,\n  \"admin_token\": %q,\n  \"servers\": {", listen, admin, adminToken)
 	for i, s := range gc.servers {
 		if i > 0 {
 			b.WriteString(",")
@@ -455,9 +506,11 @@ func (gc *goldenCase) replay(t *testing.T) int {
 		urls[s] = b.URL
 	}
 	var p *serveProc
+	admin := ""
 	for attempt := 0; ; attempt++ {
 		addr := freePort(t)
-		cfg := gc.serveConfig(addr, urls)
+		admin = freePort(t)
+		cfg := gc.serveConfig(addr, admin, urls)
 		var err error
 		if p, err = launch(t, writeFile(t, "serve.json", cfg), serveOpts{args: []string{"--access-log=false"}}); err == nil {
 			break
@@ -471,6 +524,22 @@ func (gc *goldenCase) replay(t *testing.T) int {
 	cookieName, serverCookie := gc.stickyNames()
 	issued := map[string]string{} // session id the node issued → the one serve issued
 	for _, r := range gc.requests {
+		if r.reconfig != nil {
+			gc.use(r.reconfig)
+			cfg := gc.serveConfig(p.Addr, admin, urls)
+			if code, body := adminDo(t, admin, "PUT", "/config", adminToken, cfg); code != 200 {
+				t.Fatalf("before msg_id %s: PUT /config: %d %s\n%s", r.msgID, code, body, cfg)
+			}
+		}
+		for _, m := range r.marks {
+			action := "enable"
+			if m.down {
+				action = "disable"
+			}
+			if code, body := adminDo(t, admin, "POST", "/servers/"+m.server+"/"+action, adminToken, ""); code != 200 {
+				t.Fatalf("before msg_id %s: %s %s: %d %s", r.msgID, action, m.server, code, body)
+			}
+		}
 		method, head := gc.wireRequest(r.body, issued)
 		resp, _, err := rawExchange(p.Addr, head, method)
 		if err != nil {

@@ -21,7 +21,7 @@ import (
 // arguments.
 var usageLines = map[string]string{
 	"l7lb":         "Usage: l7lb [--config FILE]",
-	"l7lb serve":   "Usage: l7lb serve --config FILE [--access-log=false]",
+	"l7lb serve":   "Usage: l7lb serve --config FILE [--access-log=false] [--pid-file FILE] [--upgrade] [--watch]",
 	"l7lb check":   "Usage: l7lb check --config FILE",
 	"l7lb explain": "Usage: l7lb explain --config FILE [-H 'Name: value']... METHOD URL",
 	"l7lb demo":    "Usage: l7lb demo [--listen ADDRESS] [--tls-listen ADDRESS]",

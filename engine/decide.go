@@ -111,6 +111,24 @@ type Decision struct {
 	attempt attempt // the request in flight, measured engines (servers.go)
 }
 
+// RouteIndex returns the index of the matched route among the routes of
+// [Engine.Names] (the default route is the last), or -1 when none matched.
+func (d *Decision) RouteIndex() int {
+	if d.rt == nil {
+		return -1
+	}
+	return d.rt.index
+}
+
+// ServerIndex returns the index of the chosen server among the servers of
+// [Engine.Names], or -1 when none was chosen.
+func (d *Decision) ServerIndex() int {
+	if d.Server == "" {
+		return -1
+	}
+	return d.server
+}
+
 // Explanation returns the decision as the node's explain_ok reports it:
 // status and sticky, then route, servers, routed_to, rewritten_path and
 // error where they apply.
@@ -136,8 +154,12 @@ func (d *Decision) Explanation() map[string]any {
 }
 
 // Route decides where req goes, updating pools, sessions and statistics.
-func (e *Engine) Route(req *Request, d *Decision) {
-	e.decide(req, d, false)
+func (e *Engine) Route(req *Request, d *Decision) { e.RouteIn(e.View(), req, d) }
+
+// RouteIn is Route under the configuration v, which a frontend keeps with
+// its own data for that configuration (see [View]).
+func (e *Engine) RouteIn(v View, req *Request, d *Decision) {
+	e.decide(v.st, req, d, false)
 	e.CountStatus(d.Status)
 	if d.Status == 200 && d.server < len(d.st.routed) {
 		d.st.routed[d.server].Add(1)
@@ -150,7 +172,7 @@ func (e *Engine) Route(req *Request, d *Decision) {
 // Explain decides like Route but changes nothing: no counter moves, nothing
 // is pinned or issued, nothing is counted.
 func (e *Engine) Explain(req *Request, d *Decision) {
-	e.decide(req, d, true)
+	e.decide(e.st.Load(), req, d, true)
 }
 
 func (d *Decision) fail(status int, reason string) {
@@ -176,9 +198,8 @@ func pathError(offset int, err error) string {
 	return "path: " + err.Error()
 }
 
-func (e *Engine) decide(req *Request, d *Decision, dry bool) {
+func (e *Engine) decide(st *state, req *Request, d *Decision, dry bool) {
 	d.reset()
-	st := e.st.Load()
 	h := req.Headers
 	if h == nil {
 		h = &noHeaders
@@ -259,7 +280,7 @@ func (e *Engine) decide(req *Request, d *Decision, dry bool) {
 	d.Status = 200
 	d.Server, d.server = st.names[server], server
 	if d.SetCookie && d.mode != config.ModeInsert {
-		d.ServerCookieValue = e.hintValue(d.Server)
+		d.ServerCookieValue = hintValue(st, d.Server)
 	}
 	switch {
 	case rt.rewrite != nil:
@@ -322,7 +343,7 @@ func (e *Engine) choose(st *state, rt *route, req *Request, h Headers, key strin
 		if forged {
 			d.Sticky = StickyHintInvalid
 		}
-		d.SessionID = e.issueID(st.nodeID, dry)
+		d.SessionID = e.issueID(st, dry)
 		if !dry {
 			e.sessions.Pin(d.SessionID, st.names[server])
 		}
@@ -337,7 +358,7 @@ func (e *Engine) choose(st *state, rt *route, req *Request, h Headers, key strin
 		pinned, known = e.sessions.Get(sid)
 	}
 	pi, exists := st.index[pinned]
-	up := known && exists && st.health.Up(pi)
+	up := known && exists && st.pooled[pi] && st.health.Keeps(pi)
 	if up && rt.pool.Contains(pi) {
 		d.Sticky = StickyHit
 		return pi, true
@@ -388,23 +409,23 @@ func (e *Engine) hint(st *state, rt *route, h Headers) (server int, forged bool)
 	if !ok || name == "" {
 		return -1, false
 	}
-	if e.opts.SignHints {
-		c := e.opts.Signer.Decode(name, 0)
+	if st.opts.SignHints {
+		c := st.opts.Signer.Decode(name, 0)
 		if c.Verdict == session.Invalid {
 			return -1, true
 		}
 		name = c.Server
 	}
-	if i, ok := st.index[name]; ok && rt.pool.Contains(i) && st.health.Up(i) {
+	if i, ok := st.index[name]; ok && rt.pool.Contains(i) && st.health.Keeps(i) {
 		return i, false
 	}
 	return -1, false
 }
 
 // hintValue returns the value of the hint cookie that names server.
-func (e *Engine) hintValue(server string) string {
-	if e.opts.SignHints {
-		return e.opts.Signer.Encode(server)
+func hintValue(st *state, server string) string {
+	if st.opts.SignHints {
+		return st.opts.Signer.Encode(server)
 	}
 	return server
 }
@@ -415,24 +436,25 @@ func (e *Engine) hintValue(server string) string {
 // signed by an older secret (or in the previous format) is, and is signed
 // again.
 func (e *Engine) chooseInsert(st *state, rt *route, h Headers, d *Decision, pick func() (int, bool)) (int, bool) {
-	signer := e.opts.Signer
+	signer := st.opts.Signer
 	value, has := h.Cookie(st.sticky.Cookie)
 	outcome := StickyIssued
 	if has {
 		c := signer.Decode(value, st.sticky.MaxAge)
 		i, exists := st.index[c.Server]
+		exists = exists && st.pooled[i]
 		switch {
 		case c.Verdict == session.Invalid:
 			outcome = StickyInvalid
 		case c.Verdict == session.Expired:
 			outcome = StickyExpired
-		case exists && st.health.Up(i) && rt.pool.Contains(i):
+		case exists && st.health.Keeps(i) && rt.pool.Contains(i):
 			d.Sticky = StickyHit
 			if c.Verdict == session.Stale {
 				d.SetCookie, d.CookieValue = true, signer.Resign(c)
 			}
 			return i, true
-		case exists && st.health.Up(i):
+		case exists && st.health.Keeps(i):
 			// Pinned to a server of another route: keep the cookie.
 			server, ok := pick()
 			d.Sticky = StickyOtherPool
@@ -490,13 +512,13 @@ func (e *Engine) Retry(d *Decision, failed []string) bool {
 	}
 	switch {
 	case d.mode == config.ModeInsert:
-		d.CookieValue = e.opts.Signer.Encode(d.Server)
+		d.CookieValue = d.st.opts.Signer.Encode(d.Server)
 	case d.sid != "" || d.SessionID != "":
 		if d.SessionID == "" {
 			d.SessionID = d.sid
 		}
 		e.sessions.Pin(d.SessionID, d.Server)
-		d.ServerCookieValue = e.hintValue(d.Server)
+		d.ServerCookieValue = hintValue(d.st, d.Server)
 	default:
 		return true
 	}

@@ -11,6 +11,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,8 +40,7 @@ type Engine struct {
 	nodeID  string
 	servers []string
 	cfg     *config.Config
-	builtin bool            // cfg is the built-in configuration
-	down    map[string]bool // server_down marks, by server id
+	builtin bool // cfg is the built-in configuration
 	warn    func(string)
 
 	sessions *session.Table
@@ -50,7 +50,7 @@ type Engine struct {
 	routed   map[string]*atomic.Uint64 // by server id; kept across inits
 
 	// The server state (servers.go): each server's live state by id, kept
-	// across recompiles; whether the frontend measures requests; the clock
+	// across recompiles while the server is configured; whether the frontend measures requests; the clock
 	// they are measured on.
 	live         map[string]*server
 	measured     bool
@@ -72,18 +72,17 @@ func New(warn func(string)) *Engine {
 	e := &Engine{
 		cfg:      &config.Config{Sticky: config.DefaultSticky()},
 		builtin:  true,
-		down:     map[string]bool{},
 		warn:     warn,
 		sessions: session.NewTable(config.DefaultMaxSessions),
 		routed:   map[string]*atomic.Uint64{},
 		live:     map[string]*server{},
 		epoch:    time.Now(),
 	}
-	st, err := e.compile(e.cfg, true, false)
+	st, err := e.compile(e.cfg, true, false, nil)
 	if err != nil {
 		panic("engine: the empty configuration does not compile: " + err.Error())
 	}
-	e.st.Store(st)
+	e.store(st)
 	return e
 }
 
@@ -104,13 +103,89 @@ type Options struct {
 	NewSessionID func() string
 }
 
-// SetOptions sets o. Call it before applying a configuration, and before
-// any decision.
+// SetOptions sets o for the configurations applied from now on. Call it
+// before applying a configuration, and before any decision.
 func (e *Engine) SetOptions(o Options) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.opts = o
 }
+
+// Update is a whole configuration of the proxy's engine: the servers it
+// knows, the routing configuration over them, and the options, replaced at
+// once by [Engine.Replace].
+type Update struct {
+	NodeID  string   // the id issued session ids start with, when Options do not mint them
+	Servers []string // the known servers; decisions' server indexes follow this order
+	Config  *config.Config
+	Options Options
+	// Renew lists the servers that are new under an old id (the proxy:
+	// another address): their measures, ejection and health start afresh
+	// as an added server's; their operator's state (drain, disable) stays.
+	Renew []string
+}
+
+// Replace replaces the servers, the configuration and the options in one
+// step: no decision ever sees servers without their routes. Every server
+// the configuration names must be in u.Servers. A rejected update changes
+// nothing. Sessions, statistics and the state of every server still
+// configured (in flight, latency, ejection, slow start, drain, disable,
+// health) are kept; so are the positions of pools whose servers are
+// unchanged. A server that is no longer configured loses its state.
+func (e *Engine) Replace(u Update) (View, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if hasDuplicates(u.Servers) {
+		return View{}, errors.New("engine: a server listed twice")
+	}
+	nodeID, servers, opts := e.nodeID, e.servers, e.opts
+	e.nodeID, e.servers, e.opts = u.NodeID, slices.Clone(u.Servers), u.Options
+	st, err := e.compile(u.Config, false, true, u.Renew)
+	if err != nil {
+		e.nodeID, e.servers, e.opts = nodeID, servers, opts
+		return View{}, err
+	}
+	e.commit(st, u.Config, false)
+	return View{st}, nil
+}
+
+func hasDuplicates(s []string) bool {
+	seen := make(map[string]bool, len(s))
+	for _, x := range s {
+		if seen[x] {
+			return true
+		}
+		seen[x] = true
+	}
+	return false
+}
+
+// A View is one compiled configuration, as [Engine.Replace] made it: a
+// frontend that keeps its own per-configuration data beside it decides
+// with it ([Engine.RouteIn]), so that a decision and the data it is used
+// with always belong to the same configuration.
+type View struct{ st *state }
+
+// View returns the running configuration.
+func (e *Engine) View() View { return View{e.st.Load()} }
+
+// Names returns the names behind the indexes decisions made in v report
+// ([Decision.RouteIndex], [Decision.ServerIndex]): the routes in
+// configuration order, then DefaultRoute when the default servers are not
+// an empty list; the servers by index, the known ones first.
+func (v View) Names() (routes, servers []string) {
+	routes = make([]string, 0, len(v.st.routes)+1)
+	for _, rt := range v.st.routes {
+		routes = append(routes, rt.name)
+	}
+	if v.st.def != nil {
+		routes = append(routes, DefaultRoute)
+	}
+	return routes, v.st.names
+}
+
+// Names returns the names of the running configuration: see [View.Names].
+func (e *Engine) Names() (routes, servers []string) { return e.View().Names() }
 
 // NodeID returns the node id set by the last Init.
 func (e *Engine) NodeID() string { return e.st.Load().nodeID }
@@ -131,14 +206,14 @@ func (e *Engine) Init(nodeID string, servers []string) {
 			e.servers = append(e.servers, s)
 		}
 	}
-	st, err := e.compile(e.cfg, e.builtin, false)
+	st, err := e.compile(e.cfg, e.builtin, false, nil)
 	if err != nil {
 		// Only a configuration naming unknown servers can fail, and
 		// non-strict compilation does not fail on those.
 		panic("engine: init: " + err.Error())
 	}
 	e.reportPhantoms(st)
-	e.st.Store(st)
+	e.store(st)
 }
 
 // Servers returns the known servers, in init order.
@@ -160,7 +235,7 @@ func (e *Engine) Apply(cfg *config.Config) error {
 func (e *Engine) apply(cfg *config.Config, strict bool) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	st, err := e.compile(cfg, false, strict)
+	st, err := e.compile(cfg, false, strict, nil)
 	if err != nil {
 		return err
 	}
@@ -173,6 +248,24 @@ func (e *Engine) commit(st *state, cfg *config.Config, builtin bool) {
 	e.cfg = cfg
 	e.builtin = builtin
 	e.sessions.SetMax(cfg.Sticky.MaxSessions)
+	e.store(st)
+}
+
+// store makes st the running state, and its servers' live states and
+// counters the engine's: those of servers it no longer has are dropped,
+// so that the tables stay bounded by the servers configured. (A decision
+// still in flight on a dropped server keeps its own reference.)
+func (e *Engine) store(st *state) {
+	live := make(map[string]*server, len(st.names))
+	for i, name := range st.names {
+		live[name] = st.health.live[i]
+	}
+	e.live = live
+	for name := range e.routed {
+		if _, ok := live[name]; !ok {
+			delete(e.routed, name)
+		}
+	}
 	e.st.Store(st)
 }
 
@@ -205,7 +298,7 @@ func (e *Engine) AddRoute(r *config.Route) (string, error) {
 	} else {
 		cfg.Routes[pos] = add
 	}
-	st, err := e.compile(cfg, false, true)
+	st, err := e.compile(cfg, false, true, nil)
 	if err != nil {
 		return "", ownFields(err, pos)
 	}
@@ -247,7 +340,7 @@ func (e *Engine) RemoveRoute(name string) error {
 	for i := range cfg.Routes {
 		if cfg.Routes[i].Name == name {
 			cfg.Routes = append(cfg.Routes[:i], cfg.Routes[i+1:]...)
-			st, err := e.compile(cfg, false, false)
+			st, err := e.compile(cfg, false, false, nil)
 			if err != nil {
 				return err
 			}
@@ -265,7 +358,7 @@ func (e *Engine) SetDefaultServers(servers []string) error {
 	defer e.mu.Unlock()
 	cfg := e.copyConfig()
 	cfg.DefaultServers = append([]string{}, servers...)
-	st, err := e.compile(cfg, e.builtin, true)
+	st, err := e.compile(cfg, e.builtin, true, nil)
 	if err != nil {
 		return renameField(err, "default_servers", "servers")
 	}
@@ -289,29 +382,12 @@ func (e *Engine) Config() (*config.Config, []string) {
 	return st.cfg, st.servers
 }
 
-// SetDown marks a known server down or up again.
-func (e *Engine) SetDown(server string, down bool) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	st := e.st.Load()
-	i, ok := st.index[server]
-	if !ok || i >= len(st.servers) {
-		return fmt.Errorf("unknown server %s", server)
-	}
-	if !down && st.health.down[i].Load() {
-		st.health.live[i].cameBack(e.now())
-	}
-	e.down[server] = down
-	st.health.down[i].Store(down)
-	return nil
-}
-
 // Stats is a snapshot of the engine's counters.
 type Stats struct {
 	Routed   map[string]uint64 // 200 replies by server, every known server
 	Statuses map[int]uint64    // replies by status, the statuses seen
 	Sessions int               // pins held
-	Down     map[string]bool   // the known servers marked down
+	Down     map[string]bool   // the known servers that are disabled or marked down by health checks
 	Servers  map[string]ServerStats
 }
 
@@ -321,11 +397,13 @@ func (e *Engine) Stats() Stats {
 	s := Stats{Routed: make(map[string]uint64, len(st.servers)), Statuses: map[int]uint64{}, Sessions: e.sessions.Len(), Down: map[string]bool{}}
 	for i, name := range st.servers {
 		s.Routed[name] = st.routed[i].Load()
-		if st.health.down[i].Load() {
+	}
+	s.Servers = e.serverStats(st)
+	for name, ss := range s.Servers {
+		if ss.State == StateDisabled || ss.State == StateDown {
 			s.Down[name] = true
 		}
 	}
-	s.Servers = e.serverStats(st)
 	for code := range e.statuses {
 		if n := e.statuses[code].Load(); n > 0 {
 			s.Statuses[code] = n
@@ -365,10 +443,11 @@ func builtinConfig(servers []string, base *config.Config) *config.Config {
 
 // issueID returns a new session id; with dry, the id the next issue would
 // get, issuing nothing.
-func (e *Engine) issueID(nodeID string, dry bool) string {
-	if e.opts.NewSessionID != nil {
-		return e.opts.NewSessionID()
+func (e *Engine) issueID(st *state, dry bool) string {
+	if st.opts.NewSessionID != nil {
+		return st.opts.NewSessionID()
 	}
+	nodeID := st.nodeID
 	n := e.issued.Load() + 1
 	if !dry {
 		n = e.issued.Add(1)

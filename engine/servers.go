@@ -2,6 +2,7 @@ package engine
 
 import (
 	"math"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -33,26 +34,50 @@ type server struct {
 	failures     atomic.Uint64 // failed ones among them
 	ejections    [numEjectReasons]atomic.Uint64
 
+	// Whether it takes requests (availability.go): the operator's state
+	// (the node's server_down and server_up, the admin API's drain,
+	// disable and enable) and the health checks' verdict, as bits of out;
+	// drainUntil ends a drain, on the engine's clock.
+	out        atomic.Uint32
+	drainUntil atomic.Int64
+
 	// Pads the struct past a cache line, so that two servers' counters,
 	// allocated one after the other, do not share one.
 	_ [64]byte
 }
 
-// health is a compiled state's view of its servers by server index: the
-// down marks of this state (the configured servers that are not known are
-// always down) and each server's live state. It is the [balancer.Load]
-// the pools read.
+// health is a compiled state's view of its servers by server index: each
+// server's live state, and how many are known (the configured servers
+// that are not known come after them and are always down). It is the
+// [balancer.Load] the pools read.
 type health struct {
-	e    *Engine
-	down []atomic.Bool
-	live []*server
+	e     *Engine
+	known int
+	live  []*server
 	// names are the servers' ids, for the node's pin counts.
 	names []string
 }
 
-// Up reports whether a server takes requests: not marked down, not
-// ejected.
-func (h *health) Up(i int) bool { return !h.down[i].Load() && !h.live[i].ejected.Load() }
+// Up reports whether a server takes new requests: known, enabled, healthy
+// and not ejected.
+func (h *health) Up(i int) bool {
+	return i < h.known && h.live[i].out.Load() == 0 && !h.live[i].ejected.Load()
+}
+
+// Keeps reports whether a server still serves the sessions pinned to it:
+// it is up, or it drains and its drain has not timed out.
+func (h *health) Keeps(i int) bool {
+	if i >= h.known || h.live[i].ejected.Load() {
+		return false
+	}
+	switch s := h.live[i]; s.out.Load() {
+	case 0:
+		return true
+	case outDraining:
+		return h.e.now() < s.drainUntil.Load()
+	}
+	return false
+}
 
 // Active returns the requests in flight to a server when the engine is
 // measured (the proxy), and otherwise (the node) the sessions pinned to
@@ -117,23 +142,27 @@ func (x *excluding) Latency(i int, decay, def time.Duration) float64 {
 
 var _ balancer.Load = (*excluding)(nil)
 
-// newHealth returns the health of st: each server's down mark, and its
-// live state, made for an id seen for the first time. A server that
-// appears once the engine has servers was added by a configuration change
-// and ramps up as one that came back.
-func (e *Engine) newHealth(st *state) *health {
-	h := &health{e: e, down: make([]atomic.Bool, len(st.names)), live: make([]*server, len(st.names)), names: st.names}
+// newHealth returns the health of st: each server's live state, made for
+// an id seen for the first time, or afresh for an id in renew (its
+// operator's state kept). A server that appears once the engine has
+// servers was added by a configuration change and ramps up as one that
+// came back. It does not change e.live: commit does.
+func (e *Engine) newHealth(st *state, renew []string) *health {
+	h := &health{e: e, known: len(st.servers), live: make([]*server, len(st.names)), names: st.names}
 	now := e.now()
 	added := len(e.live) > 0
 	for i, name := range st.names {
-		h.down[i].Store(i >= len(st.servers) || e.down[name])
 		s := e.live[name]
-		if s == nil {
-			s = new(server)
-			if added {
-				s.upSince.Store(max(now, 1))
+		if s == nil || slices.Contains(renew, name) {
+			fresh := new(server)
+			if s != nil {
+				fresh.out.Store(s.out.Load() &^ outUnhealthy)
+				fresh.drainUntil.Store(s.drainUntil.Load())
 			}
-			e.live[name] = s
+			if added {
+				fresh.upSince.Store(max(now, 1))
+			}
+			s = fresh
 		}
 		h.live[i] = s
 	}
@@ -189,11 +218,11 @@ func (e *Engine) Measure() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.measured = true
-	st, err := e.compile(e.cfg, e.builtin, false)
+	st, err := e.compile(e.cfg, e.builtin, false, nil)
 	if err != nil {
 		panic("engine: measure: " + err.Error())
 	}
-	e.st.Store(st)
+	e.store(st)
 }
 
 // attempt is the request a Decision has in flight on a server, in a
@@ -271,6 +300,10 @@ func (d *Decision) decay() time.Duration {
 
 // ServerStats is the live state of one server, for statistics.
 type ServerStats struct {
+	// State is whether it takes requests: StateUp, StateDraining (new
+	// requests no, its sessions yes), StateDisabled (by the operator, or a
+	// drain that timed out) or StateDown (by the health checks).
+	State     string
 	InFlight  int64   // requests in flight (measured engines)
 	EWMA      float64 // peak EWMA of response time in ms; 0 before a sample
 	Ejected   bool    // ejected by outlier detection now
@@ -286,7 +319,7 @@ func (e *Engine) serverStats(st *state) map[string]ServerStats {
 	now := e.now()
 	for i, name := range st.servers {
 		s := st.health.live[i]
-		ss := ServerStats{InFlight: s.inFlight.Load(), Ejected: s.ejected.Load(), SlowStart: 1, Ejections: map[string]uint64{}}
+		ss := ServerStats{State: s.state(now), InFlight: s.inFlight.Load(), Ejected: s.ejected.Load(), SlowStart: 1, Ejections: map[string]uint64{}}
 		if s.ewma.Sampled() {
 			ss.EWMA = s.ewma.Value(now, config.DefaultEWMADecay, 0) / 1e6
 		}

@@ -20,8 +20,13 @@ type state struct {
 	index   map[string]int // server id → index
 	health  *health
 	routed  []*atomic.Uint64 // 200s by server index, known servers only
+	// pooled says, by server index, whether a server is in some pool: a
+	// session pinned to one that is in none (a reload took it out of
+	// every route) moves, as a removed server's does.
+	pooled []bool
 
 	cfg    *config.Config // effective: built-in routes included
+	opts   Options
 	sticky config.Sticky
 	routes []*route
 	table  *router.Table
@@ -32,6 +37,7 @@ type state struct {
 type route struct {
 	cfg     *config.Route // nil for the default servers
 	name    string
+	index   int // in the configuration's order; the default route is last
 	servers []string
 	pool    *balancer.Pool
 	rewrite *rewrite.Rule
@@ -57,11 +63,12 @@ const (
 // carrying over pool state from the running state where the pool is
 // unchanged. With strict, a server that is not known is an error; otherwise
 // it is added as a server that is always down. Callers hold e.mu.
-func (e *Engine) compile(cfg *config.Config, builtin, strict bool) (*state, error) {
+// Servers in renew get a live state afresh (see Update.Renew).
+func (e *Engine) compile(cfg *config.Config, builtin, strict bool, renew []string) (*state, error) {
 	if builtin {
 		cfg = builtinConfig(e.servers, cfg)
 	}
-	st := &state{nodeID: e.nodeID, servers: e.servers, cfg: cfg, sticky: cfg.Sticky}
+	st := &state{nodeID: e.nodeID, servers: e.servers, cfg: cfg, opts: e.opts, sticky: cfg.Sticky}
 	var errs config.Errors
 	st.index = make(map[string]int, len(e.servers))
 	for _, s := range e.servers {
@@ -114,6 +121,7 @@ func (e *Engine) compile(cfg *config.Config, builtin, strict bool) (*state, erro
 			errs = append(errs, err.(*config.FieldError))
 			continue
 		}
+		rt.index = len(st.routes)
 		st.routes = append(st.routes, rt)
 	}
 	def := cfg.DefaultServers
@@ -122,12 +130,19 @@ func (e *Engine) compile(cfg *config.Config, builtin, strict bool) (*state, erro
 	}
 	if len(def) > 0 {
 		st.def = st.newRoute(DefaultRoute, def, config.RoundRobin, nil, hashKey{}, nil, prev, e.poolOptions(nil, cfg.SlowStart))
+		st.def.index = len(cfg.Routes)
 	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
 
-	st.health = e.newHealth(st)
+	st.health = e.newHealth(st, renew)
+	st.pooled = make([]bool, len(st.names))
+	st.eachPool(func(rt *route) {
+		for _, s := range rt.pool.Servers() {
+			st.pooled[s.Index] = true
+		}
+	})
 	st.routed = make([]*atomic.Uint64, len(st.servers))
 	for i, name := range st.servers {
 		c := e.routed[name]

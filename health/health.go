@@ -49,6 +49,15 @@ func (v *Verdicts) set(verdicts map[string]bool, server string, down bool) {
 	}
 }
 
+// Forget drops the verdicts on server, which is no longer configured (or
+// is another server under the same id), without marking anything.
+func (v *Verdicts) Forget(server string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	delete(v.passive, server)
+	delete(v.active, server)
+}
+
 // Passive marks a server down after a run of consecutive failures, for a
 // cooldown; then the server is tried again.
 type Passive struct {
@@ -91,6 +100,27 @@ func (p *Passive) Failure(server string) {
 	})
 }
 
+// SetThresholds changes the failures that mark a server down and the
+// cooldown, for the failures and marks from now on.
+func (p *Passive) SetThresholds(fails int, cooldown time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.fails, p.cooldown = fails, cooldown
+}
+
+// Forget drops what p knows of server, which is no longer configured (or
+// is another server under the same id): its failures, and its cooldown,
+// which then marks nothing.
+func (p *Passive) Forget(server string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.counts, server)
+	if t := p.timers[server]; t != nil {
+		t.Stop()
+		delete(p.timers, server)
+	}
+}
+
 // Success records a good exchange with server, ending its run of failures.
 func (p *Passive) Success(server string) {
 	p.mu.Lock()
@@ -131,19 +161,64 @@ const (
 	UpAfter   = 2
 )
 
-// Active probes each target every interval until ctx ends; a probe is good
-// when the server answers GET path with a status below 500 within the
-// timeout. It returns at once; the probes run in the background.
-func Active(ctx context.Context, targets []Target, mark Mark) *sync.WaitGroup {
-	var wg sync.WaitGroup
+// Prober runs the active checks: each target is probed every interval; a
+// probe is good when the server answers GET path with a status below 500
+// within the timeout.
+type Prober struct {
+	mark Mark
+
+	mu      sync.Mutex
+	running map[string]*probing // by server
+	wg      sync.WaitGroup
+}
+
+type probing struct {
+	target Target
+	stop   context.CancelFunc
+}
+
+// NewProber returns a prober marking through mark, probing nothing yet.
+func NewProber(mark Mark) *Prober {
+	return &Prober{mark: mark, running: map[string]*probing{}}
+}
+
+// Set makes targets the servers probed. A target probed already with the
+// same settings goes on as it was, its verdict kept; the others start
+// afresh (as up). It returns the servers no longer probed with the same
+// settings, whose active verdict the caller should drop.
+func (p *Prober) Set(targets []Target) (stopped []string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	want := make(map[string]Target, len(targets))
 	for _, t := range targets {
-		wg.Add(1)
+		want[t.Server] = t
+	}
+	for server, r := range p.running {
+		if t, ok := want[server]; !ok || t != r.target {
+			r.stop()
+			delete(p.running, server)
+			stopped = append(stopped, server)
+		}
+	}
+	for _, t := range targets {
+		if p.running[t.Server] != nil {
+			continue
+		}
+		ctx, stop := context.WithCancel(context.Background())
+		p.running[t.Server] = &probing{target: t, stop: stop}
+		p.wg.Add(1)
 		go func() {
-			defer wg.Done()
-			probeLoop(ctx, t, mark)
+			defer p.wg.Done()
+			probeLoop(ctx, t, p.mark)
 		}()
 	}
-	return &wg
+	return stopped
+}
+
+// Close stops every probe and waits for them to end.
+func (p *Prober) Close() {
+	p.Set(nil)
+	p.wg.Wait()
 }
 
 func probeLoop(ctx context.Context, t Target, mark Mark) {

@@ -1,7 +1,6 @@
 package health
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -108,10 +107,11 @@ func TestActiveDownAfterTwoFailuresUpAfterTwoSuccesses(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	ctx, cancel := context.WithCancel(context.Background())
 	var m marks
-	wg := Active(ctx, []Target{{Server: "s1", Addr: srv.Listener.Addr().String(), Path: "/healthz", Interval: 10 * time.Millisecond, Timeout: time.Second}}, m.mark)
-	defer func() { cancel(); wg.Wait() }()
+	p := NewProber(m.mark)
+	target := Target{Server: "s1", Addr: srv.Listener.Addr().String(), Path: "/healthz", Interval: 10 * time.Millisecond, Timeout: time.Second}
+	p.Set([]Target{target})
+	defer p.Close()
 
 	time.Sleep(50 * time.Millisecond)
 	if got := m.String(); got != "" {
@@ -123,5 +123,16 @@ func TestActiveDownAfterTwoFailuresUpAfterTwoSuccesses(t *testing.T) {
 	waitFor(t, &m, "s1 down, s1 up")
 	if probes.Load() < 4 {
 		t.Errorf("only %d probes", probes.Load())
+	}
+	// The same target again goes on; another one restarts it.
+	if stopped := p.Set([]Target{target}); len(stopped) != 0 {
+		t.Errorf("Set with the same target stopped %v", stopped)
+	}
+	target.Path = "/other"
+	if stopped := p.Set([]Target{target}); len(stopped) != 1 || stopped[0] != "s1" {
+		t.Errorf("Set with a changed target stopped %v, want [s1]", stopped)
+	}
+	if stopped := p.Set(nil); len(stopped) != 1 {
+		t.Errorf("Set(nil) stopped %v, want [s1]", stopped)
 	}
 }

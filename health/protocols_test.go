@@ -1,7 +1,6 @@
 package health
 
 import (
-	"context"
 	"crypto/tls"
 	"net/http"
 	"net/http/httptest"
@@ -39,12 +38,11 @@ func TestActiveSpeaksTheServersProtocol(t *testing.T) {
 		{"h2c", Target{Server: "s1", Addr: h2c.Listener.Addr().String(), H2C: true}, "HTTP/2.0"},
 	} {
 		tt.target.Path, tt.target.Interval, tt.target.Timeout = "/", 10*time.Millisecond, time.Second
-		ctx, cancel := context.WithCancel(context.Background())
 		var m marks
-		wg := Active(ctx, []Target{tt.target}, m.mark)
+		p := NewProber(m.mark)
+		p.Set([]Target{tt.target})
 		time.Sleep(80 * time.Millisecond)
-		cancel()
-		wg.Wait()
+		p.Close()
 		if got := m.String(); got != "" {
 			t.Errorf("%s: marked %q", tt.name, got)
 		}

@@ -67,20 +67,11 @@ func contains(list []string, s string) bool {
 // decide parses msg's body into h.req and runs decide on it. It reports
 // false when it answered a malformed body with a 400 itself.
 func (h *handler) decide(msg *maelstrom.Message, decide func(*engine.Request, *engine.Decision)) bool {
-	r := &h.req
-	reason := r.parse(msg.Members)
-	if reason == "" && !r.hasPath {
-		reason = "missing path"
-	}
-	if reason != "" {
+	var reason string
+	if h.er, reason = h.req.read(msg.Members); reason != "" {
 		h.dec = engine.Decision{Status: 400, Error: reason, Rewritten: h.dec.Rewritten[:0]}
 		return false
 	}
-	method := r.method
-	if !r.hasMethod {
-		method = "GET"
-	}
-	h.er = engine.Request{Method: method, Target: r.path, Host: r.hostHeader(), SessionID: r.sessionID, Headers: &r.view}
 	decide(&h.er, &h.dec)
 	return true
 }

@@ -1,6 +1,9 @@
 package lbnode
 
 import (
+	"strings"
+
+	"l7lb/engine"
 	"l7lb/httpmsg"
 	"l7lb/jsonx"
 	"l7lb/maelstrom"
@@ -180,4 +183,36 @@ func (r *request) hostHeader() string {
 // aliases the message, or is a copy of its own when it had escapes.
 func keyString(key []byte) string {
 	return strview.Of(key)
+}
+
+// ParseRequest reads a request given as the body of an explain message
+// (a JSON object: method, path, host, headers, cookies, session_id, raw),
+// as the node reads it, for other faces that take the same fields (the
+// admin API's POST /explain). It returns the reason for a 400, or "".
+func ParseRequest(body []byte) (engine.Request, string) {
+	members, end, err := jsonx.IndexObject(nil, body, 2)
+	if err != nil {
+		return engine.Request{}, "body: " + err.Error()
+	}
+	if rest := strings.TrimSpace(string(body[end:])); rest != "" {
+		return engine.Request{}, "body: data after the object"
+	}
+	return new(request).read(members)
+}
+
+// read parses the body members into r and returns the request to decide,
+// or the reason for a 400. The request's strings alias the members.
+func (r *request) read(members []maelstrom.Member) (engine.Request, string) {
+	reason := r.parse(members)
+	if reason == "" && !r.hasPath {
+		reason = "missing path"
+	}
+	if reason != "" {
+		return engine.Request{}, reason
+	}
+	method := r.method
+	if !r.hasMethod {
+		method = "GET"
+	}
+	return engine.Request{Method: method, Target: r.path, Host: r.hostHeader(), SessionID: r.sessionID, Headers: &r.view}, ""
 }

@@ -58,12 +58,13 @@ type logEntry struct {
 	bytes                 int64     // bytes sent to the client for it
 	route, server         string    // "" for none
 	sticky                engine.Sticky
+	rev                   uint64 // the configuration's revision that served it
 }
 
 // request writes the access-log line of e, formatted in buf, which it
 // returns for reuse:
 //
-//	<time> <client ip> "<method> <target> <protocol>" <status> <bytes out> <route> <server|-> sticky=<outcome> <ms>
+//	<time> <client ip> "<method> <target> <protocol>" <status> <bytes out> <route> <server|-> sticky=<outcome> <ms> rev=<revision>
 //
 // A request whose head could not be parsed logs "-" for its line.
 func (l *accessLog) request(e *logEntry, buf []byte) []byte {
@@ -94,7 +95,10 @@ func (l *accessLog) request(e *logEntry, buf []byte) []byte {
 	b = append(b, ' ')
 	us := now.Sub(e.start).Microseconds()
 	b = strconv.AppendInt(b, us/1000, 10)
-	b = append(b, '.', byte('0'+us/100%10), byte('0'+us/10%10), byte('0'+us%10), '\n')
+	b = append(b, '.', byte('0'+us/100%10), byte('0'+us/10%10), byte('0'+us%10))
+	b = append(b, " rev="...)
+	b = strconv.AppendUint(b, e.rev, 10)
+	b = append(b, '\n')
 	l.write(b)
 	return b
 }
@@ -103,7 +107,7 @@ func (l *accessLog) request(e *logEntry, buf []byte) []byte {
 func (c *clientConn) logRequest() {
 	h := &c.req.head
 	e := logEntry{start: c.start, ip: c.ip, method: h.Method, target: h.Target, proto: h.Proto, status: c.status,
-		bytes: c.tc.written - c.written, route: c.d.Route, server: c.server, sticky: c.d.Sticky}
+		bytes: c.tc.written - c.written, route: c.d.Route, server: c.server, sticky: c.d.Sticky, rev: c.snap.rev.N}
 	c.line = c.p.log.request(&e, c.line)
 }
 

@@ -18,7 +18,6 @@ import (
 
 	"l7lb/config"
 	"l7lb/engine"
-	"l7lb/session"
 )
 
 // The benchmarks send sequential keep-alive GETs through a proxy to a
@@ -228,18 +227,14 @@ func startBenchProxy(tb testing.TB, backend, mode string, log io.Writer) (addr s
 		sticky.Cookie = config.DefaultInsertCookie
 	}
 	f := &config.File{
-		Config:  config.Config{Sticky: sticky},
-		Servers: []config.Server{{ID: "s1", Addr: backend}},
-		Limits:  config.DefaultLimits(),
+		Config:   config.Config{Sticky: sticky},
+		Servers:  []config.Server{{ID: "s1", Addr: backend}},
+		Limits:   config.DefaultLimits(),
+		Timeouts: config.DefaultTimeouts(),
 	}
 	eng := engine.New(nil)
 	eng.Measure()
-	eng.SetOptions(EngineOptions(session.NewSigner([]byte("0123456789abcdef0123456789abcdef"))))
-	eng.Init("l7lb", []string{"s1"})
-	if err := eng.Apply(&f.Config); err != nil {
-		tb.Fatal(err)
-	}
-	p, err := New(Options{Engine: eng, File: f, AccessLog: log})
+	p, err := New(Options{Engine: eng, AccessLog: log}, testConfig(tb, eng, f))
 	if err != nil {
 		tb.Fatal(err)
 	}

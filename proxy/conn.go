@@ -28,16 +28,17 @@ var aLongTimeAgo = time.Unix(1, 0)
 // by the next one, which is how a keep-alive request costs no allocation.
 type clientConn struct {
 	p       *Proxy
-	ln      *listener
-	raw     net.Conn // the accepted connection, under TLS if any
-	secure  bool     // TLS was negotiated
+	ln      *listener // it was accepted on, with what it speaks
+	snap    *snapshot // the configuration of the request being served (or the last one)
+	raw     net.Conn  // the accepted connection, under TLS if any
+	secure  bool      // TLS was negotiated
 	tc      timedConn
 	br      *bufio.Reader
 	bw      *bufio.Writer
 	shard   int    // the shard of the server pools it uses first
 	ip      string // the client's IP address
 	fwdFor  string // the same as a Forwarded for= value: IPv6 quoted
-	trusted bool   // the client is a trusted proxy: its forwarding fields are kept
+	trusted bool   // the client is a trusted proxy of snap: its forwarding fields are kept
 	date    dateCache
 
 	// idle and poked let Shutdown wake a connection that waits for its
@@ -45,6 +46,10 @@ type clientConn struct {
 	mu    sync.Mutex
 	idle  bool
 	poked bool
+	// used is set once a request was read: a connection that is new when
+	// the proxy stops still gets its first request answered, since its
+	// client has sent it, or is sending it, and would see it fail.
+	used bool
 
 	// h2 is set while the connection serves HTTP/2, under mu.
 	h2 *h2conn
@@ -84,14 +89,14 @@ type clientConn struct {
 	line    []byte    // the log line buffer
 }
 
-func newClientConn(p *Proxy, nc net.Conn, ln *listener) *clientConn {
-	c := &clientConn{p: p, ln: ln, raw: nc, tc: timedConn{Conn: nc, writeIdle: p.t.Idle}, shard: int(p.nconns.Add(1) % uint64(p.shards))}
+func newClientConn(p *Proxy, nc net.Conn, l *listener, snap *snapshot) *clientConn {
+	c := &clientConn{p: p, ln: l, snap: snap, raw: nc, tc: timedConn{Conn: nc, writeIdle: snap.t.Idle}, shard: int(p.nconns.Add(1) % uint64(p.shards))}
 	c.br = readers.Get().(*bufio.Reader)
 	c.br.Reset(&c.tc)
 	c.bw = writers.Get().(*bufio.Writer)
 	c.bw.Reset(&c.tc)
 	c.ip, c.fwdFor = clientIP(nc.RemoteAddr())
-	c.trusted = trustedAddr(p.trusted, nc.RemoteAddr())
+	c.trusted = trustedAddr(snap.trusted, nc.RemoteAddr())
 	return c
 }
 
@@ -209,19 +214,29 @@ func (c *clientConn) awaitRequest() bool {
 	if c.br.Buffered() > 0 {
 		return true // pipelined
 	}
-	c.tc.readWithin(c.p.t.Idle)
-	if !c.markIdle() {
+	switch stop := c.markIdle(); {
+	case stop && c.used:
+		c.unmarkIdle(false)
 		return false
+	case stop:
+		c.tc.readWithin(firstRequestGrace)
+	default:
+		c.tc.readWithin(c.snap.t.Idle)
 	}
 	_, err := c.br.Peek(1)
-	c.unmarkIdle()
+	c.unmarkIdle(true)
 	return err == nil
 }
 
+// stopping reports whether the connection closes after its current
+// request: the proxy shuts down, or its listener is retired.
+func (c *clientConn) stopping() bool { return c.p.shutting.Load() || c.ln.draining.Load() }
+
 // wake makes a connection that waits for its next request stop waiting;
 // Shutdown calls it. A connection serving a request is left alone: it
-// closes after its response. An HTTP/2 connection is sent GOAWAY, and
-// closes once its streams in flight are done.
+// closes after its response. A new one waiting for its first gets
+// firstRequestGrace. An HTTP/2 connection is sent GOAWAY, and closes once
+// its streams in flight are done.
 func (c *clientConn) wake() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -231,9 +246,19 @@ func (c *clientConn) wake() {
 	}
 	if c.idle && !c.poked {
 		c.poked = true
-		c.raw.SetReadDeadline(aLongTimeAgo)
+		if c.used {
+			c.raw.SetReadDeadline(aLongTimeAgo)
+		} else {
+			c.raw.SetReadDeadline(time.Now().Add(firstRequestGrace))
+		}
 	}
 }
+
+// firstRequestGrace is how long a connection accepted just before the
+// proxy stops may take to send its first request, which is then answered:
+// its client sends the request as soon as it is connected, and would see
+// the connection fail were it closed unread.
+const firstRequestGrace = 250 * time.Millisecond
 
 // isHTTPVersion reports whether v is an HTTP-version, HTTP/DIGIT.DIGIT
 // (RFC 9112 2.3): one the proxy does not speak gets 505, anything else in
@@ -246,18 +271,24 @@ func isHTTPVersion(v string) bool {
 // the connection stays open for another.
 func (c *clientConn) serveRequest() bool {
 	p := c.p
+	snap := p.cur.Load()
+	if snap != c.snap {
+		c.snap = snap
+		c.trusted = trustedAddr(snap.trusted, c.tc.Conn.RemoteAddr())
+	}
+	c.tc.writeIdle = snap.t.Idle
 	c.start, c.written, c.status, c.server = time.Now(), c.tc.written, 0, ""
 	c.req.head.Method = ""
 	c.d.Route, c.d.Sticky = "", engine.StickyNone
 
-	timeout := p.t.ReadHeader
-	set, err := skipEmptyLines(c.br, p.l.MaxHeaderBytes, &c.tc, timeout)
+	timeout := snap.t.ReadHeader
+	set, err := skipEmptyLines(c.br, snap.l.MaxHeaderBytes, &c.tc, timeout)
 	if set {
 		timeout = 0 // the head's deadline is in force
 	}
 	var head []byte
 	if err == nil {
-		head, err = readHead(c.br, c.headBuf, p.l.MaxHeaderBytes, &c.tc, timeout)
+		head, err = readHead(c.br, c.headBuf, snap.l.MaxHeaderBytes, &c.tc, timeout)
 		c.headBuf = head
 	}
 	switch {
@@ -292,7 +323,7 @@ func (c *clientConn) serveRequest() bool {
 		}
 		return c.reject(400, errBadRequest, err.Error())
 	}
-	if len(r.head.Fields) > p.l.MaxHeaders {
+	if len(r.head.Fields) > snap.l.MaxHeaders {
 		return c.reject(431, errHeaderSize, "")
 	}
 	if err := r.check(); err != nil {
@@ -305,7 +336,7 @@ func (c *clientConn) serveRequest() bool {
 		}
 	}
 	c.ereq = engine.Request{Method: r.head.Method, Target: r.head.Target, Host: r.host, Headers: &r.view}
-	p.eng.Route(&c.ereq, &c.d)
+	p.eng.RouteIn(snap.view, &c.ereq, &c.d)
 	switch c.d.Status {
 	case 200:
 		keep := c.forward()

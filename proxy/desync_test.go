@@ -209,7 +209,8 @@ func TestProbeRule(t *testing.T) {
 		{"clean, idle", false, 2 * probeAfter, false},
 		{"clean, hot", false, 0, true},
 	} {
-		b := newBackend("s1", ln.Addr().String(), 1, config.Limits{MaxIdlePerServer: 4}, config.Timeouts{BackendIdle: time.Minute, Connect: time.Second})
+		b := newBackend("s1", ln.Addr().String(), 1)
+		b.setLimits(config.Limits{MaxIdlePerServer: 4}, config.Timeouts{BackendIdle: time.Minute, Connect: time.Second})
 		sc, err := b.get(0, time.Second, false)
 		if err != nil {
 			t.Fatal(err)

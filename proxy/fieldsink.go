@@ -104,9 +104,10 @@ func upstreamHost(r *request, d *engine.Decision) string {
 	return r.host
 }
 
-// writeRequestFields writes the header fields of request r for its
-// server, whatever the protocols on either side; Host, Upgrade and the
-// framing are the caller's:
+// writeRequestFields writes the header fields of request r, served in
+// configuration cfg from a client that is one of its trusted proxies or
+// not, for its server, whatever the protocols on either side; Host,
+// Upgrade and the framing are the caller's:
 //
 //   - the client's fields in order, less the hop-by-hop ones (RFC 9110
 //     7.6.1: Connection and the fields it names, Keep-Alive,
@@ -123,7 +124,7 @@ func upstreamHost(r *request, d *engine.Decision) string {
 //   - X-Request-Id when the client sent none (id is not 0);
 //   - TE: trailers when the client accepts trailers (so a server may send
 //     them), and Via (RFC 9110 7.6.3).
-func (c *clientConn) writeRequestFields(s *fieldSink, r *request, id uint64, withTrailers bool) {
+func (c *clientConn) writeRequestFields(s *fieldSink, cfg *snapshot, trusted bool, r *request, id uint64, withTrailers bool) {
 	fields := r.head.Fields
 	// A trusted proxy's forwarding fields: whether there are lists to
 	// append to, and which single-valued fields to keep (-1 for none).
@@ -135,7 +136,7 @@ func (c *clientConn) writeRequestFields(s *fieldSink, r *request, id uint64, wit
 		case k == kHost:
 			continue
 		case forwarding(k):
-			if !c.trusted || r.dropped(fields, i) {
+			if !trusted || r.dropped(fields, i) {
 				continue
 			}
 			switch k {
@@ -209,7 +210,7 @@ func (c *clientConn) writeRequestFields(s *fieldSink, r *request, id uint64, wit
 	if r.teTrailers {
 		s.field("TE", "trailers")
 	}
-	if c.p.via {
+	if cfg.via {
 		s.field("Via", viaElement(r.head.Proto))
 	}
 }
@@ -247,14 +248,14 @@ func writeList(s *fieldSink, r *request, k fieldKind) {
 }
 
 // writeResponseFields writes the header fields of a server's response
-// resp to the request decided by d, for the client, whatever the
+// resp to the request decided by d in configuration cfg, for the client, whatever the
 // protocols on either side; the status and the framing are the caller's:
 // the server's fields less the hop-by-hop ones (Trailer kept when
 // trailers pass, withTrailers), the sticky cookies,
 // Strict-Transport-Security on a TLS listener with hsts, Date when the
 // server sent none (RFC 9110 6.6.1: a proxy with a clock adds it; x/net's
 // HTTP/2 server adds it itself), and Via.
-func (c *clientConn) writeResponseFields(s *fieldSink, resp *response, d *engine.Decision, withTrailers bool) {
+func (c *clientConn) writeResponseFields(s *fieldSink, cfg *snapshot, resp *response, d *engine.Decision, withTrailers bool) {
 	fields := resp.head.Fields
 	for i := range fields {
 		f := &fields[i]
@@ -270,27 +271,27 @@ func (c *clientConn) writeResponseFields(s *fieldSink, resp *response, d *engine
 		}
 		s.field(f.Name, f.Value)
 	}
-	c.writeCookies(s, d)
+	c.writeCookies(s, cfg, d)
 	if c.ln.HSTS != "" {
 		s.field("Strict-Transport-Security", c.ln.HSTS)
 	}
 	if !resp.hasDate && s.w != nil {
 		c.writeDate(s.w)
 	}
-	if c.p.via {
+	if cfg.via {
 		s.field("Via", viaElement(resp.head.Proto))
 	}
 }
 
 // writeInformationalFields writes the fields of a 1xx response for the
 // client: the server's, less the hop-by-hop ones, and Via.
-func (c *clientConn) writeInformationalFields(s *fieldSink, resp *response) {
+func (c *clientConn) writeInformationalFields(s *fieldSink, cfg *snapshot, resp *response) {
 	for i := range resp.head.Fields {
 		if !resp.dropped(resp.head.Fields, i) {
 			s.field(resp.head.Fields[i].Name, resp.head.Fields[i].Value)
 		}
 	}
-	if c.p.via {
+	if cfg.via {
 		s.field("Via", viaElement(resp.head.Proto))
 	}
 }
@@ -299,19 +300,18 @@ func (c *clientConn) writeInformationalFields(s *fieldSink, resp *response) {
 // server's own. In insert mode one cookie holds the signed server; in the
 // table modes one holds the session id and another names the server,
 // signed. Secure goes on them as sticky.secure says (see newCookieAttrs).
-func (c *clientConn) writeCookies(s *fieldSink, d *engine.Decision) {
+func (c *clientConn) writeCookies(s *fieldSink, cfg *snapshot, d *engine.Decision) {
 	if !d.SetCookie {
 		return
 	}
-	p := c.p
-	attrs := &p.plainCookies
+	attrs := &cfg.plainCookies
 	if c.secure {
-		attrs = &p.tlsCookies
+		attrs = &cfg.tlsCookies
 	}
 	s.begin("Set-Cookie")
 	s.add(d.CookieName)
 	s.add("=")
-	if p.insert {
+	if cfg.insert {
 		s.add(d.CookieValue)
 		s.add(attrs.session)
 		s.end()

@@ -39,18 +39,18 @@ const (
 // trying other servers of the route as retrier says, and reports whether
 // the client connection stays open.
 func (c *clientConn) forward() bool {
-	p, d, r := c.p, &c.d, &c.req
+	p, d, r, snap := c.p, &c.d, &c.req, c.snap
 	c.failed = c.failed[:0]
 	c.informed, c.bodyUnsent = false, false
 	c.id = 0
 	if !r.hasID {
 		c.id = p.ids.Add(1)
 	}
-	connect, timeout := p.timeouts(d.Config)
-	t := retrier{p: p, d: d, failed: &c.failed}
+	connect, timeout := snap.timeouts(d.Config)
+	t := retrier{p: p, snap: snap, d: d, failed: &c.failed}
 	for {
 		c.server = d.Server
-		b := p.backends[d.Server]
+		b := snap.backend(d)
 		var res result
 		var err error
 		switch {
@@ -109,7 +109,7 @@ func (c *clientConn) forwardH1(b *backend, connect, timeout time.Duration, fresh
 		if sc.reused {
 			res = resStale
 		} else {
-			c.p.failure(b.id)
+			c.p.failure(b, b.id)
 		}
 	}
 	return false, res, err
@@ -127,7 +127,7 @@ func (c *clientConn) forwardH1(b *backend, connect, timeout time.Duration, fresh
 func (c *clientConn) exchange(sc *serverConn, timeout time.Duration) (result, error) {
 	r := &c.req
 	sc.tc.writeIdle = timeout
-	c.writeRequestHead(sc.bw, r, &c.d, c.id)
+	c.writeRequestHead(sc.bw, c.snap, c.trusted, r, &c.d, c.id)
 	waiting := r.expect && r.http11 && r.body != bodyNone
 	sent := r.body == bodyNone // the body was sent whole
 	var werr error             // a failed write to the server
@@ -224,10 +224,10 @@ func (c *clientConn) sendContinue() (result, error) {
 // a small body leaves with the head in one write.
 func (c *clientConn) sendBody(sc *serverConn) (result, error) {
 	r := &c.req
-	c.tc.readIdle = c.p.t.Idle
+	c.tc.readIdle = c.snap.t.Idle
 	var err error
 	if r.body == bodyChunked {
-		err = copyChunked(sc.bw, c.br, true, c.p.l.MaxHeaderBytes, &fieldSink{w: sc.bw})
+		err = copyChunked(sc.bw, c.br, true, c.snap.l.MaxHeaderBytes, &fieldSink{w: sc.bw})
 	} else {
 		err = copyLength(sc.bw, c.br, r.length)
 	}
@@ -269,10 +269,10 @@ func (c *clientConn) relay(sc *serverConn) bool {
 	}
 
 	out := c.framingFor(resp)
-	keep := r.keepAlive && !c.bodyUnsent && out != outClose && !p.shutting.Load()
+	keep := r.keepAlive && !c.bodyUnsent && out != outClose && !c.stopping()
 	c.writeResponseHead(c.bw, out, keep)
 	c.status = resp.head.Status
-	sc.tc.readIdle = p.t.Idle
+	sc.tc.readIdle = c.snap.t.Idle
 	var err error
 	switch resp.body {
 	case bodyLength:

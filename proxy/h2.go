@@ -135,26 +135,26 @@ const h2ListOverhead = 10 * 32
 // serveHTTP2 serves the connection as HTTP/2 until the client, the idle
 // timeout or Shutdown ends it.
 func (c *clientConn) serveHTTP2() {
-	p := c.p
+	p, snap := c.p, c.p.cur.Load()
 	conn := c.tc.Conn // the TLS connection, or the raw one for h2c
 	if n := c.br.Buffered(); n > 0 {
 		b, _ := c.br.Peek(n)
 		conn = &replayConn{Conn: conn, buf: bytes.Clone(b)}
 	}
 	h := &h2conn{base: &http.Server{
-		MaxHeaderBytes: max(p.l.MaxHeaderBytes-h2ListOverhead, 1),
+		MaxHeaderBytes: max(snap.l.MaxHeaderBytes-h2ListOverhead, 1),
 		ErrorLog:       p.h2log,
 	}}
 	srv := &http2.Server{
-		MaxConcurrentStreams: uint32(p.l.MaxConcurrentStreams),
+		MaxConcurrentStreams: uint32(snap.l.MaxConcurrentStreams),
 		// RFC 9113's initial 16 KiB, as HAProxy and nginx keep; x/net's
 		// default of 1 MiB would let a single frame carry a header
 		// block of that size.
 		MaxReadFrameSize: 16 << 10,
-		IdleTimeout:      p.t.Idle,
+		IdleTimeout:      snap.t.Idle,
 		// A client that reads nothing for this long is cut off, as an
 		// HTTP/1.1 client whose writes stall.
-		WriteByteTimeout: p.t.Idle,
+		WriteByteTimeout: snap.t.Idle,
 		CountError:       func(string) { p.count(errHTTP2) },
 	}
 	if err := http2.ConfigureServer(h.base, srv); err != nil {
@@ -165,10 +165,10 @@ func (c *clientConn) serveHTTP2() {
 	// with: the guard sets its own, x/net's server the rest.
 	c.raw.SetWriteDeadline(time.Time{})
 	tc, _ := c.tc.Conn.(*tls.Conn)
-	guarded := newFrameGuard(&startedConn{Conn: conn, h: h}, tc, p.t.ReadHeader, p.l.MaxHeaderBytes, func() { p.count(errHTTP2) })
+	guarded := newFrameGuard(&startedConn{Conn: conn, h: h}, tc, snap.t.ReadHeader, snap.l.MaxHeaderBytes, func() { p.count(errHTTP2) })
 	c.mu.Lock()
 	c.h2 = h
-	stop := p.shutting.Load()
+	stop := c.stopping()
 	c.mu.Unlock()
 	if stop {
 		return
@@ -208,23 +208,25 @@ func (w logWriter) Write(p []byte) (int, error) {
 // stream is an HTTP/2 request being served: what a clientConn keeps for
 // its HTTP/1.x request, per stream, reused through a pool.
 type stream struct {
-	c      *clientConn
-	w      http.ResponseWriter
-	r      *http.Request
-	req    request
-	ereq   engine.Request
-	d      engine.Decision
-	resp   response
-	id     uint64 // the X-Request-Id generated; 0 when it had one
-	failed []string
-	server string
-	status int
-	start  time.Time
-	sent   countingWriter // the response body, counted
-	keys   []string
-	fields []httpmsg.Field
-	buf    []byte // a response head from an HTTP/1.1 server, which resp aliases
-	line   []byte // the access log line
+	c       *clientConn
+	snap    *snapshot // the configuration it is served in
+	trusted bool      // its client is a trusted proxy of snap
+	w       http.ResponseWriter
+	r       *http.Request
+	req     request
+	ereq    engine.Request
+	d       engine.Decision
+	resp    response
+	id      uint64 // the X-Request-Id generated; 0 when it had one
+	failed  []string
+	server  string
+	status  int
+	start   time.Time
+	sent    countingWriter // the response body, counted
+	keys    []string
+	fields  []httpmsg.Field
+	buf     []byte // a response head from an HTTP/1.1 server, which resp aliases
+	line    []byte // the access log line
 	// abort resets the stream once served: its response was cut short.
 	abort bool
 	out   *bufio.Writer // a response body on its way to the client, kept
@@ -252,16 +254,18 @@ func (c *clientConn) serveStream(w http.ResponseWriter, r *http.Request) {
 	p := c.p
 	st := streams.Get().(*stream)
 	st.c, st.w, st.r, st.start = c, w, r, time.Now()
+	st.snap = p.cur.Load()
+	st.trusted = trustedAddr(st.snap.trusted, c.raw.RemoteAddr())
 	st.sent = countingWriter{w: w}
 	st.id, st.server, st.status, st.abort = 0, "", 0, false
 	st.d.Route, st.d.Sticky = "", engine.StickyNone
 	defer func() {
 		if p.log != nil && st.status != 0 {
 			e := logEntry{start: st.start, ip: c.ip, method: r.Method, target: r.RequestURI, proto: r.Proto, status: st.status,
-				bytes: st.sent.n, route: st.d.Route, server: st.server, sticky: st.d.Sticky}
+				bytes: st.sent.n, route: st.d.Route, server: st.server, sticky: st.d.Sticky, rev: st.snap.rev.N}
 			st.line = p.log.request(&e, st.line)
 		}
-		st.c, st.w, st.r, st.sent.w = nil, nil, nil, nil
+		st.c, st.snap, st.w, st.r, st.sent.w = nil, nil, nil, nil, nil
 		clear(st.fields)
 		st.req.head = httpmsg.Head{}
 		st.ereq = engine.Request{}
@@ -292,7 +296,7 @@ func (c *clientConn) serveStream(w http.ResponseWriter, r *http.Request) {
 	}
 	rq := &st.req
 	st.ereq = engine.Request{Method: rq.head.Method, Target: rq.head.Target, Host: rq.host, Headers: &rq.view}
-	p.eng.Route(&st.ereq, &st.d)
+	p.eng.RouteIn(st.snap.view, &st.ereq, &st.d)
 	switch st.d.Status {
 	case 200:
 		st.forward()
@@ -337,7 +341,7 @@ func (st *stream) readRequest() (int, string) {
 		fields = append(fields, httpmsg.Field{Name: "Trailer", Value: strings.Join(names, ", ")})
 	}
 	st.fields = fields
-	if len(fields) > st.c.p.l.MaxHeaders {
+	if len(fields) > st.snap.l.MaxHeaders {
 		return 431, ""
 	}
 	rq.head = httpmsg.Head{Method: r.Method, Target: r.RequestURI, Proto: "HTTP/2.0", Fields: fields}
@@ -399,11 +403,11 @@ func (st *stream) forward() {
 	if !rq.hasID {
 		st.id = p.ids.Add(1)
 	}
-	connect, timeout := p.timeouts(d.Config)
-	t := retrier{p: p, d: d, failed: &st.failed}
+	connect, timeout := st.snap.timeouts(d.Config)
+	t := retrier{p: p, snap: st.snap, d: d, failed: &st.failed}
 	for {
 		st.server = d.Server
-		b := p.backends[d.Server]
+		b := st.snap.backend(d)
 		res, err := resUnreachable, errUnknownServer
 		switch {
 		case b == nil:
@@ -441,7 +445,7 @@ func (st *stream) exchangeH1(b *backend, connect, timeout time.Duration, fresh b
 		return resUnreachable, err
 	}
 	sc.tc.writeIdle = timeout
-	c.writeRequestHead(sc.bw, rq, &st.d, st.id)
+	c.writeRequestHead(sc.bw, st.snap, st.trusted, rq, &st.d, st.id)
 	werr := st.sendBody(sc)
 	if werr == nil {
 		if err := sc.bw.Flush(); err != nil {
@@ -478,7 +482,7 @@ func (st *stream) exchangeH1(b *backend, connect, timeout time.Duration, fresh b
 				return resStale, err
 			}
 			if !sc.reused {
-				p.failure(b.id)
+				p.failure(b, b.id)
 			}
 			return resBroke, err
 		default:
@@ -562,7 +566,7 @@ func (st *stream) sendBody(sc *serverConn) error {
 func (st *stream) relayH1(sc *serverConn, bodyUnsent bool, stop func() bool) {
 	p, resp, b := st.c.p, &st.resp, sc.be
 	h := st.w.Header()
-	st.c.writeResponseFields(&fieldSink{h: h}, resp, &st.d, resp.body == bodyChunked)
+	st.c.writeResponseFields(&fieldSink{h: h}, st.snap, resp, &st.d, resp.body == bodyChunked)
 	if resp.hasLength && (resp.body == bodyLength || resp.head.Status >= 200 && resp.head.Status != 204 && resp.head.Status != 304) {
 		h.Set("Content-Length", itoa64(resp.length))
 	}
@@ -574,7 +578,7 @@ func (st *stream) relayH1(sc *serverConn, bodyUnsent bool, stop func() bool) {
 	out := st.out
 	out.Reset(flushWriter{&st.sent})
 	defer out.Reset(nil)
-	sc.tc.readIdle = p.t.Idle
+	sc.tc.readIdle = st.snap.t.Idle
 	var err error
 	switch resp.body {
 	case bodyLength:

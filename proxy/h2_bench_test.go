@@ -13,7 +13,6 @@ import (
 
 	"l7lb/config"
 	"l7lb/engine"
-	"l7lb/session"
 )
 
 // BenchmarkProxyH2 is BenchmarkProxy's sequential case with the client in
@@ -96,15 +95,11 @@ func BenchmarkProxyH2(b *testing.B) {
 func startBenchProxyH2C(tb testing.TB, backend string) (addr string, shutdown func()) {
 	sticky := config.DefaultSticky()
 	sticky.Mode = config.ModeOff
-	f := &config.File{Config: config.Config{Sticky: sticky}, Servers: []config.Server{{ID: "s1", Addr: backend}}, Limits: config.DefaultLimits()}
+	f := &config.File{Config: config.Config{Sticky: sticky}, Servers: []config.Server{{ID: "s1", Addr: backend}},
+		Limits: config.DefaultLimits(), Timeouts: config.DefaultTimeouts()}
 	eng := engine.New(nil)
 	eng.Measure()
-	eng.SetOptions(EngineOptions(session.NewSigner([]byte("0123456789abcdef0123456789abcdef"))))
-	eng.Init("l7lb", []string{"s1"})
-	if err := eng.Apply(&f.Config); err != nil {
-		tb.Fatal(err)
-	}
-	p, err := New(Options{Engine: eng, File: f})
+	p, err := New(Options{Engine: eng}, testConfig(tb, eng, f))
 	if err != nil {
 		tb.Fatal(err)
 	}

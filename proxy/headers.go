@@ -14,8 +14,9 @@ import (
 // framing and what it says of the connection. The fields between them are
 // written by the rules both protocols share (fieldsink.go).
 
-// writeRequestHead writes the HTTP/1.1 head of request r, decided by d,
-// for its server:
+// writeRequestHead writes the HTTP/1.1 head of request r, decided by d in
+// configuration cfg (trusted: its client is a trusted proxy of cfg), for
+// its server:
 //
 //   - the request line with the engine's target (the rewritten path, or
 //     the client's own bytes when the path needed no change), in HTTP/1.1;
@@ -25,7 +26,7 @@ import (
 //     with Trailer kept when the body is chunked, since trailers pass;
 //   - Connection and Upgrade on an upgrade (less h2c), and the framing:
 //     the body's Content-Length, or chunked.
-func (c *clientConn) writeRequestHead(w *bufio.Writer, r *request, d *engine.Decision, id uint64) {
+func (c *clientConn) writeRequestHead(w *bufio.Writer, cfg *snapshot, trusted bool, r *request, d *engine.Decision, id uint64) {
 	w.WriteString(r.head.Method)
 	w.WriteByte(' ')
 	if d.HasRewrite {
@@ -37,7 +38,7 @@ func (c *clientConn) writeRequestHead(w *bufio.Writer, r *request, d *engine.Dec
 	w.WriteString(upstreamHost(r, d))
 	w.WriteString("\r\n")
 	s := fieldSink{w: w}
-	c.writeRequestFields(&s, r, id, r.body == bodyChunked)
+	c.writeRequestFields(&s, cfg, trusted, r, id, r.body == bodyChunked)
 	if r.upgrading() {
 		w.WriteString("Connection: Upgrade\r\nUpgrade: ")
 		writeUpgrades(w, r)
@@ -110,7 +111,7 @@ func (c *clientConn) writeResponseHead(w *bufio.Writer, out outFraming, keep boo
 	resp := &c.resp
 	writeStatusLine(w, resp.head.Status, resp.head.Reason)
 	s := fieldSink{w: w}
-	c.writeResponseFields(&s, resp, &c.d, resp.body == bodyChunked && out == outChunked)
+	c.writeResponseFields(&s, c.snap, resp, &c.d, resp.body == bodyChunked && out == outChunked)
 	switch out {
 	case outNone:
 		// A HEAD or 304 response says the length of the body it omits.
@@ -153,7 +154,7 @@ func (c *clientConn) writeInformational(w *bufio.Writer) {
 	resp := &c.resp
 	writeStatusLine(w, resp.head.Status, resp.head.Reason)
 	s := fieldSink{w: w}
-	c.writeInformationalFields(&s, resp)
+	c.writeInformationalFields(&s, c.snap, resp)
 	w.WriteString("\r\n")
 }
 

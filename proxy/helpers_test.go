@@ -82,14 +82,10 @@ func setupWith(t *testing.T, doc string, servers map[string]string, o edgeOption
 	}
 	eng := engine.New(func(msg string) { t.Log("engine:", msg) })
 	eng.Measure() // as l7lb serve does
-	eng.SetOptions(EngineOptions(session.NewSigner([]byte("0123456789abcdef0123456789abcdef"))))
-	eng.Init("l7lb", ids)
-	if err := eng.Apply(&f.Config); err != nil {
-		t.Fatalf("apply: %v", err)
-	}
 	e := &env{t: t, eng: eng, file: f, log: &syncBuffer{}, fails: &recorder{}}
-	e.p, err = New(Options{Engine: eng, File: f, Health: e.fails, AccessLog: e.log,
-		Logf: t.Logf, ServerTLS: o.serverTLS})
+	cfg := testConfig(t, eng, f)
+	cfg.ServerTLS = o.serverTLS
+	e.p, err = New(Options{Engine: eng, Health: e.fails, AccessLog: e.log, Logf: t.Logf}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,6 +114,25 @@ func setupWith(t *testing.T, doc string, servers map[string]string, o edgeOption
 		}
 	})
 	return e
+}
+
+// testSigner signs the sticky cookies of the tests' proxies.
+var testSigner = session.NewSigner([]byte("0123456789abcdef0123456789abcdef"))
+
+// testConfig applies f to eng as l7lb serve does and returns the proxy's
+// configuration for it.
+func testConfig(tb testing.TB, eng *engine.Engine, f *config.File) Config {
+	tb.Helper()
+	ids := make([]string, len(f.Servers))
+	for i, s := range f.Servers {
+		ids[i] = s.ID
+	}
+	v, err := eng.Replace(engine.Update{NodeID: "l7lb", Servers: ids, Config: &f.Config, Options: EngineOptions(testSigner)})
+	if err != nil {
+		tb.Fatalf("apply: %v", err)
+	}
+	return Config{View: v, Servers: f.Servers, Timeouts: f.Timeouts, Limits: f.Limits, Sticky: f.Sticky, DrainTimeout: f.DrainTimeout, TrustedProxies: f.TrustedProxies, Via: f.Via,
+		Revision: config.Revision{N: 1, Hash: f.Hash()}}
 }
 
 func sortedKeys(m map[string]string) []string {

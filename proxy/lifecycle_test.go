@@ -166,8 +166,8 @@ func TestAccessLog(t *testing.T) {
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")
 	readResp(t, br, false)
 	log := e.accessLog(2)
-	want := regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d) 127\.0\.0\.1 "GET /a\\x22b\?q HTTP/1\.1" 200 \d+ web s1 sticky=none \d+\.\d{3}\n` +
-		`\S+ 127\.0\.0\.1 "GET / HTTP/1\.1" 400 \d+ - - sticky=none \d+\.\d{3}\n$`)
+	want := regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d) 127\.0\.0\.1 "GET /a\\x22b\?q HTTP/1\.1" 200 \d+ web s1 sticky=none \d+\.\d{3} rev=1\n` +
+		`\S+ 127\.0\.0\.1 "GET / HTTP/1\.1" 400 \d+ - - sticky=none \d+\.\d{3} rev=1\n$`)
 	if !want.MatchString(log) {
 		t.Errorf("access log:\n%s", log)
 	}

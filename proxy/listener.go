@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"l7lb/httpmsg"
@@ -44,17 +45,24 @@ type HTTPChallenger interface {
 	HTTPChallengeResponse(host, path string) (status int, body []byte, ok bool)
 }
 
-// listener is ListenerOptions made ready for use by every connection.
+// listener is a listening socket the proxy serves (Serve), with what it
+// speaks made ready for every connection, and whether it is being retired
+// (CloseListener): its connections then close after their current request.
 type listener struct {
 	ListenerOptions
 	proto     string // "https" or "http": X-Forwarded-Proto and Forwarded's proto
 	hstsField string // "Strict-Transport-Security: VALUE\r\n", or ""
 	port      string // RedirectHTTPS as ":PORT", "" for 443
 	edge      bool   // requests may be answered before routing: ACME or a redirect
+
+	ln       net.Listener
+	draining atomic.Bool
+	detached atomic.Bool   // Detach: Serve returns, leaving ln open
+	done     chan struct{} // closed when Serve returns: no connection comes from it any more
 }
 
-func newListener(o ListenerOptions) *listener {
-	l := &listener{ListenerOptions: o, proto: "http"}
+func newListener(ln net.Listener, o ListenerOptions) *listener {
+	l := &listener{ListenerOptions: o, proto: "http", ln: ln, done: make(chan struct{})}
 	if o.TLS != nil {
 		l.proto = "https"
 		if o.HSTS != "" {
@@ -82,17 +90,19 @@ const (
 
 // handshake runs the TLS handshake of a connection on a TLS listener,
 // within the read-header timeout (a client that never finishes it is cut
-// off then), and returns the protocol it negotiated. Shutdown interrupts
-// it as it does a wait for the next request.
+// off then), and returns the protocol it negotiated. A stop interrupts
+// it as it does a wait for the first request.
 func (c *clientConn) handshake() connProto {
 	tc := tls.Server(c.raw, c.ln.TLS)
 	c.tc.Conn = tc
-	if !c.markIdle() {
-		return protoNone
+	c.raw.SetDeadline(time.Now().Add(c.snap.t.ReadHeader))
+	if c.markIdle() {
+		// Accepted as the proxy stops: its client may still send a
+		// request (see firstRequestGrace).
+		c.raw.SetReadDeadline(time.Now().Add(firstRequestGrace))
 	}
-	c.raw.SetDeadline(time.Now().Add(c.p.t.ReadHeader))
 	err := tc.Handshake()
-	c.unmarkIdle()
+	c.unmarkIdle(false)
 	c.raw.SetDeadline(time.Time{})
 	c.tc.forget()
 	if err != nil {
@@ -117,7 +127,7 @@ func (c *clientConn) handshake() connProto {
 // one by its first bytes, reading more (within the read-header timeout)
 // while they are a prefix of the preface. The first byte is buffered.
 func (c *clientConn) sniff() connProto {
-	timeout := c.p.t.ReadHeader
+	timeout := c.snap.t.ReadHeader
 	for {
 		n := min(c.br.Buffered(), len(preface))
 		b, _ := c.br.Peek(n)
@@ -149,19 +159,22 @@ func http1Line(head []byte) bool {
 	return i >= 0 && bytes.HasPrefix(line[i+1:], []byte("HTTP/1."))
 }
 
-// markIdle marks the connection as waiting for its client, so that
-// Shutdown may interrupt it; false when the proxy is shutting down.
-func (c *clientConn) markIdle() bool {
+// markIdle marks the connection as waiting for its client, so that a stop
+// (Shutdown, CloseListener) may interrupt it (wake), and reports whether
+// it stops.
+func (c *clientConn) markIdle() (stop bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.idle = true
-	return !c.p.shutting.Load()
+	return c.stopping()
 }
 
-// unmarkIdle ends markIdle.
-func (c *clientConn) unmarkIdle() {
+// unmarkIdle ends markIdle; request says a request came (or the wait for
+// one ended): the connection is used.
+func (c *clientConn) unmarkIdle(request bool) {
 	c.mu.Lock()
 	c.idle = false
+	c.used = c.used || request
 	if c.poked {
 		c.tc.forget()
 	}

@@ -23,6 +23,7 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -44,43 +45,71 @@ type Reporter interface {
 	Success(server string)
 }
 
-// Options configure a Proxy.
+// Options configure a Proxy for its whole life.
 type Options struct {
-	Engine *engine.Engine
-	// File gives the servers' addresses, the timeouts, the limits and the
-	// attributes of sticky cookies. Zero timeouts and zero MaxHeaderBytes,
-	// MaxHeaders and MaxClientConns take the defaults of config; a zero
-	// MaxIdlePerServer keeps no idle server connection, and a zero
-	// MaxConnsPerServer sets no limit.
-	File *config.File
-	// ServerTLS is the TLS configuration of each https:// server, by id
-	// (certs.ClientConfig's); a server without one is verified against
-	// the system's roots for the host of its URL.
-	ServerTLS map[string]*tls.Config
+	Engine    *engine.Engine
 	Health    Reporter                         // nil for none
 	AccessLog io.Writer                        // one line per request; nil for none
 	Logf      func(format string, args ...any) // errors; nil to discard
 }
 
-// Proxy is a reverse proxy. Its methods are safe for concurrent use.
-type Proxy struct {
-	eng      *engine.Engine
-	file     *config.File
-	health   Reporter
-	log      *accessLog // nil when off
-	logf     func(format string, args ...any)
+// Config is one configuration of the proxy, as config normalised it
+// (every default applied), with the engine's compiled configuration it
+// goes with. Apply replaces it whole.
+type Config struct {
+	// View is the engine's configuration (Engine.Replace): requests are
+	// decided in it, so that a decision's server indexes are those of
+	// Servers.
+	View     engine.View
+	Servers  []config.Server // every server, in the View's server order
+	Timeouts config.Timeouts
+	Limits   config.Limits
+	// Sticky gives the attributes of the cookies the proxy sets: the mode
+	// (insert or the table modes), Secure (auto: over TLS) and Max-Age.
+	Sticky config.Sticky
+	// DrainTimeout bounds how long the requests to a server that is no
+	// longer configured may go on before its connections are closed.
+	DrainTimeout time.Duration
+	Revision     config.Revision
+	// TrustedProxies are the clients whose forwarding fields are
+	// appended to rather than replaced.
+	TrustedProxies []netip.Prefix
+	Via            bool // add Via to forwarded messages
+	// ServerTLS is the TLS configuration of each https:// server, by id
+	// (certs.ClientConfig's); a server without one is verified against
+	// the system's roots for the host of its URL.
+	ServerTLS map[string]*tls.Config
+}
+
+// snapshot is one configuration as requests use it: each request loads
+// it once, and uses it throughout, whatever is applied meanwhile.
+type snapshot struct {
+	view     engine.View
+	backends []*backend // by server index
 	t        config.Timeouts
 	l        config.Limits
-	backends map[string]*backend
-	servers  []*backend // in file order, for Stats
+	drain    time.Duration
+	rev      config.Revision
+	trusted  []netip.Prefix
+	via      bool
 
 	// The attributes of sticky cookies, after name=value, for plaintext
 	// and for TLS connections.
 	insert                   bool
 	plainCookies, tlsCookies cookieAttrs
+}
 
-	trusted []netip.Prefix // clients whose forwarding fields are appended to
-	via     bool           // add Via to forwarded messages
+// Proxy is a reverse proxy. Its methods are safe for concurrent use.
+type Proxy struct {
+	eng    *engine.Engine
+	health Reporter
+	log    *accessLog // nil when off
+	logf   func(format string, args ...any)
+	cur    atomic.Pointer[snapshot]
+
+	cfgMu sync.Mutex          // serializes Apply; guards pools
+	pools map[string]*backend // by poolKey: the configured servers' and the retiring ones'
+
 	// overload bounds the goroutines answering connections beyond
 	// MaxClientConns with a 503.
 	overload chan struct{}
@@ -95,31 +124,27 @@ type Proxy struct {
 	nconns atomic.Uint64 // client connections accepted, to spread them over shards
 
 	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
+	listeners map[net.Listener]*listener
+	serving   sync.WaitGroup // the Serve loops
 	conns     map[*clientConn]struct{}
 	shutting  atomic.Bool
 	janitor   sync.Once
 	done      chan struct{} // closed by Shutdown, stops the janitor
 }
 
-// New returns a proxy for o.
-func New(o Options) (*Proxy, error) {
-	if o.Engine == nil || o.File == nil {
-		return nil, errors.New("proxy: Engine and File are required")
+// New returns a proxy for o, configured by c.
+func New(o Options, c Config) (*Proxy, error) {
+	if o.Engine == nil {
+		return nil, errors.New("proxy: Engine is required")
 	}
 	p := &Proxy{
 		eng:       o.Engine,
-		file:      o.File,
 		health:    o.Health,
 		logf:      o.Logf,
-		t:         withDefaultTimeouts(o.File.Timeouts),
-		l:         withDefaultLimits(o.File.Limits),
-		backends:  make(map[string]*backend, len(o.File.Servers)),
-		listeners: map[net.Listener]struct{}{},
+		pools:     map[string]*backend{},
+		listeners: map[net.Listener]*listener{},
 		conns:     map[*clientConn]struct{}{},
 		done:      make(chan struct{}),
-		trusted:   o.File.TrustedProxies,
-		via:       o.File.Via,
 		overload:  make(chan struct{}, maxOverloadAnswers),
 	}
 	if p.logf == nil {
@@ -130,24 +155,77 @@ func New(o Options) (*Proxy, error) {
 		p.log = &accessLog{w: bufio.NewWriterSize(o.AccessLog, 32<<10)}
 	}
 	p.shards = min(max(4, 2*runtime.GOMAXPROCS(0)), 64)
-	for _, s := range o.File.Servers {
-		if s.Addr == "" {
-			return nil, errors.New("proxy: server " + s.ID + " has no address")
-		}
-		b := newBackend(s.ID, s.Addr, p.shards, p.l, p.t)
-		b.setupTLS(s.Scheme, o.ServerTLS[s.ID], p.t)
-		p.backends[s.ID] = b
-		p.servers = append(p.servers, b)
-	}
-
-	st := o.File.Sticky
-	p.insert = st.Mode == config.ModeInsert
-	p.plainCookies, p.tlsCookies = newCookieAttrs(st, false), newCookieAttrs(st, true)
-
 	var seed [8]byte
 	rand.Read(seed[:])
 	p.idPrefix = hex.EncodeToString(seed[:]) + "-"
+	if err := p.Apply(c); err != nil {
+		return nil, err
+	}
 	return p, nil
+}
+
+// Apply makes c the proxy's configuration: requests that start from now on
+// use it, those in flight finish with the one they started with. Client
+// connections stay open, their next request (or HTTP/2 stream) taking c. A
+// server whose id, URL and TLS settings are unchanged keeps its pooled
+// connections; one no longer configured drains: its requests in flight go
+// on for c.DrainTimeout, then its connections are closed.
+func (p *Proxy) Apply(c Config) error {
+	for _, s := range c.Servers {
+		if s.Addr == "" {
+			return errors.New("proxy: server " + s.ID + " has no address")
+		}
+	}
+	if _, servers := c.View.Names(); len(servers) < len(c.Servers) || !sameIDs(servers, c.Servers) {
+		return errors.New("proxy: the servers are not the engine's")
+	}
+	snap := &snapshot{view: c.View, t: c.Timeouts, l: c.Limits, drain: c.DrainTimeout, rev: c.Revision,
+		trusted: c.TrustedProxies, via: c.Via, backends: make([]*backend, len(c.Servers))}
+	snap.insert = c.Sticky.Mode == config.ModeInsert
+	snap.plainCookies, snap.tlsCookies = newCookieAttrs(c.Sticky, false), newCookieAttrs(c.Sticky, true)
+
+	p.cfgMu.Lock()
+	defer p.cfgMu.Unlock()
+	kept := make(map[*backend]bool, len(c.Servers))
+	for i, s := range c.Servers {
+		key := poolKey(s, c.ServerTLS[s.ID], c.Timeouts)
+		b := p.pools[key]
+		if b == nil {
+			b = newBackend(s.ID, s.Addr, p.shards)
+			b.setupTLS(s.Scheme, c.ServerTLS[s.ID], c.Timeouts)
+			p.pools[key] = b
+		}
+		b.setLimits(c.Limits, c.Timeouts)
+		if b.retiring {
+			b.retiring = false // configured again: its retirement is called off
+			b.gen++
+		}
+		snap.backends[i] = b
+		kept[b] = true
+	}
+	p.cur.Store(snap)
+	for key, b := range p.pools {
+		if !kept[b] && !b.retiring {
+			b.retiring = true
+			b.gen++
+			go p.retire(key, b, b.gen, c.DrainTimeout)
+		}
+	}
+	return nil
+}
+
+// poolKey names the pool of server s: its id and URL, and for a server
+// spoken to over TLS or HTTP/2, the settings its connections are made
+// with once for all (the TLS configuration, which instance keeps the same
+// while its block and files are unchanged, and the HTTP/2 transport's
+// timeouts). A change of any of them is a new pool, the old one draining
+// as a removed server's does.
+func poolKey(s config.Server, conf *tls.Config, t config.Timeouts) string {
+	key := s.ID + " " + s.URL
+	if s.Scheme == config.SchemeHTTPS || s.Scheme == config.SchemeH2C {
+		key += fmt.Sprintf(" %p %d %d", conf, t.BackendIdle, t.Idle)
+	}
+	return key
 }
 
 // cookieAttrs are the attributes of the sticky cookies the proxy sets.
@@ -170,37 +248,51 @@ func newCookieAttrs(st config.Sticky, secure bool) cookieAttrs {
 	return cookieAttrs{session: "; Path=/; HttpOnly; SameSite=Lax" + attrs, server: "; Path=/; SameSite=Lax" + attrs}
 }
 
-func withDefaultTimeouts(t config.Timeouts) config.Timeouts {
-	def := config.DefaultTimeouts()
-	for _, f := range []struct{ v, d *time.Duration }{
-		{&t.Connect, &def.Connect}, {&t.ResponseHeader, &def.ResponseHeader},
-		{&t.ReadHeader, &def.ReadHeader}, {&t.Idle, &def.Idle}, {&t.BackendIdle, &def.BackendIdle},
-	} {
-		if *f.v <= 0 {
-			*f.v = *f.d
+func sameIDs(ids []string, servers []config.Server) bool {
+	for i, s := range servers {
+		if ids[i] != s.ID {
+			return false
 		}
 	}
-	return t
+	return true
 }
 
-func withDefaultLimits(l config.Limits) config.Limits {
-	def := config.DefaultLimits()
-	if l.MaxHeaderBytes <= 0 {
-		l.MaxHeaderBytes = def.MaxHeaderBytes
+// retire waits for the requests in flight on b, a server no longer
+// configured, to end, for at most grace; then it closes b's pool and the
+// connections still open to it, unless b was configured again meanwhile
+// (its generation moved on from gen).
+func (p *Proxy) retire(key string, b *backend, gen uint64, grace time.Duration) {
+	deadline := time.Now().Add(grace)
+	for {
+		if b.h2 != nil {
+			b.h2.CloseIdleConnections() // counted busy, but with no stream
+		}
+		if b.busy() == 0 || !time.Now().Before(deadline) {
+			break
+		}
+		select {
+		case <-p.done:
+			return // Shutdown closes every pool
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
-	if l.MaxHeaders <= 0 {
-		l.MaxHeaders = def.MaxHeaders
+	p.cfgMu.Lock()
+	defer p.cfgMu.Unlock()
+	if !b.retiring || b.gen != gen {
+		return
 	}
-	if l.MaxClientConns <= 0 {
-		l.MaxClientConns = def.MaxClientConns
+	delete(p.pools, key)
+	b.close()
+	if n := p.closeUpstreams(b) + b.closeH2(); n > 0 {
+		p.logf("proxy: server %s (%s) removed: closed %d connections still open after %v", b.id, b.addr, n, grace)
 	}
-	return l
 }
 
 // Serve accepts client connections on ln and serves each in its own
-// goroutine, speaking what o says, until ln fails or the proxy shuts down; it then returns nil
-// after Shutdown and the listener's error otherwise. ln is closed on
-// return.
+// goroutine, speaking what o says, until ln fails, is retired
+// (CloseListener) or detached (Detach), or the proxy shuts down; it then
+// returns nil after Shutdown, CloseListener or Detach and the listener's
+// error otherwise. ln is closed on return, unless detached.
 //
 // At Limits.MaxClientConns open connections, a new one is accepted,
 // answered 503 with Retry-After and closed (see answerOverload): the client
@@ -209,20 +301,25 @@ func withDefaultLimits(l config.Limits) config.Limits {
 // read a plaintext answer, and a handshake is what an overloaded proxy
 // cannot afford.
 func (p *Proxy) Serve(ln net.Listener, o ListenerOptions) error {
-	l := newListener(o)
+	l := newListener(ln, o)
 	p.mu.Lock()
 	if p.shutting.Load() {
 		p.mu.Unlock()
 		ln.Close()
 		return nil
 	}
-	p.listeners[ln] = struct{}{}
+	p.listeners[ln] = l
+	p.serving.Add(1)
 	p.mu.Unlock()
 	defer func() {
 		p.mu.Lock()
 		delete(p.listeners, ln)
 		p.mu.Unlock()
-		ln.Close()
+		if !l.detached.Load() {
+			ln.Close()
+		}
+		close(l.done)
+		p.serving.Done()
 	}()
 	p.janitor.Do(func() { go p.runJanitor() })
 
@@ -230,7 +327,7 @@ func (p *Proxy) Serve(ln net.Listener, o ListenerOptions) error {
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
-			if p.shutting.Load() {
+			if p.shutting.Load() || l.draining.Load() || l.detached.Load() {
 				return nil
 			}
 			if errors.Is(err, net.ErrClosed) {
@@ -244,38 +341,34 @@ func (p *Proxy) Serve(ln net.Listener, o ListenerOptions) error {
 			continue
 		}
 		delay = 0
-		switch p.track(nc, l) {
-		case connFull:
+		if p.track(nc, l) == connFull {
 			if l.TLS == nil {
 				p.answerOverload(nc)
-				continue
+			} else {
+				nc.Close()
 			}
-			nc.Close()
-		case connRefused:
-			nc.Close()
 		}
 	}
 }
 
 // What track did with a connection.
 const (
-	connServed  = iota
-	connFull    // at MaxClientConns
-	connRefused // shutting down
+	connServed = iota
+	connFull   // at MaxClientConns
 )
 
-// track starts serving nc, unless the proxy is full or shutting down.
+// track starts serving nc, accepted on l, unless the proxy is full. A
+// connection accepted as the proxy stops is served too: its client is
+// sending its request (see firstRequestGrace).
 func (p *Proxy) track(nc net.Conn, l *listener) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.shutting.Load() {
-		return connRefused
-	}
-	if len(p.conns) >= p.l.MaxClientConns {
+	snap := p.cur.Load()
+	if len(p.conns) >= snap.l.MaxClientConns {
 		p.stats.rejected.Add(1)
 		return connFull
 	}
-	c := newClientConn(p, nc, l)
+	c := newClientConn(p, nc, l, snap)
 	p.conns[c] = struct{}{}
 	go c.serve()
 	return connServed
@@ -334,6 +427,42 @@ func (p *Proxy) untrack(c *clientConn) {
 	p.mu.Unlock()
 }
 
+// CloseListener retires ln, which Serve serves: it stops accepting (ln is
+// closed), and the connections accepted on it close once their current
+// request is answered; idle ones close now. It returns when none is left,
+// or closes those left when ctx ends and returns ctx's error.
+func (p *Proxy) CloseListener(ctx context.Context, ln net.Listener) error {
+	p.mu.Lock()
+	l := p.listeners[ln]
+	p.mu.Unlock()
+	if l == nil {
+		return ln.Close()
+	}
+	l.draining.Store(true)
+	ln.Close()
+	<-l.done
+	return p.drain(ctx, func(c *clientConn) bool { return c.ln == l })
+}
+
+// Detach makes Serve on ln return without closing ln, which no longer
+// accepts until served again: a listener whose settings changed is served
+// anew on the same socket, so that no connection is refused meanwhile
+// (they wait in its queue). The connections accepted before go on as they
+// were. ln must be a *net.TCPListener (or have SetDeadline).
+func (p *Proxy) Detach(ln net.Listener) error {
+	p.mu.Lock()
+	l := p.listeners[ln]
+	p.mu.Unlock()
+	dl, ok := ln.(interface{ SetDeadline(time.Time) error })
+	if l == nil || !ok {
+		return errors.New("proxy: not a served listener with deadlines")
+	}
+	l.detached.Store(true)
+	dl.SetDeadline(aLongTimeAgo) // wakes Accept
+	<-l.done
+	return dl.SetDeadline(time.Time{})
+}
+
 // Shutdown stops accepting, lets every request in flight finish (a
 // connection closes after its current response), closes idle client
 // connections and the pooled server connections, and returns when no
@@ -346,80 +475,122 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 		ln.Close()
 	}
 	p.mu.Unlock()
+	p.serving.Wait() // every connection accepted is tracked
 
-	var err error
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for p.wakeIdle() > 0 {
-		select {
-		case <-ctx.Done():
-			err = ctx.Err()
-			p.closeConns()
-		case <-tick.C:
-			continue
-		}
-		break
-	}
+	err := p.drain(ctx, func(*clientConn) bool { return true })
 	if first {
 		close(p.done)
 	}
-	for _, b := range p.servers {
+	p.cfgMu.Lock()
+	for _, b := range p.pools {
 		b.close()
 	}
+	p.cfgMu.Unlock()
 	if p.log != nil {
 		p.log.flush()
 	}
 	return err
 }
 
-// wakeIdle wakes the client connections that wait for a request, which
-// then close, and returns how many connections are open.
-func (p *Proxy) wakeIdle() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for c := range p.conns {
-		c.wake()
-	}
-	return len(p.conns)
-}
-
-// closeConns closes every client connection, and the server connections
-// they use.
-func (p *Proxy) closeConns() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for c := range p.conns {
-		c.raw.Close()
-		if sc := c.upstream.Load(); sc != nil {
-			sc.tc.Conn.Close()
+// drain wakes the client connections chosen by which that wait for a
+// request, which then close, until none is left; when ctx ends first, it
+// closes them and returns ctx's error. The chosen connections must close
+// after their current request (they are stopping).
+func (p *Proxy) drain(ctx context.Context, which func(*clientConn) bool) error {
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for p.wakeIdle(which) > 0 {
+		select {
+		case <-ctx.Done():
+			p.closeConns(which)
+			return ctx.Err()
+		case <-tick.C:
 		}
 	}
+	return nil
+}
+
+// wakeIdle wakes the chosen client connections that wait for a request,
+// which then close, and returns how many chosen connections are open.
+func (p *Proxy) wakeIdle(which func(*clientConn) bool) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for c := range p.conns {
+		if which(c) {
+			c.wake()
+			n++
+		}
+	}
+	return n
+}
+
+// closeConns closes the chosen client connections, and the server
+// connections they use.
+func (p *Proxy) closeConns(which func(*clientConn) bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
+		if which(c) {
+			c.raw.Close()
+			if sc := c.upstream.Load(); sc != nil {
+				sc.tc.Conn.Close()
+			}
+		}
+	}
+}
+
+// closeUpstreams closes the connections to b that client connections use
+// (their requests then fail, as the client learns), and returns how many.
+func (p *Proxy) closeUpstreams(b *backend) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for c := range p.conns {
+		if sc := c.upstream.Load(); sc != nil && sc.be == b {
+			sc.tc.Conn.Close()
+			n++
+		}
+	}
+	return n
 }
 
 // runJanitor closes the server connections idle too long and flushes the
 // access log, until Shutdown.
 func (p *Proxy) runJanitor() {
-	period := min(time.Second, max(p.t.BackendIdle/4, 10*time.Millisecond))
-	tick := time.NewTicker(period)
+	tick := time.NewTicker(janitorPeriod(p.cur.Load()))
 	defer tick.Stop()
+	var pools []*backend
 	for {
 		select {
 		case <-p.done:
 			return
 		case now := <-tick.C:
-			for _, b := range p.servers {
+			p.cfgMu.Lock()
+			pools = pools[:0]
+			for _, b := range p.pools {
+				pools = append(pools, b)
+			}
+			period := janitorPeriod(p.cur.Load())
+			p.cfgMu.Unlock()
+			for _, b := range pools {
 				b.sweep(now)
 			}
 			if p.log != nil {
 				p.log.flush()
 			}
+			tick.Reset(period)
 		}
 	}
 }
 
+func janitorPeriod(s *snapshot) time.Duration {
+	return min(time.Second, max(s.t.BackendIdle/4, 10*time.Millisecond))
+}
+
 // timeouts returns the connect and response-header timeouts of a route.
-func (p *Proxy) timeouts(r *config.Route) (connect, response time.Duration) {
-	connect, response = p.t.Connect, p.t.ResponseHeader
+func (s *snapshot) timeouts(r *config.Route) (connect, response time.Duration) {
+	connect, response = s.t.Connect, s.t.ResponseHeader
 	if r != nil && r.Timeouts != nil {
 		if r.Timeouts.Connect > 0 {
 			connect = r.Timeouts.Connect
@@ -431,9 +602,18 @@ func (p *Proxy) timeouts(r *config.Route) (connect, response time.Duration) {
 	return connect, response
 }
 
-// failure reports a failed attempt to reach a server.
-func (p *Proxy) failure(server string) {
-	if b := p.backends[server]; b != nil {
+// backend returns the pool of the server d chose; nil for a server with
+// no pool (none: the engine's and the snapshot's servers are the same).
+func (s *snapshot) backend(d *engine.Decision) *backend {
+	if i := d.ServerIndex(); i >= 0 && i < len(s.backends) {
+		return s.backends[i]
+	}
+	return nil
+}
+
+// failure reports a failed attempt to reach b (nil: a server with no pool).
+func (p *Proxy) failure(b *backend, server string) {
+	if b != nil {
 		b.failures.Add(1)
 	}
 	if p.health != nil {

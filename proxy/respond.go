@@ -54,7 +54,7 @@ func (c *clientConn) reject(status int, kind errKind, detail string) bool {
 // always closes: where it ends cannot be trusted.
 func (c *clientConn) respond(status int, fields, body string, keepable bool) bool {
 	r := &c.req
-	keep := keepable && r.head.Method != "" && r.keepAlive && r.body == bodyNone && !c.p.shutting.Load()
+	keep := keepable && r.head.Method != "" && r.keepAlive && r.body == bodyNone && !c.stopping()
 	reason, _ := statusText(status)
 	w := c.bw
 	writeStatusLine(w, status, reason)

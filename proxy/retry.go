@@ -12,6 +12,7 @@ import "l7lb/engine"
 // keep-alive race is no sign of a failing server).
 type retrier struct {
 	p      *Proxy
+	snap   *snapshot // the configuration the request is served in
 	d      *engine.Decision
 	failed *[]string // the servers tried, reused by the caller
 
@@ -38,7 +39,7 @@ func (t *retrier) after(res result, err error, replayable bool) (again bool, sta
 		if err == errPoolFull || err == errPoolClosed {
 			return false, 503, errNoServer, err.Error()
 		}
-		p.failure(d.Server)
+		p.failure(t.snap.backend(d), d.Server)
 		p.eng.Failed(d, false)
 		p.logf("proxy: server %s: %v", d.Server, err)
 		if t.retry() {

@@ -57,19 +57,20 @@ type ServerStats struct {
 	Failures uint64 `json:"failures"` // connections that failed or broke
 }
 
-// Stats returns the counters.
+// Stats returns the counters: those of the servers configured now.
 func (p *Proxy) Stats() Stats {
 	p.mu.Lock()
 	open := len(p.conns)
 	p.mu.Unlock()
+	snap := p.cur.Load()
 	s := Stats{
 		ClientConns:   open,
 		RejectedConns: p.stats.rejected.Load(),
 		Requests:      p.stats.requests.Load(),
-		Servers:       make(map[string]ServerStats, len(p.servers)),
+		Servers:       make(map[string]ServerStats, len(snap.backends)),
 		Errors:        map[string]uint64{},
 	}
-	for _, b := range p.servers {
+	for _, b := range snap.backends {
 		o, i := b.counts()
 		s.Servers[b.id] = ServerStats{Open: o, Idle: i, Requests: b.requests.Load(), Failures: b.failures.Load()}
 	}

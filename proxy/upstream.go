@@ -36,17 +36,26 @@ const bufSize = 4 << 10
 // sleeping goroutine after another). Counts are atomic; only the rare
 // caller that waits at the connection limit takes a shared lock.
 type backend struct {
-	id, addr       string
-	maxConns       int // 0 for no limit
-	maxIdle        int
-	idleTimeout    time.Duration
-	connectTimeout time.Duration // of HTTP/2 connections, dialed by the transport
+	id, addr string
+	// The limits, which a new configuration may change.
+	maxConns       atomic.Int64 // 0 for no limit
+	maxIdle        atomic.Int64
+	idleTimeout    atomic.Int64 // a time.Duration
+	connectTimeout atomic.Int64 // a time.Duration: of HTTP/2 connections, dialed by the transport
 
-	// What it speaks (upstream_tls.go).
+	// Guarded by the proxy's cfgMu: whether the server is no longer
+	// configured and drains (Proxy.retire), and the generation of that
+	// state, which calls off a retirement when it moves on.
+	retiring bool
+	gen      uint64
+
+	// What it speaks (upstream_tls.go), set once.
 	scheme       string
 	tlsH2, tlsH1 *tls.Config      // https: asking for h2 or http/1.1 alone
 	h2           *http2.Transport // h2c, https: HTTP/2 connections
 	speaksHTTP1  atomic.Bool      // https: it answered http/1.1 to h2
+	h2mu         sync.Mutex
+	h2conns      map[*countedConn]struct{} // its open HTTP/2 connections, under h2mu
 
 	shards []shard
 	open   atomic.Int64 // connections open, the idle ones included
@@ -67,10 +76,20 @@ type shard struct {
 	_     [32]byte // pads a shard to a cache line of its own
 }
 
-func newBackend(id, addr string, shards int, l config.Limits, t config.Timeouts) *backend {
-	return &backend{id: id, addr: addr, maxConns: l.MaxConnsPerServer, maxIdle: l.MaxIdlePerServer,
-		idleTimeout: t.BackendIdle, connectTimeout: t.Connect, shards: make([]shard, shards), scheme: config.SchemeHTTP}
+func newBackend(id, addr string, shards int) *backend {
+	return &backend{id: id, addr: addr, shards: make([]shard, shards), scheme: config.SchemeHTTP}
 }
+
+// setLimits sets b's limits from a configuration.
+func (b *backend) setLimits(l config.Limits, t config.Timeouts) {
+	b.maxConns.Store(int64(l.MaxConnsPerServer))
+	b.maxIdle.Store(int64(l.MaxIdlePerServer))
+	b.idleTimeout.Store(int64(t.BackendIdle))
+	b.connectTimeout.Store(int64(t.Connect))
+}
+
+// busy returns the connections in use: open and not pooled.
+func (b *backend) busy() int64 { return b.open.Load() - b.idle.Load() }
 
 // serverConn is a connection to a server.
 type serverConn struct {
@@ -173,7 +192,7 @@ func (b *backend) pop(first int) *serverConn {
 		s.mu.Unlock()
 		b.idle.Add(-1)
 		idle := time.Since(sc.idleSince)
-		if idle < b.idleTimeout && (idle < probeAfter && !sc.suspect || sc.alive()) {
+		if idle < time.Duration(b.idleTimeout.Load()) && (idle < probeAfter && !sc.suspect || sc.alive()) {
 			return sc
 		}
 		b.discard(sc)
@@ -185,7 +204,7 @@ func (b *backend) pop(first int) *serverConn {
 func (b *backend) reserve() bool {
 	for {
 		n := b.open.Load()
-		if b.maxConns > 0 && n >= int64(b.maxConns) {
+		if limit := b.maxConns.Load(); limit > 0 && n >= limit {
 			return false
 		}
 		if b.open.CompareAndSwap(n, n+1) {
@@ -272,7 +291,7 @@ func (sc *serverConn) alive() bool {
 // put returns sc, whose last exchange completed cleanly, to shard, or
 // closes it when the pool is full or shut.
 func (b *backend) put(shard int, sc *serverConn) {
-	if b.idle.Add(1) > int64(b.maxIdle) {
+	if b.idle.Add(1) > b.maxIdle.Load() {
 		b.idle.Add(-1)
 		b.discard(sc)
 		return
@@ -304,8 +323,9 @@ func (b *backend) discard(sc *serverConn) {
 // sweep closes the connections idle since before now less the idle
 // timeout; they are the oldest, at the bottom of each stack.
 func (b *backend) sweep(now time.Time) {
+	timeout := time.Duration(b.idleTimeout.Load())
 	for i := range b.shards {
-		b.drain(&b.shards[i], func(sc *serverConn) bool { return now.Sub(sc.idleSince) >= b.idleTimeout })
+		b.drain(&b.shards[i], func(sc *serverConn) bool { return now.Sub(sc.idleSince) >= timeout })
 	}
 }
 

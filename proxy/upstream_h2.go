@@ -104,10 +104,11 @@ func headTimeout(route time.Duration, r *request) time.Duration {
 	return route
 }
 
-// newUpstreamRequest returns the HTTP/2 request for b of r, decided by d:
-// the target, the host and the fields an HTTP/1.1 server would get. body
-// is nil for a request without one.
-func (c *clientConn) newUpstreamRequest(ctx context.Context, b *backend, r *request, d *engine.Decision, id uint64, body io.ReadCloser) *http.Request {
+// newUpstreamRequest returns the HTTP/2 request for b of r, decided by d
+// in configuration cfg (trusted: from one of its trusted proxies): the
+// target, the host and the fields an HTTP/1.1 server would get. body is
+// nil for a request without one.
+func (c *clientConn) newUpstreamRequest(ctx context.Context, cfg *snapshot, trusted bool, b *backend, r *request, d *engine.Decision, id uint64, body io.ReadCloser) *http.Request {
 	target := d.Upstream
 	if d.HasRewrite {
 		target = string(d.Rewritten)
@@ -119,7 +120,7 @@ func (c *clientConn) newUpstreamRequest(ctx context.Context, b *backend, r *requ
 	}
 	u := &url.URL{Scheme: scheme, Host: b.addr, Opaque: path, RawQuery: query, ForceQuery: hasQuery && query == ""}
 	h := make(http.Header, len(r.head.Fields)+6)
-	c.writeRequestFields(&fieldSink{h: h}, r, id, r.body != bodyNone)
+	c.writeRequestFields(&fieldSink{h: h}, cfg, trusted, r, id, r.body != bodyNone)
 	out := &http.Request{Method: r.head.Method, URL: u, Host: upstreamHost(r, d), Header: h, Proto: "HTTP/2.0", ProtoMajor: 2}
 	// x/net's transport announces and sends the trailers of Trailer.
 	if names := h["Trailer"]; len(names) > 0 {
@@ -229,7 +230,7 @@ func (st *stream) exchangeH2(b *backend, timeout time.Duration) (result, error) 
 	} else {
 		ht.arm()
 	}
-	out := c.newUpstreamRequest(ctx, b, rq, &st.d, st.id, body)
+	out := c.newUpstreamRequest(ctx, st.snap, st.trusted, b, rq, &st.d, st.id, body)
 	if sb, ok := body.(*streamBody); ok {
 		sb.out = out
 	}
@@ -242,7 +243,7 @@ func (st *stream) exchangeH2(b *backend, timeout time.Duration) (result, error) 
 	p.eng.Responded(&st.d, hr.StatusCode)
 	st.fields = readUpstreamResponse(hr, rq.head.Method, &st.resp, st.fields)
 	h := st.w.Header()
-	c.writeResponseFields(&fieldSink{h: h}, &st.resp, &st.d, true)
+	c.writeResponseFields(&fieldSink{h: h}, st.snap, &st.resp, &st.d, true)
 	if st.resp.hasLength {
 		h.Set("Content-Length", itoa64(st.resp.length))
 	}
@@ -328,7 +329,7 @@ func (c *clientConn) forwardH2(b *backend, timeout time.Duration) (keep bool, re
 	} else {
 		ht.arm()
 	}
-	out := c.newUpstreamRequest(ctx, b, r, &c.d, c.id, rc)
+	out := c.newUpstreamRequest(ctx, c.snap, c.trusted, b, r, &c.d, c.id, rc)
 	if body != nil {
 		body.out = out
 	}
@@ -362,7 +363,7 @@ func (c *clientConn) relayH2(b *backend, hr *http.Response) bool {
 	p.eng.Responded(&c.d, hr.StatusCode)
 	c.respFields = readUpstreamResponse(hr, r.head.Method, resp, c.respFields)
 	out := c.framingFor(resp)
-	keep := r.keepAlive && out != outClose && !p.shutting.Load()
+	keep := r.keepAlive && out != outClose && !c.stopping()
 	c.writeResponseHead(c.bw, out, keep)
 	c.status = resp.head.Status
 	if out != outNone {
@@ -456,7 +457,7 @@ func (b *clientBody) start() {
 		c.bw.Flush()
 	}
 	b.contMu.Unlock()
-	c.tc.readIdle = c.p.t.Idle
+	c.tc.readIdle = c.snap.t.Idle
 	if r.body == bodyLength {
 		b.left = r.length
 		return
@@ -468,7 +469,7 @@ func (b *clientBody) start() {
 		defer close(b.copying)
 		w := bufio.NewWriterSize(pw, bufSize)
 		trailers := http.Header{}
-		err := copyChunked(w, c.br, false, c.p.l.MaxHeaderBytes, &fieldSink{h: trailers})
+		err := copyChunked(w, c.br, false, c.snap.l.MaxHeaderBytes, &fieldSink{h: trailers})
 		if err == nil {
 			if ferr := w.Flush(); ferr != nil {
 				err = writeError{ferr}

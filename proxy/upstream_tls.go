@@ -111,7 +111,7 @@ func (b *backend) dialH2(ctx context.Context, _, _ string, _ *tls.Config) (net.C
 	if !b.reserve() {
 		return nil, errPoolFull
 	}
-	c, err := b.connect(ctx, b.connectTimeout, b.tlsH2)
+	c, err := b.connect(ctx, time.Duration(b.connectTimeout.Load()), b.tlsH2)
 	if err != nil {
 		b.unreserve()
 		return nil, err
@@ -121,7 +121,29 @@ func (b *backend) dialH2(ctx context.Context, _, _ string, _ *tls.Config) (net.C
 		b.put(0, b.newServerConn(c))
 		return nil, errSpeaksHTTP1
 	}
-	return &countedConn{Conn: c, b: b}, nil
+	cc := &countedConn{Conn: c, b: b}
+	b.h2mu.Lock()
+	if b.h2conns == nil {
+		b.h2conns = map[*countedConn]struct{}{}
+	}
+	b.h2conns[cc] = struct{}{}
+	b.h2mu.Unlock()
+	return cc, nil
+}
+
+// closeH2 closes b's HTTP/2 connections, streams in flight included, and
+// returns how many were open.
+func (b *backend) closeH2() int {
+	b.h2mu.Lock()
+	conns := make([]*countedConn, 0, len(b.h2conns))
+	for c := range b.h2conns {
+		conns = append(conns, c)
+	}
+	b.h2mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+	return len(conns)
 }
 
 // unreserve gives back a connection reserve counted.
@@ -140,7 +162,12 @@ type countedConn struct {
 
 func (c *countedConn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(c.b.unreserve)
+	c.once.Do(func() {
+		c.b.h2mu.Lock()
+		delete(c.b.h2conns, c)
+		c.b.h2mu.Unlock()
+		c.b.unreserve()
+	})
 	return err
 }
 
