@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"io"
 	"log"
@@ -99,15 +100,36 @@ func (h *h2conn) wrote() {
 	}
 }
 
-// startedConn tells an h2conn of the server's writes.
+// startedConn tells an h2conn of the server's writes, and tells the
+// client the frame size the guard holds it to rather than the server's
+// (see frameGuard).
 type startedConn struct {
 	net.Conn
-	h *h2conn
+	h       *h2conn
+	settled bool // the server's first SETTINGS frame went out
 }
 
 func (c *startedConn) Write(p []byte) (int, error) {
 	c.h.wrote()
+	if !c.settled {
+		c.settled = true
+		advertiseFrameSize(p)
+	}
 	return c.Conn.Write(p)
+}
+
+// advertiseFrameSize sets SETTINGS_MAX_FRAME_SIZE to maxFrameSize in the
+// SETTINGS frame that starts p: the server's first write, its preface.
+func advertiseFrameSize(p []byte) {
+	if len(p) < 9 || p[3] != frameSettings || p[4]&flagAck != 0 {
+		return
+	}
+	n := int(p[0])<<16 | int(p[1])<<8 | int(p[2])
+	for i := 9; i+6 <= min(len(p), 9+n); i += 6 {
+		if binary.BigEndian.Uint16(p[i:]) == uint16(http2.SettingMaxFrameSize) {
+			binary.BigEndian.PutUint32(p[i+2:], maxFrameSize)
+		}
+	}
 }
 
 // replayConn is a connection whose first bytes were read already (the
@@ -147,10 +169,10 @@ func (c *clientConn) serveHTTP2() {
 	}}
 	srv := &http2.Server{
 		MaxConcurrentStreams: uint32(snap.l.MaxConcurrentStreams),
-		// RFC 9113's initial 16 KiB, as HAProxy and nginx keep; x/net's
-		// default of 1 MiB would let a single frame carry a header
-		// block of that size.
-		MaxReadFrameSize: 16 << 10,
+		// What the guard hands the server: frames of the client's up
+		// to RFC 9113's initial 16 KiB (as HAProxy and nginx keep), a
+		// header block joined into one frame (see frameGuard).
+		MaxReadFrameSize: uint32(coalescedFrameSize(snap.l.MaxHeaderBytes)),
 		IdleTimeout:      snap.t.Idle,
 		// A client that reads nothing for this long is cut off, as an
 		// HTTP/1.1 client whose writes stall.

@@ -44,6 +44,16 @@ import (
 //     responses sends one for each, and the server answers none.
 //   - A CONTINUATION flood (CVE-2024-27316) of frames that carry little:
 //     a header block may span at most maxContinuations frames.
+//   - A request header list over the limit that spans frames: x/net's
+//     server stops decoding at the limit and closes the connection at
+//     the next CONTINUATION frame, where the rule (RFC 9113 10.5.1, and
+//     HTTP/1.1's) is a 431 for that request. The guard reads a request's
+//     header block whole (up to twice the limit, as x/net decodes at
+//     most) and hands it to the server as one HEADERS frame, which the
+//     server decodes to the end, keeping its HPACK table in step, and
+//     answers 431. The server reads frames up to that size; the client
+//     is told, and held to, RFC 9113's 16 KiB (frames beyond it are a
+//     FRAME_SIZE_ERROR).
 //   - A header block left unfinished: from a HEADERS frame without
 //     END_HEADERS to its last CONTINUATION the read deadline is the
 //     read-header timeout, as for an HTTP/1.1 head (slowloris), and so is
@@ -130,9 +140,20 @@ const (
 )
 
 var (
-	errCalm     = http2.ConnectionError(http2.ErrCodeEnhanceYourCalm)
-	errProtocol = http2.ConnectionError(http2.ErrCodeProtocol)
+	errCalm      = http2.ConnectionError(http2.ErrCodeEnhanceYourCalm)
+	errProtocol  = http2.ConnectionError(http2.ErrCodeProtocol)
+	errFrameSize = http2.ConnectionError(http2.ErrCodeFrameSize)
 )
+
+// maxFrameSize is the largest frame a client may send (RFC 9113's initial
+// SETTINGS_MAX_FRAME_SIZE, which HAProxy and nginx keep too); x/net's
+// server is configured for coalescedFrameSize.
+const maxFrameSize = 16 << 10
+
+// coalescedFrameSize is the largest frame the guard hands the server: a
+// header block of twice the header list limit, with a HEADERS frame's
+// priority fields.
+func coalescedFrameSize(maxList int) int { return max(2*maxList+5, maxFrameSize) }
 
 // newFrameGuard guards c, over tc when it is TLS; maxList is the header
 // list limit the server announces.
@@ -197,6 +218,19 @@ func (g *frameGuard) Read(p []byte) (int, error) {
 	}
 	length := int(hdr[0])<<16 | int(hdr[1])<<8 | int(hdr[2])
 	typ, flags, stream := hdr[3], hdr[4], binary.BigEndian.Uint32(hdr[5:])&(1<<31-1)
+	if length > maxFrameSize {
+		g.fail(errFrameSize)
+		return 0, g.err
+	}
+	if typ == frameHeaders && flags&flagEndHeaders == 0 && stream > g.lastStream && stream%2 == 1 {
+		if err := g.coalesce(flags, stream, length); err != nil {
+			g.fail(err)
+			return 0, g.err
+		}
+		n := copy(p, g.out)
+		g.out = g.out[n:]
+		return n, nil
+	}
 	if typ == frameSettings && flags&flagAck == 0 && length <= settingsMax && length%6 == 0 {
 		f, err := g.br.Peek(9 + length)
 		if err != nil {
@@ -221,6 +255,77 @@ func (g *frameGuard) Read(p []byte) (int, error) {
 	n := copy(p, g.out)
 	g.out = g.out[n:]
 	return n, nil
+}
+
+// coalesce reads a request's header block that spans frames, from its
+// HEADERS frame (whose header is next, with flags, stream and length) to
+// the CONTINUATION frame with END_HEADERS, checking each frame as Read
+// does, and makes it one HEADERS frame in g.out: the fragments joined,
+// the padding dropped, the priority fields kept. A block larger than the
+// server would decode is a PROTOCOL_ERROR, as the server makes it.
+func (g *frameGuard) coalesce(flags byte, stream uint32, length int) error {
+	g.br.Discard(9)
+	if err := g.check(frameHeaders, flags, stream, length); err != nil {
+		return err
+	}
+	buf := g.block.buf[:0]
+	read := func(n int) error {
+		if len(buf)+n > g.maxBlock+5 {
+			return errProtocol
+		}
+		start := len(buf)
+		buf = append(buf, make([]byte, n)...)
+		_, err := io.ReadFull(g.br, buf[start:])
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return err
+	}
+	if err := read(length); err != nil {
+		return err
+	}
+	if flags&flagPadded != 0 {
+		if len(buf) == 0 || int(buf[0]) >= len(buf) {
+			return errProtocol
+		}
+		buf = buf[1 : len(buf)-int(buf[0])]
+	}
+	if flags&flagPriority != 0 && len(buf) < 5 {
+		return errProtocol
+	}
+	for end := false; !end; {
+		hdr, err := g.br.Peek(9)
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+		n := int(hdr[0])<<16 | int(hdr[1])<<8 | int(hdr[2])
+		typ, f, id := hdr[3], hdr[4], binary.BigEndian.Uint32(hdr[5:])&(1<<31-1)
+		switch {
+		case n > maxFrameSize:
+			return errFrameSize
+		case typ != frameContinuation || id != stream:
+			return errProtocol // RFC 9113 6.10: nothing else until END_HEADERS
+		}
+		g.br.Discard(9)
+		if err := g.check(typ, f, id, n); err != nil {
+			return err
+		}
+		if err := read(n); err != nil {
+			return err
+		}
+		end = f&flagEndHeaders != 0
+	}
+	flags = flags&^flagPadded | flagEndHeaders
+	g.out = append(g.frame[:0], byte(len(buf)>>16), byte(len(buf)>>8), byte(len(buf)), frameHeaders, flags, 0, 0, 0, 0)
+	binary.BigEndian.PutUint32(g.out[5:], stream)
+	g.out = append(g.out, buf...)
+	// The guard's own decoding of the block, as for any other.
+	g.block = headerBlock{request: true, first: true, flags: flags, buf: buf}
+	g.endFragment()
+	return nil
 }
 
 // fail makes err, when not nil, the error of every later Read: the server

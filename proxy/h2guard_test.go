@@ -248,11 +248,10 @@ func (h *h2raw) headersSplit(id uint32, blk []byte, size int) {
 
 // TestH2HPACKBomb: a small header block that decodes to a header list far
 // over the limit (one large field in the HPACK table, referenced again
-// and again, a byte each) is answered 431 without decoding it whole, and
-// the connection goes on. A header list over the limit spread over
-// several frames, or a single field longer than the whole limit, closes
-// the connection (x/net's server stops decoding, and its decoder refuses
-// the string).
+// and again, a byte each) is answered 431, and the connection goes on; so
+// is one of literal fields spread over several frames. A single field
+// longer than the whole limit (the decoder refuses the string), or a block
+// beyond twice the limit, closes the connection.
 func TestH2HPACKBomb(t *testing.T) {
 	e, b := h2env(t, `, "limits": {"max_header_bytes": 65536}`)
 	h := dialH2(t, e)
@@ -284,17 +283,37 @@ func TestH2HPACKBomb(t *testing.T) {
 		t.Errorf("%d requests reached the server, want 2", n)
 	}
 
+	// Over the limit in literal fields spread over frames: 431, as in
+	// HTTP/1.1, and the connection goes on (its HPACK table in step).
+	var many []string
+	for i := range 20 {
+		many = append(many, "x-big-"+itoa(i), strings.Repeat("c", 4000))
+	}
+	h = dialH2(t, e)
+	h.request(1, "/seed", "x-seed", "s") // into the table
+	h.headersSplit(3, h.block("GET", "/big", many...), 16384)
+	h.request(5, "/after", "x-seed", "s") // from the table
+	res = h.read(10*time.Second, func(r *h2result) bool { return len(r.status) == 3 || r.goAway != nil })
+	for id, s := range map[uint32]string{1: "200", 3: "431", 5: "200"} {
+		if res.status[id] != s {
+			t.Errorf("a header list over the limit in CONTINUATION frames, stream %d: status %q, want %s (GOAWAY %s)", id, res.status[id], s, goAwayCode(res))
+		}
+	}
+
+	// A single field longer than the whole limit (the decoder refuses
+	// the string), or a block beyond twice the limit, closes the
+	// connection.
 	for _, tt := range []struct {
 		name   string
 		fields []string
 	}{
-		{"many fields over the limit", func() (f []string) {
-			for i := range 20 {
-				f = append(f, "x-big-"+itoa(i), strings.Repeat("c", 4000))
+		{"one field over the limit", []string{"x-big", strings.Repeat("c", 70000)}},
+		{"a block beyond twice the limit", func() (f []string) {
+			for i := range 40 {
+				f = append(f, "x-huge-"+itoa(i), strings.Repeat("~", 6000))
 			}
 			return f
 		}()},
-		{"one field over the limit", []string{"x-big", strings.Repeat("c", 70000)}},
 	} {
 		h := dialH2(t, e)
 		h.headersSplit(1, h.block("GET", "/big", tt.fields...), 16384)
@@ -303,8 +322,17 @@ func TestH2HPACKBomb(t *testing.T) {
 			t.Errorf("%s: GOAWAY %s, closed %v, status %q", tt.name, goAwayCode(res), res.closed, res.status[1])
 		}
 	}
-	if n := b.count(); n != 2 {
-		t.Errorf("%d requests reached the server, want 2", n)
+	if n := b.count(); n != 4 {
+		t.Errorf("%d requests reached the server, want 4", n)
+	}
+
+	// A frame larger than the 16 KiB the client was told is a
+	// FRAME_SIZE_ERROR, whatever the server would read.
+	h = dialH2(t, e)
+	h.fr.WriteData(1, false, make([]byte, 20000))
+	res = h.read(10*time.Second, nil)
+	if res.goAway == nil || res.goAway.ErrCode != http2.ErrCodeFrameSize {
+		t.Errorf("a 20000-byte frame: GOAWAY %s", goAwayCode(res))
 	}
 }
 
