@@ -157,6 +157,13 @@ func TestReloadTLSListeners(t *testing.T) {
 		t.Errorf("on a new connection: %+v %v", a, err)
 	}
 
+	// GET /config's document, applied again (PUT /config), is the
+	// running configuration: every key of the TLS listener round-trips.
+	running, _ := in.Running()
+	if out, err := in.Apply(running.YAML(false), false); err != nil || !out.Unchanged {
+		t.Errorf("the running configuration applied again: %+v %v\n%s", out, err, running.YAML(false))
+	}
+
 	// A broken key: rejected with its line, nothing changes.
 	os.WriteFile(filepath.Join(dir, "bad-key.pem"), []byte("not a key"), 0o600)
 	_, err = in.Apply(doc("tls: {certificates: [{cert: b.pem, key: bad-key.pem}]}", ""), false)
