@@ -190,11 +190,13 @@ func (c *clientConn) serveHTTP2() {
 	guarded := newFrameGuard(&startedConn{Conn: conn, h: h}, tc, snap.t.ReadHeader, snap.l.MaxHeaderBytes, func() { p.count(errHTTP2) })
 	c.mu.Lock()
 	c.h2 = h
-	stop := c.stopping()
-	c.mu.Unlock()
-	if stop {
-		return
+	if c.stopping() {
+		// Accepted as the proxy (or its listener) stops: GOAWAY as soon
+		// as the server speaks, the streams it has read served, as an
+		// HTTP/1.x connection's first request is (firstRequestGrace).
+		h.shutdown()
 	}
+	c.mu.Unlock()
 	srv.ServeConn(guarded, &http2.ServeConnOpts{
 		BaseConfig: h.base,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
