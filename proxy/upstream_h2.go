@@ -92,17 +92,26 @@ func grpcTimeout(r *request) (time.Duration, bool) {
 	return time.Duration(n) * unit, true
 }
 
-// headTimeout is the response-header timeout of r: the route's, or the
-// deadline of a gRPC call when that is longer. The client has said how
-// long it waits for its answer, and cancels the call then (which cancels
-// it at the server); answering 504 before would cut calls that are meant
-// to take long.
+// headTimeout is the response-header timeout of r: the route's, or, when
+// the deadline of a gRPC call is longer, that deadline and a little more
+// (grpcDeadlineGrace). The client has said how long it waits for its answer,
+// and cancels the call then (which cancels it at the server): answering
+// 504 before would cut calls that are meant to take long, and answering
+// it at the very deadline would race the client's own DEADLINE_EXCEEDED.
 func headTimeout(route time.Duration, r *request) time.Duration {
-	if d, ok := grpcTimeout(r); ok && d > route {
-		return d
+	d, ok := grpcTimeout(r)
+	switch {
+	case !ok || d <= route:
+		return route
+	case d > math.MaxInt64-grpcDeadlineGrace:
+		return math.MaxInt64
 	}
-	return route
+	return d + grpcDeadlineGrace
 }
+
+// grpcDeadlineGrace is how long past a gRPC call's deadline the proxy
+// waits for the response head, leaving the client to end the call.
+const grpcDeadlineGrace = time.Second
 
 // newUpstreamRequest returns the HTTP/2 request for b of r, decided by d
 // in configuration cfg (trusted: from one of its trusted proxies): the
