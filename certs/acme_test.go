@@ -1,21 +1,13 @@
 package certs
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/binary"
-	"encoding/json"
-	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,214 +15,33 @@ import (
 	"l7lb/testbin"
 )
 
+// startPebble starts Pebble with a certificate of its own for its API.
+func startPebble(t *testing.T, dnsAddr string, httpPort, tlsPort int) *testbin.Pebble {
+	t.Helper()
+	certPEM, keyPEM, err := SelfSigned([]string{"127.0.0.1", "localhost"}, validFrom, validUntil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testbin.StartPebble(t, dnsAddr, httpPort, tlsPort, certPEM, keyPEM)
+}
+
 // These tests obtain certificates from a real ACME server, Let's
 // Encrypt's Pebble, which really validates each challenge: it resolves the
 // test's names through a DNS answerer of the test (every name is
 // 127.0.0.1) and connects to the test's listeners. PEBBLE_VA_ALWAYS_VALID
 // is never set.
 
-// pebble is a running Pebble.
-type pebble struct {
-	dir   string // the ACME directory URL
-	mgmt  string // the management API's URL
-	root  string // PEM file of the root of Pebble's own HTTPS certificate
-	roots *x509.CertPool
-}
-
-// freePort returns a loopback port nothing listens on (just now).
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// startPebble starts Pebble, validating HTTP-01 on httpPort and
-// TLS-ALPN-01 on tlsPort of the address its DNS server gives, and stops it
-// at the end of the test.
-func startPebble(t *testing.T, dnsAddr string, httpPort, tlsPort int) *pebble {
-	t.Helper()
-	bin := testbin.Path(t, "pebble")
-	dir := t.TempDir()
-	certPEM, keyPEM, err := SelfSigned([]string{"127.0.0.1", "localhost"}, validFrom, validUntil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &pebble{root: filepath.Join(dir, "pebble.pem"), roots: x509.NewCertPool()}
-	writeFile(t, p.root, certPEM)
-	writeFile(t, filepath.Join(dir, "pebble-key.pem"), keyPEM)
-	p.roots.AppendCertsFromPEM(certPEM)
-	listen, mgmt := freePort(t), freePort(t)
-	conf := map[string]any{"pebble": map[string]any{
-		"listenAddress":           "127.0.0.1:" + strconv.Itoa(listen),
-		"managementListenAddress": "127.0.0.1:" + strconv.Itoa(mgmt),
-		"certificate":             p.root,
-		"privateKey":              filepath.Join(dir, "pebble-key.pem"),
-		"httpPort":                httpPort,
-		"tlsPort":                 tlsPort,
-		"keyAlgorithm":            "ecdsa",
-		"retryAfter":              map[string]int{"authz": 1, "order": 1},
-	}}
-	data, _ := json.Marshal(conf)
-	writeFile(t, filepath.Join(dir, "pebble.json"), data)
-
-	cmd := exec.Command(bin, "-config", filepath.Join(dir, "pebble.json"), "-dnsserver", dnsAddr)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "PEBBLE_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	// No random sleep before validating, no random bad nonces: speed and
-	// determinism, not leniency.
-	cmd.Env = append(cmd.Env, "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0")
-	var out syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("pebble's output:\n%s", out.String())
-		}
-	})
-	p.dir = "https://127.0.0.1:" + strconv.Itoa(listen) + "/dir"
-	p.mgmt = "https://127.0.0.1:" + strconv.Itoa(mgmt)
-	client := p.client()
-	for deadline := time.Now().Add(15 * time.Second); ; {
-		resp, err := client.Get(p.dir)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pebble did not come up: %v\n%s", err, out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func (p *pebble) client() *http.Client {
-	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.roots}}}
-}
-
-// issuerRoots returns the root Pebble issues certificates under (made up
-// at its start).
-func (p *pebble) issuerRoots(t *testing.T) *x509.CertPool {
-	t.Helper()
-	resp, err := p.client().Get(p.mgmt + "/roots/0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(data) {
-		t.Fatalf("no root from pebble: %s", data)
-	}
-	return pool
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-// startDNS answers DNS over TCP (as Pebble asks) on a loopback port until
-// the test ends: an A query for any name gets 127.0.0.1, any other query
-// an empty answer.
-func startDNS(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(10 * time.Second))
-				for {
-					var n [2]byte
-					if _, err := io.ReadFull(c, n[:]); err != nil {
-						return
-					}
-					q := make([]byte, binary.BigEndian.Uint16(n[:]))
-					if _, err := io.ReadFull(c, q); err != nil {
-						return
-					}
-					a := dnsAnswer(q)
-					if a == nil {
-						return
-					}
-					c.Write(append(binary.BigEndian.AppendUint16(nil, uint16(len(a))), a...))
-				}
-			})
-		}
-	})
-	return ln.Addr().String()
-}
-
-// dnsAnswer answers a query of one question (RFC 1035 4.1), or nil.
-func dnsAnswer(q []byte) []byte {
-	if len(q) < 12 || binary.BigEndian.Uint16(q[4:]) != 1 {
-		return nil
-	}
-	i := 12
-	for i < len(q) && q[i] != 0 {
-		i += int(q[i]) + 1
-	}
-	if i+5 > len(q) {
-		return nil
-	}
-	qtype := binary.BigEndian.Uint16(q[i+1:])
-	a := append([]byte(nil), q[:i+5]...) // header and question
-	a[2] = 0x84 | q[2]&0x01              // a response, authoritative, RD as asked
-	a[3] = 0x80                          // recursion available, no error
-	binary.BigEndian.PutUint16(a[6:], 0) // answers
-	binary.BigEndian.PutUint32(a[8:], 0) // authority, additional
-	if qtype == 1 {                      // A
-		binary.BigEndian.PutUint16(a[6:], 1)
-		a = append(a, 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1)
-	}
-	return a
-}
-
 // acmeStore is a store that obtains certificates for domains from p.
-func acmeStore(t *testing.T, p *pebble, domains ...string) (*Store, *logs, config.ACME) {
+func acmeStore(t *testing.T, p *testbin.Pebble, domains ...string) (*Store, *logs, config.ACME) {
 	t.Helper()
-	cfg := config.ACME{CA: p.dir, Email: "ops@l7lb.test", Domains: domains, Storage: t.TempDir(), CARoot: p.root}
+	cfg := config.ACME{CA: p.Dir, Email: "ops@l7lb.test", Domains: domains, Storage: t.TempDir(), CARoot: p.Root}
 	s, l := newStore(t, config.ListenerTLS{MinVersion: tls.VersionTLS12, ACME: &cfg}, Options{HTTP2: true})
 	return s, l, cfg
 }
 
 // checkIssued checks that a handshake for domain gets a certificate for
 // it that chains to Pebble's issuing root, and that it was stored.
-func checkIssued(t *testing.T, p *pebble, addr, domain string, cfg config.ACME) {
+func checkIssued(t *testing.T, p *testbin.Pebble, addr, domain string, cfg config.ACME) {
 	t.Helper()
 	c := dial(t, addr, domain, nil)
 	state := c.ConnectionState()
@@ -240,7 +51,7 @@ func checkIssued(t *testing.T, p *pebble, addr, domain string, cfg config.ACME) 
 		inter.AddCert(ic)
 	}
 	leaf := state.PeerCertificates[0]
-	if _, err := leaf.Verify(x509.VerifyOptions{DNSName: domain, Roots: p.issuerRoots(t), Intermediates: inter}); err != nil {
+	if _, err := leaf.Verify(x509.VerifyOptions{DNSName: domain, Roots: p.IssuerRoots(t), Intermediates: inter}); err != nil {
 		t.Errorf("the certificate served for %s (%s) does not verify under Pebble's root: %v", domain, certNames(leaf), err)
 	}
 	if _, err := os.Stat(filepath.Join(cfg.Storage, domain)); err != nil {
@@ -249,7 +60,7 @@ func checkIssued(t *testing.T, p *pebble, addr, domain string, cfg config.ACME) 
 }
 
 func TestACMETLSALPN01(t *testing.T) {
-	dns := startDNS(t)
+	dns := testbin.StartDNS(t)
 	// The TLS listener is the one Pebble validates TLS-ALPN-01 on; it
 	// finds nothing on the HTTP-01 port.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -257,7 +68,7 @@ func TestACMETLSALPN01(t *testing.T) {
 		t.Fatal(err)
 	}
 	tlsPort := ln.Addr().(*net.TCPAddr).Port
-	p := startPebble(t, dns, freePort(t), tlsPort)
+	p := startPebble(t, dns, testbin.FreePort(t), tlsPort)
 	s, _, cfg := acmeStore(t, p, "alpn.l7lb.test")
 	addr := serveEchoOn(t, ln, s.TLSConfig())
 
@@ -279,7 +90,7 @@ func TestACMETLSALPN01(t *testing.T) {
 }
 
 func TestACMEHTTP01(t *testing.T) {
-	dns := startDNS(t)
+	dns := testbin.StartDNS(t)
 	// The plaintext listener is the one Pebble validates HTTP-01 on; it
 	// finds nothing on the TLS-ALPN-01 port, so the TLS-ALPN-01 attempt
 	// autocert makes first fails.
@@ -287,7 +98,7 @@ func TestACMEHTTP01(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := startPebble(t, dns, ln.Addr().(*net.TCPAddr).Port, freePort(t))
+	p := startPebble(t, dns, ln.Addr().(*net.TCPAddr).Port, testbin.FreePort(t))
 	viaHandler, _, cfg := acmeStore(t, p, "handler.l7lb.test")
 	viaResponse, _, cfg2 := acmeStore(t, p, "raw.l7lb.test")
 	unanswered, _, _ := acmeStore(t, p, "unanswered.l7lb.test")

@@ -22,15 +22,16 @@ import (
 var serveCommand = &command{
 	name:    "serve",
 	summary: "run the HTTP reverse proxy",
-	doc: `Run the HTTP reverse proxy on the configuration's listeners (and its
-admin listener, when configured) until SIGINT or SIGTERM, which let
-in-flight requests finish. SIGHUP reloads the configuration file (a bad
-one is reported and changes nothing); SIGUSR2 upgrades: the binary at this
-process's path starts with the listening sockets and, once it serves, this
-process stops accepting and drains; SIGUSR1 reopens the access log file
-(logrotate). The first line on stderr is the build, as l7lb version
-prints it. The access log is the configuration's access_log (text lines
-on stdout by default); the admin listener serves /metrics.
+	doc: `Run the HTTP reverse proxy on the configuration's listeners (HTTP/1.1,
+HTTP/2, TLS, as each says) and its admin listener, when configured, until
+SIGINT or SIGTERM, which let in-flight requests finish (HTTP/2 clients get
+GOAWAY). SIGHUP reloads the configuration file (a bad one is reported and
+changes nothing); SIGUSR2 upgrades: the binary at this process's path
+starts with the listening sockets and, once it serves, this process stops
+accepting and drains; SIGUSR1 reopens the access log file (logrotate). The
+first line on stderr is the build, as l7lb version prints it. The access
+log is the configuration's access_log (text lines on stdout by default);
+the admin listener serves /metrics.
 
 With --upgrade, serve starts nothing: it checks the configuration, sends
 SIGUSR2 to the process whose id --pid-file holds, and waits until a new

@@ -33,13 +33,19 @@ func (f *File) Canonical() map[string]any {
 	}
 	servers := make(map[string]any, len(f.Servers))
 	for _, s := range f.Servers {
-		if s.Weight > 1 {
+		switch {
+		case s.TLS != nil:
+			servers[s.ID] = map[string]any{"url": s.URL, "weight": s.Weight, "tls": s.TLS.canonical()}
+		case s.Weight > 1:
 			servers[s.ID] = map[string]any{"url": s.URL, "weight": s.Weight}
-		} else {
+		default:
 			servers[s.ID] = s.URL
 		}
 	}
 	m["servers"] = servers
+	if st, ok := m["sticky"].(map[string]any); ok && f.Sticky.Secure == SecureAuto {
+		st["secure"] = "auto" // written out as every default here; the node has no such key
+	}
 	if len(f.Listeners) == 1 && f.Listeners[0].plain() {
 		m["listen"] = f.Listeners[0].Address
 	} else if len(f.Listeners) > 0 {
@@ -60,7 +66,8 @@ func (f *File) Canonical() map[string]any {
 		"read_header": t.ReadHeader.String(), "idle": t.Idle.String(), "backend_idle": t.BackendIdle.String()}
 	l := f.Limits
 	m["limits"] = map[string]any{"max_header_bytes": l.MaxHeaderBytes, "max_headers": l.MaxHeaders,
-		"max_conns_per_server": l.MaxConnsPerServer, "max_idle_per_server": l.MaxIdlePerServer, "max_client_conns": l.MaxClientConns}
+		"max_conns_per_server": l.MaxConnsPerServer, "max_idle_per_server": l.MaxIdlePerServer, "max_client_conns": l.MaxClientConns,
+		"max_concurrent_streams": l.MaxConcurrentStreams}
 	m["health"] = map[string]any{"fails": f.Health.Fails, "cooldown": f.Health.Cooldown.String()}
 	m["drain_timeout"] = f.DrainTimeout.String()
 	m["via"] = f.Via
@@ -129,6 +136,18 @@ func (f *File) Hash() string {
 	return hex.EncodeToString(sum[:8])
 }
 
+// canonical returns the tls block of a server, its files and names as
+// given (the files absolute), insecure_skip_verify written out.
+func (t *ServerTLS) canonical() map[string]any {
+	m := map[string]any{"insecure_skip_verify": t.InsecureSkipVerify}
+	for k, v := range map[string]string{"ca": t.CA, "server_name": t.ServerName, "cert": t.Cert, "key": t.Key} {
+		if v != "" {
+			m[k] = v
+		}
+	}
+	return m
+}
+
 // plain reports whether l is a plaintext listener with nothing but an
 // address: what `listen: ADDR` says.
 func (l *Listener) plain() bool {
@@ -178,15 +197,26 @@ func (l *Listener) canonical() map[string]any {
 	return m
 }
 
-// NamedFiles returns the files f names that its listeners read once, when
-// they start, rather than watch: what `serve --watch` watches beside the
-// configuration file. (Certificates, keys and session ticket keys are
-// watched by the certs package itself.)
+// NamedFiles returns the files f names that are read once, when a
+// configuration is applied, rather than watched: what `serve --watch`
+// watches beside the configuration file. They are the ACME CA roots of
+// listeners and the files of servers' tls blocks. (Listeners'
+// certificates, keys and session ticket keys are watched by the certs
+// package itself.)
 func (f *File) NamedFiles() []string {
 	var files []string
 	for _, l := range f.Listeners {
 		if l.TLS != nil && l.TLS.ACME != nil && l.TLS.ACME.CARoot != "" {
 			files = append(files, l.TLS.ACME.CARoot)
+		}
+	}
+	for _, s := range f.Servers {
+		if t := s.TLS; t != nil {
+			for _, name := range []string{t.CA, t.Cert, t.Key} {
+				if name != "" {
+					files = append(files, name)
+				}
+			}
 		}
 	}
 	return files

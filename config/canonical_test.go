@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/json"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -116,4 +117,64 @@ func decodeServe(t *testing.T, doc string) *File {
 		t.Fatalf("%v\n%s", err, doc)
 	}
 	return f
+}
+
+// edgeFile sets every key of TLS and HTTP/2 at the edge (issue 8).
+const edgeFile = `
+listeners:
+  - address: 127.0.0.1:8443
+    tls:
+      certificates:
+        - {cert: /etc/l7lb/site.pem, key: /etc/l7lb/site-key.pem}
+        - {cert: /etc/l7lb/wild.pem, key: /etc/l7lb/wild-key.pem}
+      default: /etc/l7lb/wild.pem
+      min_version: "1.3"
+      session_ticket_keys: /etc/l7lb/tickets
+      acme: {ca: "https://127.0.0.1:14000/dir", email: ops@example.com, domains: [a.example.com], storage: /var/lib/l7lb/acme, ca_root: /etc/l7lb/pebble.pem}
+    hsts: {max_age: 48h, include_subdomains: true}
+  - address: 127.0.0.1:8080
+    h2c: true
+  - address: 127.0.0.1:8081
+    redirect_https: 8443
+servers:
+  plain: http://127.0.0.1:9001
+  grpc: h2c://127.0.0.1:9002
+  api: {url: "https://127.0.0.1:9443", weight: 2, tls: {ca: /etc/l7lb/ca.pem, server_name: api.internal, cert: /etc/l7lb/c.pem, key: /etc/l7lb/k.pem}}
+  lax: {url: "https://127.0.0.1:9444", tls: {insecure_skip_verify: true}}
+sticky: {secure: false}
+limits: {max_concurrent_streams: 250}
+`
+
+// TestFileCanonicalEdgeKeys checks that the canonical form keeps every key
+// of listeners, server TLS and HTTP/2: decoded again, they are the same,
+// field for field (the round trip of TestFileCanonicalRoundTrip compares
+// canonical forms, which would lose a key the same way twice).
+func TestFileCanonicalEdgeKeys(t *testing.T) {
+	for _, doc := range []string{edgeFile, strings.Replace(edgeFile, "sticky: {secure: false}", "sticky: {secure: auto}", 1),
+		strings.Replace(edgeFile, "sticky: {secure: false}", "sticky: {secure: true}", 1)} {
+		f := decodeServe(t, doc)
+		j, err := json.Marshal(f.Canonical())
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := decodeServe(t, string(j))
+		// A map of servers keeps no order: the engine's server order is
+		// the file's, which the canonical form writes sorted.
+		for _, x := range []*File{f, g} {
+			slices.SortFunc(x.Servers, func(a, b Server) int { return strings.Compare(a.ID, b.ID) })
+		}
+		for _, x := range []struct {
+			what      string
+			got, want any
+		}{{"listeners", g.Listeners, f.Listeners}, {"servers", g.Servers, f.Servers}, {"limits", g.Limits, f.Limits}, {"sticky", g.Sticky, f.Sticky}} {
+			if !reflect.DeepEqual(x.got, x.want) {
+				t.Errorf("%s of the decoded canonical form differ:\n got %+v\nwant %+v\n%s", x.what, x.got, x.want, j)
+			}
+		}
+		for _, key := range []string{`"h2c":true`, `"redirect_https":8443`, `"hsts":`, `"tls":`, `"max_concurrent_streams":250`, `"secure":`, `"server_name":"api.internal"`, `"insecure_skip_verify":true`} {
+			if !strings.Contains(string(j), key) {
+				t.Errorf("canonical form has no %s:\n%s", key, j)
+			}
+		}
+	}
 }

@@ -110,9 +110,19 @@ type Sticky struct {
 
 	// Read by the HTTP proxy only.
 	Secrets []string      // sign the proxy's cookies: the first signs, all verify; none = from L7LB_STICKY_SECRET or generated
-	Secure  bool          // add Secure to the cookies the proxy sets
+	Secure  Secure        // when to add Secure to the cookies the proxy sets
 	MaxAge  time.Duration // add Max-Age; 0 = a session cookie
 }
+
+// Secure says when the proxy adds the Secure attribute to the cookies it
+// sets: `sticky.secure: auto` (the default), `true` or `false`.
+type Secure uint8
+
+const (
+	SecureAuto   Secure = iota // on cookies set in responses over TLS
+	SecureAlways               // on every cookie, over TLS or not
+	SecureNever                // on none
+)
 
 // DefaultSticky returns the sticky settings with every default applied.
 func DefaultSticky() Sticky {

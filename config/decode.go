@@ -448,8 +448,15 @@ func (d *decoder) sticky(path string, v *Value) Sticky {
 				s.Secrets = x
 			}
 		case "secure":
-			if d.want(p, val, Bool) {
-				s.Secure = val.Bool
+			switch {
+			case val.Kind == Bool && val.Bool:
+				s.Secure = SecureAlways
+			case val.Kind == Bool:
+				s.Secure = SecureNever
+			case val.Kind == String && val.Str == "auto":
+				s.Secure = SecureAuto
+			default:
+				d.fail(p, val, "want auto, true or false")
 			}
 		case "max_age":
 			s.MaxAge, _ = d.duration(p, val)

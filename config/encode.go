@@ -24,8 +24,11 @@ func (c *Config) Canonical(defaults []string) map[string]any {
 	if len(c.Sticky.Secrets) > 0 {
 		sticky["secrets"] = c.Sticky.Secrets
 	}
-	if c.Sticky.Secure {
+	switch c.Sticky.Secure {
+	case SecureAlways:
 		sticky["secure"] = true
+	case SecureNever:
+		sticky["secure"] = false
 	}
 	if c.Sticky.MaxAge > 0 {
 		sticky["max_age"] = c.Sticky.MaxAge.String()

@@ -402,9 +402,9 @@ func clash(a, b, other string) string {
 	return ""
 }
 
-// resolvePaths makes the file names of the listeners and the access log
-// absolute, relative to dir (the configuration file's directory), so that
-// they do not depend on where l7lb was started.
+// resolvePaths makes the file names of the listeners, the servers and the
+// access log absolute, relative to dir (the configuration file's
+// directory), so that they do not depend on where l7lb was started.
 func (f *File) resolvePaths(dir string) {
 	abs := func(p *string) {
 		if *p != "" && !filepath.IsAbs(*p) {
@@ -427,6 +427,13 @@ func (f *File) resolvePaths(dir string) {
 		if t.ACME != nil {
 			abs(&t.ACME.Storage)
 			abs(&t.ACME.CARoot)
+		}
+	}
+	for i := range f.Servers {
+		if t := f.Servers[i].TLS; t != nil {
+			abs(&t.CA)
+			abs(&t.Cert)
+			abs(&t.Key)
 		}
 	}
 }

@@ -40,12 +40,31 @@ type File struct {
 	Tracing   *Tracing   // nil: off
 }
 
-// Server is a backend: its id and where it listens.
+// Server is a backend: its id, where it listens and what it speaks.
 type Server struct {
 	ID     string
 	URL    string
 	Addr   string // host:port taken from URL
+	Scheme string // "http" (HTTP/1.1), "https" (TLS: h2 or http/1.1 by ALPN) or "h2c" (HTTP/2 with prior knowledge)
 	Weight int    // the weight routes use when they give none
+	// TLS verifies an https:// server and names the client certificate;
+	// nil for the defaults (the system's roots, the URL's host).
+	TLS *ServerTLS
+}
+
+// Server URL schemes.
+const (
+	SchemeHTTP  = "http"
+	SchemeHTTPS = "https"
+	SchemeH2C   = "h2c"
+)
+
+// ServerTLS is how the proxy connects to an https:// server.
+type ServerTLS struct {
+	CA                 string // PEM file of the roots to trust; "" = the system's
+	ServerName         string // sent as SNI and verified; "" = the URL's host
+	InsecureSkipVerify bool   // accept any certificate (tests, never production)
+	Cert, Key          string // client certificate and key (PEM) for mutual TLS; "" = none
 }
 
 // Timeouts bound each phase of proxying. A route may override Connect and
@@ -65,6 +84,9 @@ type Limits struct {
 	MaxConnsPerServer int // open connections to one server; 0 = no limit
 	MaxIdlePerServer  int // pooled idle connections to one server
 	MaxClientConns    int // client connections served at once
+	// MaxConcurrentStreams bounds the requests in flight on one HTTP/2
+	// client connection (SETTINGS_MAX_CONCURRENT_STREAMS).
+	MaxConcurrentStreams int
 }
 
 // Health holds the passive health-check settings.
@@ -99,7 +121,7 @@ func DefaultTimeouts() Timeouts {
 
 // DefaultLimits returns the proxy's limits with every default applied.
 func DefaultLimits() Limits {
-	return Limits{MaxHeaderBytes: 64 << 10, MaxHeaders: 100, MaxIdlePerServer: 64, MaxClientConns: 10000}
+	return Limits{MaxHeaderBytes: 64 << 10, MaxHeaders: 100, MaxIdlePerServer: 64, MaxClientConns: 10000, MaxConcurrentStreams: 100}
 }
 
 // DecodeFile decodes a configuration file. With serve, it is read for the
@@ -288,7 +310,7 @@ func (d *decoder) prefixes(path string, v *Value) []netip.Prefix {
 	return out
 }
 
-// servers decodes the servers map: id → URL, or id → {url, weight}.
+// servers decodes the servers map: id → URL, or id → {url, weight, tls}.
 func (d *decoder) servers(path string, v *Value) []Server {
 	if !d.want(path, v, Map) {
 		return nil
@@ -297,6 +319,7 @@ func (d *decoder) servers(path string, v *Value) []Server {
 	for i, id := range v.Keys {
 		val, p := v.Vals[i], Join(path, id)
 		s := Server{ID: id, Weight: 1}
+		var tlsVal *Value
 		switch val.Kind {
 		case String:
 			s.URL = val.Str
@@ -308,6 +331,9 @@ func (d *decoder) servers(path string, v *Value) []Server {
 					s.URL, _ = d.str(kp, val.Vals[j])
 				case "weight":
 					s.Weight, _ = d.integer(kp, val.Vals[j], 1, MaxWeight)
+				case "tls":
+					tlsVal = val.Vals[j]
+					s.TLS = d.serverTLS(kp, tlsVal)
 				default:
 					d.fail(kp, val.Vals[j], "unknown field")
 				}
@@ -317,37 +343,75 @@ func (d *decoder) servers(path string, v *Value) []Server {
 			}
 		default:
 			// Kept, so that the routes naming it are not told it is unknown.
-			d.fail(p, val, "expected a URL or an object {url, weight}")
+			d.fail(p, val, "expected a URL or an object {url, weight, tls}")
 		}
 		if s.URL != "" {
-			addr, err := serverAddr(s.URL)
+			scheme, addr, err := serverAddr(s.URL)
 			if err != "" {
-				d.fail(p, val, err)
+				at := val
+				if val.Kind == Map {
+					at = val.Get("url")
+				}
+				d.fail(p, at, err)
 			}
-			s.Addr = addr
+			s.Scheme, s.Addr = scheme, addr
+			if tlsVal != nil && scheme != SchemeHTTPS && err == "" {
+				d.fail(Join(p, "tls"), tlsVal, "only for an https:// server")
+			}
 		}
 		out = append(out, s)
 	}
 	return out
 }
 
-// serverAddr returns host:port of an http:// server URL, or what is wrong.
-func serverAddr(raw string) (string, string) {
+// serverTLS decodes the tls block of a server.
+func (d *decoder) serverTLS(path string, v *Value) *ServerTLS {
+	t := &ServerTLS{}
+	d.fields(path, v, map[string]func(string, *Value){
+		"ca":          func(p string, val *Value) { t.CA, _ = d.nonEmpty(p, val) },
+		"server_name": func(p string, val *Value) { t.ServerName, _ = d.nonEmpty(p, val) },
+		"insecure_skip_verify": func(p string, val *Value) {
+			if d.want(p, val, Bool) {
+				t.InsecureSkipVerify = val.Bool
+			}
+		},
+		"cert": func(p string, val *Value) { t.Cert, _ = d.nonEmpty(p, val) },
+		"key":  func(p string, val *Value) { t.Key, _ = d.nonEmpty(p, val) },
+	})
+	if v.Kind == Map {
+		switch cert, key := v.Get("cert"), v.Get("key"); {
+		case cert != nil && key == nil:
+			d.fail(Join(path, "key"), v, "missing (a client certificate needs its key)")
+		case key != nil && cert == nil:
+			d.fail(Join(path, "cert"), v, "missing (a key needs its client certificate)")
+		}
+	}
+	return t
+}
+
+// serverAddr returns the scheme and host:port of a server URL, or what is
+// wrong: http:// (HTTP/1.1, port 80 by default), https:// (TLS, port 443)
+// or h2c:// (HTTP/2 over cleartext, port 80).
+func serverAddr(raw string) (scheme, addr, problem string) {
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil:
-		return "", "not a URL"
-	case u.Scheme != "http":
-		return "", "want an http:// URL (the proxy speaks plain HTTP/1.1 to servers)"
+		return "", "", "not a URL"
+	case u.Scheme != SchemeHTTP && u.Scheme != SchemeHTTPS && u.Scheme != SchemeH2C:
+		return "", "", "want an http://, https:// or h2c:// URL"
 	case u.Host == "" || u.User != nil:
-		return "", "want http://host:port"
+		return "", "", "want " + u.Scheme + "://host:port"
 	case u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.Fragment != "":
-		return "", "a server URL has no path or query"
+		return "", "", "a server URL has no path or query"
 	}
 	if u.Port() == "" {
-		return net.JoinHostPort(u.Hostname(), "80"), ""
+		port := "80"
+		if u.Scheme == SchemeHTTPS {
+			port = "443"
+		}
+		return u.Scheme, net.JoinHostPort(u.Hostname(), port), ""
 	}
-	return u.Host, ""
+	return u.Scheme, u.Host, ""
 }
 
 func (d *decoder) duration(path string, v *Value) (time.Duration, bool) {
@@ -423,11 +487,12 @@ func (d *decoder) timeouts(path string, v *Value, t *Timeouts) {
 
 func (d *decoder) limits(path string, v *Value, l *Limits) {
 	d.fields(path, v, map[string]func(string, *Value){
-		"max_header_bytes":     d.intTo(&l.MaxHeaderBytes, 1024, 1<<20),
-		"max_headers":          d.intTo(&l.MaxHeaders, 1, 100),
-		"max_conns_per_server": d.intTo(&l.MaxConnsPerServer, 0, 1<<20),
-		"max_idle_per_server":  d.intTo(&l.MaxIdlePerServer, 0, 1<<16),
-		"max_client_conns":     d.intTo(&l.MaxClientConns, 1, 1<<22),
+		"max_header_bytes":       d.intTo(&l.MaxHeaderBytes, 1024, 1<<20),
+		"max_headers":            d.intTo(&l.MaxHeaders, 1, 100),
+		"max_conns_per_server":   d.intTo(&l.MaxConnsPerServer, 0, 1<<20),
+		"max_idle_per_server":    d.intTo(&l.MaxIdlePerServer, 0, 1<<16),
+		"max_client_conns":       d.intTo(&l.MaxClientConns, 1, 1<<22),
+		"max_concurrent_streams": d.intTo(&l.MaxConcurrentStreams, 1, 1<<16),
 	})
 }
 

@@ -74,7 +74,7 @@ func TestCheck(t *testing.T) {
 		lines []string // each must be a line of stderr
 	}{
 		{"testdata/bad-fields.yaml", []string{
-			"testdata/bad-fields.yaml:5: servers.s2: want an http:// URL (the proxy speaks plain HTTP/1.1 to servers)",
+			"testdata/bad-fields.yaml:5: servers.s2: want an http://, https:// or h2c:// URL",
 			"testdata/bad-fields.yaml:10: routes[0].balance: unknown policy fastest (want round_robin, weighted_round_robin, hash, least_request or peak_ewma)",
 			"testdata/bad-fields.yaml:12: timeouts.connect: want a duration such as 5s or 250ms",
 			"testdata/bad-fields.yaml:14: outliers.max_ejection_percent: must be from 0 to 100",

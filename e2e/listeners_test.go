@@ -101,32 +101,10 @@ func TestCheckListeners(t *testing.T) {
 	}
 }
 
-// TestServeListeners checks what serve does with the listeners block until
-// it terminates TLS: it serves every plaintext listener, and refuses with
-// the field's line a configuration that asks for what it cannot do yet,
-// rather than ignore it.
+// TestServeListeners checks that serve serves every listener of the
+// block (edge_test.go has the TLS and h2c ones).
 func TestServeListeners(t *testing.T) {
 	b := newBackend(t, "s1")
-	dir := t.TempDir()
-	writePEM(t, dir, "site", time.Now().Add(-time.Hour), time.Now().Add(time.Hour), "site.example")
-
-	cfg := filepath.Join(dir, "tls.yaml")
-	doc := "servers: {s1: " + b.URL + "}\nlisteners:\n  - address: 127.0.0.1:1\n  - address: 127.0.0.1:2\n    tls: {certificates: [{cert: site.pem, key: site-key.pem}]}\n  - address: 127.0.0.1:3\n    h2c: true\n"
-	if err := os.WriteFile(cfg, []byte(doc), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	_, errOut, code := runL7lb(t, "serve", "--config", cfg)
-	for _, want := range []string{
-		cfg + ":5: listeners[1].tls: not yet supported by serve",
-		cfg + ":7: listeners[2].h2c: not yet supported by serve",
-	} {
-		if !strings.Contains(errOut, want) {
-			t.Errorf("stderr lacks %q; stderr:\n%s", want, errOut)
-		}
-	}
-	if code != 2 {
-		t.Errorf("exit %d, want 2", code)
-	}
 
 	var p *serveProc
 	for attempt := 0; ; attempt++ {

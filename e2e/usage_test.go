@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"bufio"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -22,7 +24,7 @@ var usageLines = map[string]string{
 	"l7lb serve":   "Usage: l7lb serve --config FILE [--access-log=false] [--pid-file FILE] [--upgrade] [--watch]",
 	"l7lb check":   "Usage: l7lb check --config FILE",
 	"l7lb explain": "Usage: l7lb explain --config FILE [-H 'Name: value']... METHOD URL",
-	"l7lb demo":    "Usage: l7lb demo [--listen ADDRESS]",
+	"l7lb demo":    "Usage: l7lb demo [--listen ADDRESS] [--tls-listen ADDRESS]",
 	"l7lb version": "Usage: l7lb version",
 	"l7lb help":    "Usage: l7lb help [COMMAND]",
 }
@@ -34,7 +36,7 @@ var usageFlags = map[string][]string{
 	"l7lb serve":   {"--config FILE ", "(required)", "--access-log ", "(default true)"},
 	"l7lb check":   {"--config FILE ", "(required)", "- reads it from standard input"},
 	"l7lb explain": {"--config FILE ", "(required)", "-H 'Name: value' ", "repeatable"},
-	"l7lb demo":    {"--listen ADDRESS ", "(default 127.0.0.1:8080)"},
+	"l7lb demo":    {"--listen ADDRESS ", "(default 127.0.0.1:8080)", "--tls-listen ADDRESS ", "(default 127.0.0.1:8443)"},
 	"l7lb version": {},
 	"l7lb help":    {},
 }
@@ -399,7 +401,7 @@ func TestServeBuild(t *testing.T) {
 // TestDemo runs `l7lb demo` on a free port, sends one request through it
 // and stops it.
 func TestDemo(t *testing.T) {
-	cmd := exec.Command(bin, "demo", "--listen", "127.0.0.1:0")
+	cmd := exec.Command(bin, "demo", "--listen", "127.0.0.1:0", "--tls-listen", "127.0.0.1:0")
 	cmd.Env = childEnv()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -413,12 +415,21 @@ func TestDemo(t *testing.T) {
 	// Its first line: "l7lb demo: the proxy is on http://ADDR with this
 	// configuration:"; the rest is read before Wait, which closes the pipe.
 	line := make(chan string, 1)
+	caFile := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
 		out := bufio.NewReader(stdout)
 		first, _ := out.ReadString('\n')
 		line <- first
-		io.Copy(io.Discard, out)
+		for {
+			l, err := out.ReadString('\n')
+			if _, rest, ok := strings.Cut(l, "--cacert "); ok && len(caFile) == 0 {
+				caFile <- strings.Fields(rest)[0]
+			}
+			if err != nil {
+				break
+			}
+		}
 		done <- cmd.Wait()
 	}()
 	t.Cleanup(func() {
@@ -434,17 +445,41 @@ func TestDemo(t *testing.T) {
 		}
 	})
 
-	var addr string
+	var addr, tlsURL string
 	select {
 	case first := <-line:
 		rest, ok := strings.CutPrefix(first, "l7lb demo: the proxy is on http://")
-		if addr, _, _ = strings.Cut(rest, " "); !ok || addr == "" {
+		if addr, rest, _ = strings.Cut(rest, " and "); !ok || addr == "" {
 			t.Fatalf("demo's first line %q names no address; stderr:\n%s", first, stderr)
 		}
+		tlsURL, _, _ = strings.Cut(rest, " ")
 	case <-time.After(readyTimeout):
 		t.Fatalf("demo not ready after %v; stderr:\n%s", readyTimeout, stderr)
 	}
 	if r := get(t, newClient(t, false), addr, "", "/u/42"); r.Status != 200 || !strings.HasPrefix(r.Body, "server=api1 GET /users/42 ") {
 		t.Errorf("GET /u/42 through the demo: %d %q, want 200 from api1 with /users/42", r.Status, r.Body)
+	}
+	// HTTPS in HTTP/2, trusting the certificate the demo made and named.
+	var ca string
+	select {
+	case ca = <-caFile:
+	case <-time.After(readyTimeout):
+		t.Fatal("the demo printed no --cacert line")
+	}
+	pem, err := os.ReadFile(ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}, ForceAttemptHTTP2: true}, Timeout: clientTO}
+	resp, err := c.Get(tlsURL + "/api/x")
+	if err != nil {
+		t.Fatalf("GET %s/api/x: %v", tlsURL, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Proto != "HTTP/2.0" || !strings.Contains(string(body), "X-Forwarded-Proto: https") {
+		t.Errorf("GET %s/api/x: %s %d %q", tlsURL, resp.Proto, resp.StatusCode, body)
 	}
 }

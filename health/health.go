@@ -6,6 +6,7 @@ package health
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"net/http"
 	"sync"
@@ -141,8 +142,13 @@ func (p *Passive) Close() {
 
 // Target is a server to probe.
 type Target struct {
-	Server   string
-	Addr     string // host:port
+	Server string
+	Addr   string // host:port
+	// TLS probes over TLS with this configuration (an https:// server);
+	// nil for plaintext.
+	TLS *tls.Config
+	// H2C probes in HTTP/2 with prior knowledge (an h2c:// server).
+	H2C      bool
 	Path     string
 	Interval time.Duration
 	Timeout  time.Duration
@@ -216,17 +222,28 @@ func (p *Prober) Close() {
 }
 
 func probeLoop(ctx context.Context, t Target, mark Mark) {
+	tr := &http.Transport{
+		DialContext:       (&net.Dialer{Timeout: t.Timeout}).DialContext,
+		MaxIdleConns:      1,
+		DisableKeepAlives: false,
+	}
+	scheme := "http"
+	switch {
+	case t.TLS != nil:
+		scheme = "https"
+		tr.TLSClientConfig = t.TLS.Clone()
+		tr.ForceAttemptHTTP2 = true
+	case t.H2C:
+		tr.Protocols = new(http.Protocols)
+		tr.Protocols.SetUnencryptedHTTP2(true)
+	}
 	client := &http.Client{
-		Timeout: t.Timeout,
-		Transport: &http.Transport{
-			DialContext:       (&net.Dialer{Timeout: t.Timeout}).DialContext,
-			MaxIdleConns:      1,
-			DisableKeepAlives: false,
-		},
+		Timeout:       t.Timeout,
+		Transport:     tr,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	defer client.CloseIdleConnections()
-	url := "http://" + t.Addr + t.Path
+	url := scheme + "://" + t.Addr + t.Path
 	var good, bad int
 	down := false
 	tick := time.NewTicker(t.Interval)

@@ -68,13 +68,18 @@ type Compiled struct {
 	// proxy's would be: explain decides with it.
 	Engine *engine.Engine
 	Hash   string
+
+	serverTLS map[string]serverTLS // of the https:// servers, by id
 }
 
 // Compile is the whole configuration path of check, explain, serve and
 // every reload: parse data (named name, its relative file names taken from
 // dir), decode it and compile it into a fresh engine. The engine compiles
 // what decoded even when some fields did not, so that the error (a
-// *config.Located) lists every problem, in line order.
+// *config.Located) lists every problem, in line order. Once the document
+// is valid, the files it names are loaded and checked too: the TLS
+// listeners' certificates, keys and ticket keys, the https:// servers'
+// CA roots and client certificates.
 func Compile(dir, name string, data []byte, env Env) (*Compiled, error) {
 	f, src, err := config.LoadIn(dir, name, data, true)
 	if src == nil {
@@ -102,7 +107,12 @@ func Compile(dir, name string, data []byte, env Env) (*Compiled, error) {
 	if len(errs) > 0 {
 		return nil, src.Locate(errs)
 	}
-	return &Compiled{Name: src.Name, File: f, Source: src, Options: opts, Engine: e, Hash: f.Hash()}, nil
+	st, errs := serverTLSConfigs(f)
+	errs = append(errs, listenerTLSErrors(f)...)
+	if len(errs) > 0 {
+		return nil, src.Locate(errs)
+	}
+	return &Compiled{Name: src.Name, File: f, Source: src, Options: opts, Engine: e, Hash: f.Hash(), serverTLS: st}, nil
 }
 
 // dedupe drops repeated ids (a repeated server is the decoder's error,
@@ -149,25 +159,4 @@ func StickyUsed(f *config.File) bool {
 		}
 	}
 	return false
-}
-
-// notYetServed rejects the listeners serve cannot serve yet: TLS, h2c and
-// redirect_https come with the proxy's part of issue 8 (check validates
-// them already).
-func notYetServed(c *Compiled) error {
-	var errs config.Errors
-	for i, x := range c.File.Listeners {
-		reject := func(key string, set bool) {
-			if set {
-				errs = append(errs, &config.FieldError{Path: config.Join(config.Index("listeners", i), key), Msg: "not yet supported by serve"})
-			}
-		}
-		reject("tls", x.TLS != nil)
-		reject("h2c", x.H2C)
-		reject("redirect_https", x.RedirectHTTPS != 0)
-	}
-	if errs == nil {
-		return nil
-	}
-	return c.Source.Locate(errs)
 }

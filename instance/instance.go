@@ -2,6 +2,7 @@ package instance
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -71,6 +72,7 @@ type Instance struct {
 	cur        *Compiled
 	rev        config.Revision
 	listeners  map[string]*served // by configured address
+	edge       *edge              // what they speak, with the certificate stores
 	adm        *adminServer
 	sweepEvery time.Duration
 	stopSweep  context.CancelFunc
@@ -83,6 +85,9 @@ type Instance struct {
 	rejected atomic.Uint64
 
 	failed chan error // a listener that failed
+
+	acmeCtx  context.Context // of ACME requests: ends at the shutdown
+	stopACME context.CancelFunc
 }
 
 // running is the configuration the admin API reads.
@@ -92,10 +97,11 @@ type running struct {
 	env  Env
 }
 
-// served is a listener and the configuration it was opened for.
+// served is a listener, the configuration it serves and what it speaks.
 type served struct {
-	cfg config.Listener
-	ln  net.Listener
+	cfg  config.Listener
+	opts proxy.ListenerOptions
+	ln   net.Listener
 }
 
 // adminServer is the admin listener.
@@ -118,6 +124,7 @@ func Start(o Options) (*Instance, error) {
 		return nil, err
 	}
 	in := &Instance{o: o, listeners: map[string]*served{}, failed: make(chan error, 1)}
+	in.acmeCtx, in.stopACME = context.WithCancel(context.Background())
 	in.eng = engine.New(func(msg string) { in.logf("warning: %s", msg) })
 	in.eng.Measure()
 	in.eng.SetEvents(func(msg string) { in.logf("%s", msg) })
@@ -137,6 +144,7 @@ func Start(o Options) (*Instance, error) {
 	if _, err := in.apply(c, false); err != nil {
 		in.passive.Close()
 		in.prober.Close()
+		in.stopACME()
 		return nil, err
 	}
 	in.restoreServers(h)
@@ -168,14 +176,7 @@ func (o *Options) read() (*Compiled, error) {
 	} else if data, err = os.ReadFile(name); err != nil {
 		return nil, err
 	}
-	c, err := Compile(filepath.Dir(o.Config), name, data, o.Env)
-	if err != nil {
-		return nil, err
-	}
-	if err := notYetServed(c); err != nil {
-		return nil, err
-	}
-	return c, nil
+	return Compile(filepath.Dir(o.Config), name, data, o.Env)
 }
 
 func (in *Instance) logf(format string, args ...any) {
@@ -225,9 +226,6 @@ func (in *Instance) Apply(data []byte, dryRun bool) (*admin.Outcome, error) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	c, err := Compile(filepath.Dir(in.o.Config), "<PUT /config>", data, in.o.Env)
-	if err == nil {
-		err = notYetServed(c)
-	}
 	if err == nil {
 		err = refuseRedacted(c)
 	}
@@ -289,7 +287,7 @@ func (in *Instance) apply(c *Compiled, reload bool) (*admin.Outcome, error) {
 	if in.stopping {
 		return nil, errors.New("shutting down")
 	}
-	if reload && c.Hash == in.cur.Hash {
+	if reload && c.Hash == in.cur.Hash && sameServerTLS(c.serverTLS, in.cur.serverTLS) {
 		in.accepted.Add(1)
 		if in.o.Observer != nil {
 			in.o.Observer.ConfigApplied(in.rev, time.Now())
@@ -330,15 +328,32 @@ func (in *Instance) apply(c *Compiled, reload bool) (*admin.Outcome, error) {
 		}
 		newAdmin = &adminServer{addr: f.Admin, ln: ln}
 	}
-	// The access log and the tracer, opened anew when their settings
-	// changed.
-	obs, err := in.openObservers(f)
-	if err != nil {
+	closeNew := func() {
 		closeOpened()
 		if newAdmin != nil {
 			newAdmin.ln.Close()
 		}
+	}
+
+	// The access log and the tracer, opened anew when their settings
+	// changed.
+	obs, err := in.openObservers(f)
+	if err != nil {
+		closeNew()
 		return nil, in.failApply(reload, c.Source.Locate(err))
+	}
+
+	// What the listeners speak: certificate stores for the TLS listeners
+	// whose tls block is new, and the servers' TLS configurations, the
+	// running ones kept where nothing changed.
+	ed, err := newEdge(f, in.edge, in.logf)
+	if err != nil {
+		closeNew()
+		obs.retire(in.obs, 0)
+		return nil, in.failApply(reload, c.Source.Locate(err))
+	}
+	if in.cur != nil {
+		keepServerTLS(c.serverTLS, in.cur.serverTLS)
 	}
 
 	// The engine and the proxy, in one swap each: the proxy's
@@ -367,8 +382,12 @@ func (in *Instance) apply(c *Compiled, reload bool) (*admin.Outcome, error) {
 	view, err := in.eng.Replace(engine.Update{NodeID: in.o.Env.NodeID, Servers: ids, Config: &f.Config, Options: c.Options, Renew: renew})
 	if err == nil {
 		rev := config.Revision{N: in.rev.N + 1, Hash: c.Hash}
+		serverTLS := make(map[string]*tls.Config, len(c.serverTLS))
+		for id, st := range c.serverTLS {
+			serverTLS[id] = st.conf
+		}
 		pc := proxy.Config{View: view, Servers: f.Servers, Timeouts: f.Timeouts, Limits: f.Limits, Sticky: f.Sticky,
-			DrainTimeout: f.DrainTimeout, Revision: rev, TrustedProxies: f.TrustedProxies, Via: f.Via,
+			DrainTimeout: f.DrainTimeout, Revision: rev, TrustedProxies: f.TrustedProxies, Via: f.Via, ServerTLS: serverTLS,
 			AccessLog: obs.log, Tracer: obs.tracer}
 		if in.proxy == nil {
 			in.proxy, err = proxy.New(proxy.Options{Engine: in.eng, Health: in.passive, Metrics: in.o.Metrics, Logf: in.logf}, pc)
@@ -377,10 +396,8 @@ func (in *Instance) apply(c *Compiled, reload bool) (*admin.Outcome, error) {
 		}
 	}
 	if err != nil {
-		closeOpened()
-		if newAdmin != nil {
-			newAdmin.ln.Close()
-		}
+		closeNew()
+		ed.closeExcept(in.edge)
 		obs.retire(in.obs, 0)
 		return nil, in.failApply(reload, c.Source.Locate(err))
 	}
@@ -396,7 +413,7 @@ func (in *Instance) apply(c *Compiled, reload bool) (*admin.Outcome, error) {
 		in.passive.Forget(id)
 		in.verdicts.Forget(id)
 	}
-	for _, id := range in.prober.Set(activeTargets(f)) {
+	for _, id := range in.prober.Set(activeTargets(f, c.serverTLS)) {
 		if !slicesContains(gone, id) && !slicesContains(renew, id) {
 			in.verdicts.Active(id, false) // its new probes judge it again
 		}
@@ -415,17 +432,19 @@ func (in *Instance) apply(c *Compiled, reload bool) (*admin.Outcome, error) {
 
 	// Listeners: serve the new ones, retire those gone.
 	for _, s := range opened {
+		s.opts = ed.options[s.cfg.Address]
 		in.listeners[s.cfg.Address] = s
 		in.serve(s)
 	}
 	want := make(map[string]bool, len(f.Listeners))
 	for _, x := range f.Listeners {
 		want[x.Address] = true
-		if s := in.listeners[x.Address]; !reflect.DeepEqual(s.cfg, x) {
+		if s := in.listeners[x.Address]; !reflect.DeepEqual(s.cfg, x) || !sameOptions(s.opts, ed.options[x.Address]) {
 			// What it speaks changed: served anew on the same socket,
 			// so that no connection is refused; those accepted
-			// before keep what they had.
-			s.cfg = x
+			// before keep what they had (a TLS connection, its
+			// certificate).
+			s.cfg, s.opts = x, ed.options[x.Address]
 			if err := in.proxy.Detach(s.ln); err != nil {
 				in.logf("listener %s: %v", x.Address, err)
 			} else {
@@ -439,6 +458,11 @@ func (in *Instance) apply(c *Compiled, reload bool) (*admin.Outcome, error) {
 			go in.retire(s, f.DrainTimeout)
 		}
 	}
+	// Stores no longer used stop watching their files; connections made
+	// with them go on.
+	in.edge.closeExcept(ed)
+	in.edge = ed
+	ed.obtainACME(in.acmeCtx, in.logf)
 	if newAdmin != nil || f.Admin == "" && in.adm != nil {
 		if old := in.adm; old != nil {
 			go old.srv.Shutdown(context.Background()) // after this very request, when it came from there
@@ -529,7 +553,7 @@ func (in *Instance) listen(name string) (net.Listener, error) {
 // serve serves s until it is retired or fails.
 func (in *Instance) serve(s *served) {
 	go func() {
-		if err := in.proxy.Serve(s.ln); err != nil {
+		if err := in.proxy.Serve(s.ln, s.opts); err != nil {
 			select {
 			case in.failed <- fmt.Errorf("listener %s: %v", s.cfg.Address, err):
 			default:
@@ -580,6 +604,8 @@ func (in *Instance) ShutdownContext(ctx context.Context) error {
 	in.stopping = true
 	grace := in.cur.File.DrainTimeout
 	adm := in.adm
+	ed := in.edge
+	in.stopACME()
 	if in.stopSweep != nil {
 		in.stopSweep()
 	}
@@ -595,6 +621,7 @@ func (in *Instance) ShutdownContext(ctx context.Context) error {
 	in.mu.Lock()
 	in.obs.close()
 	in.mu.Unlock()
+	ed.closeExcept(nil)
 	return err
 }
 
@@ -614,11 +641,12 @@ func sweepOutliers(ctx context.Context, e *engine.Engine, every time.Duration) {
 }
 
 // activeTargets lists the servers to probe: each server of a route with a
-// health_check, probed as the first such route says.
-func activeTargets(f *config.File) []health.Target {
-	addr := make(map[string]string, len(f.Servers))
+// health_check, probed as the first such route says, in what it speaks
+// (over TLS with its TLS configuration, HTTP/2 for an h2c:// server).
+func activeTargets(f *config.File, serverTLS map[string]serverTLS) []health.Target {
+	servers := make(map[string]config.Server, len(f.Servers))
 	for _, s := range f.Servers {
-		addr[s.ID] = s.Addr
+		servers[s.ID] = s
 	}
 	seen := map[string]bool{}
 	var targets []health.Target
@@ -631,7 +659,9 @@ func activeTargets(f *config.File) []health.Target {
 				continue
 			}
 			seen[s] = true
-			targets = append(targets, health.Target{Server: s, Addr: addr[s], Path: r.HealthCheck.Path, Interval: r.HealthCheck.Interval, Timeout: r.HealthCheck.Timeout})
+			srv := servers[s]
+			targets = append(targets, health.Target{Server: s, Addr: srv.Addr, TLS: serverTLS[s].conf, H2C: srv.Scheme == config.SchemeH2C,
+				Path: r.HealthCheck.Path, Interval: r.HealthCheck.Interval, Timeout: r.HealthCheck.Timeout})
 		}
 	}
 	return targets

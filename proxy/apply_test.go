@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -115,7 +116,7 @@ func TestCloseListener(t *testing.T) {
 		t.Fatal(err)
 	}
 	served := make(chan error, 1)
-	go func() { served <- e.p.Serve(ln) }()
+	go func() { served <- e.p.Serve(ln, ListenerOptions{}) }()
 	dial := func(addr string) (net.Conn, *bufio.Reader) {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
@@ -179,7 +180,7 @@ func TestDetach(t *testing.T) {
 		t.Fatal(err)
 	}
 	served := make(chan error, 1)
-	go func() { served <- e.p.Serve(ln) }()
+	go func() { served <- e.p.Serve(ln, ListenerOptions{}) }()
 	dial := func() (net.Conn, *bufio.Reader) {
 		c, err := net.Dial("tcp", ln.Addr().String())
 		if err != nil {
@@ -200,7 +201,7 @@ func TestDetach(t *testing.T) {
 	}
 	waiting, waitingBR := dial() // queued by the kernel, not refused
 	io.WriteString(waiting, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-	go func() { served <- e.p.Serve(ln) }()
+	go func() { served <- e.p.Serve(ln, ListenerOptions{}) }()
 	if r := readResp(t, waitingBR, false); r.status != 200 {
 		t.Errorf("the connection queued while detached: %d", r.status)
 	}
@@ -234,4 +235,54 @@ func TestShutdownAnswersFirstRequest(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("Shutdown: %v", err)
 	}
+}
+
+// TestApplyServerTLS: an https:// server whose TLS configuration is the
+// same keeps its pool (its connections and sessions); a new one (a
+// renewed CA file, another tls block) is a new pool, whose handshakes use
+// it, and the old pool drains as a removed server's does.
+func TestApplyServerTLS(t *testing.T) {
+	b, certPEM := tlsBackend(t, true, nil, nil, "127.0.0.1")
+	_, otherPEM, _ := testCertPEM(t, "127.0.0.1")
+	good := clientConf(t, b.url, &config.ServerTLS{CA: writeTemp(t, "ca.pem", certPEM)})
+	wrong := clientConf(t, b.url, &config.ServerTLS{CA: writeTemp(t, "other.pem", otherPEM)})
+	e := setupWith(t, offSticky, map[string]string{"s1": b.url}, edgeOptions{serverTLS: map[string]*tls.Config{"s1": good}})
+	status := func() int {
+		c, br := e.dial()
+		defer c.Close()
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+		return readResp(t, br, false).status
+	}
+	pool := func() *backend {
+		e.p.cfgMu.Lock()
+		defer e.p.cfgMu.Unlock()
+		if len(e.p.pools) != 1 {
+			return nil
+		}
+		for _, b := range e.p.pools {
+			return b
+		}
+		return nil
+	}
+	apply := func(conf *tls.Config) {
+		t.Helper()
+		cfg := testConfig(t, e.eng, e.file)
+		cfg.ServerTLS = map[string]*tls.Config{"s1": conf}
+		if err := e.p.Apply(cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := status(); s != 200 {
+		t.Fatalf("before: %d", s)
+	}
+	before := pool()
+	apply(good)
+	if s := status(); s != 200 || pool() != before {
+		t.Errorf("the same TLS configuration: %d, pool kept %v", s, pool() == before)
+	}
+	apply(wrong)
+	if s := status(); s != 502 {
+		t.Errorf("a CA that does not sign the server's certificate: %d, want 502", s)
+	}
+	waitUntil(t, func() bool { p := pool(); return p != nil && p != before })
 }

@@ -272,7 +272,7 @@ func startBenchProxy(tb testing.TB, backend, mode string, log io.Writer, format 
 		tb.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- p.Serve(ln) }()
+	go func() { done <- p.Serve(ln, ListenerOptions{}) }()
 	return ln.Addr().String(), func() {
 		if err := p.Shutdown(context.Background()); err != nil {
 			tb.Error(err)

@@ -91,13 +91,14 @@ func copyBig(dst *bufio.Writer, src *bufio.Reader, n int64) error {
 
 // copyChunked copies a chunked body from src to dst. With reframe it is
 // written chunked again: the same chunk sizes, extensions dropped (RFC 9112
-// 7.1.1 lets a recipient ignore them) and the trailer fields kept but the
-// hop-by-hop ones; without, only the data is written, for an HTTP/1.0
-// client. limit bounds the trailer section.
+// 7.1.1 lets a recipient ignore them); without, only the data is written,
+// for an HTTP/1.0 client or an HTTP/2 peer. The trailer fields that pass
+// (trailerAllowed) go to trailers, nil to drop them: with reframe, a sink
+// on dst. limit bounds the trailer section.
 //
 // Chunk lines are strict: hex digits that fit 60 bits, well-formed
 // extensions, and CRLF, never a bare LF, after the line and after the data.
-func copyChunked(dst *bufio.Writer, src *bufio.Reader, reframe bool, limit int) error {
+func copyChunked(dst *bufio.Writer, src *bufio.Reader, reframe bool, limit int, trailers *fieldSink) error {
 	for {
 		line, err := readLine(dst, src)
 		if err != nil {
@@ -142,15 +143,12 @@ func copyChunked(dst *bufio.Writer, src *bufio.Reader, reframe bool, limit int) 
 			return writeError{err}
 		}
 	}
-	return copyTrailers(dst, src, reframe, limit)
+	return copyTrailers(dst, src, reframe, limit, trailers)
 }
 
 // copyTrailers copies the trailer section that ends a chunked body, through
-// its empty line, less the fields that must not travel in trailers
-// (httpmsg.TrailerForbidden): a recipient that merges trailers into the
-// header section must not learn framing, routing, forwarding or
-// authentication from them. The same rule holds both ways.
-func copyTrailers(dst *bufio.Writer, src *bufio.Reader, reframe bool, limit int) error {
+// its empty line, the fields that pass (trailerAllowed) to trailers.
+func copyTrailers(dst *bufio.Writer, src *bufio.Reader, reframe bool, limit int, trailers *fieldSink) error {
 	total, fields := 0, 0
 	for {
 		line, err := readLine(dst, src)
@@ -167,11 +165,10 @@ func copyTrailers(dst *bufio.Writer, src *bufio.Reader, reframe bool, limit int)
 		if err != nil {
 			return errBadTrailer
 		}
-		if !reframe || httpmsg.TrailerForbidden(f.Name) {
+		if trailers == nil || !trailerAllowed(f.Name) {
 			continue
 		}
-		writeField(dst, f.Name, f.Value) // an error stays in dst, for the next write
-
+		trailers.field(f.Name, f.Value) // an error stays in dst, for the next write
 	}
 	if reframe {
 		if _, err := dst.WriteString("\r\n"); err != nil {

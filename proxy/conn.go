@@ -30,8 +30,10 @@ var aLongTimeAgo = time.Unix(1, 0)
 // by the next one, which is how a keep-alive request costs no allocation.
 type clientConn struct {
 	p       *Proxy
-	ln      *listener // it was accepted on
+	ln      *listener // it was accepted on, with what it speaks
 	snap    *snapshot // the configuration of the request being served (or the last one)
+	raw     net.Conn  // the accepted connection, under TLS if any
+	secure  bool      // TLS was negotiated
 	tc      timedConn
 	br      *bufio.Reader
 	bw      *bufio.Writer
@@ -50,6 +52,12 @@ type clientConn struct {
 	// the proxy stops still gets its first request answered, since its
 	// client has sent it, or is sending it, and would see it fail.
 	used bool
+
+	// h2 is set while the connection serves HTTP/2, under mu.
+	h2 *h2conn
+	// sniffed is set for the first request of an h2c listener's HTTP/1.x
+	// connection.
+	sniffed bool
 
 	// upstream is the server connection in use, for Shutdown to close
 	// when its time is up.
@@ -72,8 +80,9 @@ type clientConn struct {
 	informed, bodyUnsent bool
 
 	// The server's response to it.
-	respBuf []byte // its head, which resp's strings alias
-	resp    response
+	respBuf    []byte // its head, which resp's strings alias
+	resp       response
+	respFields []httpmsg.Field // of a response from an HTTP/2 server
 
 	// What the metrics and the access log need of it.
 	parsed  bool          // req.head holds what parsed of its head
@@ -90,7 +99,7 @@ type clientConn struct {
 }
 
 func newClientConn(p *Proxy, nc net.Conn, l *listener, snap *snapshot) *clientConn {
-	c := &clientConn{p: p, ln: l, snap: snap, tc: timedConn{Conn: nc, writeIdle: snap.t.Idle}, shard: int(p.nconns.Add(1) % uint64(p.shards))}
+	c := &clientConn{p: p, ln: l, snap: snap, raw: nc, tc: timedConn{Conn: nc, writeIdle: snap.t.Idle}, shard: int(p.nconns.Add(1) % uint64(p.shards))}
 	c.br = readers.Get().(*bufio.Reader)
 	c.br.Reset(&c.tc)
 	c.bw = writers.Get().(*bufio.Writer)
@@ -137,9 +146,28 @@ func clientIP(a net.Addr) (ip, forwarded string) {
 }
 
 // serve serves the connection's requests until one of them, the client or
-// Shutdown ends it.
+// Shutdown ends it: after the TLS handshake on a TLS listener, as HTTP/2
+// when that is what the client speaks, else as HTTP/1.x.
 func (c *clientConn) serve() {
 	defer c.close()
+	proto := protoHTTP1
+	if c.ln.TLS != nil {
+		proto = c.handshake()
+	}
+	if proto == protoHTTP1 && c.ln.H2C {
+		if !c.awaitRequest() {
+			return
+		}
+		proto = c.sniff()
+		c.sniffed = proto == protoHTTP1
+	}
+	switch proto {
+	case protoNone:
+		return
+	case protoHTTP2:
+		c.serveHTTP2()
+		return
+	}
 	for c.awaitRequest() {
 		keep := c.serveRequest()
 		c.finish()
@@ -193,12 +221,9 @@ func (c *clientConn) awaitRequest() bool {
 	if c.br.Buffered() > 0 {
 		return true // pipelined
 	}
-	c.mu.Lock()
-	c.idle = true
-	stop := c.stopping()
-	c.mu.Unlock()
-	switch {
+	switch stop := c.markIdle(); {
 	case stop && c.used:
+		c.unmarkIdle(false)
 		return false
 	case stop:
 		c.tc.readWithin(firstRequestGrace)
@@ -206,12 +231,7 @@ func (c *clientConn) awaitRequest() bool {
 		c.tc.readWithin(c.snap.t.Idle)
 	}
 	_, err := c.br.Peek(1)
-	c.mu.Lock()
-	c.idle, c.used = false, true
-	if c.poked {
-		c.tc.forget()
-	}
-	c.mu.Unlock()
+	c.unmarkIdle(true)
 	return err == nil
 }
 
@@ -222,16 +242,21 @@ func (c *clientConn) stopping() bool { return c.p.shutting.Load() || c.ln.draini
 // wake makes a connection that waits for its next request stop waiting;
 // Shutdown calls it. A connection serving a request is left alone: it
 // closes after its response. A new one waiting for its first gets
-// firstRequestGrace.
+// firstRequestGrace. An HTTP/2 connection is sent GOAWAY, and closes once
+// its streams in flight are done.
 func (c *clientConn) wake() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.h2 != nil {
+		c.h2.shutdown()
+		return
+	}
 	if c.idle && !c.poked {
 		c.poked = true
 		if c.used {
-			c.tc.Conn.SetReadDeadline(aLongTimeAgo)
+			c.raw.SetReadDeadline(aLongTimeAgo)
 		} else {
-			c.tc.Conn.SetReadDeadline(time.Now().Add(firstRequestGrace))
+			c.raw.SetReadDeadline(time.Now().Add(firstRequestGrace))
 		}
 	}
 }
@@ -289,7 +314,16 @@ func (c *clientConn) serveRequest() bool {
 	p.stats.requests.Add(1)
 	r := &c.req
 	c.parsed = true // ParseHead sets what it could read, even on error
+	sniffed := c.sniffed
+	c.sniffed = false
 	if err := httpmsg.ParseHead(strview.Of(head), &r.head); err != nil {
+		if sniffed && !http1Line(head) {
+			// On an h2c listener, a first line that is no HTTP/1.x
+			// request line is an invalid HTTP/2 preface: the
+			// connection ends without an answer (RFC 9113 3.4).
+			p.count(errBadRequest)
+			return false
+		}
 		switch {
 		case errors.Is(err, httpmsg.ErrTooManyHeaders), errors.Is(err, httpmsg.ErrHeadTooLarge):
 			return c.reject(431, errHeaderSize, "")
@@ -305,6 +339,11 @@ func (c *clientConn) serveRequest() bool {
 		return c.reject(400, errBadRequest, err.Error())
 	}
 
+	if c.ln.edge {
+		if done, keep := c.answerEdge(); done {
+			return keep
+		}
+	}
 	c.ereq = engine.Request{Method: r.head.Method, Target: r.head.Target, Host: r.host, Headers: &r.view}
 	p.eng.RouteIn(snap.view, &c.ereq, &c.d)
 	c.routed = true

@@ -210,7 +210,7 @@ func TestProbeRule(t *testing.T) {
 		{"clean, hot", false, 0, true},
 	} {
 		b := newBackend("s1", ln.Addr().String(), 1)
-		b.setLimits(config.Limits{MaxIdlePerServer: 4}, time.Minute)
+		b.setLimits(config.Limits{MaxIdlePerServer: 4}, config.Timeouts{BackendIdle: time.Minute, Connect: time.Second})
 		sc, err := b.get(0, time.Second, false)
 		if err != nil {
 			t.Fatal(err)

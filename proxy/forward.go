@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"l7lb/config"
 	"l7lb/httpmsg"
 	"l7lb/strview"
 )
@@ -30,15 +31,13 @@ const (
 	resBadResponse               // a malformed or truncated response head: 502
 	resBadBody                   // the client's chunked body is malformed: 400
 	resClientGone                // the client's body could not be read
+	resUnreachable               // no connection to the server could be made
+	resStale                     // a pooled connection broke before any response byte
 )
 
 // forward sends the routed request to its server and relays the response,
-// trying other servers of the route as the engine allows: any request
-// whose server could not be reached, and an idempotent request without a
-// body whose connection broke before any response byte, once (after one
-// try on a new connection to the same server when the broken one was a
-// pooled connection the server may have closed while idle). It reports
-// whether the client connection stays open.
+// trying other servers of the route as retrier says, and reports whether
+// the client connection stays open.
 func (c *clientConn) forward() bool {
 	p, d, r, snap := c.p, &c.d, &c.req, c.snap
 	c.failed = c.failed[:0]
@@ -51,93 +50,78 @@ func (c *clientConn) forward() bool {
 		c.startSpan()
 	}
 	connect, timeout := snap.timeouts(d.Config)
-	// Each retry after a broken connection happens at most once.
-	staleRetried, brokeRetried, fresh := false, false, false
-	for attempt := 0; ; attempt++ {
-		c.retries, c.connect = attempt, -1
+	t := retrier{p: p, snap: snap, d: d, failed: &c.failed}
+	for {
+		c.retries, c.connect = t.retries, -1
 		c.server = d.Server
-		var b *backend
-		if i := d.ServerIndex(); i >= 0 && i < len(snap.backends) {
-			b = snap.backends[i]
-		}
-		var sc *serverConn
-		err := errUnknownServer
-		if b != nil {
-			sc, err = b.get(c.shard, connect, fresh)
-		}
-		fresh = false
+		b := snap.backend(d)
+		var res result
+		var err error
 		switch {
-		case err == errPoolFull, err == errPoolClosed:
-			return c.reject(503, errNoServer, err.Error())
-		case err != nil:
-			p.failure(b, d.Server)
-			p.eng.Failed(d, false)
-			p.logf("proxy: server %s: %v", d.Server, err)
-			if c.retry() {
+		case b == nil:
+			res, err = resUnreachable, errUnknownServer
+		case b.usesH2() && !r.upgrading():
+			var keep bool
+			keep, res, err = c.forwardH2(b, timeout)
+			if err == errSpeaksHTTP1 {
 				continue
 			}
-			return c.reject(502, errConnect, "server unreachable")
-		}
-
-		if !sc.reused {
-			c.connect = sc.dialTime
-		}
-		c.upstream.Store(sc)
-		sent := time.Now()
-		res, err := c.exchange(sc, timeout)
-		if res == resOK {
-			c.waited = time.Since(sent)
-			p.success(b)
-			p.eng.Responded(d, c.resp.head.Status)
-			keep := c.relay(sc)
-			c.upstream.Store(nil)
-			return keep
-		}
-		c.upstream.Store(nil)
-		b.discard(sc)
-		switch res {
-		case resBroke:
-			// A pooled connection that the server closed while idle
-			// is no sign of a failing server: that keep-alive race is
-			// retried once on a new connection to the same server. A
-			// new connection that breaks is a failing server.
-			if sc.reused && r.idempotent() && !staleRetried && !c.informed {
-				staleRetried, fresh = true, true
-				continue
+			if res == resOK {
+				return keep
 			}
-			if !sc.reused {
-				p.failure(b, d.Server)
+		case b.scheme == config.SchemeH2C:
+			// An upgrade (WebSocket) needs HTTP/1.1.
+			return c.reject(502, errBadResponse, "no protocol upgrade through an h2c:// server")
+		default:
+			var keep bool
+			keep, res, err = c.forwardH1(b, connect, timeout, t.fresh)
+			if res == resOK {
+				return keep
 			}
-			p.eng.Failed(d, false)
-			if r.idempotent() && !brokeRetried && !c.informed {
-				brokeRetried = true
-				if c.retry() {
-					continue
-				}
-			}
-			p.logf("proxy: server %s: %v", d.Server, err)
-			return c.reject(502, errServerBroke, "server connection broke")
-		case resTimeout:
-			b.timeouts.Add(1)
-			p.eng.Failed(d, true)
-			return c.reject(504, errServerTimeout, "")
-		case resBadResponse:
-			p.eng.Failed(d, false)
-			p.logf("proxy: server %s: bad response: %v", d.Server, err)
-			return c.reject(502, errBadResponse, badResponseText(err))
-		case resBadBody:
-			return c.reject(400, errBadRequest, err.Error())
 		}
-		p.count(errClientAbort)
-		return false
+		again, status, kind, detail := t.after(res, err, r.idempotent() && !c.informed)
+		if again {
+			continue
+		}
+		if status == 0 {
+			p.count(kind)
+			return false
+		}
+		return c.reject(status, kind, detail)
 	}
 }
 
-// retry chooses another server for the request after the current one
-// failed, and reports whether there is one.
-func (c *clientConn) retry() bool {
-	c.failed = append(c.failed, c.d.Server)
-	return c.p.eng.Retry(&c.d, c.failed)
+// forwardH1 sends the request to an HTTP/1.1 server and relays the
+// response, and reports whether the client connection stays open; res and
+// err say how an attempt that sent the client nothing but 1xx responses
+// failed.
+func (c *clientConn) forwardH1(b *backend, connect, timeout time.Duration, fresh bool) (keep bool, res result, err error) {
+	sc, err := b.get(c.shard, connect, fresh)
+	if err != nil {
+		return false, resUnreachable, err
+	}
+	if !sc.reused {
+		c.connect = sc.dialTime
+	}
+	c.upstream.Store(sc)
+	defer c.upstream.Store(nil)
+	sent := time.Now()
+	res, err = c.exchange(sc, timeout)
+	if res == resOK {
+		c.waited = time.Since(sent)
+		c.p.success(b)
+		c.p.eng.Responded(&c.d, c.resp.head.Status)
+		return c.relay(sc), resOK, nil
+	}
+	b.discard(sc)
+	if res == resBroke {
+		if sc.reused {
+			res = resStale
+		} else {
+			c.p.failure(b, b.id)
+		}
+	}
+	return false, res, err
 }
 
 // exchange sends the request on sc and reads the final response head into
@@ -152,7 +136,7 @@ func (c *clientConn) retry() bool {
 func (c *clientConn) exchange(sc *serverConn, timeout time.Duration) (result, error) {
 	r := &c.req
 	sc.tc.writeIdle = timeout
-	c.writeRequestHead(sc.bw)
+	c.writeRequestHead(sc.bw, c.snap, c.trusted, r, &c.d, c.id, c.span)
 	waiting := r.expect && r.http11 && r.body != bodyNone
 	sent := r.body == bodyNone // the body was sent whole
 	var werr error             // a failed write to the server
@@ -252,7 +236,7 @@ func (c *clientConn) sendBody(sc *serverConn) (result, error) {
 	c.tc.readIdle = c.snap.t.Idle
 	var err error
 	if r.body == bodyChunked {
-		err = copyChunked(sc.bw, c.br, true, c.snap.l.MaxHeaderBytes)
+		err = copyChunked(sc.bw, c.br, true, c.snap.l.MaxHeaderBytes, &fieldSink{w: sc.bw})
 	} else {
 		err = copyLength(sc.bw, c.br, r.length)
 	}
@@ -303,7 +287,11 @@ func (c *clientConn) relay(sc *serverConn) bool {
 	case bodyLength:
 		err = copyLength(c.bw, sc.br, resp.length)
 	case bodyChunked:
-		err = copyChunked(c.bw, sc.br, out == outChunked, httpmsg.MaxHeadBytes)
+		var trailers *fieldSink
+		if out == outChunked {
+			trailers = &fieldSink{w: c.bw}
+		}
+		err = copyChunked(c.bw, sc.br, out == outChunked, httpmsg.MaxHeadBytes, trailers)
 	case bodyClose:
 		err = copyUntilClose(c.bw, sc.br, out == outChunked)
 	}

@@ -6,35 +6,28 @@ import (
 	"strconv"
 	"time"
 
+	"l7lb/engine"
 	"l7lb/httpmsg"
+	"l7lb/tracing"
 )
 
-// writeRequestHead writes the head of the request to send the server:
+// The HTTP/1.1 heads the proxy writes: the request and status lines, the
+// framing and what it says of the connection. The fields between them are
+// written by the rules both protocols share (fieldsink.go).
+
+// writeRequestHead writes the HTTP/1.1 head of request r, decided by d in
+// configuration cfg (trusted: its client is a trusted proxy of cfg), for
+// its server:
 //
 //   - the request line with the engine's target (the rewritten path, or
 //     the client's own bytes when the path needed no change), in HTTP/1.1;
 //   - Host as received, or the route's host_rewrite;
-//   - the client's fields in order, less the hop-by-hop ones (RFC 9110
-//     7.6.1: Connection and the fields it names, Keep-Alive,
-//     Proxy-Connection, Proxy-Authenticate, Proxy-Authorization, TE,
-//     Trailer, Transfer-Encoding, Upgrade, HTTP2-Settings) and the
-//     forwarding fields;
-//   - the forwarding fields (docs/config.md, "Forwarding fields"): from a
-//     client that is not a trusted proxy, the client's own replaced by
-//     X-Forwarded-For, X-Forwarded-Host, X-Forwarded-Proto, Forwarded and
-//     X-Real-IP that name the client alone; from a trusted proxy, the
-//     lists X-Forwarded-For and Forwarded appended to and the others kept
-//     (set when absent);
-//   - X-Request-Id when the client sent none;
-//   - traceparent, when traced: the proxy's span's, in place of the
-//     client's (which is its span's parent);
-//   - TE: trailers when the client accepts trailers (so a server may send
-//     them), Via (RFC 9110 7.6.3), Connection and Upgrade on an upgrade
-//     (less h2c), and the framing: the body's Content-Length, or chunked,
-//     with Trailer kept since trailers pass through.
-func (c *clientConn) writeRequestHead(w *bufio.Writer) {
-	r, d := &c.req, &c.d
-	fields := r.head.Fields
+//   - the fields writeRequestFields gives (the client's less the
+//     hop-by-hop ones, the forwarding fields, X-Request-Id, TE, Via),
+//     with Trailer kept when the body is chunked, since trailers pass;
+//   - Connection and Upgrade on an upgrade (less h2c), and the framing:
+//     the body's Content-Length, or chunked.
+func (c *clientConn) writeRequestHead(w *bufio.Writer, cfg *snapshot, trusted bool, r *request, d *engine.Decision, id uint64, span *tracing.Span) {
 	w.WriteString(r.head.Method)
 	w.WriteByte(' ')
 	if d.HasRewrite {
@@ -43,106 +36,13 @@ func (c *clientConn) writeRequestHead(w *bufio.Writer) {
 		w.WriteString(d.Upstream)
 	}
 	w.WriteString(" HTTP/1.1\r\nHost: ")
-	if d.Config != nil && d.Config.HostRewrite != "" {
-		w.WriteString(d.Config.HostRewrite)
-	} else {
-		w.WriteString(r.host)
-	}
+	w.WriteString(upstreamHost(r, d))
 	w.WriteString("\r\n")
-
-	// A trusted proxy's forwarding fields: whether there are lists to
-	// append to, and which single-valued fields to keep (-1 for none).
-	xff, fwd := false, false
-	xfh, xfp, realIP := -1, -1, -1
-	for i := range fields {
-		k := r.kinds[i]
-		switch {
-		case k == kHost:
-			continue
-		case forwarding(k):
-			if !c.trusted || r.dropped(fields, i) {
-				continue
-			}
-			switch k {
-			case kXForwardedFor:
-				xff = true
-				continue
-			case kForwarded:
-				fwd = true
-				continue
-			case kXForwardedHost:
-				xfh = keepFirst(xfh, i)
-				continue
-			case kXForwardedProto:
-				xfp = keepFirst(xfp, i)
-				continue
-			case kXRealIP:
-				realIP = keepFirst(realIP, i)
-				continue
-			}
-		case k == kTrailer:
-			if r.body != bodyChunked || r.connNames && r.named(fields, fields[i].Name) {
-				continue
-			}
-		case k == kTraceparent && c.span != nil, r.dropped(fields, i):
-			continue
-		}
-		writeField(w, fields[i].Name, fields[i].Value)
-	}
-
-	w.WriteString("X-Forwarded-For: ")
-	if xff {
-		c.writeList(w, kXForwardedFor)
-	}
-	w.WriteString(c.ip)
-	w.WriteString("\r\n")
-	switch {
-	case xfh >= 0:
-		writeField(w, "X-Forwarded-Host", fields[xfh].Value)
-	case r.host != "":
-		writeField(w, "X-Forwarded-Host", r.host)
-	}
-	if xfp >= 0 {
-		writeField(w, "X-Forwarded-Proto", fields[xfp].Value)
-	} else {
-		w.WriteString("X-Forwarded-Proto: http\r\n")
-	}
-	w.WriteString("Forwarded: ")
-	if fwd {
-		c.writeList(w, kForwarded)
-	}
-	w.WriteString("for=")
-	w.WriteString(c.fwdFor)
-	if r.host != "" {
-		w.WriteString(";host=")
-		writeTokenOrQuoted(w, r.host)
-	}
-	w.WriteString(";proto=http\r\n")
-	if realIP >= 0 {
-		writeField(w, "X-Real-IP", fields[realIP].Value)
-	} else {
-		writeField(w, "X-Real-IP", c.ip)
-	}
-	if c.id != 0 {
-		w.WriteString("X-Request-Id: ")
-		w.WriteString(c.p.idPrefix)
-		writeUint(w, c.id, 16)
-		w.WriteString("\r\n")
-	}
-	if c.span != nil {
-		w.WriteString("traceparent: ")
-		w.WriteString(c.span.Traceparent)
-		w.WriteString("\r\n")
-	}
-	if r.teTrailers {
-		w.WriteString("TE: trailers\r\n")
-	}
-	if c.snap.via {
-		writeVia(w, r.http11)
-	}
+	s := fieldSink{w: w}
+	c.writeRequestFields(&s, cfg, trusted, r, id, span, r.body == bodyChunked)
 	if r.upgrading() {
 		w.WriteString("Connection: Upgrade\r\nUpgrade: ")
-		c.writeUpgrades(w)
+		writeUpgrades(w, r)
 		w.WriteString("\r\n")
 	}
 	switch {
@@ -157,31 +57,10 @@ func (c *clientConn) writeRequestHead(w *bufio.Writer) {
 	w.WriteString("\r\n")
 }
 
-// keepFirst returns i unless a field was kept already.
-func keepFirst(kept, i int) int {
-	if kept >= 0 {
-		return kept
-	}
-	return i
-}
-
-// writeList writes the values of the client's fields of kind k, which
-// Connection does not name, each followed by ", ": the prior hops of a
-// list the proxy appends to.
-func (c *clientConn) writeList(w *bufio.Writer, k fieldKind) {
-	r := &c.req
-	for i, ki := range r.kinds {
-		if ki == k && !r.dropped(r.head.Fields, i) && r.head.Fields[i].Value != "" {
-			w.WriteString(r.head.Fields[i].Value)
-			w.WriteString(", ")
-		}
-	}
-}
-
 // writeUpgrades writes the protocols of the client's Upgrade fields, one
 // list, less h2c.
-func (c *clientConn) writeUpgrades(w *bufio.Writer) {
-	r, first := &c.req, true
+func writeUpgrades(w *bufio.Writer, r *request) {
+	first := true
 	for i, k := range r.kinds {
 		if k != kUpgrade {
 			continue
@@ -198,16 +77,6 @@ func (c *clientConn) writeUpgrades(w *bufio.Writer) {
 			w.WriteString(p)
 			first = false
 		}
-	}
-}
-
-// writeVia writes the proxy's Via element for a message received in
-// HTTP/1.1 or, when not http11, HTTP/1.0.
-func writeVia(w *bufio.Writer, http11 bool) {
-	if http11 {
-		w.WriteString("Via: 1.1 l7lb\r\n")
-	} else {
-		w.WriteString("Via: 1.0 l7lb\r\n")
 	}
 }
 
@@ -234,36 +103,16 @@ func (c *clientConn) framingFor(resp *response) outFraming {
 	return outClose
 }
 
-// writeResponseHead writes the head of the response for the client: the
-// server's status and fields, less the hop-by-hop ones, then the sticky
-// cookies, Date when the server sent none (RFC 9110 6.6.1: a proxy with a
-// clock adds it), Via, the framing and what the proxy says of the
+// writeResponseHead writes the HTTP/1.1 head of the response for the
+// client: the server's status, the fields writeResponseFields gives (the
+// server's less the hop-by-hop ones, the sticky cookies, HSTS, Date when
+// the server sent none, Via), the framing and what the proxy says of the
 // connection.
 func (c *clientConn) writeResponseHead(w *bufio.Writer, out outFraming, keep bool) {
 	resp := &c.resp
 	writeStatusLine(w, resp.head.Status, resp.head.Reason)
-	for i := range resp.head.Fields {
-		f := &resp.head.Fields[i]
-		switch resp.kinds[i] {
-		case kTrailer:
-			// Trailers pass through when the body stays chunked.
-			if resp.body != bodyChunked || out != outChunked || resp.connNames && resp.named(resp.head.Fields, f.Name) {
-				continue
-			}
-		default:
-			if resp.dropped(resp.head.Fields, i) {
-				continue
-			}
-		}
-		writeField(w, f.Name, f.Value)
-	}
-	c.writeCookies(w)
-	if !resp.hasDate {
-		c.writeDate(w)
-	}
-	if c.snap.via {
-		writeVia(w, resp.http11)
-	}
+	s := fieldSink{w: w}
+	c.writeResponseFields(&s, c.snap, resp, &c.d, resp.body == bodyChunked && out == outChunked)
 	switch out {
 	case outNone:
 		// A HEAD or 304 response says the length of the body it omits.
@@ -305,14 +154,8 @@ func writeStatusLine(w *bufio.Writer, status int, reason string) {
 func (c *clientConn) writeInformational(w *bufio.Writer) {
 	resp := &c.resp
 	writeStatusLine(w, resp.head.Status, resp.head.Reason)
-	for i := range resp.head.Fields {
-		if !resp.dropped(resp.head.Fields, i) {
-			writeField(w, resp.head.Fields[i].Name, resp.head.Fields[i].Value)
-		}
-	}
-	if c.snap.via {
-		writeVia(w, resp.http11)
-	}
+	s := fieldSink{w: w}
+	c.writeInformationalFields(&s, c.snap, resp)
 	w.WriteString("\r\n")
 }
 
@@ -339,33 +182,6 @@ func (d *dateCache) at(now time.Time) []byte {
 	return d.text[:]
 }
 
-// writeCookies writes the Set-Cookie fields stickiness asks for, after the
-// server's own. In insert mode one cookie holds the signed server; in the
-// table modes one holds the session id and another names the server, signed.
-func (c *clientConn) writeCookies(w *bufio.Writer) {
-	d, p := &c.d, c.snap
-	if !d.SetCookie {
-		return
-	}
-	w.WriteString("Set-Cookie: ")
-	w.WriteString(d.CookieName)
-	w.WriteByte('=')
-	if p.insert {
-		w.WriteString(d.CookieValue)
-		w.WriteString(p.cookieAttrs)
-		w.WriteString("\r\n")
-		return
-	}
-	w.WriteString(d.SessionID)
-	w.WriteString(p.cookieAttrs)
-	w.WriteString("\r\nSet-Cookie: ")
-	w.WriteString(d.ServerCookieName)
-	w.WriteByte('=')
-	w.WriteString(d.ServerCookieValue)
-	w.WriteString(p.serverAttrs)
-	w.WriteString("\r\n")
-}
-
 // writeUint writes n in base into w's free space, which it makes room
 // for: strconv then appends without allocating.
 func writeUint(w *bufio.Writer, n uint64, base int) {
@@ -380,21 +196,4 @@ func writeField(w *bufio.Writer, name, value string) {
 	w.WriteString(": ")
 	w.WriteString(value)
 	w.WriteString("\r\n")
-}
-
-// writeTokenOrQuoted writes s as a Forwarded parameter value: as is when a
-// token, else as a quoted-string (a host with a port, an IPv6 literal).
-func writeTokenOrQuoted(w *bufio.Writer, s string) {
-	if httpmsg.ValidToken(s) {
-		w.WriteString(s)
-		return
-	}
-	w.WriteByte('"')
-	for i := 0; i < len(s); i++ {
-		if s[i] == '"' || s[i] == '\\' {
-			w.WriteByte('\\')
-		}
-		w.WriteByte(s[i])
-	}
-	w.WriteByte('"')
 }

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"io"
 	"maps"
 	"net"
@@ -39,6 +40,20 @@ type env struct {
 // thing stopped at the end of the test.
 func setup(t *testing.T, doc string, servers map[string]string) *env {
 	t.Helper()
+	return setupWith(t, doc, servers, edgeOptions{})
+}
+
+// edgeOptions are what setupWith adds to setup: what the listener speaks
+// and the TLS configurations of https:// servers.
+type edgeOptions struct {
+	listener  ListenerOptions
+	serverTLS map[string]*tls.Config
+}
+
+// setupWith is setup with o; a server address with a scheme (h2c://,
+// https://) is taken as the server's URL.
+func setupWith(t *testing.T, doc string, servers map[string]string, o edgeOptions) *env {
+	t.Helper()
 	var ids []string
 	var b strings.Builder
 	b.WriteString(`{"listen": "127.0.0.1:8080", "servers": {`)
@@ -48,7 +63,11 @@ func setup(t *testing.T, doc string, servers map[string]string) *env {
 			b.WriteString(",")
 		}
 		first = false
-		b.WriteString(`"` + id + `": "http://` + servers[id] + `"`)
+		u := servers[id]
+		if !strings.Contains(u, "://") {
+			u = "http://" + u
+		}
+		b.WriteString(`"` + id + `": "` + u + `"`)
 		ids = append(ids, id)
 	}
 	b.WriteString("}")
@@ -73,9 +92,10 @@ func setup(t *testing.T, doc string, servers map[string]string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := testConfig(t, eng, f)
-	c.AccessLog = logger
-	e.p, err = New(Options{Engine: eng, Health: e.fails, Metrics: e.metrics, Logf: t.Logf}, c)
+	cfg := testConfig(t, eng, f)
+	cfg.ServerTLS = o.serverTLS
+	cfg.AccessLog = logger
+	e.p, err = New(Options{Engine: eng, Health: e.fails, Metrics: e.metrics, Logf: t.Logf}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +105,7 @@ func setup(t *testing.T, doc string, servers map[string]string) *env {
 	}
 	e.addr = ln.Addr().String()
 	served := make(chan error, 1)
-	go func() { served <- e.p.Serve(ln) }()
+	go func() { served <- e.p.Serve(ln, o.listener) }()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

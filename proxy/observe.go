@@ -101,3 +101,42 @@ func (c *clientConn) startSpan() {
 	}
 	c.span = c.snap.obs.tracer.Start(c.start, h.Method, parent, state)
 }
+
+// finish reports the HTTP/2 request just served to observe, as
+// clientConn.finish does an HTTP/1.x one. Received counts the request
+// body: HTTP/2 heads are compressed per connection, so a stream's share of
+// them is not known.
+func (st *stream) finish() {
+	x, r := &st.x, st.r
+	x.Route, x.Server, x.RouteName, x.ServerName, x.Sticky = -1, -1, "", "", engine.StickyNone
+	if st.routed {
+		x.Route, x.Server, x.RouteName, x.Sticky = st.d.RouteIndex(), st.d.ServerIndex(), st.d.Route, st.d.Sticky
+		x.ServerName = st.server
+	}
+	x.Status, x.Start, x.Duration = st.status, st.start, time.Since(st.start)
+	x.Received, x.Sent = st.body.n, st.sent.n
+	x.Connect, x.Upstream, x.Retries = st.connect, st.waited, st.retries
+	x.Method = r.Method
+	x.Target, x.Proto, x.Host, x.UserAgent, x.Referer, x.RequestID, x.TraceID = "", "", "", "", "", "", ""
+	obs := &st.snap.obs
+	if obs.log != nil || obs.tracer != nil {
+		x.Target, x.Proto, x.Host = r.RequestURI, r.Proto, r.Host
+		x.UserAgent, x.Referer = r.Header.Get("User-Agent"), r.Header.Get("Referer")
+		if st.id == 0 {
+			x.RequestID = r.Header.Get("X-Request-Id")
+		}
+	}
+	x.Client, x.IDPrefix, x.ID = st.c.ip, st.c.p.idPrefix, st.id
+	if obs.tracer != nil && st.span == nil {
+		st.startSpan() // a request the proxy answered itself
+	}
+	obs.observe(x, st.span)
+	st.span = nil
+}
+
+// startSpan starts the span of the HTTP/2 request, continuing the client's
+// trace.
+func (st *stream) startSpan() {
+	h := st.r.Header
+	st.span = st.snap.obs.tracer.Start(st.start, st.r.Method, h.Get("Traceparent"), h.Get("Tracestate"))
+}

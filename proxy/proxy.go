@@ -19,9 +19,12 @@ package proxy
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/netip"
 	"runtime"
@@ -64,7 +67,7 @@ type Config struct {
 	Timeouts config.Timeouts
 	Limits   config.Limits
 	// Sticky gives the attributes of the cookies the proxy sets: the mode
-	// (insert or the table modes), Secure and Max-Age.
+	// (insert or the table modes), Secure (auto: over TLS) and Max-Age.
 	Sticky config.Sticky
 	// DrainTimeout bounds how long the requests to a server that is no
 	// longer configured may go on before its connections are closed.
@@ -74,6 +77,10 @@ type Config struct {
 	// appended to rather than replaced.
 	TrustedProxies []netip.Prefix
 	Via            bool // add Via to forwarded messages
+	// ServerTLS is the TLS configuration of each https:// server, by id
+	// (certs.ClientConfig's); a server without one is verified against
+	// the system's roots for the host of its URL.
+	ServerTLS map[string]*tls.Config
 
 	AccessLog *accesslog.Logger // one line per request; nil for none
 	Tracer    *tracing.Tracer   // a span per request; nil for none
@@ -92,9 +99,10 @@ type snapshot struct {
 	via      bool
 	obs      observation
 
-	// The attributes of sticky cookies, after name=value.
+	// The attributes of sticky cookies, after name=value, for plaintext
+	// and for TLS connections.
 	insert                   bool
-	cookieAttrs, serverAttrs string
+	plainCookies, tlsCookies cookieAttrs
 }
 
 // Proxy is a reverse proxy. Its methods are safe for concurrent use.
@@ -106,7 +114,7 @@ type Proxy struct {
 	cur     atomic.Pointer[snapshot]
 
 	cfgMu sync.Mutex          // serializes Apply; guards pools
-	pools map[string]*backend // by server id and URL: the configured servers' and the retiring ones'
+	pools map[string]*backend // by poolKey: the configured servers' and the retiring ones'
 
 	// overload bounds the goroutines answering connections beyond
 	// MaxClientConns with a 503.
@@ -114,6 +122,8 @@ type Proxy struct {
 
 	idPrefix string        // of generated X-Request-Ids: random per process
 	ids      atomic.Uint64 // of generated X-Request-Ids
+
+	h2log *log.Logger // x/net's HTTP/2 server's (see newH2Log)
 
 	stats  counters
 	shards int           // of each server's pool
@@ -126,16 +136,6 @@ type Proxy struct {
 	shutting  atomic.Bool
 	janitor   sync.Once
 	done      chan struct{} // closed by Shutdown, stops the janitor
-}
-
-// listener is a listening socket the proxy serves, and whether it is
-// being retired (CloseListener): its connections then close after their
-// current request.
-type listener struct {
-	ln       net.Listener
-	draining atomic.Bool
-	detached atomic.Bool   // Detach: Serve returns, leaving ln open
-	done     chan struct{} // closed when Serve returns: no connection comes from it any more
 }
 
 // New returns a proxy for o, configured by c.
@@ -157,6 +157,7 @@ func New(o Options, c Config) (*Proxy, error) {
 	if p.logf == nil {
 		p.logf = func(string, ...any) {}
 	}
+	p.h2log = newH2Log(p.logf)
 	p.shards = min(max(4, 2*runtime.GOMAXPROCS(0)), 64)
 	var seed [8]byte
 	rand.Read(seed[:])
@@ -169,10 +170,10 @@ func New(o Options, c Config) (*Proxy, error) {
 
 // Apply makes c the proxy's configuration: requests that start from now on
 // use it, those in flight finish with the one they started with. Client
-// connections stay open, their next request taking c. A server whose id and
-// URL are unchanged keeps its pooled connections; one no longer
-// configured drains: its requests in flight go on for c.DrainTimeout, then
-// its connections are closed.
+// connections stay open, their next request (or HTTP/2 stream) taking c. A
+// server whose id, URL and TLS settings are unchanged keeps its pooled
+// connections; one no longer configured drains: its requests in flight go
+// on for c.DrainTimeout, then its connections are closed.
 func (p *Proxy) Apply(c Config) error {
 	for _, s := range c.Servers {
 		if s.Addr == "" {
@@ -184,30 +185,22 @@ func (p *Proxy) Apply(c Config) error {
 	}
 	snap := &snapshot{view: c.View, t: c.Timeouts, l: c.Limits, drain: c.DrainTimeout, rev: c.Revision,
 		trusted: c.TrustedProxies, via: c.Via, backends: make([]*backend, len(c.Servers))}
-	st := c.Sticky
-	snap.insert = st.Mode == config.ModeInsert
-	attrs := ""
-	if st.Secure {
-		attrs += "; Secure"
-	}
-	if st.MaxAge > 0 {
-		attrs += "; Max-Age=" + strconv.FormatInt(int64(st.MaxAge/time.Second), 10)
-	}
-	snap.cookieAttrs = "; Path=/; HttpOnly; SameSite=Lax" + attrs
-	snap.serverAttrs = "; Path=/; SameSite=Lax" + attrs
+	snap.insert = c.Sticky.Mode == config.ModeInsert
+	snap.plainCookies, snap.tlsCookies = newCookieAttrs(c.Sticky, false), newCookieAttrs(c.Sticky, true)
 
 	p.cfgMu.Lock()
 	defer p.cfgMu.Unlock()
 	snap.obs = p.observation(c)
 	kept := make(map[*backend]bool, len(c.Servers))
 	for i, s := range c.Servers {
-		key := s.ID + " " + s.URL
+		key := poolKey(s, c.ServerTLS[s.ID], c.Timeouts)
 		b := p.pools[key]
 		if b == nil {
 			b = newBackend(s.ID, s.Addr, p.shards)
+			b.setupTLS(s.Scheme, c.ServerTLS[s.ID], c.Timeouts)
 			p.pools[key] = b
 		}
-		b.setLimits(c.Limits, c.Timeouts.BackendIdle)
+		b.setLimits(c.Limits, c.Timeouts)
 		if b.retiring {
 			b.retiring = false // configured again: its retirement is called off
 			b.gen++
@@ -226,6 +219,40 @@ func (p *Proxy) Apply(c Config) error {
 	return nil
 }
 
+// poolKey names the pool of server s: its id and URL, and for a server
+// spoken to over TLS or HTTP/2, the settings its connections are made
+// with once for all (the TLS configuration, which instance keeps the same
+// while its block and files are unchanged, and the HTTP/2 transport's
+// timeouts). A change of any of them is a new pool, the old one draining
+// as a removed server's does.
+func poolKey(s config.Server, conf *tls.Config, t config.Timeouts) string {
+	key := s.ID + " " + s.URL
+	if s.Scheme == config.SchemeHTTPS || s.Scheme == config.SchemeH2C {
+		key += fmt.Sprintf(" %p %d %d", conf, t.BackendIdle, t.Idle)
+	}
+	return key
+}
+
+// cookieAttrs are the attributes of the sticky cookies the proxy sets.
+type cookieAttrs struct {
+	session string // the session (or, in insert mode, the server) cookie's
+	server  string // the server hint cookie's: readable by scripts
+}
+
+// newCookieAttrs returns the attributes of cookies set on a connection
+// over TLS (secure) or not. With sticky.secure auto, Secure goes on those
+// over TLS only: a browser would not send a Secure cookie over plain HTTP.
+func newCookieAttrs(st config.Sticky, secure bool) cookieAttrs {
+	attrs := ""
+	if st.Secure == config.SecureAlways || st.Secure == config.SecureAuto && secure {
+		attrs += "; Secure"
+	}
+	if st.MaxAge > 0 {
+		attrs += "; Max-Age=" + strconv.FormatInt(int64(st.MaxAge/time.Second), 10)
+	}
+	return cookieAttrs{session: "; Path=/; HttpOnly; SameSite=Lax" + attrs, server: "; Path=/; SameSite=Lax" + attrs}
+}
+
 func sameIDs(ids []string, servers []config.Server) bool {
 	for i, s := range servers {
 		if ids[i] != s.ID {
@@ -241,7 +268,13 @@ func sameIDs(ids []string, servers []config.Server) bool {
 // (its generation moved on from gen).
 func (p *Proxy) retire(key string, b *backend, gen uint64, grace time.Duration) {
 	deadline := time.Now().Add(grace)
-	for b.busy() > 0 && time.Now().Before(deadline) {
+	for {
+		if b.h2 != nil {
+			b.h2.CloseIdleConnections() // counted busy, but with no stream
+		}
+		if b.busy() == 0 || !time.Now().Before(deadline) {
+			break
+		}
 		select {
 		case <-p.done:
 			return // Shutdown closes every pool
@@ -255,23 +288,25 @@ func (p *Proxy) retire(key string, b *backend, gen uint64, grace time.Duration) 
 	}
 	delete(p.pools, key)
 	b.close()
-	if n := p.closeUpstreams(b); n > 0 {
+	if n := p.closeUpstreams(b) + b.closeH2(); n > 0 {
 		p.logf("proxy: server %s (%s) removed: closed %d connections still open after %v", b.id, b.addr, n, grace)
 	}
 }
 
 // Serve accepts client connections on ln and serves each in its own
-// goroutine until ln fails, is retired (CloseListener) or detached
-// (Detach), or the proxy shuts down; it then returns nil after Shutdown,
-// CloseListener or Detach and the listener's error otherwise. ln is closed
-// on return, unless detached.
+// goroutine, speaking what o says, until ln fails, is retired
+// (CloseListener) or detached (Detach), or the proxy shuts down; it then
+// returns nil after Shutdown, CloseListener or Detach and the listener's
+// error otherwise. ln is closed on return, unless detached.
 //
 // At Limits.MaxClientConns open connections, a new one is accepted,
 // answered 503 with Retry-After and closed (see answerOverload): the client
 // learns at once, instead of waiting in the listen queue for a slot that
-// may not come.
-func (p *Proxy) Serve(ln net.Listener) error {
-	l := &listener{ln: ln, done: make(chan struct{})}
+// may not come. On a TLS listener it is closed unanswered: it could not
+// read a plaintext answer, and a handshake is what an overloaded proxy
+// cannot afford.
+func (p *Proxy) Serve(ln net.Listener, o ListenerOptions) error {
+	l := newListener(ln, o)
 	p.mu.Lock()
 	if p.shutting.Load() {
 		p.mu.Unlock()
@@ -312,7 +347,11 @@ func (p *Proxy) Serve(ln net.Listener) error {
 		}
 		delay = 0
 		if p.track(nc, l) == connFull {
-			p.answerOverload(nc)
+			if l.TLS == nil {
+				p.answerOverload(nc)
+			} else {
+				nc.Close()
+			}
 		}
 	}
 }
@@ -495,7 +534,7 @@ func (p *Proxy) closeConns(which func(*clientConn) bool) {
 	defer p.mu.Unlock()
 	for c := range p.conns {
 		if which(c) {
-			c.tc.Conn.Close()
+			c.raw.Close()
 			if sc := c.upstream.Load(); sc != nil {
 				sc.tc.Conn.Close()
 			}
@@ -559,6 +598,15 @@ func (s *snapshot) timeouts(r *config.Route) (connect, response time.Duration) {
 		}
 	}
 	return connect, response
+}
+
+// backend returns the pool of the server d chose; nil for a server with
+// no pool (none: the engine's and the snapshot's servers are the same).
+func (s *snapshot) backend(d *engine.Decision) *backend {
+	if i := d.ServerIndex(); i >= 0 && i < len(s.backends) {
+		return s.backends[i]
+	}
+	return nil
 }
 
 // failure reports a failed attempt to reach b (nil: a server with no pool).

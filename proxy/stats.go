@@ -16,12 +16,15 @@ const (
 	errServerBroke                  // a server connection broke
 	errBadResponse                  // a malformed response: 502
 	errServerTimeout                // 504
+	errTLSHandshake                 // a TLS handshake failed or timed out
+	errHTTP2                        // an HTTP/2 protocol error or abuse: a stream or connection reset
 	numErrKinds
 )
 
 var errKindNames = [numErrKinds]string{
 	"bad_request", "header_too_large", "read_timeout", "client_abort", "no_route",
 	"no_server", "connect", "server_broken", "bad_response", "server_timeout",
+	"tls_handshake", "http2",
 }
 
 // counters are the proxy's own statistics.
@@ -42,8 +45,8 @@ type Stats struct {
 	Servers       map[string]ServerStats `json:"servers"`        // by server id
 	// Errors counts failures by kind: bad_request, header_too_large,
 	// read_timeout, client_abort, no_route, no_server, connect,
-	// server_broken, bad_response, server_timeout. Kinds that never
-	// happened are absent.
+	// server_broken, bad_response, server_timeout, tls_handshake, http2.
+	// Kinds that never happened are absent.
 	Errors map[string]uint64 `json:"errors"`
 }
 

@@ -2,12 +2,16 @@ package proxy
 
 import (
 	"bufio"
+	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/net/http2"
 
 	"l7lb/config"
 )
@@ -34,15 +38,24 @@ const bufSize = 4 << 10
 type backend struct {
 	id, addr string
 	// The limits, which a new configuration may change.
-	maxConns    atomic.Int64 // 0 for no limit
-	maxIdle     atomic.Int64
-	idleTimeout atomic.Int64 // a time.Duration
+	maxConns       atomic.Int64 // 0 for no limit
+	maxIdle        atomic.Int64
+	idleTimeout    atomic.Int64 // a time.Duration
+	connectTimeout atomic.Int64 // a time.Duration: of HTTP/2 connections, dialed by the transport
 
 	// Guarded by the proxy's cfgMu: whether the server is no longer
 	// configured and drains (Proxy.retire), and the generation of that
 	// state, which calls off a retirement when it moves on.
 	retiring bool
 	gen      uint64
+
+	// What it speaks (upstream_tls.go), set once.
+	scheme       string
+	tlsH2, tlsH1 *tls.Config      // https: asking for h2 or http/1.1 alone
+	h2           *http2.Transport // h2c, https: HTTP/2 connections
+	speaksHTTP1  atomic.Bool      // https: it answered http/1.1 to h2
+	h2mu         sync.Mutex
+	h2conns      map[*countedConn]struct{} // its open HTTP/2 connections, under h2mu
 
 	shards []shard
 	open   atomic.Int64 // connections open, the idle ones included
@@ -66,14 +79,15 @@ type shard struct {
 }
 
 func newBackend(id, addr string, shards int) *backend {
-	return &backend{id: id, addr: addr, shards: make([]shard, shards)}
+	return &backend{id: id, addr: addr, shards: make([]shard, shards), scheme: config.SchemeHTTP}
 }
 
 // setLimits sets b's limits from a configuration.
-func (b *backend) setLimits(l config.Limits, idleTimeout time.Duration) {
+func (b *backend) setLimits(l config.Limits, t config.Timeouts) {
 	b.maxConns.Store(int64(l.MaxConnsPerServer))
 	b.maxIdle.Store(int64(l.MaxIdlePerServer))
-	b.idleTimeout.Store(int64(idleTimeout))
+	b.idleTimeout.Store(int64(t.BackendIdle))
+	b.connectTimeout.Store(int64(t.Connect))
 }
 
 // busy returns the connections in use: open and not pooled.
@@ -181,7 +195,7 @@ func (b *backend) pop(first int) *serverConn {
 		s.mu.Unlock()
 		b.idle.Add(-1)
 		idle := time.Since(sc.idleSince)
-		if idle < time.Duration(b.idleTimeout.Load()) && (idle < probeAfter && !sc.suspect || sc.probe.idle()) {
+		if idle < time.Duration(b.idleTimeout.Load()) && (idle < probeAfter && !sc.suspect || sc.alive()) {
 			return sc
 		}
 		b.discard(sc)
@@ -242,21 +256,42 @@ func (b *backend) wake() {
 	b.wmu.Unlock()
 }
 
+// dial opens a connection counted by reserve, within timeout; over TLS
+// for an https:// server, asking for http/1.1 alone.
 func (b *backend) dial(timeout time.Duration) (*serverConn, error) {
-	d := net.Dialer{Timeout: timeout}
 	start := time.Now()
-	c, err := d.Dial("tcp", b.addr)
+	c, err := b.connect(context.Background(), timeout, b.tlsH1)
 	if err != nil {
-		b.connectFailures.Add(1)
-		b.open.Add(-1)
-		b.wake()
+		b.unreserve()
 		return nil, err
 	}
-	sc := &serverConn{be: b, tc: timedConn{Conn: c}, dialTime: time.Since(start)}
-	sc.probe.init(c)
+	sc := b.newServerConn(c)
+	sc.dialTime = time.Since(start)
+	return sc, nil
+}
+
+func (b *backend) newServerConn(c net.Conn) *serverConn {
+	sc := &serverConn{be: b, tc: timedConn{Conn: c}}
+	if tc, ok := c.(*tls.Conn); ok {
+		sc.probe.init(tc.NetConn()) // the socket under TLS
+	} else {
+		sc.probe.init(c)
+	}
 	sc.br = bufio.NewReaderSize(&sc.tc, bufSize)
 	sc.bw = bufio.NewWriterSize(&sc.tc, bufSize)
-	return sc, nil
+	return sc
+}
+
+// alive reports whether the pooled sc may carry a request (see
+// prober.idle). Over TLS, bytes readable on the socket may be a TLS 1.3
+// session ticket or key update rather than a response nobody asked for:
+// the TLS layer reads them then (tlsIdle).
+func (sc *serverConn) alive() bool {
+	if sc.probe.idle() {
+		return true
+	}
+	tc, ok := sc.tc.Conn.(*tls.Conn)
+	return ok && tlsIdle(tc)
 }
 
 // put returns sc, whose last exchange completed cleanly, to shard, or
@@ -303,6 +338,9 @@ func (b *backend) sweep(now time.Time) {
 // close closes the idle connections and makes put close the others.
 func (b *backend) close() {
 	b.closed.Store(true)
+	if b.h2 != nil {
+		b.h2.CloseIdleConnections()
+	}
 	for i := range b.shards {
 		b.drain(&b.shards[i], func(*serverConn) bool { return true })
 	}
