@@ -30,7 +30,7 @@ type benchCase struct {
 var allCases = []benchCase{
 	{id: "plain", title: "HTTP/1.1 plaintext keep-alive (wrk)"},
 	{id: "https", title: "HTTPS keep-alive, TLS 1.3 (wrk)", tls: true},
-	{id: "handshake", title: "Full TLS 1.3 handshakes: a new connection per request (wrk, Connection: close)", tls: true, closeEach: true},
+	{id: "handshake", title: "Full TLS 1.3 handshakes: a new connection per request (the harness's client)", tls: true, closeEach: true},
 	{id: "h2", title: "HTTP/2 over TLS 1.3 (h2load -c 50 -m 10)", tls: true, h2: true},
 }
 

@@ -293,9 +293,14 @@ func (b *bench) facts() []string {
 	}
 	facts := []string{
 		fmt.Sprintf("Machine: %d cores (%s), Linux %s, %s", runtime.NumCPU(), cpu, strings.TrimSpace(first("uname", "-r")), osName),
-		fmt.Sprintf("%s; %s; %s; %s; %s; %s", strings.TrimPrefix(first("go", "version"), "go version "),
-			first("haproxy", "-v"), strings.TrimPrefix(first("nginx", "-v"), "nginx version: "),
-			first("wrk", "-v"), first("h2load", "--version"), first("openssl", "version")),
+		strings.Join([]string{
+			"Go " + word(first("go", "version"), 2),
+			"HAProxy " + word(first("haproxy", "-v"), 2),
+			strings.TrimPrefix(first("nginx", "-v"), "nginx version: "),
+			"wrk " + word(first("wrk", "-v"), 1),
+			"h2load " + word(first("h2load", "--version"), 1),
+			"OpenSSL " + word(first("openssl", "version"), 1),
+		}, ", "),
 	}
 	for _, s := range b.o.l7lbs {
 		what := "the binary " + s.bin
@@ -309,6 +314,14 @@ func (b *bench) facts() []string {
 		facts = append(facts, fmt.Sprintf("%s: %s", s.name, what))
 	}
 	return facts
+}
+
+// word returns the i-th space-separated word of s (from 0), or "?".
+func word(s string, i int) string {
+	if f := strings.Fields(s); i < len(f) {
+		return f[i]
+	}
+	return "?"
 }
 
 // markdown renders the "## HTTP proxy" section.
