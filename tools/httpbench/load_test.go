@@ -188,3 +188,16 @@ func TestHandshakeSummary(t *testing.T) {
 }
 
 func near(a, b float64) bool { return math.Abs(a-b) < 1e-9*math.Max(1, math.Abs(b)) }
+
+func TestParsePerfStat(t *testing.T) {
+	out := "# started on Fri Dec  4 20:30:00 2026\n\n302600,,raw_syscalls:sys_enter,4008499877,100.00,,\n"
+	if n, err := parsePerfStat(out, "raw_syscalls:sys_enter"); err != nil || n != 302600 {
+		t.Errorf("got %d, %v", n, err)
+	}
+	if _, err := parsePerfStat("<not counted>,,raw_syscalls:sys_enter,0,0.00,,\n", "raw_syscalls:sys_enter"); err == nil {
+		t.Error("not counted: want an error")
+	}
+	if _, err := parsePerfStat(out, "cycles"); err == nil {
+		t.Error("another event: want an error")
+	}
+}

@@ -73,6 +73,7 @@ type options struct {
 	loadCore     int
 	markdown     string
 	note         string
+	syscalls     bool
 	root         string
 	l7lbFromTree bool
 }
@@ -169,6 +170,7 @@ func main() {
 	flag.IntVar(&o.proxyCore, "proxy-core", 0, "core of the proxy under test")
 	flag.IntVar(&o.loadCore, "load-core", 1, "core of the load generator and the backend")
 	flag.StringVar(&o.markdown, "md", "BENCHMARKS.md", "file whose \"## HTTP proxy\" section is rewritten (empty: none)")
+	flag.BoolVar(&o.syscalls, "syscalls", false, "count the proxy's system calls per request with perf stat (adds a little cost to every system call, so best a run of its own)")
 	flag.StringVar(&o.note, "note", "", "a sentence added to the section (e.g. how busy the machine was)")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -730,11 +732,12 @@ type measurement struct {
 	cpu, user   float64 // proxy CPU µs per request; NaN without requests
 	busy, other float64 // % of one core: the proxy's, and processes' outside the benchmark
 	loadCPU     float64 // load generator and backend, µs per request (log only)
+	syscalls    float64 // the proxy's system calls per request (-syscalls), else NaN
 }
 
 func (m measurement) String() string {
-	return fmt.Sprintf("%.0f req/s, p50 %.3f ms, p99 %.3f ms, %d errors, %.2f CPU us/req (user %.2f), proxy core %.0f%%, other load %.0f%%, load+backend %.1f us/req",
-		m.rps, m.p50, m.p99, m.errors, m.cpu, m.user, m.busy, m.other, m.loadCPU)
+	return fmt.Sprintf("%.0f req/s, p50 %.3f ms, p99 %.3f ms, %d errors, %.2f CPU us/req (user %.2f), proxy core %.0f%%, other load %.0f%%, load+backend %.1f us/req, %.2f syscalls/req",
+		m.rps, m.p50, m.p99, m.errors, m.cpu, m.user, m.busy, m.other, m.loadCPU, m.syscalls)
 }
 
 // measure makes a warm-up and a measured run against the running proxy.
@@ -743,18 +746,27 @@ func (b *bench) measure(c benchCase, name string, proc *process, port int) (meas
 	if _, err := b.load(c, port, b.o.warmup); err != nil {
 		logf("warning: warm-up of %s: %v", name, err)
 	}
+	var counter *syscallCounter
+	var err error
+	if b.o.syscalls {
+		if counter, err = b.countSyscalls(proc.cmd.Process.Pid); err != nil {
+			return measurement{}, err
+		}
+	}
 	s0, err := b.snapshot(proc.cmd.Process.Pid)
 	if err != nil {
 		return measurement{}, err
 	}
 	r, err := b.load(c, port, b.o.duration)
 	if err != nil {
+		counter.stop()
 		return measurement{}, fmt.Errorf("%s against %s: %v", c.id, name, err)
 	}
 	s1, err := b.snapshot(proc.cmd.Process.Pid)
 	if err != nil {
 		return measurement{}, err
 	}
+	calls := counter.stop()
 	if proc.exited() {
 		logf("warning: %s exited during the run: %s", name, proc.tail())
 	}
@@ -764,12 +776,17 @@ func (b *bench) measure(c benchCase, name string, proc *process, port int) (meas
 		logf("warning: no request completed through %s (%s)", name, c.id)
 		r.errors = max(r.errors, int64(b.o.conns))
 	}
-	return cpuFigures(r, s0, s1), nil
+	m := cpuFigures(r, s0, s1)
+	m.syscalls = math.NaN()
+	if calls >= 0 && r.requests > 0 {
+		m.syscalls = float64(calls) / float64(r.requests)
+	}
+	return m, nil
 }
 
 // cpuFigures turns two snapshots around a run into per-request figures.
 func cpuFigures(r loadResult, s0, s1 snapshot) measurement {
-	m := measurement{loadResult: r}
+	m := measurement{loadResult: r, syscalls: math.NaN()}
 	wall := s1.at.Sub(s0.at).Seconds()
 	ticks := func(d int64) float64 { return float64(d) / clockTicks } // seconds
 	perReq := func(d int64) float64 {

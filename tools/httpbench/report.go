@@ -59,7 +59,6 @@ func (r *results) setTLS(c benchCase, proxy, facts string)       { r.tls[key(c, 
 type row struct {
 	proxy, run string
 	m          measurement
-	missing    string // instead of figures: why there are none
 }
 
 // caseReport is one case's table and ratios.
@@ -106,6 +105,7 @@ func mean(ms []measurement) measurement {
 	out.user = avg(func(m measurement) float64 { return m.user })
 	out.busy = avg(func(m measurement) float64 { return m.busy })
 	out.other = avg(func(m measurement) float64 { return m.other })
+	out.syscalls = avg(func(m measurement) float64 { return m.syscalls })
 	for _, m := range ms {
 		out.errors += m.errors
 		out.requests += m.requests
@@ -226,24 +226,35 @@ func num(v float64, prec int) string {
 	return fmt.Sprintf("%.*f", prec, v)
 }
 
-func (rw row) cells() []string {
-	if rw.missing != "" {
-		return []string{rw.proxy, rw.run, rw.missing, "", "", "", "", "", "", ""}
-	}
+func (rw row) cells(syscalls bool) []string {
 	m := rw.m
-	return []string{rw.proxy, rw.run, num(m.rps, 0), num(m.p50, 3), num(m.p99, 3), fmt.Sprint(m.errors),
+	c := []string{rw.proxy, rw.run, num(m.rps, 0), num(m.p50, 3), num(m.p99, 3), fmt.Sprint(m.errors),
 		num(m.cpu, 2), num(m.user, 2), num(m.busy, 0) + "%", num(m.other, 0) + "%"}
+	if syscalls {
+		c = append(c, num(m.syscalls, 2))
+	}
+	return c
 }
 
-var tableHead = []string{"proxy", "run", "req/s", "p50 ms", "p99 ms", "errors", "CPU µs/req", "of which user", "proxy core", "other load"}
+func tableHead(syscalls bool) []string {
+	h := []string{"proxy", "run", "req/s", "p50 ms", "p99 ms", "errors", "CPU µs/req", "of which user", "proxy core", "other load"}
+	if syscalls {
+		h = append(h, "syscalls/req")
+	}
+	return h
+}
 
 func (rep report) text() string {
 	var b strings.Builder
 	for _, cr := range rep.cases {
 		fmt.Fprintf(&b, "\n== %s\n", cr.c.title)
-		fmt.Fprintf(&b, "%-10s %-4s %8s %8s %8s %7s %11s %13s %11s %11s\n", anys(tableHead)...)
+		format := "%-10s %-4s %8s %8s %8s %7s %11s %13s %11s %11s"
+		if rep.o.syscalls {
+			format += " %13s"
+		}
+		fmt.Fprintf(&b, format+"\n", anys(tableHead(rep.o.syscalls))...)
 		for _, rw := range cr.rows {
-			fmt.Fprintf(&b, "%-10s %-4s %8s %8s %8s %7s %11s %13s %11s %11s\n", anys(rw.cells())...)
+			fmt.Fprintf(&b, format+"\n", anys(rw.cells(rep.o.syscalls))...)
 		}
 		for _, rr := range cr.ratios {
 			fmt.Fprintf(&b, "%-22s CPU/req %s  user %s  p99 %s  req/s %s", rr.label, num(rr.cpu, 2), num(rr.user, 2), num(rr.p99, 2), num(rr.rps, 2))
@@ -350,6 +361,10 @@ func (rep report) markdown(facts []string) string {
 	p("processes outside the benchmark (100%% = one core). A run with other load above %.0f%% is", o.noisyPct)
 	p("measured again (up to %d times), keeping the quietest. Errors are non-2xx/3xx answers,", o.retries)
 	p("socket errors and failed streams (avg rows: the total).")
+	if o.syscalls {
+		p("syscalls/req: the proxy's system calls (every process and thread) over the measured")
+		p("run, counted by `perf stat -e raw_syscalls:sys_enter`, divided by the requests.")
+	}
 	p("")
 	p("TLS: a self-signed ECDSA P-256 certificate generated at start, TLS 1.3 only, h2 and")
 	p("http/1.1 by ALPN, TLS_AES_128_GCM_SHA256 on all three (the suite Go's server chooses;")
@@ -380,10 +395,11 @@ func (rep report) markdown(facts []string) string {
 		p("### %s", cr.c.title)
 		p("")
 		if len(cr.rows) > 0 {
-			p("| %s |", strings.Join(tableHead, " | "))
-			p("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|")
+			head := tableHead(o.syscalls)
+			p("| %s |", strings.Join(head, " | "))
+			p("|---|---|%s", strings.Repeat("--:|", len(head)-2))
 			for _, rw := range cr.rows {
-				cells := rw.cells()
+				cells := rw.cells(o.syscalls)
 				if rw.run == "avg" {
 					cells[0], cells[1] = "**"+cells[0]+"**", "**avg**"
 				}
