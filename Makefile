@@ -43,12 +43,15 @@ bench: build
 	$(GO) run ./tools/nodebench -bin $(BIN) -n 1000000
 	$(GO) run ./tools/balancesim
 
-# l7lb serve against HAProxy and nginx on real HTTP (wrk, pinned cores);
-# installs wrk, haproxy and nginx with apt when missing and rewrites the
-# "HTTP proxy" section of BENCHMARKS.md. About 3 minutes on a quiet machine;
-# noisy runs are measured again, within a bound of about 12 minutes.
+# l7lb serve beside HAProxy and nginx on real HTTP/1.1, HTTPS, full TLS
+# handshakes and HTTP/2 (wrk, h2load, pinned cores); installs what is
+# missing of wrk, nghttp2-client, haproxy and nginx with apt and rewrites the
+# "HTTP proxy" section of BENCHMARKS.md. About 8 minutes on a quiet machine;
+# noisy runs are measured again, within a bound of about 20 minutes.
+# L7LB_BIN=path measures that binary instead of building the working tree;
+# BENCH_HTTP_FLAGS passes more flags (go run ./tools/httpbench -h).
 bench-http:
-	bash bench/http.sh
+	$(GO) run ./tools/httpbench $(if $(L7LB_BIN),-l7lb l7lb=$(L7LB_BIN)) $(BENCH_HTTP_FLAGS)
 
 # Three demo backends behind the proxy; prints curl commands to try.
 demo: build

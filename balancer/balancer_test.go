@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -385,6 +386,46 @@ func BenchmarkPick(b *testing.B) {
 				p.Pick(allUp, bb.key)
 			}
 		})
+	}
+}
+
+// TestConcurrentRoundRobinSkipsDown: concurrent picks over a pool with a
+// server down still take the servers that are up in strict turn, as one
+// pick after another would: a counter advanced blindly (an atomic add)
+// would hand the down server's turns to the next one and pick it twice as
+// often.
+func TestConcurrentRoundRobinSkipsDown(t *testing.T) {
+	const goroutines, picks = 8, 3000
+	p := NewPool(RoundRobin, servers(1, 1, 1))
+	counts := make([]atomic.Int64, 13)
+	var wg sync.WaitGroup
+	for range goroutines {
+		wg.Go(func() {
+			for range picks {
+				i, ok := p.Pick(down(11), "")
+				if !ok {
+					t.Error("no server picked")
+					return
+				}
+				counts[i].Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if a, b, c := counts[10].Load(), counts[11].Load(), counts[12].Load(); a != goroutines*picks/2 || b != 0 || c != a {
+		t.Errorf("s1 %d, s2 (down) %d, s3 %d picks; want %d, 0, %d", a, b, c, goroutines*picks/2, goroutines*picks/2)
+	}
+}
+
+// BenchmarkPickMeasured is a round robin pick as the proxy makes it: a
+// measured pool, the request claimed on the server and then ended.
+func BenchmarkPickMeasured(b *testing.B) {
+	p := NewPoolOptions(RoundRobin, servers(1, 1), measured(Options{}))
+	l := newFakeLoad()
+	b.ReportAllocs()
+	for b.Loop() {
+		i, _ := p.Pick(l, "")
+		l.active[i]--
 	}
 }
 
