@@ -35,6 +35,9 @@ type File struct {
 	TrustedProxies []netip.Prefix
 	// Via adds "Via: 1.1 l7lb" to forwarded requests and responses.
 	Via bool
+
+	// Fleet is where the shared keys come from (etcd); nil outside a fleet.
+	Fleet *Fleet
 }
 
 // Server is a backend: its id and where it listens.
@@ -141,6 +144,8 @@ func DecodeFile(v *Value, serve bool) (*File, error) {
 			if d.want(key, val, Bool) {
 				f.Via = val.Bool
 			}
+		case "fleet":
+			f.Fleet = d.fleet(key, val)
 		default:
 			d.fail(key, val, "unknown field")
 		}
@@ -154,7 +159,9 @@ func DecodeFile(v *Value, serve bool) (*File, error) {
 	d.decodeListeners(v, f, serve)
 	if v.Kind == Map {
 		sticky = v.Get("sticky")
-		if serve {
+		if f.Fleet != nil {
+			d.checkFleetFile(v)
+		} else if serve {
 			if v.Get("servers") == nil {
 				d.fail("servers", v, "missing")
 			}
