@@ -79,7 +79,7 @@ error.`,
 
 // The list refers to help, which refers to root: set it at init.
 func init() {
-	root.subcommands = []*command{serveCommand, checkCommand, explainCommand, demoCommand, versionCommand, helpCommand}
+	root.subcommands = []*command{serveCommand, checkCommand, explainCommand, fleetCommand, demoCommand, versionCommand, helpCommand}
 }
 
 // Main runs the command args names and returns the process's exit status.

@@ -14,6 +14,7 @@ import (
 
 	"l7lb/buildinfo"
 	"l7lb/config"
+	"l7lb/fleet"
 	"l7lb/instance"
 	"l7lb/upgrade"
 )
@@ -66,13 +67,33 @@ func serve(file string, accessLog, watch bool, pidFile string, stdin io.Reader, 
 	if accessLog {
 		logw = stdout
 	}
-	in, err := instance.Start(instance.Options{Config: file, Stdin: stdin, AccessLog: logw, Stderr: stderr,
-		Env: instance.ProcessEnv(), Inherited: inherited})
+	o := instance.Options{Config: file, Stdin: stdin, AccessLog: logw, Stderr: stderr,
+		Env: instance.ProcessEnv(), Inherited: inherited}
+	var agent *fleet.Agent
+	if file != "-" {
+		f, _, err := config.ReadFile(file, true)
+		if err == nil && f.Fleet != nil {
+			logf := func(format string, args ...any) { fmt.Fprintf(stderr, "l7lb: "+format+"\n", args...) }
+			var st *fleet.Start
+			agent, st, err = fleet.New(fleet.Options{Fleet: f.Fleet, Version: buildinfo.Get().Version, Logf: logf})
+			if err != nil {
+				fmt.Fprintln(stderr, "l7lb:", err)
+				return exitFailed
+			}
+			defer agent.Close()
+			o.Shared = &st.Shared
+			o.Env.StickySecret, o.Env.Random = st.Secret, false
+		}
+	}
+	in, err := instance.Start(o)
 	if err != nil {
 		return startError(err, stderr)
 	}
 	fmt.Fprintf(stderr, "l7lb: configuration revision %s\n", in.Revision())
 	fmt.Fprintf(stderr, "l7lb: serving on %s\n", strings.Join(in.Addrs(), ", "))
+	if agent != nil {
+		agent.Run(fleetInstance{in}, strings.Join(in.Addrs(), ","))
+	}
 	if err := in.Run(instance.RunOptions{Watch: watch, PIDFile: pidFile, Signals: sigs}); err != nil {
 		fmt.Fprintln(stderr, "l7lb:", err)
 		return exitFailed
@@ -180,7 +201,16 @@ func compile(name string, data []byte) (*instance.Compiled, error) {
 	if name != stdinName {
 		dir = dirOf(name)
 	}
-	return instance.Compile(dir, name, data, instance.Env{NodeID: "l7lb", AdminToken: os.Getenv("L7LB_ADMIN_TOKEN")})
+	return instance.Compile(dir, name, data, checkEnv())
+}
+
+// compileFleet is compile for a fleet instance's file and shared document.
+func compileFleet(dir string, local []byte, shared config.Document) (*instance.Compiled, error) {
+	return instance.CompileFleet(dir, "<local>", local, shared, checkEnv())
+}
+
+func checkEnv() instance.Env {
+	return instance.Env{NodeID: "l7lb", AdminToken: os.Getenv("L7LB_ADMIN_TOKEN")}
 }
 
 // load reads a configuration (from stdin when name is "-") and compiles it.
@@ -191,3 +221,13 @@ func load(name string, stdin io.Reader) (*instance.Compiled, error) {
 	}
 	return compile(name, data)
 }
+
+// fleetInstance is an instance as the fleet agent drives it.
+type fleetInstance struct{ *instance.Instance }
+
+func (f fleetInstance) ApplyShared(d config.Document) error {
+	_, err := f.Instance.ApplyShared(d)
+	return err
+}
+
+func (f fleetInstance) Hash() string { return f.Revision().Hash }
