@@ -92,7 +92,7 @@ func serve(file string, accessLog, watch bool, pidFile string, stdin io.Reader, 
 	fmt.Fprintf(stderr, "l7lb: configuration revision %s\n", in.Revision())
 	fmt.Fprintf(stderr, "l7lb: serving on %s\n", strings.Join(in.Addrs(), ", "))
 	if agent != nil {
-		agent.Run(fleetInstance{in}, strings.Join(in.Addrs(), ","))
+		agent.Run(in, strings.Join(in.Addrs(), ","))
 	}
 	if err := in.Run(instance.RunOptions{Watch: watch, PIDFile: pidFile, Signals: sigs}); err != nil {
 		fmt.Fprintln(stderr, "l7lb:", err)
@@ -221,13 +221,3 @@ func load(name string, stdin io.Reader) (*instance.Compiled, error) {
 	}
 	return compile(name, data)
 }
-
-// fleetInstance is an instance as the fleet agent drives it.
-type fleetInstance struct{ *instance.Instance }
-
-func (f fleetInstance) ApplyShared(d config.Document) error {
-	_, err := f.Instance.ApplyShared(d)
-	return err
-}
-
-func (f fleetInstance) Hash() string { return f.Revision().Hash }

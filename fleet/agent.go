@@ -440,4 +440,3 @@ func (a *Agent) publish(ctx context.Context, lease clientv3.LeaseID) {
 		a.published = string(b)
 	}
 }
-

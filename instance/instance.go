@@ -211,23 +211,25 @@ func (in *Instance) Reload() (*admin.Outcome, error) {
 // with the configuration file's local keys, through the same path as a
 // reload: a configuration that does not compile or apply is rejected
 // (logged, counted, returned) and the last good one stays.
-func (in *Instance) ApplyShared(shared config.Document) (*admin.Outcome, error) {
+func (in *Instance) ApplyShared(shared config.Document) error {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if in.shared == nil {
-		return nil, errors.New("not an instance of a fleet")
+		return errors.New("not an instance of a fleet")
 	}
 	c, err := in.o.read(&shared)
 	if err != nil {
 		in.reject(err)
-		return nil, err
+		return err
 	}
-	out, err := in.apply(c, true)
-	if err == nil {
+	if _, err = in.apply(c, true); err == nil {
 		in.shared = &shared
 	}
-	return out, err
+	return err
 }
+
+// Hash returns the running configuration's content hash.
+func (in *Instance) Hash() string { return in.Revision().Hash }
 
 // OwnDown returns the servers this instance's own health checks (passive
 // and active) hold down: what it tells the fleet.
