@@ -70,22 +70,31 @@ func serve(file string, accessLog, watch bool, pidFile string, stdin io.Reader, 
 	o := instance.Options{Config: file, Stdin: stdin, AccessLog: logw, Stderr: stderr,
 		Env: instance.ProcessEnv(), Inherited: inherited}
 	var agent *fleet.Agent
+	var start *fleet.Start
 	if file != "-" {
 		f, _, err := config.ReadFile(file, true)
 		if err == nil && f.Fleet != nil {
 			logf := func(format string, args ...any) { fmt.Fprintf(stderr, "l7lb: "+format+"\n", args...) }
-			var st *fleet.Start
-			agent, st, err = fleet.New(fleet.Options{Fleet: f.Fleet, Version: buildinfo.Get().Version, Logf: logf})
+			agent, start, err = fleet.New(fleet.Options{Fleet: f.Fleet, Version: buildinfo.Get().Version, Logf: logf})
 			if err != nil {
 				fmt.Fprintln(stderr, "l7lb:", err)
 				return exitFailed
 			}
 			defer agent.Close()
-			o.Shared = &st.Shared
-			o.Env.StickySecret, o.Env.Random = st.Secret, false
+			o.Shared = &start.Shared
+			o.Env.StickySecret, o.Env.Random = start.Secret, false
 		}
 	}
 	in, err := instance.Start(o)
+	var loc *config.Located
+	if err != nil && agent != nil && !start.FromCache && errors.As(err, &loc) {
+		// etcd's shared configuration does not apply here: the last
+		// good one, from the cache, if there is one.
+		if st, ferr := agent.Fallback(err); ferr == nil {
+			o.Shared = &st.Shared
+			in, err = instance.Start(o)
+		}
+	}
 	if err != nil {
 		return startError(err, stderr)
 	}

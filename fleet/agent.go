@@ -99,6 +99,28 @@ func New(o Options) (*Agent, *Start, error) {
 
 var errNoConfig = errors.New("no shared configuration")
 
+// Fallback is for an instance that could not start with the shared
+// configuration read from etcd (err): it returns the cache's, the last
+// good one, when it is of an earlier revision of the same cluster, and
+// reports err as the failure to apply etcd's revision. The sticky secret
+// stays etcd's.
+func (a *Agent) Fallback(err error) (*Start, error) {
+	c, cerr := a.loadCache()
+	if cerr != nil {
+		return nil, cerr
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if c.Cluster != a.cluster || c.Revision >= a.attempted {
+		return nil, errors.New("the cache is not of an earlier revision of this etcd cluster")
+	}
+	a.applied, a.applyErr = c.Revision, err
+	a.o.Logf("fleet: shared configuration revision %d not applied, serving the cached revision %d from %s: %v", a.attempted, c.Revision, a.o.Fleet.Cache, err)
+	st := a.cacheStart(c)
+	st.Secret = a.secret
+	return st, nil
+}
+
 // readAll reads the prefix at one revision for the start.
 func (a *Agent) readAll(ctx context.Context) (*Start, error) {
 	secret, err := ensureSecret(ctx, a.client, a.o.Fleet.Prefix)
@@ -141,6 +163,15 @@ type cache struct {
 }
 
 func (a *Agent) readCache() (*Start, error) {
+	c, err := a.loadCache()
+	if err != nil {
+		return nil, err
+	}
+	a.applied, a.attempted, a.cluster, a.secret = c.Revision, c.Revision, c.Cluster, []byte(c.Secret)
+	return a.cacheStart(c), nil
+}
+
+func (a *Agent) loadCache() (*cache, error) {
 	if a.o.Fleet.Cache == "" {
 		return nil, errors.New("no fleet.cache")
 	}
@@ -155,9 +186,12 @@ func (a *Agent) readCache() (*Start, error) {
 	if c.Prefix != a.o.Fleet.Prefix {
 		return nil, fmt.Errorf("it holds prefix %s, not %s", c.Prefix, a.o.Fleet.Prefix)
 	}
-	a.applied, a.attempted, a.cluster, a.secret = c.Revision, c.Revision, c.Cluster, []byte(c.Secret)
+	return &c, nil
+}
+
+func (a *Agent) cacheStart(c *cache) *Start {
 	doc := config.Document{Name: fmt.Sprintf("%s (cache of etcd:%s%s@%d)", a.o.Fleet.Cache, c.Prefix, keyConfig, c.Revision), Data: []byte(c.Config)}
-	return &Start{Shared: doc, Secret: []byte(c.Secret), FromCache: true}, nil
+	return &Start{Shared: doc, Secret: []byte(c.Secret), FromCache: true}
 }
 
 // writeCache writes the cache file atomically, readable by its owner only

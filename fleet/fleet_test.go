@@ -79,7 +79,14 @@ func tryStartLB(t *testing.T, dir, name string, endpoints []string) (*lb, error)
 		return nil, err
 	}
 	env := instance.Env{NodeID: name, StickySecret: st.Secret}
-	in, err := instance.Start(instance.Options{Config: l.file, Stderr: l.log, Env: env, Shared: &st.Shared})
+	o := instance.Options{Config: l.file, Stderr: l.log, Env: env, Shared: &st.Shared}
+	in, err := instance.Start(o)
+	if err != nil && !st.FromCache { // as serve does
+		if fb, ferr := agent.Fallback(err); ferr == nil {
+			o.Shared = &fb.Shared
+			in, err = instance.Start(o)
+		}
+	}
 	if err != nil {
 		agent.Close()
 		return nil, err
@@ -168,6 +175,7 @@ func TestFleet(t *testing.T) {
 	cluster := etcdtest.Start(t, 3)
 	eps := cluster.Endpoints()
 	dir := t.TempDir()
+	root := t // instances restarted in a subtest live until the test ends
 	a, b := backend(t, "a"), backend(t, "b")
 	etcdFlags := []string{"--etcd", strings.Join(eps, ","), "--prefix", prefix}
 	sharedA := fmt.Sprintf("servers: {a: %s, b: %s}\nroutes:\n  - path: /x\n    servers: [a]\nsticky: {mode: off}\n", a, b)
@@ -342,6 +350,21 @@ func TestFleet(t *testing.T) {
 		if code != 1 || !strings.Contains(out, "failed to apply: lb-1 lb-2 lb-3") || !strings.Contains(out, "ghost") {
 			t.Errorf("status: exit %d\n%s", code, out)
 		}
+		// Restarted now, an instance starts from its cache, the last
+		// good configuration, and says why.
+		lbs[0].stop()
+		l, err := tryStartLB(root, dir, "lb-1", eps)
+		if err != nil {
+			t.Fatalf("restart with a bad configuration in etcd: %v", err)
+		}
+		lbs[0] = l
+		if got := l.get(t, "/x"); got != "b" || l.agent.Applied() != good || !strings.Contains(l.log.String(), "ghost") {
+			t.Errorf("restarted: /x to %s, revision %d (want %d), log:\n%s", got, l.agent.Applied(), good, l.log.String())
+		}
+		waitFor(t, "the restarted instance reports the error", func() bool {
+			out, _, _ := run(append([]string{"fleet", "status"}, etcdFlags...)...)
+			return strings.Contains(out, "failed to apply: lb-1 lb-2 lb-3")
+		})
 		applied(push(sharedB))
 		var out2 string
 		waitFor(t, "status clean after a good push", func() bool {
@@ -393,7 +416,7 @@ func TestFleet(t *testing.T) {
 			}
 		}
 		lbs[2].stop()
-		l3, err := tryStartLB(t, dir, "lb-3", eps)
+		l3, err := tryStartLB(root, dir, "lb-3", eps)
 		if err != nil {
 			t.Fatalf("restart from the cache: %v", err)
 		}
