@@ -49,9 +49,10 @@ type Agent struct {
 	attempted int64 // the latest revision tried, applied or not
 	cluster   uint64
 	applyErr  error
-	states    map[string]ServerState // the fleet-wide states applied
-	fleetDown map[string]bool        // the majority verdicts given
-	kvs       map[string]*mvccpb.KeyValue
+	states    map[string]ServerState      // the fleet-wide states applied
+	fleetDown map[string]bool             // the majority verdicts given
+	kvs       map[string]*mvccpb.KeyValue // the prefix as read, by key under it
+	members   map[string]Member           // the records of kvs, parsed
 	secret    []byte
 	published string // the member record last written
 	rev       int64  // the store's revision read so far
@@ -142,8 +143,11 @@ func (a *Agent) readAll(ctx context.Context) (*Start, error) {
 
 func (a *Agent) snapshot(resp *clientv3.GetResponse) {
 	a.kvs = make(map[string]*mvccpb.KeyValue, len(resp.Kvs))
+	a.members = map[string]Member{}
 	for _, kv := range resp.Kvs {
-		a.kvs[strings.TrimPrefix(string(kv.Key), a.o.Fleet.Prefix)] = kv
+		key := strings.TrimPrefix(string(kv.Key), a.o.Fleet.Prefix)
+		a.kvs[key] = kv
+		a.member(key, false)
 	}
 	a.cluster, a.rev = resp.Header.ClusterId, resp.Header.Revision
 }
@@ -309,6 +313,11 @@ func (a *Agent) session(ctx context.Context, first bool) error {
 			if err := w.Err(); err != nil {
 				return fmt.Errorf("watch: %v", err)
 			}
+			// The configuration and the states are acted on at once;
+			// the members' records, which every record written
+			// changes for every agent (N² events in a fleet of N),
+			// at the next tick.
+			var configChanged, statesChanged bool
 			for _, ev := range w.Events {
 				key := strings.TrimPrefix(string(ev.Kv.Key), a.o.Fleet.Prefix)
 				if ev.Type == clientv3.EventTypeDelete {
@@ -316,9 +325,18 @@ func (a *Agent) session(ctx context.Context, first bool) error {
 				} else {
 					a.kvs[key] = ev.Kv
 				}
+				a.member(key, ev.Type == clientv3.EventTypeDelete)
+				configChanged = configChanged || key == keyConfig
+				statesChanged = statesChanged || strings.HasPrefix(key, keyServers)
 			}
 			a.rev = max(a.rev, w.Header.Revision)
-			a.reconcile(ctx, s.Lease())
+			if configChanged {
+				a.applyConfig()
+				a.publish(ctx, s.Lease())
+			}
+			if statesChanged || configChanged {
+				a.applyStates()
+			}
 		}
 	}
 }
@@ -327,6 +345,29 @@ func (a *Agent) session(ctx context.Context, first bool) error {
 // shared configuration, the fleet-wide server states, the majority
 // verdicts; then publishes the member record when it changed.
 func (a *Agent) reconcile(ctx context.Context, lease clientv3.LeaseID) {
+	a.applyConfig()
+	a.applyStates()
+	a.applyMajority()
+	a.publish(ctx, lease)
+}
+
+// member keeps the parsed record of the member at key, when key is one.
+func (a *Agent) member(key string, deleted bool) {
+	name, ok := strings.CutPrefix(key, keyMembers)
+	if !ok {
+		return
+	}
+	var m Member
+	if deleted || json.Unmarshal(a.kvs[key].Value, &m) != nil {
+		delete(a.members, name)
+		return
+	}
+	a.members[name] = m
+}
+
+// applyConfig applies the shared configuration when it is newer than the
+// one last tried.
+func (a *Agent) applyConfig() {
 	if kv := a.kvs[keyConfig]; kv != nil {
 		a.mu.Lock()
 		newer := kv.ModRevision > a.attempted
@@ -351,9 +392,6 @@ func (a *Agent) reconcile(ctx context.Context, lease clientv3.LeaseID) {
 			}
 		}
 	}
-	a.applyStates()
-	a.applyMajority()
-	a.publish(ctx, lease)
 }
 
 // applyStates applies the fleet-wide server states through the engine's
@@ -406,13 +444,8 @@ func (a *Agent) applyMajority() {
 			downs[s]++
 		}
 	}
-	for key, kv := range a.kvs {
-		name, ok := strings.CutPrefix(key, keyMembers)
-		if !ok || name == a.o.Fleet.Name {
-			continue
-		}
-		var m Member
-		if json.Unmarshal(kv.Value, &m) != nil {
+	for name, m := range a.members {
+		if name == a.o.Fleet.Name {
 			continue
 		}
 		live++
