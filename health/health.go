@@ -15,8 +15,9 @@ import (
 // Mark records that a server is down (true) or up (false).
 type Mark func(server string, down bool)
 
-// Verdicts combines the passive and the active verdicts on each server: a
-// server is down while either holds it down, so that the end of a passive
+// Verdicts combines the passive and the active verdicts on each server,
+// and a fleet's majority verdict (package fleet): a server is down while
+// any holds it down, so that the end of a passive
 // cooldown cannot bring back a server its probes still find failing. It
 // marks only changes of the combined verdict.
 type Verdicts struct {

@@ -4,6 +4,7 @@
 package etcdtest
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -13,6 +14,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 
 	"l7lb/testbin"
 )
@@ -65,6 +69,34 @@ func (c *Cluster) Endpoints() []string {
 		out[i] = m.ClientURL
 	}
 	return out
+}
+
+// Leader returns the member that leads the cluster now (bounded wait for
+// an election).
+func (c *Cluster) Leader() *Member {
+	c.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, m := range c.Members {
+			if m.cmd == nil {
+				continue
+			}
+			cl, err := clientv3.New(clientv3.Config{Endpoints: []string{m.ClientURL}, DialTimeout: time.Second, Logger: zap.NewNop()})
+			if err != nil {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			st, err := cl.Status(ctx, m.ClientURL)
+			cancel()
+			cl.Close()
+			if err == nil && st.Leader != 0 && st.Leader == st.Header.MemberId {
+				return m
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	c.t.Fatal("etcdtest: no leader")
+	return nil
 }
 
 // StopAll stops every member still running.
