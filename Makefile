@@ -6,7 +6,7 @@ BIN      := ./l7lb
 # busy (golang/go#75804, fixed in Go 1.27), a false failure CI cannot have.
 FUZZTIME ?= 100000x
 
-.PHONY: build run test check fuzz bins bench bench-http demo clean
+.PHONY: build run test check fuzz bins bench bench-http demo fleet-demo clean
 
 # -buildvcs=auto: this kind of machine sets GOFLAGS=-buildvcs=false, which
 # would leave `l7lb version` without the git revision of a checkout.
@@ -56,6 +56,11 @@ bench-http:
 # Three demo backends behind the proxy; prints curl commands to try.
 demo: build
 	$(BIN) demo
+
+# Three etcd members, two backends and three instances of one fleet on
+# loopback (docs/fleet.md); Ctrl-C stops them all.
+fleet-demo: build bins
+	bash scripts/fleet-demo.sh
 
 clean:
 	rm -f $(BIN)

@@ -79,7 +79,7 @@ error.`,
 
 // The list refers to help, which refers to root: set it at init.
 func init() {
-	root.subcommands = []*command{serveCommand, checkCommand, explainCommand, demoCommand, versionCommand, helpCommand}
+	root.subcommands = []*command{serveCommand, checkCommand, explainCommand, fleetCommand, demoCommand, versionCommand, helpCommand}
 }
 
 // Main runs the command args names and returns the process's exit status.
@@ -259,7 +259,7 @@ func (cmd *command) usage(w io.Writer, path string, fs *flag.FlagSet) {
 		writeColumns(w, rows)
 	}
 	if len(cmd.subcommands) > 0 {
-		fmt.Fprintf(w, "\n`%s help COMMAND` or `%s COMMAND --help` prints a command's usage and flags.\n", path, path)
+		fmt.Fprintf(w, "\n`l7lb help %sCOMMAND` or `%s COMMAND --help` prints a command's usage and flags.\n", strings.TrimPrefix(path+" ", "l7lb "), path)
 	}
 }
 
@@ -324,22 +324,26 @@ func writeColumns(w io.Writer, rows [][2]string) {
 var helpCommand = &command{
 	name:    "help",
 	summary: "print a command's usage, flags and defaults",
-	doc:     "Print the usage of COMMAND with every flag and its default; without COMMAND, l7lb's.",
-	args:    []string{"[COMMAND]"},
+	doc:     "Print the usage of COMMAND (or of its SUBCOMMAND, as in `l7lb help fleet push`) with every flag and its default; without COMMAND, l7lb's.",
+	args:    []string{"[COMMAND]", "[SUBCOMMAND]"},
 	setup:   func(*flag.FlagSet) func(*call) int { return help },
 }
 
 func help(c *call) int {
 	cmd, path := root, root.name
-	if len(c.args) == 1 {
-		if cmd = root.subcommand(c.args[0]); cmd == nil {
-			// The list of commands is what helps here: root's usage.
-			fs, _ := root.flags()
-			fmt.Fprintf(c.stderr, "%s: unknown command %q\n", c.path, c.args[0])
-			root.usage(c.stderr, root.name, fs)
+	for i, name := range c.args {
+		if len(cmd.subcommands) == 0 {
+			return c.usageError(fmt.Sprintf("unexpected argument %q", c.args[i]))
+		}
+		sub := cmd.subcommand(name)
+		if sub == nil {
+			// The list of commands is what helps here: the parent's usage.
+			fs, _ := cmd.flags()
+			fmt.Fprintf(c.stderr, "%s: unknown command %q\n", c.path, name)
+			cmd.usage(c.stderr, path, fs)
 			return exitConfig
 		}
-		path += " " + cmd.name
+		cmd, path = sub, path+" "+sub.name
 	}
 	fs, _ := cmd.flags()
 	cmd.usage(c.stdout, path, fs)

@@ -14,6 +14,7 @@ import (
 
 	"l7lb/buildinfo"
 	"l7lb/config"
+	"l7lb/fleet"
 	"l7lb/instance"
 	"l7lb/metrics"
 	"l7lb/upgrade"
@@ -71,13 +72,42 @@ func serve(file string, accessLog, watch bool, pidFile string, stdin io.Reader, 
 		logw = stdout
 	}
 	m := metrics.New()
-	in, err := instance.Start(instance.Options{Config: file, Stdin: stdin, AccessLog: logw, Stderr: stderr,
-		Metrics: m, Observer: m, Env: instance.ProcessEnv(), Inherited: inherited})
+	o := instance.Options{Config: file, Stdin: stdin, AccessLog: logw, Stderr: stderr,
+		Metrics: m, Observer: m, Env: instance.ProcessEnv(), Inherited: inherited}
+	var agent *fleet.Agent
+	var start *fleet.Start
+	if file != "-" {
+		f, _, err := config.ReadFile(file, true)
+		if err == nil && f.Fleet != nil {
+			logf := func(format string, args ...any) { fmt.Fprintf(stderr, "l7lb: "+format+"\n", args...) }
+			agent, start, err = fleet.New(fleet.Options{Fleet: f.Fleet, Version: buildinfo.Get().Version, Logf: logf})
+			if err != nil {
+				fmt.Fprintln(stderr, "l7lb:", err)
+				return exitFailed
+			}
+			defer agent.Close()
+			o.Shared = &start.Shared
+			o.Env.StickySecret, o.Env.Random = start.Secret, false
+		}
+	}
+	in, err := instance.Start(o)
+	var loc *config.Located
+	if err != nil && agent != nil && !start.FromCache && errors.As(err, &loc) {
+		// etcd's shared configuration does not apply here: the last
+		// good one, from the cache, if there is one.
+		if st, ferr := agent.Fallback(err); ferr == nil {
+			o.Shared = &st.Shared
+			in, err = instance.Start(o)
+		}
+	}
 	if err != nil {
 		return startError(err, stderr)
 	}
 	fmt.Fprintf(stderr, "l7lb: configuration revision %s\n", in.Revision())
 	fmt.Fprintf(stderr, "l7lb: serving on %s\n", strings.Join(in.Addrs(), ", "))
+	if agent != nil {
+		agent.Run(in, strings.Join(in.Addrs(), ","))
+	}
 	if err := in.Run(instance.RunOptions{Watch: watch, PIDFile: pidFile, Signals: sigs}); err != nil {
 		fmt.Fprintln(stderr, "l7lb:", err)
 		return exitFailed
@@ -185,7 +215,16 @@ func compile(name string, data []byte) (*instance.Compiled, error) {
 	if name != stdinName {
 		dir = dirOf(name)
 	}
-	return instance.Compile(dir, name, data, instance.Env{NodeID: "l7lb", AdminToken: os.Getenv("L7LB_ADMIN_TOKEN")})
+	return instance.Compile(dir, name, data, checkEnv())
+}
+
+// compileFleet is compile for a fleet instance's file and shared document.
+func compileFleet(dir string, local []byte, shared config.Document) (*instance.Compiled, error) {
+	return instance.CompileFleet(dir, "<local>", local, shared, checkEnv())
+}
+
+func checkEnv() instance.Env {
+	return instance.Env{NodeID: "l7lb", AdminToken: os.Getenv("L7LB_ADMIN_TOKEN")}
 }
 
 // load reads a configuration (from stdin when name is "-") and compiles it.

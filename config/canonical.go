@@ -77,6 +77,11 @@ func (f *File) Canonical() map[string]any {
 	}
 	m["trusted_proxies"] = trusted
 	m["slow_start"] = f.SlowStart.String()
+	if f.Fleet != nil {
+		// With the shared keys the fleet gave: the effective
+		// configuration, whose hash changes with each push.
+		m["fleet"] = f.Fleet.canonical()
+	}
 	if o := f.Outliers; o != nil {
 		m["outliers"] = map[string]any{
 			"consecutive_5xx":             o.Consecutive5xx,

@@ -134,6 +134,9 @@ type FieldError struct {
 	Path string // e.g. "routes[1].rewrite.regex.pattern"; "" for the document itself
 	Line int    // 1-based source line, 0 when unknown
 	Msg  string
+	// File names the document of a fleet instance's configuration the
+	// field is in when its path does not tell (see LoadFleet); "" else.
+	File string
 }
 
 func (e *FieldError) Error() string {

@@ -16,6 +16,9 @@ import (
 type Source struct {
 	Name string
 	Root *Value
+	// Shared is the fleet's shared document, whose keys (SharedKeys) it
+	// locates; nil outside a fleet.
+	Shared *Source
 }
 
 // ReadFile reads a configuration file, YAML or JSON; with serve, for the
@@ -96,14 +99,42 @@ func (s *Source) Locate(err error) error {
 	}
 	out := make([]Problem, len(es))
 	for i, e := range es {
+		in := s.of(e)
 		line := e.Line
 		if line == 0 {
-			line = s.Root.lineOf(e.Path)
+			line = in.Root.lineOf(e.Path)
 		}
 		out[i] = Problem{Field: e.Path, Line: line, Msg: escapeControls(e.Msg)}
+		if in != s {
+			out[i].File = in.Name
+		}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Line < out[j].Line })
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].File != out[j].File {
+			return out[i].File < out[j].File
+		}
+		return out[i].Line < out[j].Line
+	})
 	return &Located{Name: s.Name, Problems: out}
+}
+
+// of returns the document e is in: the shared one for a shared key.
+func (s *Source) of(e *FieldError) *Source {
+	if s.Shared == nil {
+		return s
+	}
+	if e.File != "" {
+		if e.File == s.Shared.Name {
+			return s.Shared
+		}
+		return s
+	}
+	top, _, _ := strings.Cut(e.Path, ".")
+	top, _, _ = strings.Cut(top, "[")
+	if IsShared(top) {
+		return s.Shared
+	}
+	return s
 }
 
 // Located is every problem of a configuration file, each with its line.
@@ -117,6 +148,7 @@ type Problem struct {
 	Field string // the field path; "" for the document itself
 	Line  int    // 0 when unknown
 	Msg   string
+	File  string // the document, when not the Located's (a fleet's shared one)
 }
 
 // Error writes one problem a line: `FILE:LINE: field: message`.
@@ -127,10 +159,14 @@ func (l *Located) Error() string {
 		if p.Field != "" {
 			text = escapeControls(p.Field) + ": " + text
 		}
+		name := l.Name
+		if p.File != "" {
+			name = p.File
+		}
 		if p.Line > 0 {
-			lines[i] = fmt.Sprintf("%s:%d: %s", l.Name, p.Line, text)
+			lines[i] = fmt.Sprintf("%s:%d: %s", name, p.Line, text)
 		} else {
-			lines[i] = fmt.Sprintf("%s: %s", l.Name, text)
+			lines[i] = fmt.Sprintf("%s: %s", name, text)
 		}
 	}
 	return strings.Join(lines, "\n")

@@ -406,6 +406,9 @@ func clash(a, b, other string) string {
 // access log absolute, relative to dir (the configuration file's
 // directory), so that they do not depend on where l7lb was started.
 func (f *File) resolvePaths(dir string) {
+	if f.Fleet != nil {
+		f.Fleet.resolve(dir)
+	}
 	abs := func(p *string) {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)

@@ -38,6 +38,9 @@ type File struct {
 
 	AccessLog *AccessLog // nil: off
 	Tracing   *Tracing   // nil: off
+
+	// Fleet is where the shared keys come from (etcd); nil outside a fleet.
+	Fleet *Fleet
 }
 
 // Server is a backend: its id, where it listens and what it speaks.
@@ -171,6 +174,8 @@ func DecodeFile(v *Value, serve bool) (*File, error) {
 			f.AccessLog = d.accessLog(key, val)
 		case "tracing":
 			f.Tracing = d.tracing(key, val)
+		case "fleet":
+			f.Fleet = d.fleet(key, val)
 		default:
 			d.fail(key, val, "unknown field")
 		}
@@ -184,7 +189,9 @@ func DecodeFile(v *Value, serve bool) (*File, error) {
 	d.decodeListeners(v, f, serve)
 	if v.Kind == Map {
 		sticky = v.Get("sticky")
-		if serve {
+		if f.Fleet != nil {
+			d.checkFleetFile(v)
+		} else if serve {
 			if v.Get("servers") == nil {
 				d.fail("servers", v, "missing")
 			}

@@ -26,7 +26,8 @@ var usageLines = map[string]string{
 	"l7lb explain": "Usage: l7lb explain --config FILE [-H 'Name: value']... METHOD URL",
 	"l7lb demo":    "Usage: l7lb demo [--listen ADDRESS] [--tls-listen ADDRESS]",
 	"l7lb version": "Usage: l7lb version",
-	"l7lb help":    "Usage: l7lb help [COMMAND]",
+	"l7lb help":    "Usage: l7lb help [COMMAND] [SUBCOMMAND]",
+	"l7lb fleet":   "Usage: l7lb fleet",
 }
 
 // What each command's usage must say about its flags: every flag, with
@@ -39,6 +40,7 @@ var usageFlags = map[string][]string{
 	"l7lb demo":    {"--listen ADDRESS ", "(default 127.0.0.1:8080)", "--tls-listen ADDRESS ", "(default 127.0.0.1:8443)"},
 	"l7lb version": {},
 	"l7lb help":    {},
+	"l7lb fleet":   {},
 }
 
 // unreadStdin returns a standard input for a process that must not read
@@ -73,7 +75,17 @@ func TestUsageErrors(t *testing.T) {
 		usage string // whose usage follows
 	}{
 		{[]string{"foo"}, `l7lb: unknown command "foo"`, "l7lb"},
-		{[]string{"fleet", "push"}, `l7lb: unknown command "fleet"`, "l7lb"},
+		{[]string{"fleet"}, "l7lb fleet: missing command", "l7lb fleet"},
+		{[]string{"fleet", "bogus"}, `l7lb fleet: unknown command "bogus"`, "l7lb fleet"},
+		{[]string{"fleet", "push"}, "l7lb fleet push: missing flag --config", "l7lb fleet push"},
+		{[]string{"fleet", "push", "--config", good, "--bogus"}, "l7lb fleet push: unknown flag --bogus", "l7lb fleet push"},
+		{[]string{"fleet", "push", "--config", good, "--if-revision", "x"}, `l7lb fleet push: invalid value "x" for flag -if-revision: parse error`, "l7lb fleet push"},
+		{[]string{"fleet", "get", "extra"}, `l7lb fleet get: unexpected argument "extra"`, "l7lb fleet get"},
+		{[]string{"fleet", "status", "--etcd"}, "l7lb fleet status: flag --etcd needs a value", "l7lb fleet status"},
+		{[]string{"fleet", "status"}, "l7lb fleet status: give --etcd and --prefix, or --instance", "l7lb fleet status"},
+		{[]string{"fleet", "drain"}, "l7lb fleet drain: missing argument SERVER", "l7lb fleet drain"},
+		{[]string{"fleet", "enable", "a", "b"}, `l7lb fleet enable: unexpected argument "b"`, "l7lb fleet enable"},
+		{[]string{"fleet", "disable", "--timeout", "1s", "a"}, "l7lb fleet disable: unknown flag --timeout", "l7lb fleet disable"},
 		{[]string{"--bogus"}, "l7lb: unknown flag --bogus", "l7lb"},
 		{[]string{"--config"}, "l7lb: flag --config needs a value", "l7lb"},
 		{[]string{"--config", good, "extra"}, `l7lb: unexpected argument "extra"`, "l7lb"},

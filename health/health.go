@@ -16,8 +16,9 @@ import (
 // Mark records that a server is down (true) or up (false).
 type Mark func(server string, down bool)
 
-// Verdicts combines the passive and the active verdicts on each server: a
-// server is down while either holds it down, so that the end of a passive
+// Verdicts combines the passive and the active verdicts on each server,
+// and a fleet's majority verdict (package fleet): a server is down while
+// any holds it down, so that the end of a passive
 // cooldown cannot bring back a server its probes still find failing. It
 // marks only changes of the combined verdict.
 type Verdicts struct {
@@ -26,11 +27,35 @@ type Verdicts struct {
 	mu      sync.Mutex
 	passive map[string]bool // bounded by the servers configured
 	active  map[string]bool
+	fleet   map[string]bool // a majority of a fleet's live instances sees it down
 }
 
 // NewVerdicts returns a combiner that marks through mark.
 func NewVerdicts(mark Mark) *Verdicts {
-	return &Verdicts{mark: mark, passive: map[string]bool{}, active: map[string]bool{}}
+	return &Verdicts{mark: mark, passive: map[string]bool{}, active: map[string]bool{}, fleet: map[string]bool{}}
+}
+
+// Fleet records the fleet's verdict on server (docs/fleet.md): down when
+// a majority of the fleet's live instances see it down.
+func (v *Verdicts) Fleet(server string, down bool) { v.set(v.fleet, server, down) }
+
+// Own returns the servers this process's own checks hold down, passive or
+// active, without the fleet's verdict.
+func (v *Verdicts) Own() map[string]bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	own := map[string]bool{}
+	for s, down := range v.passive {
+		own[s] = own[s] || down
+	}
+	for s, down := range v.active {
+		own[s] = own[s] || down
+	}
+	return own
+}
+
+func (v *Verdicts) down(server string) bool {
+	return v.passive[server] || v.active[server] || v.fleet[server]
 }
 
 // Passive records the passive verdict on server.
@@ -42,9 +67,9 @@ func (v *Verdicts) Active(server string, down bool) { v.set(v.active, server, do
 func (v *Verdicts) set(verdicts map[string]bool, server string, down bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	before := v.passive[server] || v.active[server]
+	before := v.down(server)
 	verdicts[server] = down
-	if after := v.passive[server] || v.active[server]; after != before {
+	if after := v.down(server); after != before {
 		v.mark(server, after)
 	}
 }
@@ -56,6 +81,7 @@ func (v *Verdicts) Forget(server string) {
 	defer v.mu.Unlock()
 	delete(v.passive, server)
 	delete(v.active, server)
+	delete(v.fleet, server)
 }
 
 // Passive marks a server down after a run of consecutive failures, for a

@@ -81,7 +81,24 @@ type Compiled struct {
 // listeners' certificates, keys and ticket keys, the https:// servers'
 // CA roots and client certificates.
 func Compile(dir, name string, data []byte, env Env) (*Compiled, error) {
-	f, src, err := config.LoadIn(dir, name, data, true)
+	return compile(dir, name, data, nil, env)
+}
+
+// CompileFleet is Compile for an instance of a fleet: data, its own file,
+// gives the local keys, shared the fleet's (see config.LoadFleet).
+func CompileFleet(dir, name string, data []byte, shared config.Document, env Env) (*Compiled, error) {
+	return compile(dir, name, data, &shared, env)
+}
+
+func compile(dir, name string, data []byte, shared *config.Document, env Env) (*Compiled, error) {
+	var f *config.File
+	var src *config.Source
+	var err error
+	if shared != nil {
+		f, src, err = config.LoadFleet(dir, name, data, *shared)
+	} else {
+		f, src, err = config.LoadIn(dir, name, data, true)
+	}
 	if src == nil {
 		return nil, err
 	}

@@ -57,6 +57,9 @@ type Options struct {
 	// Listeners are listeners opened already, by configured address,
 	// taken before opening any (the demo binds first).
 	Listeners map[string]net.Listener
+	// Shared is the shared configuration of the fleet the file's fleet:
+	// block names (from etcd or the cache); nil outside a fleet.
+	Shared *config.Document
 }
 
 // Instance is a running `l7lb serve`.
@@ -88,6 +91,8 @@ type Instance struct {
 
 	acmeCtx  context.Context // of ACME requests: ends at the shutdown
 	stopACME context.CancelFunc
+
+	shared *config.Document // the fleet's last applied shared document; under mu
 }
 
 // running is the configuration the admin API reads.
@@ -119,11 +124,11 @@ func Start(o Options) (*Instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := o.read()
+	c, err := o.read(o.Shared)
 	if err != nil {
 		return nil, err
 	}
-	in := &Instance{o: o, listeners: map[string]*served{}, failed: make(chan error, 1)}
+	in := &Instance{o: o, listeners: map[string]*served{}, failed: make(chan error, 1), shared: o.Shared}
 	in.acmeCtx, in.stopACME = context.WithCancel(context.Background())
 	in.eng = engine.New(func(msg string) { in.logf("warning: %s", msg) })
 	in.eng.Measure()
@@ -164,8 +169,9 @@ func proxyMetrics(s proxy.Stats) metrics.ProxyStats {
 	return out
 }
 
-// read reads and compiles the configuration file.
-func (o *Options) read() (*Compiled, error) {
+// read reads and compiles the configuration file, with shared, the
+// fleet's shared document, when it has one.
+func (o *Options) read(shared *config.Document) (*Compiled, error) {
 	name, data := o.Config, []byte(nil)
 	var err error
 	if name == "-" {
@@ -175,6 +181,9 @@ func (o *Options) read() (*Compiled, error) {
 		}
 	} else if data, err = os.ReadFile(name); err != nil {
 		return nil, err
+	}
+	if shared != nil {
+		return CompileFleet(filepath.Dir(o.Config), name, data, *shared, o.Env)
 	}
 	return Compile(filepath.Dir(o.Config), name, data, o.Env)
 }
@@ -211,7 +220,7 @@ func (in *Instance) Reload() (*admin.Outcome, error) {
 	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	c, err := in.o.read()
+	c, err := in.o.read(in.shared)
 	if err != nil {
 		in.reject(err)
 		return nil, err
@@ -219,13 +228,53 @@ func (in *Instance) Reload() (*admin.Outcome, error) {
 	return in.apply(c, true)
 }
 
+// ApplyShared applies shared, a new shared configuration of the fleet,
+// with the configuration file's local keys, through the same path as a
+// reload: a configuration that does not compile or apply is rejected
+// (logged, counted, returned) and the last good one stays.
+func (in *Instance) ApplyShared(shared config.Document) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.shared == nil {
+		return errors.New("not an instance of a fleet")
+	}
+	c, err := in.o.read(&shared)
+	if err != nil {
+		in.reject(err)
+		return err
+	}
+	if _, err = in.apply(c, true); err == nil {
+		in.shared = &shared
+	}
+	return err
+}
+
+// Hash returns the running configuration's content hash.
+func (in *Instance) Hash() string { return in.Revision().Hash }
+
+// OwnDown returns the servers this instance's own health checks (passive
+// and active) hold down: what it tells the fleet.
+func (in *Instance) OwnDown() map[string]bool { return in.verdicts.Own() }
+
+// SetFleetDown records the fleet's verdict on server (a majority of its
+// live instances see it down), which holds it down beside this instance's
+// own checks.
+func (in *Instance) SetFleetDown(server string, down bool) { in.verdicts.Fleet(server, down) }
+
 // Apply compiles data, a whole configuration document, and applies it
 // (dryRun: only compiles it, and says what it would change). Relative
 // file names in it are taken from the configuration file's directory.
 func (in *Instance) Apply(data []byte, dryRun bool) (*admin.Outcome, error) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	c, err := Compile(filepath.Dir(in.o.Config), "<PUT /config>", data, in.o.Env)
+	var c *Compiled
+	var err error
+	if in.shared != nil {
+		// The document gives the local keys; the fleet's stay.
+		c, err = CompileFleet(filepath.Dir(in.o.Config), "<PUT /config>", data, *in.shared, in.o.Env)
+	} else {
+		c, err = Compile(filepath.Dir(in.o.Config), "<PUT /config>", data, in.o.Env)
+	}
 	if err == nil {
 		err = refuseRedacted(c)
 	}
