@@ -325,6 +325,18 @@ xyz
 			},
 		},
 		{
+			// The msg_id "value" that completes the broken line is the
+			// next message: it is answered as itself, the broken line
+			// not at all.
+			name: "a broken line's msg_id does not run into the next line",
+			in: `{"src":"c1","dest":"lb","body":{"type":"echo","msg_id":
+{"src":"c1","dest":"lb","body":{"type":"echo","msg_id":2}}
+`,
+			out: `{"src":"lb","dest":"c1","body":{"type":"echo_ok","in_reply_to":2,"msg_id":0}}
+`,
+			logs: []string{"malformed message: unexpected end of input"},
+		},
+		{
 			name: "garbage after a message on its line",
 			in: `{"src":"c1","dest":"lb","body":{"type":"echo","msg_id":1}} }{
 {"src":"c1","dest":"lb","body":{"type":"echo","msg_id":2}}

@@ -266,7 +266,14 @@ func (n *Node) handle(text []byte, env *envelope) {
 func (n *Node) handleBroken(text []byte, err error) {
 	m := &n.msg
 	*m = Message{}
-	if salvage(text, m) {
+	// What follows its first line is read again as messages of its own:
+	// only that line is the broken message, and a msg_id that runs into
+	// the next line is none.
+	line := text
+	if i := bytes.IndexByte(text, '\n'); i >= 0 {
+		line = text[:i]
+	}
+	if salvage(line, m) {
 		n.Logf("ignored a reply (%v): %.200q", err, text)
 		return
 	}
