@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -297,5 +299,72 @@ func TestH2ToH1RequestLine(t *testing.T) {
 		if !strings.Contains(head, want) {
 			t.Errorf("head lacks %q:\n%s", want, head)
 		}
+	}
+}
+
+// TestH2Observed: HTTP/2 requests are counted, timed and logged as
+// HTTP/1.x ones are (one observation for both): by their real status,
+// with their route and server, the request body's bytes received, the
+// upstream time, and a retry after an unreachable server.
+func TestH2Observed(t *testing.T) {
+	var b *recordingBackend
+	b = newRecordingBackend(t, nil, false, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/err" {
+			w.WriteHeader(500)
+		}
+		io.WriteString(w, b.last(t).body) // the request's own body, which the backend read
+	})
+	dead := deadAddr(t)
+	e, roots := tlsEnv(t, `"sticky": {"mode": "off"}, "routes": [{"name": "api", "path": "/*", "servers": ["s1"]},
+		{"name": "retry", "path": "/retry", "servers": ["dead", "s1"]}]`,
+		map[string]string{"s1": b.url, "dead": dead}, edgeOptions{})
+	c := e.h2Client(roots)
+	post := func(path, body string) {
+		t.Helper()
+		resp, err := c.Post(e.url(true, path), "text/plain", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.Proto != "HTTP/2.0" || string(got) != body {
+			t.Fatalf("%s %s: %s %q", resp.Proto, path, resp.Status, got)
+		}
+	}
+	post("/ok", "hello")
+	post("/err", "boom")
+	// Round robin: one of the two at least goes to the dead server first.
+	post("/retry", "again")
+	post("/retry", "again")
+	log := e.accessLog(4)
+
+	rec := httptest.NewRecorder()
+	e.metrics.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	scrape := rec.Body.String()
+	for _, want := range []string{
+		`l7lb_http_server_requests_total{http_request_method="POST",http_response_status_code="200",route="api",server="s1"} 1`,
+		`l7lb_http_server_requests_total{http_request_method="POST",http_response_status_code="500",route="api",server="s1"} 1`,
+		`l7lb_http_server_requests_total{http_request_method="POST",http_response_status_code="200",route="retry",server="s1"} 2`,
+		`l7lb_http_server_request_duration_seconds_count{route="api"} 2`,
+	} {
+		if !strings.Contains(scrape, want+"\n") {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	for _, want := range []string{
+		`path=/ok proto=HTTP/2.0 status=200 bytes_received=5 bytes_sent=5 `,
+		`path=/err proto=HTTP/2.0 status=500 bytes_received=4 bytes_sent=4 `,
+		`path=/retry proto=HTTP/2.0 status=200 bytes_received=5 bytes_sent=5 `,
+		` route=retry server=s1 upstream_time_us=`,
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("access log lacks %q", want)
+		}
+	}
+	if !regexp.MustCompile(`path=/retry .* retries=1 `).MatchString(log) {
+		t.Errorf("access log: no request to /retry says it was retried once")
+	}
+	if t.Failed() {
+		t.Logf("access log:\n%s\n/metrics:\n%s", log, scrape)
 	}
 }
