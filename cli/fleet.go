@@ -76,6 +76,29 @@ func (ff fleetFlags) connect(c *call) (*clientv3.Client, string, int) {
 // fleetTimeout bounds each command's requests to etcd.
 const fleetTimeout = 10 * time.Second
 
+// session is one command's connection to the fleet's etcd.
+type session struct {
+	cl     *clientv3.Client
+	prefix string
+	ctx    context.Context // bounds the command's requests by fleetTimeout
+	cancel context.CancelFunc
+}
+
+// open connects as connect does, or returns the exit code of the failure.
+func (ff fleetFlags) open(c *call) (*session, int) {
+	cl, prefix, code := ff.connect(c)
+	if cl == nil {
+		return nil, code
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), fleetTimeout)
+	return &session{cl: cl, prefix: prefix, ctx: ctx, cancel: cancel}, exitOK
+}
+
+func (s *session) close() {
+	s.cancel()
+	s.cl.Close()
+}
+
 var fleetPushCommand = &command{
 	name:    "push",
 	summary: "validate a shared configuration and write it to etcd",
@@ -100,14 +123,12 @@ timeouts, limits, slow_start, outliers.`,
 				fmt.Fprintln(c.stderr, err)
 				return exitConfig
 			}
-			cl, prefix, code := ff.connect(c)
-			if cl == nil {
+			s, code := ff.open(c)
+			if s == nil {
 				return code
 			}
-			defer cl.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), fleetTimeout)
-			defer cancel()
-			rev, err := fleet.Push(ctx, cl, prefix, data, *ifRev)
+			defer s.close()
+			rev, err := fleet.Push(s.ctx, s.cl, s.prefix, data, *ifRev)
 			if errors.Is(err, fleet.ErrConflict) {
 				fmt.Fprintf(c.stderr, "l7lb: not written: the shared configuration is at revision %d, not %d\n", rev, *ifRev)
 				return exitFailed
@@ -152,20 +173,18 @@ var fleetGetCommand = &command{
 	setup: func(fs *flag.FlagSet) func(*call) int {
 		ff := defineFleetFlags(fs)
 		return func(c *call) int {
-			cl, prefix, code := ff.connect(c)
-			if cl == nil {
+			s, code := ff.open(c)
+			if s == nil {
 				return code
 			}
-			defer cl.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), fleetTimeout)
-			defer cancel()
-			data, rev, err := fleet.Get(ctx, cl, prefix)
+			defer s.close()
+			data, rev, err := fleet.Get(s.ctx, s.cl, s.prefix)
 			if err != nil {
 				fmt.Fprintln(c.stderr, "l7lb: etcd:", err)
 				return exitFailed
 			}
 			if rev == 0 {
-				fmt.Fprintf(c.stderr, "l7lb: no shared configuration under %s\n", prefix)
+				fmt.Fprintf(c.stderr, "l7lb: no shared configuration under %s\n", s.prefix)
 				return exitFailed
 			}
 			fmt.Fprintf(c.stdout, "# revision %d\n%s", rev, data)
@@ -188,14 +207,12 @@ when one lags or failed.`,
 	setup: func(fs *flag.FlagSet) func(*call) int {
 		ff := defineFleetFlags(fs)
 		return func(c *call) int {
-			cl, prefix, code := ff.connect(c)
-			if cl == nil {
+			s, code := ff.open(c)
+			if s == nil {
 				return code
 			}
-			defer cl.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), fleetTimeout)
-			defer cancel()
-			st, err := fleet.ReadStatus(ctx, cl, prefix)
+			defer s.close()
+			st, err := fleet.ReadStatus(s.ctx, s.cl, s.prefix)
 			if err != nil {
 				fmt.Fprintln(c.stderr, "l7lb: etcd:", err)
 				return exitFailed
@@ -272,18 +289,16 @@ func fleetStateCommand(name, summary string) *command {
 				timeout = fs.Duration("timeout", config.DefaultDrainTimeout, "how long the server's sessions stay")
 			}
 			return func(c *call) int {
-				cl, prefix, code := ff.connect(c)
-				if cl == nil {
+				s, code := ff.open(c)
+				if s == nil {
 					return code
 				}
-				defer cl.Close()
-				ctx, cancel := context.WithTimeout(context.Background(), fleetTimeout)
-				defer cancel()
+				defer s.close()
 				var t time.Duration
 				if timeout != nil {
 					t = *timeout
 				}
-				if err := fleet.SetState(ctx, cl, prefix, c.args[0], state, t); err != nil {
+				if err := fleet.SetState(s.ctx, s.cl, s.prefix, c.args[0], state, t); err != nil {
 					fmt.Fprintln(c.stderr, "l7lb:", err)
 					return exitFailed
 				}
