@@ -29,7 +29,7 @@ func TestZeroAllocs(t *testing.T) {
 		{"table cookies", config.ModeAuto, benchRequest, nil, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			addr, shutdown := startBenchProxy(t, backend, tt.mode, tt.log, tt.format)
+			addr, shutdown := startBenchProxy(t, backend, benchSetup{mode: tt.mode, log: tt.log, format: tt.format})
 			defer shutdown()
 			rc := dialRaw(t, addr, tt.req)
 			defer rc.c.Close()
