@@ -18,7 +18,6 @@ import (
 
 	"l7lb/cli"
 	"l7lb/config"
-	"l7lb/engine"
 	"l7lb/fleet"
 	"l7lb/fleet/etcdtest"
 	"l7lb/instance"
@@ -169,8 +168,9 @@ func writeFile(t *testing.T, dir, name, data string) string {
 
 // TestFleet runs one three-member etcd cluster and three instances through
 // a fleet's life: pushes, a rotation of the sticky secrets, a rejected
-// push, a conflict, a bad configuration written straight into etcd, a
-// fleet-wide drain. Losing etcd is TestEtcdOutageUnderLoad's.
+// push, a conflict, a bad configuration written straight into etcd.
+// Losing etcd is TestEtcdOutageUnderLoad's, a fleet-wide drain
+// TestDrainUnderLoad's.
 func TestFleet(t *testing.T) {
 	cluster := etcdtest.Start(t, 3)
 	eps := cluster.Endpoints()
@@ -355,31 +355,6 @@ func TestFleet(t *testing.T) {
 		})
 		if strings.Contains(out2, "ghost") {
 			t.Errorf("status after a good push:\n%s", out2)
-		}
-	})
-
-	t.Run("drain fleet-wide", func(t *testing.T) {
-		if _, errOut, code := run(append([]string{"fleet", "drain", "b", "--timeout", "1m"}, etcdFlags...)...); code != 0 {
-			t.Fatalf("drain: %s", errOut)
-		}
-		for _, l := range lbs {
-			waitFor(t, l.name+" drains b", func() bool { s, _ := l.in.Engine().State("b"); return s == engine.StateDraining })
-			// /y goes to the default servers, a and b, round robin:
-			// none but a now.
-			for i := 0; i < 6; i++ {
-				if got := l.get(t, "/y"); got != "a" {
-					t.Fatalf("%s sent a new request to the drained server: %s", l.name, got)
-				}
-			}
-		}
-		if _, errOut, code := run(append([]string{"fleet", "enable", "b"}, etcdFlags...)...); code != 0 {
-			t.Fatalf("enable: %s", errOut)
-		}
-		for _, l := range lbs {
-			waitFor(t, l.name+" enables b", func() bool { s, _ := l.in.Engine().State("b"); return s == engine.StateUp })
-		}
-		if _, errOut, code := run(append([]string{"fleet", "disable", "ghost"}, etcdFlags...)...); code != 1 || !strings.Contains(errOut, "unknown server ghost") {
-			t.Errorf("disable of an unknown server: exit %d, %q", code, errOut)
 		}
 	})
 
