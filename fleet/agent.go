@@ -36,6 +36,12 @@ type Options struct {
 	Address string // where this instance serves, for status
 	Version string
 	Logf    func(format string, args ...any)
+	// Client, when set, is the etcd client the agent uses instead of
+	// connecting its own to Fleet.Etcd (Fleet's TLS and credentials are
+	// then the client's business); the agent does not close it. Agents of
+	// one process share one this way: one connection, one keep-alive,
+	// their watches and leases multiplexed on it (tools/fleetsim).
+	Client *clientv3.Client
 }
 
 // Agent keeps one instance in its fleet.
@@ -73,9 +79,12 @@ type Start struct {
 // starts with: the whole prefix at one revision, or, when etcd cannot be
 // reached within a few seconds, the cache file.
 func New(o Options) (*Agent, *Start, error) {
-	c, err := Connect(o.Fleet)
-	if err != nil {
-		return nil, nil, err
+	c := o.Client
+	if c == nil {
+		var err error
+		if c, err = Connect(o.Fleet); err != nil {
+			return nil, nil, err
+		}
 	}
 	a := &Agent{o: o, client: c, states: map[string]ServerState{}, fleetDown: map[string]bool{}}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*dialTimeout)
@@ -85,7 +94,7 @@ func New(o Options) (*Agent, *Start, error) {
 		return a, st, nil
 	}
 	if errors.Is(err, errNoConfig) {
-		c.Close()
+		a.closeClient()
 		return nil, nil, err
 	}
 	if cached, cerr := a.readCache(); cerr == nil {
@@ -94,7 +103,7 @@ func New(o Options) (*Agent, *Start, error) {
 	} else if o.Fleet.Cache != "" {
 		o.Logf("fleet: cache %s: %v", o.Fleet.Cache, cerr)
 	}
-	c.Close()
+	a.closeClient()
 	return nil, nil, fmt.Errorf("fleet: etcd %s: %v, and no cache to start from", strings.Join(o.Fleet.Etcd, ","), err)
 }
 
@@ -256,7 +265,14 @@ func (a *Agent) Close() {
 		a.stop()
 		<-a.done
 	}
-	a.client.Close()
+	a.closeClient()
+}
+
+// closeClient closes the etcd client when the agent connected it.
+func (a *Agent) closeClient() {
+	if a.o.Client == nil {
+		a.client.Close()
+	}
 }
 
 // session is one connected stretch: a lease, the record, a read of the
