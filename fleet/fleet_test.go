@@ -62,9 +62,15 @@ func startLB(t *testing.T, dir, name string, endpoints []string) *lb {
 }
 
 func tryStartLB(t *testing.T, dir, name string, endpoints []string) (*lb, error) {
+	return tryStartLBWith(t, dir, name, endpoints, "")
+}
+
+// tryStartLBWith is tryStartLB with more keys of the fleet: block
+// (fleetKeys: YAML lines indented by two spaces).
+func tryStartLBWith(t *testing.T, dir, name string, endpoints []string, fleetKeys string) (*lb, error) {
 	l := &lb{name: name, file: filepath.Join(dir, name+".yaml"), addr: freeAddr(t), log: &syncBuffer{}}
-	local := fmt.Sprintf("listen: %s\ndrain_timeout: 1s\nfleet:\n  etcd: [%s]\n  prefix: %s\n  name: %s\n  cache: %s\n",
-		l.addr, strings.Join(endpoints, ", "), prefix, name, filepath.Join(dir, name+".cache.json"))
+	local := fmt.Sprintf("listen: %s\ndrain_timeout: 1s\nfleet:\n  etcd: [%s]\n  prefix: %s\n  name: %s\n  cache: %s\n%s",
+		l.addr, strings.Join(endpoints, ", "), prefix, name, filepath.Join(dir, name+".cache.json"), fleetKeys)
 	if err := os.WriteFile(l.file, []byte(local), 0o644); err != nil {
 		t.Fatal(err)
 	}
