@@ -58,10 +58,10 @@ type Agent struct {
 	states    map[string]ServerState      // the fleet-wide states applied
 	fleetDown map[string]bool             // the majority verdicts given
 	kvs       map[string]*mvccpb.KeyValue // the prefix as read, by key under it
-	members   map[string]Member           // the records of kvs, parsed
+	members   map[string]Presence         // the members' records of kvs, parsed
 	secret    []byte
-	published string // the member record last written
-	rev       int64  // the store's revision read so far
+	published [2]string // the presence and applied records last written
+	rev       int64     // the store's revision read so far
 	started   time.Time
 
 	stop context.CancelFunc
@@ -152,7 +152,7 @@ func (a *Agent) readAll(ctx context.Context) (*Start, error) {
 
 func (a *Agent) snapshot(resp *clientv3.GetResponse) {
 	a.kvs = make(map[string]*mvccpb.KeyValue, len(resp.Kvs))
-	a.members = map[string]Member{}
+	a.members = map[string]Presence{}
 	for _, kv := range resp.Kvs {
 		key := strings.TrimPrefix(string(kv.Key), a.o.Fleet.Prefix)
 		a.kvs[key] = kv
@@ -288,7 +288,7 @@ func (a *Agent) session(ctx context.Context, first bool) error {
 		cancel()
 		s.Orphan()
 	}()
-	a.published = ""
+	a.published = [2]string{}
 	if !first || a.kvs == nil {
 		gctx, cancel := context.WithTimeout(ctx, 2*dialTimeout)
 		resp, err := a.client.Get(gctx, a.o.Fleet.Prefix+"/", clientv3.WithPrefix())
@@ -308,7 +308,7 @@ func (a *Agent) session(ctx context.Context, first bool) error {
 	a.reconcile(ctx, s.Lease())
 	wctx, stopWatch := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer stopWatch()
-	watch := a.client.Watch(wctx, a.o.Fleet.Prefix+"/", clientv3.WithPrefix(), clientv3.WithRev(rev+1))
+	watch := a.client.Watch(wctx, watchFrom(a.o.Fleet.Prefix), clientv3.WithRange(clientv3.GetPrefixRangeEnd(a.o.Fleet.Prefix+"/")), clientv3.WithRev(rev+1))
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -373,7 +373,7 @@ func (a *Agent) member(key string, deleted bool) {
 	if !ok {
 		return
 	}
-	var m Member
+	var m Presence
 	if deleted || json.Unmarshal(a.kvs[key].Value, &m) != nil {
 		delete(a.members, name)
 		return
@@ -497,29 +497,36 @@ func (a *Agent) clearVerdicts() {
 	a.fleetDown = map[string]bool{}
 }
 
-// publish writes the member record when it changed.
+// publish writes the member's records that changed.
 func (a *Agent) publish(ctx context.Context, lease clientv3.LeaseID) {
 	if a.started.IsZero() {
 		a.started = time.Now().UTC()
 	}
 	own := a.in.OwnDown()
-	m := Member{Name: a.o.Fleet.Name, Address: a.o.Address, Hash: a.in.Hash(), Version: a.o.Version, Started: a.started, Servers: map[string]bool{}}
+	p := Presence{Name: a.o.Fleet.Name, Address: a.o.Address, Version: a.o.Version, Started: a.started, Servers: map[string]bool{}}
 	for _, s := range a.in.Engine().Servers() {
-		m.Servers[s] = !own[s]
+		p.Servers[s] = !own[s]
 	}
+	ap := Applied{Hash: a.in.Hash()}
 	a.mu.Lock()
-	m.Revision = a.applied
+	ap.Revision = a.applied
 	if a.applyErr != nil {
-		m.Error, m.ErrorRevision = a.applyErr.Error(), a.attempted
+		ap.Error, ap.ErrorRevision = a.applyErr.Error(), a.attempted
 	}
 	a.mu.Unlock()
-	b, _ := json.Marshal(m)
-	if string(b) == a.published {
-		return
-	}
-	pctx, cancel := context.WithTimeout(ctx, dialTimeout)
-	defer cancel()
-	if _, err := a.client.Put(pctx, a.o.Fleet.Prefix+keyMembers+a.o.Fleet.Name, string(b), clientv3.WithLease(lease)); err == nil {
-		a.published = string(b)
+	for i, rec := range []struct {
+		key string
+		v   any
+	}{{keyMembers, p}, {keyApplied, ap}} {
+		b, _ := json.Marshal(rec.v)
+		if string(b) == a.published[i] {
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, dialTimeout)
+		_, err := a.client.Put(pctx, a.o.Fleet.Prefix+rec.key+a.o.Fleet.Name, string(b), clientv3.WithLease(lease))
+		cancel()
+		if err == nil {
+			a.published[i] = string(b)
+		}
 	}
 }
