@@ -13,8 +13,8 @@
 // process hosting several fleets would: one connection and one gRPC
 // keep-alive, the watches and lease keep-alives multiplexed on it. "own"
 // gives each agent its own client, as N separate instances have: N
-// connections, each with its keep-alive pings and streams (beyond about
-// 250 agents on two cores the pings time out, see docs/fleet.md).
+// connections, each with its keep-alive pings and streams (500 agents
+// start about twice as slowly as with one client; docs/fleet.md#scale).
 // -compile one: only the first agent compiles, the others take the
 // document as it comes (delivery only: for N × a large configuration that
 // would not fit one machine's memory and cores).
