@@ -231,6 +231,12 @@ func (a *Agent) writeCache(kv *mvccpb.KeyValue) {
 // watch of the prefix, the health observations. It returns at once.
 func (a *Agent) Run(in Instance, address string) {
 	a.in, a.o.Address = in, address
+	// The instance runs what it started with: when that is etcd's
+	// configuration, it is the cache from now on (else an instance that
+	// sees no push before etcd goes down could not start again).
+	if kv := a.kvs[keyConfig]; kv != nil && kv.ModRevision == a.applied && a.applyErr == nil {
+		a.writeCache(kv)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a.stop, a.done = cancel, make(chan struct{})
 	go func() {
