@@ -237,7 +237,13 @@ func ReadStatus(ctx context.Context, c *clientv3.Client, prefix string) (*Status
 			if json.Unmarshal(kv.Value, &m.Presence) != nil {
 				continue
 			}
-			m.Applied = applied[strings.TrimPrefix(key, keyMembers)]
+			if ap, ok := applied[strings.TrimPrefix(key, keyMembers)]; ok {
+				m.Applied = ap
+			} else {
+				// An instance of a version before applied/ keeps
+				// these fields, same names, in its one record.
+				json.Unmarshal(kv.Value, &m.Applied)
+			}
 			if ttl, err := c.TimeToLive(ctx, clientv3.LeaseID(kv.Lease)); err == nil && ttl.TTL > 0 {
 				m.Heartbeat = time.Duration(ttl.GrantedTTL-ttl.TTL) * time.Second
 			}
