@@ -60,7 +60,7 @@ type Agent struct {
 	kvs       map[string]*mvccpb.KeyValue // the prefix as read, by key under it
 	members   map[string]Presence         // the members' records of kvs, parsed
 	secret    []byte
-	published [2]string // the presence and applied records last written
+	published [2]string // the applied and presence records last written
 	rev       int64     // the store's revision read so far
 	started   time.Time
 
@@ -523,7 +523,7 @@ func (a *Agent) publish(ctx context.Context, lease clientv3.LeaseID) {
 	for i, rec := range []struct {
 		key string
 		v   any
-	}{{keyMembers, p}, {keyApplied, ap}} {
+	}{{keyApplied, ap}, {keyMembers, p}} { // applied/ first: a new member shows with it
 		b, _ := json.Marshal(rec.v)
 		if string(b) == a.published[i] {
 			continue
