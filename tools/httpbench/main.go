@@ -529,7 +529,19 @@ func (b *bench) startProxy(c benchCase, p proxyEntry) (proc *process, port int, 
 	switch {
 	case p.l7lb != nil:
 		conf = filepath.Join(d, "l7lb.yaml")
-		err = os.WriteFile(conf, []byte(l7lbConfig(c, port, b.b1, b.b2, b.cert)), 0o644)
+		if err = os.WriteFile(conf, []byte(l7lbConfig(c, port, b.b1, b.b2, b.cert, true)), 0o644); err != nil {
+			return
+		}
+		if c.tls {
+			// A binary from before tls.curves rejects the key: it is
+			// measured with Go's default groups (the facts under the
+			// table say what OpenSSL's clients negotiated with it).
+			out, _ := exec.Command(p.l7lb.bin, "check", "--config", conf).CombinedOutput()
+			if bytes.Contains(out, []byte("tls.curves: unknown field")) {
+				logf("%s: no tls.curves in this binary; X25519 not pinned", p.name)
+				err = os.WriteFile(conf, []byte(l7lbConfig(c, port, b.b1, b.b2, b.cert, false)), 0o644)
+			}
+		}
 		argv = []string{p.l7lb.bin, "serve", "--config", conf}
 		// The access log is on by default (a line per request); the
 		// peers run without one.

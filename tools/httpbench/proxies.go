@@ -120,8 +120,8 @@ func backendConfig(dir string, port1, port2 int) string {
 // The proxies' configs are equivalent: round robin over the two backend
 // ports, keep-alive to clients and to backends (HTTP/1.1), no access log,
 // no health checks, one thread; on TLS, the same certificate, TLS 1.3 only,
-// X25519 only where the proxy has a setting for it, h2 and http/1.1 by
-// ALPN. All three pass Host through and add X-Forwarded-For, as l7lb does.
+// X25519 only (l7lb: tls.curves, HAProxy: curves, nginx: ssl_ecdh_curve),
+// h2 and http/1.1 by ALPN. All three pass Host through and add X-Forwarded-For, as l7lb does.
 
 // tls13Suite is the TLS 1.3 cipher suite of the peers: the one Go's server
 // chooses on a machine with AES hardware (it has no setting for TLS 1.3
@@ -129,11 +129,12 @@ func backendConfig(dir string, port1, port2 int) string {
 // TLS_AES_256_GCM_SHA384.
 const tls13Suite = "TLS_AES_128_GCM_SHA256"
 
-func l7lbConfig(c benchCase, port, b1, b2 int, cert certFiles) string {
+// l7lbConfig is l7lb's config for case c. pinX25519 adds tls.curves:
+// [x25519]; binaries older than that key reject it, and get their
+// defaults (see startProxy).
+func l7lbConfig(c benchCase, port, b1, b2 int, cert certFiles, pinX25519 bool) string {
 	listen := fmt.Sprintf("listen: 127.0.0.1:%d\n", port)
 	if c.tls {
-		// serve has no setting for key-exchange groups (yet): see
-		// BENCHMARKS.md on X25519.
 		listen = fmt.Sprintf(`listeners:
   - address: 127.0.0.1:%d
     tls:
@@ -141,6 +142,9 @@ func l7lbConfig(c benchCase, port, b1, b2 int, cert certFiles) string {
         - {cert: %q, key: %q}
       min_version: "1.3"
 `, port, cert.cert, cert.key)
+		if pinX25519 {
+			listen += "      curves: [x25519]\n"
+		}
 	}
 	return listen + fmt.Sprintf(`servers:
   s1: http://127.0.0.1:%d

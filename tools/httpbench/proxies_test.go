@@ -1,0 +1,42 @@
+package main
+
+import (
+	"crypto/tls"
+	"slices"
+	"testing"
+
+	"l7lb/config"
+)
+
+// TestL7lbConfigPinsX25519 checks that the config given to l7lb decodes,
+// and that on TLS it pins X25519 as the peers' configs do (unless told
+// not to, for binaries without tls.curves).
+func TestL7lbConfigPinsX25519(t *testing.T) {
+	cert := certFiles{cert: "/tmp/c.pem", key: "/tmp/k.pem"}
+	for _, c := range allCases {
+		for _, pin := range []bool{true, false} {
+			v, err := config.ParseYAML([]byte(l7lbConfig(c, 8443, 9001, 9002, cert, pin)))
+			if err != nil {
+				t.Fatalf("%s: %v", c.id, err)
+			}
+			f, err := config.DecodeFile(v, true)
+			if err != nil {
+				t.Fatalf("%s pin=%v: %v", c.id, pin, err)
+			}
+			ln := f.Listeners[0]
+			if !c.tls {
+				if ln.TLS != nil {
+					t.Errorf("%s: a TLS listener", c.id)
+				}
+				continue
+			}
+			var want []tls.CurveID
+			if pin {
+				want = []tls.CurveID{tls.X25519}
+			}
+			if ln.TLS == nil || !slices.Equal(ln.TLS.Curves, want) || ln.TLS.MinVersion != tls.VersionTLS13 {
+				t.Errorf("%s pin=%v: tls %+v, want TLS 1.3 and curves %v", c.id, pin, ln.TLS, want)
+			}
+		}
+	}
+}
