@@ -40,3 +40,31 @@ func TestL7lbConfigPinsX25519(t *testing.T) {
 		}
 	}
 }
+
+func TestParsePeers(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want []string
+		err  bool
+	}{
+		{"haproxy,nginx", []string{"haproxy", "nginx"}, false},
+		{"haproxy", []string{"haproxy"}, false},
+		{"", nil, false},
+		{"envoy", nil, true},
+		{"haproxy,haproxy", nil, true},
+	} {
+		got, err := parsePeers(tt.in)
+		if (err != nil) != tt.err || !slices.Equal(got, tt.want) {
+			t.Errorf("parsePeers(%q) = %v, %v; want %v, error %v", tt.in, got, err, tt.want, tt.err)
+		}
+	}
+	// Without nginx the results order has no nginx either.
+	r := newResults(&options{peers: []string{"haproxy"}, l7lbs: l7lbFlags{{name: "a"}}})
+	var names []string
+	for _, p := range r.order(2) {
+		names = append(names, p.name)
+	}
+	if !slices.Equal(names, []string{"haproxy", "a"}) {
+		t.Errorf("run 2 order %v, want [haproxy a]", names)
+	}
+}

@@ -24,7 +24,9 @@ func newResults(o *options) *results {
 	for i := range o.l7lbs {
 		r.proxies = append(r.proxies, proxyEntry{name: o.l7lbs[i].name, l7lb: &o.l7lbs[i]})
 	}
-	r.proxies = append(r.proxies, proxyEntry{name: "haproxy"}, proxyEntry{name: "nginx"})
+	for _, name := range o.peers {
+		r.proxies = append(r.proxies, proxyEntry{name: name})
+	}
 	return r
 }
 
