@@ -121,7 +121,18 @@ func backendConfig(dir string, port1, port2 int) string {
 // ports, keep-alive to clients and to backends (HTTP/1.1), no access log,
 // no health checks, one thread; on TLS, the same certificate, TLS 1.3 only,
 // X25519 only (l7lb: tls.curves, HAProxy: curves, nginx: ssl_ecdh_curve),
-// h2 and http/1.1 by ALPN. All three pass Host through and add X-Forwarded-For, as l7lb does.
+// h2 and http/1.1 by ALPN. All three pass Host through and add
+// X-Forwarded-For, as l7lb does.
+//
+// Their pools of idle server connections hold idlePool per server (HAProxy's
+// has no limit by default): the h2 case has conns × streams = 500 requests
+// in flight, 250 per server, and a pool smaller than that (l7lb's default
+// max_idle_per_server and nginx's usual keepalive are 64) closes, after
+// each burst, connections the next burst dials again.
+
+// idlePool is the idle server connections each proxy may keep per server
+// (nginx's keepalive is for the upstream block: two servers).
+const idlePool = 512
 
 // tls13Suite is the TLS 1.3 cipher suite of the peers: the one Go's server
 // chooses on a machine with AES hardware (it has no setting for TLS 1.3
@@ -155,7 +166,9 @@ routes:
     servers: [s1, s2]
 sticky:
   mode: "off"
-`, b1, b2)
+limits:
+  max_idle_per_server: %d
+`, b1, b2, idlePool)
 }
 
 // haproxyConfig: without "log" lines HAProxy logs nothing; http-keep-alive
@@ -203,7 +216,7 @@ func nginxConfig(c benchCase, dir string, port, b1, b2 int, cert certFiles) stri
 	return nginxPreamble(dir, "60s") + fmt.Sprintf(`    upstream be {
         server 127.0.0.1:%d;
         server 127.0.0.1:%d;
-        keepalive 64;
+        keepalive %d;
         keepalive_requests 10000000;
     }
     server {
@@ -217,5 +230,5 @@ func nginxConfig(c benchCase, dir string, port, b1, b2 int, cert certFiles) stri
         }
     }
 }
-`, b1, b2, listen)
+`, b1, b2, 2*idlePool, listen)
 }

@@ -23,6 +23,9 @@ func TestL7lbConfigPinsX25519(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s pin=%v: %v", c.id, pin, err)
 			}
+			if f.Limits.MaxIdlePerServer != idlePool {
+				t.Errorf("%s: max_idle_per_server %d, want %d", c.id, f.Limits.MaxIdlePerServer, idlePool)
+			}
 			ln := f.Listeners[0]
 			if !c.tls {
 				if ln.TLS != nil {
