@@ -11,6 +11,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -117,6 +118,13 @@ func (c *startedConn) Write(p []byte) (int, error) {
 		c.settled = true
 		advertiseFrameSize(p)
 	}
+	// Let the goroutines that are ready run first: handlers with a
+	// response in hand pass their frames to the connection's goroutine
+	// meanwhile, which queues them for its next write. Under load many
+	// responses then share a write (and a TLS record) rather than taking
+	// one or two each, as an event loop writes once per round; with
+	// nothing ready it returns at once.
+	runtime.Gosched()
 	return c.Conn.Write(p)
 }
 
