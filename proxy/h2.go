@@ -528,6 +528,11 @@ func (st *stream) exchangeH1(b *backend, connect, timeout time.Duration, fresh b
 	stop := context.AfterFunc(st.r.Context(), func() { sc.tc.Conn.SetDeadline(aLongTimeAgo) })
 	defer stop()
 	sc.tc.readWithin(timeout)
+	// Let the goroutines that are ready run before reading the response:
+	// under load it has arrived by then, and the read takes it at once
+	// rather than failing first (EAGAIN) and parking; with nothing else
+	// ready, it returns at once.
+	runtime.Gosched()
 	for n := 0; ; n++ {
 		head, err := readHead(sc.br, st.buf, httpmsg.MaxHeadBytes, &sc.tc, 0)
 		st.buf = head
