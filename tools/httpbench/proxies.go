@@ -126,9 +126,9 @@ func backendConfig(dir string, port1, port2 int) string {
 //
 // Their pools of idle server connections hold idlePool per server (HAProxy's
 // has no limit by default): the h2 case has conns × streams = 500 requests
-// in flight, 250 per server, and a pool smaller than that (l7lb's default
-// max_idle_per_server and nginx's usual keepalive are 64) closes, after
-// each burst, connections the next burst dials again.
+// in flight, 250 per server, and a pool smaller than that (nginx's usual
+// keepalive of 64; l7lb's max_idle_per_server defaults to 256) closes,
+// after each burst, connections the next burst dials again.
 
 // idlePool is the idle server connections each proxy may keep per server
 // (nginx's keepalive is for the upstream block: two servers).
