@@ -17,15 +17,21 @@
 // its own: the engine in a child routegen (-measure-engine), the node as
 // the binary -bin started with --config and GOMAXPROCS=1.
 //
-//   - engine: compile is instance.Compile (parse, decode, engine), the
-//     whole path of `l7lb serve` at start and on every reload; parse is
-//     the parse and decode alone. Throughput is decisions per second on
+// Times are CPU times (user and system, all threads), not wall times: the
+// machine is shared, and a wall clock would count the other processes.
+//
+//   - engine: compile is instance.Compile (parse, decode, engine, the
+//     file's hash), the whole path of `l7lb serve` at start and on every
+//     reload; parse is the parse and decode alone; engine is the engine's
+//     compilation alone (route table, routes and their pools:
+//     engine.Replace). Throughput is decisions per second on
 //     one goroutine (Route then Done, as the proxy does), heap/route the
 //     live heap the compiled configuration holds, divided by the routes.
-//   - node: compile is from the start of the process to its init_ok (the
-//     file read, decoded and compiled, then compiled again for init's
-//     servers); throughput is requests per second from init_ok to the
-//     last reply; RSS is the child's peak (VmHWM) before its input ends.
+//   - node: compile is the CPU time of the process up to its init_ok (the
+//     runtime's start, the file read, decoded and compiled, then compiled
+//     again for init's servers; /proc's 10 ms ticks); throughput is
+//     requests per CPU second from init_ok to the last reply; RSS is the
+//     child's peak (VmHWM) before its input ends.
 //
 // Throughput is also given as a ratio to the smallest size measured in
 // the same run, the figure to compare across machines.
@@ -46,6 +52,7 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"l7lb/config"
@@ -59,6 +66,7 @@ type measurement struct {
 	Routes   int     `json:"routes"`
 	Regex    int     `json:"regex"`
 	ParseMs  float64 `json:"parse_ms,omitempty"`
+	EngineMs float64 `json:"engine_ms,omitempty"`
 	Compile  float64 `json:"compile_ms"`
 	PerSec   float64 `json:"per_sec"`
 	RSSMiB   float64 `json:"rss_mib"`
@@ -133,7 +141,7 @@ func runSweep(sizes []int, sweepRegex, regexCase int, bin string, n int, timeout
 		fatal("%v", err)
 	}
 	fmt.Printf("routegen: %d requests per case, GOMAXPROCS=1, %s/%s, %d CPUs\n", n, runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
-	fmt.Printf("%-6s %8s %6s %11s %11s %12s %7s %9s %11s\n", "face", "routes", "regex", "parse ms", "compile ms", "req/s", "ratio", "RSS MiB", "heap B/route")
+	fmt.Printf("%-6s %8s %6s %9s %10s %11s %12s %7s %9s %11s\n", "face", "routes", "regex", "parse ms", "engine ms", "compile ms", "req/s", "ratio", "RSS MiB", "heap B/route")
 	var base map[string]float64 = map[string]float64{}
 	for _, c := range cases {
 		var ms []measurement
@@ -153,14 +161,17 @@ func runSweep(sizes []int, sweepRegex, regexCase int, bin string, n int, timeout
 			if _, ok := base[m.Face]; !ok {
 				base[m.Face] = m.PerSec
 			}
-			parse, heap := "", ""
+			parse, eng, heap := "", "", ""
 			if m.ParseMs > 0 {
 				parse = strconv.FormatFloat(m.ParseMs, 'f', 1, 64)
+			}
+			if m.EngineMs > 0 {
+				eng = strconv.FormatFloat(m.EngineMs, 'f', 1, 64)
 			}
 			if m.HeapByte > 0 {
 				heap = strconv.FormatFloat(m.HeapByte, 'f', 0, 64)
 			}
-			fmt.Printf("%-6s %8d %6d %11s %11.1f %12.0f %7.2f %9.1f %11s\n", m.Face, m.Routes, m.Regex, parse, m.Compile, m.PerSec, m.PerSec/base[m.Face], m.RSSMiB, heap)
+			fmt.Printf("%-6s %8d %6d %9s %10s %11.1f %12.0f %7.2f %9.1f %11s\n", m.Face, m.Routes, m.Regex, parse, eng, m.Compile, m.PerSec, m.PerSec/base[m.Face], m.RSSMiB, heap)
 		}
 	}
 }
@@ -192,19 +203,34 @@ func measureEngineOnce(routes, regex, n int) (measurement, error) {
 	}
 	m := measurement{Face: "engine", Routes: routes, Regex: min(regex, routes)}
 
-	t0 := time.Now()
-	if _, _, err := config.Read("routes.json", data, true); err != nil {
+	t0 := cpuNow()
+	f, _, err := config.Read("routes.json", data, true)
+	if err != nil {
 		return m, err
 	}
-	m.ParseMs = ms(time.Since(t0))
+	m.ParseMs = ms(cpuNow() - t0)
+
+	// The engine alone: the route table, the routes and their pools.
+	ids := make([]string, len(f.Servers))
+	for i, s := range f.Servers {
+		ids[i] = s.ID
+	}
+	e0 := engine.New(nil)
+	e0.Measure()
+	t0 = cpuNow()
+	if _, err := e0.Replace(engine.Update{NodeID: "lb", Servers: ids, Config: &f.Config}); err != nil {
+		return m, err
+	}
+	m.EngineMs = ms(cpuNow() - t0)
+	e0, f = nil, nil
 
 	heap0 := liveHeap()
-	t0 = time.Now()
+	t0 = cpuNow()
 	c, err := instance.Compile(".", "routes.json", data, instance.Env{NodeID: "lb"})
 	if err != nil {
 		return m, err
 	}
-	m.Compile = ms(time.Since(t0))
+	m.Compile = ms(cpuNow() - t0)
 	m.HeapByte = float64(liveHeap()-heap0) / float64(max(routes, 1))
 
 	e := c.Engine
@@ -219,18 +245,44 @@ func measureEngineOnce(routes, regex, n int) (measurement, error) {
 		}
 		e.Done(&d)
 	}
-	t0 = time.Now()
+	t0 = cpuNow()
 	for i := range ereqs {
 		e.Route(&ereqs[i], &d)
 		e.Done(&d)
 	}
-	m.PerSec = float64(len(ereqs)) / time.Since(t0).Seconds()
+	m.PerSec = float64(len(ereqs)) / (cpuNow() - t0).Seconds()
 	m.RSSMiB = float64(peakRSS(os.Getpid())) / 1024
 	runtime.KeepAlive(c)
 	return m, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// cpuNow is the CPU time this process has used (user and system, every
+// thread): the machine is shared, and wall time would count the others.
+func cpuNow() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// childCPU is the CPU time process pid has used, from /proc (in clock
+// ticks of 10 ms); -1 where /proc is missing.
+func childCPU(pid int) time.Duration {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return -1
+	}
+	// The fields after the command name, which ends with the last ")":
+	// utime and stime are the 12th and 13th.
+	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	if len(f) < 13 {
+		return -1
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+s) * 10 * time.Millisecond
+}
 
 func liveHeap() uint64 {
 	runtime.GC()
@@ -299,12 +351,11 @@ func measureNode(bin string, c sizeCase, n int, timeout time.Duration) (measurem
 	if err != nil {
 		return m, err
 	}
-	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return m, err
 	}
 	go stdin.Write(stream.Bytes()) // a failed child shows as missing replies
-	var initOK, last time.Time
+	var initOK, last time.Duration // the child's CPU time
 	replies, bad := 0, ""
 	sc := bufio.NewScanner(stdout)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
@@ -312,7 +363,7 @@ func measureNode(bin string, c sizeCase, n int, timeout time.Duration) (measurem
 		line := sc.Bytes()
 		replies++
 		if replies == 1 {
-			initOK = time.Now()
+			initOK = childCPU(cmd.Process.Pid)
 			if !bytes.Contains(line, []byte(`"init_ok"`)) && bad == "" {
 				bad = string(line)
 			}
@@ -320,7 +371,7 @@ func measureNode(bin string, c sizeCase, n int, timeout time.Duration) (measurem
 			bad = string(line)
 		}
 		if replies == n+1 {
-			last = time.Now()
+			last = childCPU(cmd.Process.Pid)
 			m.RSSMiB = float64(peakRSS(cmd.Process.Pid)) / 1024
 			break
 		}
@@ -336,7 +387,10 @@ func measureNode(bin string, c sizeCase, n int, timeout time.Duration) (measurem
 	case bad != "":
 		return m, errors.New("unexpected reply: " + bad)
 	}
-	m.Compile = ms(initOK.Sub(start))
-	m.PerSec = float64(n) / last.Sub(initOK).Seconds()
+	if initOK < 0 {
+		return m, errors.New("no /proc to read the node's CPU time from")
+	}
+	m.Compile = ms(initOK)
+	m.PerSec = float64(n) / (last - initOK).Seconds()
 	return m, nil
 }
