@@ -324,6 +324,7 @@ func measureNode(bin string, c sizeCase, n int, timeout time.Duration) (measurem
 		stream.WriteString(`,"` + server(i) + `"`)
 	}
 	stream.WriteString("]}}\n")
+	initLen := stream.Len()
 	for j, q := range rs.requests(n) {
 		stream.WriteString(`{"src":"c1","dest":"lb","body":{"type":"http_request","msg_id":`)
 		stream.WriteString(strconv.Itoa(j + 2))
@@ -354,7 +355,11 @@ func measureNode(bin string, c sizeCase, n int, timeout time.Duration) (measurem
 	if err := cmd.Start(); err != nil {
 		return m, err
 	}
-	go stdin.Write(stream.Bytes()) // a failed child shows as missing replies
+	// init alone first, the requests once init_ok is read: so the CPU
+	// time read at init_ok is the start's alone. A failed child shows as
+	// missing replies.
+	go stdin.Write(stream.Bytes()[:initLen])
+	requests := stream.Bytes()[initLen:]
 	var initOK, last time.Duration // the child's CPU time
 	replies, bad := 0, ""
 	sc := bufio.NewScanner(stdout)
@@ -364,6 +369,7 @@ func measureNode(bin string, c sizeCase, n int, timeout time.Duration) (measurem
 		replies++
 		if replies == 1 {
 			initOK = childCPU(cmd.Process.Pid)
+			go stdin.Write(requests)
 			if !bytes.Contains(line, []byte(`"init_ok"`)) && bad == "" {
 				bad = string(line)
 			}
