@@ -15,10 +15,15 @@
 // Compile arranges the routes so that Match visits them in that order and
 // stops at the first one that matches: routes are grouped by host key (an
 // exact host, a wildcard suffix, or none) and, within a group, hang off a
-// radix tree of literal path prefixes. A lookup costs a map lookup per
-// candidate host key, one walk down a tree along the path, and a check of
-// the routes whose literal prefix the path has, in order, until one matches;
-// the other routes are never looked at. It allocates nothing.
+// trie of path segments by their literal prefix (see group). A lookup costs
+// a map lookup per candidate host key, one lookup per segment of the path
+// on the way down the trie, and a check of the routes whose literal prefix
+// the path has, in order, until one matches; the other routes are never
+// looked at. Regex routes are tried only on the paths that have their
+// regexp's literal prefix, in precedence order. Compile costs about the
+// total length of the patterns, and a sort of each list; a lookup does not
+// depend on the number of routes, but on the path and host, and on the
+// regex routes that share the path's prefix. It allocates nothing.
 package router
 
 import (
