@@ -28,7 +28,9 @@ type state struct {
 	cfg    *config.Config // effective: built-in routes included
 	opts   Options
 	sticky config.Sticky
-	routes []*route
+	// routes holds the routes by value, in configuration order: a decision
+	// over many routes reaches its route with one load less.
+	routes []route
 	byName map[string]*route // routes by name, for the next compile to find its predecessors
 	table  *router.Table
 	def    *route // nil when the default servers are an empty list
@@ -125,6 +127,7 @@ func (e *Engine) compile(cfg *config.Config, builtin, strict bool, renew []strin
 	}
 
 	st.byName = make(map[string]*route, len(cfg.Routes))
+	st.routes = make([]route, 0, len(cfg.Routes)) // never grown: byName points into it
 	for i := range cfg.Routes {
 		rt, err := st.compileRoute(e, &cfg.Routes[i], i, prev)
 		if err != nil {
@@ -132,9 +135,9 @@ func (e *Engine) compile(cfg *config.Config, builtin, strict bool, renew []strin
 			continue
 		}
 		rt.index = len(st.routes)
-		st.routes = append(st.routes, rt)
+		st.routes = append(st.routes, *rt)
 		if _, dup := st.byName[rt.name]; !dup { // the first of a name, as a scan would find
-			st.byName[rt.name] = rt
+			st.byName[rt.name] = &st.routes[len(st.routes)-1]
 		}
 	}
 	def := cfg.DefaultServers

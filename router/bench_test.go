@@ -144,7 +144,9 @@ func TestMatchAllocs(t *testing.T) {
 // 40% segment prefixes /sN/*, 20% exact hosts hN.example.com with /api/*,
 // 20% wildcard hosts *.wN.example.net with /app/*, 20% exact paths
 // /eN/status, every (n/regex)th one a regex ~^/rN/[0-9]+$ instead; and
-// requests spread over all of them, each reaching its route.
+// 65,536 requests spread over all of them (most of the routes of the
+// largest table: its lookups start with cold caches, as with real traffic
+// spread over that many routes), each reaching its route.
 func scaleSpecs(n, regex int) ([]Spec, []Request) {
 	specs := make([]Spec, n)
 	kinds := [5]int{0, 1, 2, 3, 0}
@@ -171,7 +173,7 @@ func scaleSpecs(n, regex int) ([]Spec, []Request) {
 			specs[i] = Spec{Path: "~^/r" + id + "/[0-9]+$"}
 		}
 	}
-	reqs := make([]Request, 0, 4096)
+	reqs := make([]Request, 0, 1<<16)
 	step := n*618/1000 + 1
 	for j := range cap(reqs) {
 		i := j * step % n
