@@ -30,10 +30,6 @@ type Options struct {
 	// HTTP2 offers h2 by ALPN before http/1.1; off until the proxy serves
 	// HTTP/2.
 	HTTP2 bool
-	// PinX25519 restricts key exchange to X25519, as benchmarks against
-	// other proxies do: Go's default prefers the hybrid post-quantum
-	// X25519MLKEM768, which costs more per handshake.
-	PinX25519 bool
 	// Logf reports reloads and problems: a broken renewed pair, an
 	// unreadable file, an ACME failure, a certificate about to expire.
 	// nil means log.Printf.
@@ -92,12 +88,11 @@ func New(cfg config.ListenerTLS, opts Options) (*Store, error) {
 		GetCertificate: s.getCertificate,
 		MinVersion:     cfg.MinVersion,
 		NextProtos:     []string{"http/1.1"},
+		// nil (no tls.curves) is Go's defaults.
+		CurvePreferences: cfg.Curves,
 	}
 	if opts.HTTP2 {
 		s.inner.NextProtos = []string{"h2", "http/1.1"}
-	}
-	if opts.PinX25519 {
-		s.inner.CurvePreferences = []tls.CurveID{tls.X25519}
 	}
 	if cfg.SessionTicketKeys != "" {
 		s.tickets = &ticketFile{name: cfg.SessionTicketKeys, conf: s.inner}

@@ -169,7 +169,18 @@ func TestTLSConfigOptions(t *testing.T) {
 		c.Close()
 	}
 
-	s, _ := newStore(t, cfg, Options{PinX25519: true})
+	// No tls.curves: Go's defaults, hybrid post-quantum first for a client
+	// that offers it.
+	s, _ := newStore(t, cfg, Options{})
+	c := dial(t, serveEcho(t, s.TLSConfig()), "a.example", &tls.Config{})
+	if got := c.ConnectionState().CurveID; got != tls.X25519MLKEM768 {
+		t.Errorf("key exchange with Go's defaults %v, want X25519MLKEM768", got)
+	}
+	c.Close()
+
+	pinned := cfg
+	pinned.Curves = []tls.CurveID{tls.X25519}
+	s, _ = newStore(t, pinned, Options{})
 	addr := serveEcho(t, s.TLSConfig())
 	// TLS 1.3 is the floor: a TLS 1.2 client is refused.
 	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12})
@@ -184,10 +195,11 @@ func TestTLSConfigOptions(t *testing.T) {
 		conn.Close()
 		t.Error("a P-256-only client was served with X25519 pinned")
 	}
-	c := dial(t, addr, "a.example", &tls.Config{CurvePreferences: []tls.CurveID{tls.X25519MLKEM768, tls.CurveP256, tls.X25519}})
+	c = dial(t, addr, "a.example", &tls.Config{CurvePreferences: []tls.CurveID{tls.X25519MLKEM768, tls.CurveP256, tls.X25519}})
 	if got := c.ConnectionState().CurveID; got != tls.X25519 {
 		t.Errorf("key exchange %v, want X25519", got)
 	}
+	c.Close()
 }
 
 func TestNewFailsOnABadPair(t *testing.T) {

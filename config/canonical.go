@@ -179,6 +179,13 @@ func (l *Listener) canonical() map[string]any {
 		if t.MinVersion == tls.VersionTLS13 {
 			tm["min_version"] = "1.3"
 		}
+		if len(t.Curves) > 0 {
+			names := make([]any, len(t.Curves))
+			for i, c := range t.Curves {
+				names[i] = curveName(c)
+			}
+			tm["curves"] = names
+		}
 		if len(t.Certificates) > 0 {
 			certs := make([]any, len(t.Certificates))
 			for i, c := range t.Certificates {

@@ -129,6 +129,7 @@ listeners:
         - {cert: /etc/l7lb/wild.pem, key: /etc/l7lb/wild-key.pem}
       default: /etc/l7lb/wild.pem
       min_version: "1.3"
+      curves: [X25519, prime256v1]
       session_ticket_keys: /etc/l7lb/tickets
       acme: {ca: "https://127.0.0.1:14000/dir", email: ops@example.com, domains: [a.example.com], storage: /var/lib/l7lb/acme, ca_root: /etc/l7lb/pebble.pem}
     hsts: {max_age: 48h, include_subdomains: true}
@@ -171,7 +172,7 @@ func TestFileCanonicalEdgeKeys(t *testing.T) {
 				t.Errorf("%s of the decoded canonical form differ:\n got %+v\nwant %+v\n%s", x.what, x.got, x.want, j)
 			}
 		}
-		for _, key := range []string{`"h2c":true`, `"redirect_https":8443`, `"hsts":`, `"tls":`, `"max_concurrent_streams":250`, `"secure":`, `"server_name":"api.internal"`, `"insecure_skip_verify":true`} {
+		for _, key := range []string{`"h2c":true`, `"redirect_https":8443`, `"hsts":`, `"tls":`, `"max_concurrent_streams":250`, `"secure":`, `"server_name":"api.internal"`, `"insecure_skip_verify":true`, `"curves":["x25519","p256"]`} {
 			if !strings.Contains(string(j), key) {
 				t.Errorf("canonical form has no %s:\n%s", key, j)
 			}

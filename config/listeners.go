@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -34,6 +35,10 @@ type ListenerTLS struct {
 	// empty (ACME only: the first ACME domain's certificate is the default).
 	Default    int
 	MinVersion uint16 // tls.VersionTLS12 or tls.VersionTLS13
+	// Curves are the key exchange groups offered, in order of preference
+	// (tls.Config.CurvePreferences); nil = Go's defaults, which put the
+	// hybrid post-quantum X25519MLKEM768 first.
+	Curves []tls.CurveID
 	// SessionTicketKeys is a file of ticket keys shared by every instance
 	// that serves this listener; "" = keys of this process only, rotated
 	// automatically.
@@ -160,9 +165,13 @@ func (d *decoder) listenerTLS(path string, v *Value) *ListenerTLS {
 		},
 		"session_ticket_keys": func(p string, val *Value) { t.SessionTicketKeys, _ = d.nonEmpty(p, val) },
 		"acme":                func(p string, val *Value) { t.ACME = d.acme(p, val) },
+		"curves":              func(p string, val *Value) { t.Curves = d.curves(p, val) },
 	})
 	if v.Kind != Map {
 		return t
+	}
+	if val := v.Get("curves"); val != nil && t.MinVersion < tls.VersionTLS13 && len(t.Curves) > 0 && !slices.ContainsFunc(t.Curves, isClassicalCurve) {
+		d.fail(Join(path, "curves"), val, `only TLS 1.3 groups, so a TLS 1.2 client could not connect: add a classical one (x25519, p256) or set min_version "1.3"`)
 	}
 	if v.Get("certificates") == nil && v.Get("acme") == nil {
 		d.fail(Join(path, "certificates"), v, "missing (give certificates, acme or both)")
@@ -237,6 +246,81 @@ func (d *decoder) tlsVersion(path string, v *Value) (uint16, bool) {
 	}
 	d.fail(path, v, `want "1.2" or "1.3"`)
 	return 0, false
+}
+
+// curveNames maps the names tls.curves takes to the groups they stand
+// for: Go's names in lower case, and the IANA (RFC 8446) names of the
+// NIST curves, which OpenSSL, HAProxy (curves) and nginx (ssl_ecdh_curve)
+// take too. The first name of a group is how the canonical form writes it.
+var curveNames = []struct {
+	name  string
+	curve tls.CurveID
+}{
+	{"x25519", tls.X25519},
+	{"p256", tls.CurveP256},
+	{"p384", tls.CurveP384},
+	{"p521", tls.CurveP521},
+	{"x25519mlkem768", tls.X25519MLKEM768},
+	{"secp256r1mlkem768", tls.SecP256r1MLKEM768},
+	{"secp384r1mlkem1024", tls.SecP384r1MLKEM1024},
+	{"secp256r1", tls.CurveP256},
+	{"prime256v1", tls.CurveP256},
+	{"secp384r1", tls.CurveP384},
+	{"secp521r1", tls.CurveP521},
+}
+
+// curveName is the canonical name of c (see curveNames).
+func curveName(c tls.CurveID) string {
+	for _, n := range curveNames {
+		if n.curve == c {
+			return n.name
+		}
+	}
+	return c.String()
+}
+
+// isClassicalCurve reports whether c is an elliptic curve group, which TLS
+// 1.2 can use too (the hybrid post-quantum ones are TLS 1.3 only).
+func isClassicalCurve(c tls.CurveID) bool {
+	switch c {
+	case tls.X25519, tls.CurveP256, tls.CurveP384, tls.CurveP521:
+		return true
+	}
+	return false
+}
+
+// curves decodes a list of key exchange group names (case-insensitive),
+// each group once, in order of preference.
+func (d *decoder) curves(path string, v *Value) []tls.CurveID {
+	list, ok := d.strings(path, v)
+	if !ok {
+		return nil
+	}
+	if len(list) == 0 {
+		d.fail(path, v, "must not be empty (leave curves out for Go's defaults)")
+		return nil
+	}
+	out := make([]tls.CurveID, 0, len(list))
+	for i, s := range list {
+		p, el := Index(path, i), v.List[i]
+		c, found := tls.CurveID(0), false
+		for _, n := range curveNames {
+			if strings.EqualFold(s, n.name) {
+				c, found = n.curve, true
+				break
+			}
+		}
+		if !found {
+			d.fail(p, el, "unknown group "+strconv.Quote(s)+" (want x25519, p256, p384, p521, x25519mlkem768, secp256r1mlkem768 or secp384r1mlkem1024)")
+			continue
+		}
+		if j := slices.Index(out, c); j >= 0 {
+			d.fail(p, el, "duplicate "+curveName(c)+" (also "+Index(path, j)+")")
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 func (d *decoder) acme(path string, v *Value) *ACME {

@@ -30,6 +30,7 @@ listeners:
         - {cert: wild.pem, key: wild-key.pem}
       default: wild.pem
       min_version: "1.3"
+      curves: [X25519, secp256r1, x25519mlkem768]
       session_ticket_keys: tickets.keys
       acme: {email: ops@example.com, domains: [Shop.Example.com., api.example.com], storage: acme}
     hsts: {max_age: 1h, include_subdomains: true}
@@ -49,6 +50,7 @@ listeners:
 			Certificates:      []CertPair{{"site.pem", "site-key.pem"}, {"wild.pem", "wild-key.pem"}},
 			Default:           1,
 			MinVersion:        tls.VersionTLS13,
+			Curves:            []tls.CurveID{tls.X25519, tls.CurveP256, tls.X25519MLKEM768},
 			SessionTicketKeys: "tickets.keys",
 			ACME:              &ACME{CA: DefaultACMECA, Email: "ops@example.com", Domains: []string{"shop.example.com", "api.example.com"}, Storage: "acme"},
 		}, HSTS: &HSTS{MaxAge: time.Hour, IncludeSubdomains: true}},
@@ -115,6 +117,12 @@ func TestListenersErrors(t *testing.T) {
 		{"listeners:\n  - address: ':1'\n    tls:\n      certificates: [" + pair + "]\n      min_version: \"1.1\"\n", `5: listeners[0].tls.min_version: TLS 1.0 and 1.1 are not offered (RFC 8996); want "1.2" or "1.3"`},
 		{"listeners:\n  - address: ':1'\n    tls:\n      certificates: [" + pair + "]\n      min_version: 1.4\n", `5: listeners[0].tls.min_version: want "1.2" or "1.3"`},
 		{"listeners:\n  - address: ':1'\n    tls:\n      certificates: [" + pair + "]\n      min_version: 1.30\n", `5: listeners[0].tls.min_version: want "1.2" or "1.3"`},
+		{"listeners:\n  - address: ':1'\n    tls:\n      certificates: [" + pair + "]\n      curves: x25519\n", "5: listeners[0].tls.curves: expected a list of strings"},
+		{"listeners:\n  - address: ':1'\n    tls:\n      certificates: [" + pair + "]\n      curves: []\n", "5: listeners[0].tls.curves: must not be empty (leave curves out for Go's defaults)"},
+		{"listeners:\n  - address: ':1'\n    tls:\n      certificates: [" + pair + "]\n      curves:\n        - x25519\n        - x448\n", `7: listeners[0].tls.curves[1]: unknown group "x448" (want x25519, p256`},
+		{"listeners:\n  - address: ':1'\n    tls:\n      certificates: [" + pair + "]\n      curves: [x25519, 25519]\n", "5: listeners[0].tls.curves[1]: expected a string"},
+		{"listeners:\n  - address: ':1'\n    tls:\n      certificates: [" + pair + "]\n      curves:\n        - p256\n        - prime256v1\n", "7: listeners[0].tls.curves[1]: duplicate p256 (also listeners[0].tls.curves[0])"},
+		{"listeners:\n  - address: ':1'\n    tls:\n      certificates: [" + pair + "]\n      curves: [x25519mlkem768]\n", "5: listeners[0].tls.curves: only TLS 1.3 groups, so a TLS 1.2 client could not connect"},
 		{"listeners:\n  - address: ':1'\n    tls:\n      certificates: [" + pair + "]\n      session_ticket_keys: ''\n", "5: listeners[0].tls.session_ticket_keys: must not be empty"},
 		{"listeners:\n  - address: ':1'\n    tls:\n      acme: {storage: d}\n", "4: listeners[0].tls.acme.domains: missing"},
 		{"listeners:\n  - address: ':1'\n    tls:\n      acme: {domains: [a.example.com]}\n", "4: listeners[0].tls.acme.storage: missing (the account key"},

@@ -124,7 +124,7 @@ func DefaultTimeouts() Timeouts {
 
 // DefaultLimits returns the proxy's limits with every default applied.
 func DefaultLimits() Limits {
-	return Limits{MaxHeaderBytes: 64 << 10, MaxHeaders: 100, MaxIdlePerServer: 64, MaxClientConns: 10000, MaxConcurrentStreams: 100}
+	return Limits{MaxHeaderBytes: 64 << 10, MaxHeaders: 100, MaxIdlePerServer: 256, MaxClientConns: 10000, MaxConcurrentStreams: 100}
 }
 
 // DecodeFile decodes a configuration file. With serve, it is read for the

@@ -312,6 +312,11 @@ timeouts: {response_header: 1s}
 	// Deadlines: grpc-timeout reaches the server, and when the deadline
 	// passes the server's call is cancelled.
 	cc := grpcClient(t, addrs[0], "default.grpc", nil)
+	// Connected first, so that the deadline measures the call alone, not
+	// a TLS handshake slowed down by the race detector on a busy machine.
+	if _, err := unary(ctx, cc, "warm"); err != nil {
+		t.Fatalf("deadlines: a first call: %v", err)
+	}
 	dctx, dcancel := context.WithTimeout(ctx, 2500*time.Millisecond)
 	start := time.Now()
 	_, err = unary(dctx, cc, "slow")

@@ -36,6 +36,12 @@ type Options struct {
 	Address string // where this instance serves, for status
 	Version string
 	Logf    func(format string, args ...any)
+	// Client, when set, is the etcd client the agent uses instead of
+	// connecting its own to Fleet.Etcd (Fleet's TLS and credentials are
+	// then the client's business); the agent does not close it. Agents of
+	// one process share one this way: one connection, one keep-alive,
+	// their watches and leases multiplexed on it (tools/fleetsim).
+	Client *clientv3.Client
 }
 
 // Agent keeps one instance in its fleet.
@@ -52,10 +58,10 @@ type Agent struct {
 	states    map[string]ServerState      // the fleet-wide states applied
 	fleetDown map[string]bool             // the majority verdicts given
 	kvs       map[string]*mvccpb.KeyValue // the prefix as read, by key under it
-	members   map[string]Member           // the records of kvs, parsed
+	members   map[string]Presence         // the members' records of kvs, parsed
 	secret    []byte
-	published string // the member record last written
-	rev       int64  // the store's revision read so far
+	published [2]string // the applied and presence records last written
+	rev       int64     // the store's revision read so far
 	started   time.Time
 
 	stop context.CancelFunc
@@ -73,9 +79,12 @@ type Start struct {
 // starts with: the whole prefix at one revision, or, when etcd cannot be
 // reached within a few seconds, the cache file.
 func New(o Options) (*Agent, *Start, error) {
-	c, err := Connect(o.Fleet)
-	if err != nil {
-		return nil, nil, err
+	c := o.Client
+	if c == nil {
+		var err error
+		if c, err = Connect(o.Fleet); err != nil {
+			return nil, nil, err
+		}
 	}
 	a := &Agent{o: o, client: c, states: map[string]ServerState{}, fleetDown: map[string]bool{}}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*dialTimeout)
@@ -85,7 +94,7 @@ func New(o Options) (*Agent, *Start, error) {
 		return a, st, nil
 	}
 	if errors.Is(err, errNoConfig) {
-		c.Close()
+		a.closeClient()
 		return nil, nil, err
 	}
 	if cached, cerr := a.readCache(); cerr == nil {
@@ -94,7 +103,7 @@ func New(o Options) (*Agent, *Start, error) {
 	} else if o.Fleet.Cache != "" {
 		o.Logf("fleet: cache %s: %v", o.Fleet.Cache, cerr)
 	}
-	c.Close()
+	a.closeClient()
 	return nil, nil, fmt.Errorf("fleet: etcd %s: %v, and no cache to start from", strings.Join(o.Fleet.Etcd, ","), err)
 }
 
@@ -143,7 +152,7 @@ func (a *Agent) readAll(ctx context.Context) (*Start, error) {
 
 func (a *Agent) snapshot(resp *clientv3.GetResponse) {
 	a.kvs = make(map[string]*mvccpb.KeyValue, len(resp.Kvs))
-	a.members = map[string]Member{}
+	a.members = map[string]Presence{}
 	for _, kv := range resp.Kvs {
 		key := strings.TrimPrefix(string(kv.Key), a.o.Fleet.Prefix)
 		a.kvs[key] = kv
@@ -222,6 +231,12 @@ func (a *Agent) writeCache(kv *mvccpb.KeyValue) {
 // watch of the prefix, the health observations. It returns at once.
 func (a *Agent) Run(in Instance, address string) {
 	a.in, a.o.Address = in, address
+	// The instance runs what it started with: when that is etcd's
+	// configuration, it is the cache from now on (else an instance that
+	// sees no push before etcd goes down could not start again).
+	if kv := a.kvs[keyConfig]; kv != nil && kv.ModRevision == a.applied && a.applyErr == nil {
+		a.writeCache(kv)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a.stop, a.done = cancel, make(chan struct{})
 	go func() {
@@ -256,7 +271,14 @@ func (a *Agent) Close() {
 		a.stop()
 		<-a.done
 	}
-	a.client.Close()
+	a.closeClient()
+}
+
+// closeClient closes the etcd client when the agent connected it.
+func (a *Agent) closeClient() {
+	if a.o.Client == nil {
+		a.client.Close()
+	}
 }
 
 // session is one connected stretch: a lease, the record, a read of the
@@ -272,7 +294,7 @@ func (a *Agent) session(ctx context.Context, first bool) error {
 		cancel()
 		s.Orphan()
 	}()
-	a.published = ""
+	a.published = [2]string{}
 	if !first || a.kvs == nil {
 		gctx, cancel := context.WithTimeout(ctx, 2*dialTimeout)
 		resp, err := a.client.Get(gctx, a.o.Fleet.Prefix+"/", clientv3.WithPrefix())
@@ -292,7 +314,7 @@ func (a *Agent) session(ctx context.Context, first bool) error {
 	a.reconcile(ctx, s.Lease())
 	wctx, stopWatch := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer stopWatch()
-	watch := a.client.Watch(wctx, a.o.Fleet.Prefix+"/", clientv3.WithPrefix(), clientv3.WithRev(rev+1))
+	watch := a.client.Watch(wctx, watchFrom(a.o.Fleet.Prefix), clientv3.WithRange(clientv3.GetPrefixRangeEnd(a.o.Fleet.Prefix+"/")), clientv3.WithRev(rev+1))
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -357,7 +379,7 @@ func (a *Agent) member(key string, deleted bool) {
 	if !ok {
 		return
 	}
-	var m Member
+	var m Presence
 	if deleted || json.Unmarshal(a.kvs[key].Value, &m) != nil {
 		delete(a.members, name)
 		return
@@ -481,29 +503,36 @@ func (a *Agent) clearVerdicts() {
 	a.fleetDown = map[string]bool{}
 }
 
-// publish writes the member record when it changed.
+// publish writes the member's records that changed.
 func (a *Agent) publish(ctx context.Context, lease clientv3.LeaseID) {
 	if a.started.IsZero() {
 		a.started = time.Now().UTC()
 	}
 	own := a.in.OwnDown()
-	m := Member{Name: a.o.Fleet.Name, Address: a.o.Address, Hash: a.in.Hash(), Version: a.o.Version, Started: a.started, Servers: map[string]bool{}}
+	p := Presence{Name: a.o.Fleet.Name, Address: a.o.Address, Version: a.o.Version, Started: a.started, Servers: map[string]bool{}}
 	for _, s := range a.in.Engine().Servers() {
-		m.Servers[s] = !own[s]
+		p.Servers[s] = !own[s]
 	}
+	ap := Applied{Hash: a.in.Hash()}
 	a.mu.Lock()
-	m.Revision = a.applied
+	ap.Revision = a.applied
 	if a.applyErr != nil {
-		m.Error, m.ErrorRevision = a.applyErr.Error(), a.attempted
+		ap.Error, ap.ErrorRevision = a.applyErr.Error(), a.attempted
 	}
 	a.mu.Unlock()
-	b, _ := json.Marshal(m)
-	if string(b) == a.published {
-		return
-	}
-	pctx, cancel := context.WithTimeout(ctx, dialTimeout)
-	defer cancel()
-	if _, err := a.client.Put(pctx, a.o.Fleet.Prefix+keyMembers+a.o.Fleet.Name, string(b), clientv3.WithLease(lease)); err == nil {
-		a.published = string(b)
+	for i, rec := range []struct {
+		key string
+		v   any
+	}{{keyApplied, ap}, {keyMembers, p}} { // applied/ first: a new member shows with it
+		b, _ := json.Marshal(rec.v)
+		if string(b) == a.published[i] {
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, dialTimeout)
+		_, err := a.client.Put(pctx, a.o.Fleet.Prefix+rec.key+a.o.Fleet.Name, string(b), clientv3.WithLease(lease))
+		cancel()
+		if err == nil {
+			a.published[i] = string(b)
+		}
 	}
 }

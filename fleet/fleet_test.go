@@ -18,7 +18,6 @@ import (
 
 	"l7lb/cli"
 	"l7lb/config"
-	"l7lb/engine"
 	"l7lb/fleet"
 	"l7lb/fleet/etcdtest"
 	"l7lb/instance"
@@ -63,9 +62,15 @@ func startLB(t *testing.T, dir, name string, endpoints []string) *lb {
 }
 
 func tryStartLB(t *testing.T, dir, name string, endpoints []string) (*lb, error) {
+	return tryStartLBWith(t, dir, name, endpoints, "")
+}
+
+// tryStartLBWith is tryStartLB with more keys of the fleet: block
+// (fleetKeys: YAML lines indented by two spaces).
+func tryStartLBWith(t *testing.T, dir, name string, endpoints []string, fleetKeys string) (*lb, error) {
 	l := &lb{name: name, file: filepath.Join(dir, name+".yaml"), addr: freeAddr(t), log: &syncBuffer{}}
-	local := fmt.Sprintf("listen: %s\ndrain_timeout: 1s\nfleet:\n  etcd: [%s]\n  prefix: %s\n  name: %s\n  cache: %s\n",
-		l.addr, strings.Join(endpoints, ", "), prefix, name, filepath.Join(dir, name+".cache.json"))
+	local := fmt.Sprintf("listen: %s\ndrain_timeout: 1s\nfleet:\n  etcd: [%s]\n  prefix: %s\n  name: %s\n  cache: %s\n%s",
+		l.addr, strings.Join(endpoints, ", "), prefix, name, filepath.Join(dir, name+".cache.json"), fleetKeys)
 	if err := os.WriteFile(l.file, []byte(local), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -168,9 +173,10 @@ func writeFile(t *testing.T, dir, name, data string) string {
 }
 
 // TestFleet runs one three-member etcd cluster and three instances through
-// a fleet's life: pushes, a rejected push, a conflict, a bad configuration
-// written straight into etcd, a fleet-wide drain, a lost etcd member, all
-// of etcd lost, a restart from the cache and the return of etcd.
+// a fleet's life: pushes, a rotation of the sticky secrets, a rejected
+// push, a conflict, a bad configuration written straight into etcd.
+// Losing etcd is TestEtcdOutageUnderLoad's, a fleet-wide drain
+// TestDrainUnderLoad's.
 func TestFleet(t *testing.T) {
 	cluster := etcdtest.Start(t, 3)
 	eps := cluster.Endpoints()
@@ -196,27 +202,8 @@ func TestFleet(t *testing.T) {
 		}
 	}
 
-	// push pushes doc; tried again (bounded) while etcd elects a leader.
-	push := func(doc string) int64 {
-		t.Helper()
-		var errOut string
-		for try := 0; try < 5; try++ {
-			out, e, code := run(append([]string{"fleet", "push", "--config", writeFile(t, dir, "s.yaml", doc)}, etcdFlags...)...)
-			if code == 0 {
-				return revisionOf(out)
-			}
-			errOut = e
-			time.Sleep(time.Second)
-		}
-		t.Errorf("push: %s", errOut)
-		return -1
-	}
-	applied := func(rev int64) {
-		t.Helper()
-		for _, l := range lbs {
-			waitFor(t, fmt.Sprintf("%s applies revision %d", l.name, rev), func() bool { return l.agent.Applied() == rev })
-		}
-	}
+	push := func(doc string) int64 { t.Helper(); return pushDoc(t, dir, etcdFlags, doc) }
+	applied := func(rev int64) { t.Helper(); waitApplied(t, lbs, rev) }
 
 	t.Run("push reaches every instance", func(t *testing.T) {
 		rev := push(sharedB)
@@ -377,71 +364,31 @@ func TestFleet(t *testing.T) {
 		}
 	})
 
-	t.Run("drain fleet-wide", func(t *testing.T) {
-		if _, errOut, code := run(append([]string{"fleet", "drain", "b", "--timeout", "1m"}, etcdFlags...)...); code != 0 {
-			t.Fatalf("drain: %s", errOut)
-		}
-		for _, l := range lbs {
-			waitFor(t, l.name+" drains b", func() bool { s, _ := l.in.Engine().State("b"); return s == engine.StateDraining })
-			// /y goes to the default servers, a and b, round robin:
-			// none but a now.
-			for i := 0; i < 6; i++ {
-				if got := l.get(t, "/y"); got != "a" {
-					t.Fatalf("%s sent a new request to the drained server: %s", l.name, got)
-				}
-			}
-		}
-		if _, errOut, code := run(append([]string{"fleet", "enable", "b"}, etcdFlags...)...); code != 0 {
-			t.Fatalf("enable: %s", errOut)
-		}
-		for _, l := range lbs {
-			waitFor(t, l.name+" enables b", func() bool { s, _ := l.in.Engine().State("b"); return s == engine.StateUp })
-		}
-		if _, errOut, code := run(append([]string{"fleet", "disable", "ghost"}, etcdFlags...)...); code != 1 || !strings.Contains(errOut, "unknown server ghost") {
-			t.Errorf("disable of an unknown server: exit %d, %q", code, errOut)
-		}
-	})
+}
 
-	t.Run("the etcd leader killed", func(t *testing.T) {
-		cluster.Leader().Stop()
-		applied(push(sharedA))
-		for _, l := range lbs {
-			if got := l.get(t, "/x"); got != "a" {
-				t.Errorf("%s: /x went to %s, want a", l.name, got)
-			}
+// pushDoc pushes doc with `l7lb fleet push` and returns its revision;
+// tried again (bounded) while etcd elects a leader.
+func pushDoc(t *testing.T, dir string, etcdFlags []string, doc string) int64 {
+	t.Helper()
+	var errOut string
+	for try := 0; try < 5; try++ {
+		out, e, code := run(append([]string{"fleet", "push", "--config", writeFile(t, dir, "s.yaml", doc)}, etcdFlags...)...)
+		if code == 0 {
+			return revisionOf(out)
 		}
-	})
+		errOut = e
+		time.Sleep(time.Second)
+	}
+	t.Errorf("push: %s", errOut)
+	return -1
+}
 
-	t.Run("all etcd down, restart from the cache, etcd back", func(t *testing.T) {
-		last := lbs[0].agent.Applied()
-		cluster.StopAll()
-		for i := 0; i < 20; i++ {
-			for _, l := range lbs {
-				if got := l.get(t, "/x"); got != "a" {
-					t.Fatalf("%s with etcd down: /x went to %s, want a", l.name, got)
-				}
-			}
-		}
-		lbs[2].stop()
-		l3, err := tryStartLB(root, dir, "lb-3", eps)
-		if err != nil {
-			t.Fatalf("restart from the cache: %v", err)
-		}
-		lbs[2] = l3
-		if got := l3.get(t, "/x"); got != "a" || l3.agent.Applied() != last || !strings.Contains(l3.log.String(), "serving the cached shared configuration") {
-			t.Errorf("restarted from the cache: /x to %s, revision %d (want %d), log:\n%s", got, l3.agent.Applied(), last, l3.log.String())
-		}
-		for _, m := range cluster.Members {
-			m.Start()
-		}
-		applied(push(sharedB))
-		for _, l := range lbs {
-			if got := l.get(t, "/x"); got != "b" {
-				t.Errorf("%s: /x went to %s once etcd came back, want b", l.name, got)
-			}
-		}
-	})
-
+// waitApplied waits (bounded) until every instance of lbs runs revision rev.
+func waitApplied(t *testing.T, lbs []*lb, rev int64) {
+	t.Helper()
+	for _, l := range lbs {
+		waitFor(t, fmt.Sprintf("%s applies revision %d", l.name, rev), func() bool { return l.agent.Applied() == rev })
+	}
 }
 
 // revisionOf returns N of push's last line, "revision N".

@@ -27,13 +27,25 @@ import (
 	"l7lb/config"
 )
 
-// The keys under a fleet's prefix.
+// The keys under a fleet's prefix. An instance's record is two keys under
+// its lease: members/<name>, what the other instances act on (its view of
+// the servers), written when that changes; and applied/<name>, what it
+// runs, written on every push. Instances watch every key but applied/, so
+// that a push costs etcd one record event per instance rather than one
+// per instance for every instance (N² in a fleet of N); only status reads
+// applied/. applied/ sorts first under the prefix: the watch starts after
+// it (watchFrom).
 const (
+	keyApplied = "/applied/"
 	keyConfig  = "/config"
 	keySecret  = "/sticky-secret"
 	keyServers = "/servers/"
 	keyMembers = "/members/"
 )
+
+// watchFrom is the first key an instance watches: the first after
+// applied/.
+func watchFrom(prefix string) string { return clientv3.GetPrefixRangeEnd(prefix + keyApplied) }
 
 // Lease is how long a silent instance stays a member.
 const Lease = 10 * time.Second
@@ -157,22 +169,33 @@ func hasServer(data []byte, server string) bool {
 	return s != nil && s.Get(server) != nil
 }
 
-// Member is an instance's record in the fleet.
+// Member is an instance's record in the fleet: its two keys.
 type Member struct {
-	Name     string `json:"name"`
-	Address  string `json:"address"`
-	Revision int64  `json:"revision"` // of the shared configuration it runs; 0: none from etcd yet
-	Hash     string `json:"hash"`     // of its whole configuration
-	Version  string `json:"version"`
-	// Error is why it could not apply the shared configuration of
-	// ErrorRevision; "" when it runs the latest.
-	Error         string          `json:"error,omitempty"`
-	ErrorRevision int64           `json:"error_revision,omitempty"`
-	Servers       map[string]bool `json:"servers"` // its own checks' view: server → up
-	Started       time.Time       `json:"started"`
+	Presence
+	Applied
 
 	// Heartbeat is how long ago the lease was last renewed (status only).
 	Heartbeat time.Duration `json:"-"`
+}
+
+// Presence is an instance's members/<name> key: what the other instances
+// read.
+type Presence struct {
+	Name    string          `json:"name"`
+	Address string          `json:"address"`
+	Version string          `json:"version"`
+	Servers map[string]bool `json:"servers"` // its own checks' view: server → up
+	Started time.Time       `json:"started"`
+}
+
+// Applied is an instance's applied/<name> key: what it runs.
+type Applied struct {
+	Revision int64  `json:"revision"` // of the shared configuration it runs; 0: none from etcd yet
+	Hash     string `json:"hash"`     // of its whole configuration
+	// Error is why it could not apply the shared configuration of
+	// ErrorRevision; "" when it runs the latest.
+	Error         string `json:"error,omitempty"`
+	ErrorRevision int64  `json:"error_revision,omitempty"`
 }
 
 // Status is the fleet as `l7lb fleet status` shows it.
@@ -190,6 +213,15 @@ func ReadStatus(ctx context.Context, c *clientv3.Client, prefix string) (*Status
 		return nil, err
 	}
 	st := &Status{States: map[string]ServerState{}}
+	applied := map[string]Applied{}
+	for _, kv := range resp.Kvs {
+		if name, ok := strings.CutPrefix(strings.TrimPrefix(string(kv.Key), prefix), keyApplied); ok {
+			var ap Applied
+			if json.Unmarshal(kv.Value, &ap) == nil {
+				applied[name] = ap
+			}
+		}
+	}
 	for _, kv := range resp.Kvs {
 		key := strings.TrimPrefix(string(kv.Key), prefix)
 		switch {
@@ -202,8 +234,15 @@ func ReadStatus(ctx context.Context, c *clientv3.Client, prefix string) (*Status
 			}
 		case strings.HasPrefix(key, keyMembers):
 			var m Member
-			if json.Unmarshal(kv.Value, &m) != nil {
+			if json.Unmarshal(kv.Value, &m.Presence) != nil {
 				continue
+			}
+			if ap, ok := applied[strings.TrimPrefix(key, keyMembers)]; ok {
+				m.Applied = ap
+			} else {
+				// An instance of a version before applied/ keeps
+				// these fields, same names, in its one record.
+				json.Unmarshal(kv.Value, &m.Applied)
 			}
 			if ttl, err := c.TimeToLive(ctx, clientv3.LeaseID(kv.Lease)); err == nil && ttl.TTL > 0 {
 				m.Heartbeat = time.Duration(ttl.GrantedTTL-ttl.TTL) * time.Second

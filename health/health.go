@@ -275,7 +275,11 @@ func probeLoop(ctx context.Context, t Target, mark Mark) {
 	tick := time.NewTicker(t.Interval)
 	defer tick.Stop()
 	for {
-		if probe(ctx, client, url) {
+		ok := probe(ctx, client, url)
+		if ctx.Err() != nil {
+			return // stopped mid-probe: the server said nothing, so nothing is marked
+		}
+		if ok {
 			good, bad = good+1, 0
 			if down && good >= UpAfter {
 				down = false

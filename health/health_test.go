@@ -136,3 +136,41 @@ func TestActiveDownAfterTwoFailuresUpAfterTwoSuccesses(t *testing.T) {
 		t.Errorf("Set(nil) stopped %v, want [s1]", stopped)
 	}
 }
+
+// TestStoppedProbeMarksNothing: a probe cut short by Close (or by a new
+// configuration replacing its target) is no verdict on the server: one
+// failure followed by a probe aborted mid-flight must not mark it down.
+func TestStoppedProbeMarksNothing(t *testing.T) {
+	var probes atomic.Int64
+	hanging := make(chan struct{})
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if probes.Add(1) == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		select {
+		case hanging <- struct{}{}:
+		default:
+		}
+		select { // the second probe waits until the prober is stopped
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	var m marks
+	p := NewProber(m.mark)
+	p.Set([]Target{{Server: "s1", Addr: srv.Listener.Addr().String(), Path: "/", Interval: 10 * time.Millisecond, Timeout: 10 * time.Second}})
+	select {
+	case <-hanging:
+	case <-time.After(5 * time.Second):
+		p.Close()
+		t.Fatal("the second probe never came")
+	}
+	p.Close()
+	if got := m.String(); got != "" {
+		t.Fatalf("a probe stopped mid-flight counted as a failure: marked %q", got)
+	}
+}

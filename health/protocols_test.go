@@ -39,9 +39,17 @@ func TestActiveSpeaksTheServersProtocol(t *testing.T) {
 	} {
 		tt.target.Path, tt.target.Interval, tt.target.Timeout = "/", 10*time.Millisecond, time.Second
 		var m marks
+		protos.Store("")
 		p := NewProber(m.mark)
 		p.Set([]Target{tt.target})
-		time.Sleep(80 * time.Millisecond)
+		// Until a probe got through, and a few more after it (a slow
+		// handshake under the race detector must not fail the test).
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if p, _ := protos.Load().(string); p != "" {
+				break
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
 		p.Close()
 		if got := m.String(); got != "" {
 			t.Errorf("%s: marked %q", tt.name, got)

@@ -136,7 +136,7 @@ func TestCloseListener(t *testing.T) {
 
 	done := make(chan error, 1)
 	go func() { done <- e.p.CloseListener(context.Background(), ln) }()
-	if !closedWithin(idle, idleBR, time.Second) {
+	if !closedWithin(idle, idleBR, 5*time.Second) {
 		t.Error("the idle connection of the retired listener stayed open")
 	}
 	if _, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {

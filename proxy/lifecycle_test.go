@@ -88,7 +88,7 @@ func TestShutdown(t *testing.T) {
 	done := make(chan error, 1)
 	start := time.Now()
 	go func() { done <- e.p.Shutdown(context.Background()) }()
-	if !closedWithin(idle, idleBR, time.Second) {
+	if !closedWithin(idle, idleBR, 5*time.Second) {
 		t.Error("idle connection not closed")
 	}
 	r := readResp(t, busyBR, false)
@@ -123,7 +123,7 @@ func TestShutdownDeadline(t *testing.T) {
 	if err := e.p.Shutdown(ctx); err != context.DeadlineExceeded {
 		t.Errorf("Shutdown: %v", err)
 	}
-	if !closedWithin(c, br, time.Second) {
+	if !closedWithin(c, br, 5*time.Second) {
 		t.Error("connection left open")
 	}
 }
@@ -138,7 +138,7 @@ func TestMaxClientConns(t *testing.T) {
 	if r := readResp(t, br2, false); r.status != 503 || !r.close {
 		t.Errorf("beyond the limit: status %d, close %v", r.status, r.close)
 	}
-	if !closedWithin(c2, br2, time.Second) {
+	if !closedWithin(c2, br2, 5*time.Second) {
 		t.Error("connection beyond the limit kept")
 	}
 	if s := e.p.Stats(); s.RejectedConns != 1 || s.ClientConns != 1 {

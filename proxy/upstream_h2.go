@@ -263,7 +263,7 @@ func (st *stream) exchangeH2(b *backend, timeout time.Duration) (result, error) 
 	}
 	st.w.WriteHeader(hr.StatusCode)
 	st.status = hr.StatusCode
-	if err := copyFlushing(flushWriter{&st.sent}, hr.Body); err != nil {
+	if err := copyFlushing(&flushWriter{w: &st.sent}, hr.Body); err != nil {
 		if isWriteError(err) {
 			p.count(errClientAbort)
 			return resOK, nil

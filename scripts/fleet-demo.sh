@@ -35,7 +35,7 @@ etcd="http://127.0.0.1:23791,http://127.0.0.1:23792,http://127.0.0.1:23793"
 
 # Two backends: each a demo proxy that answers with its own servers' names.
 for i in 1 2; do
-  "$L7LB" demo --listen "127.0.0.1:1809$i" >"$dir/backend$i.log" 2>&1 &
+  "$L7LB" demo --listen "127.0.0.1:1809$i" --tls-listen "127.0.0.1:1849$i" >"$dir/backend$i.log" 2>&1 &
   pids+=($!)
   wait_port "127.0.0.1:1809$i"
 done

@@ -5,6 +5,8 @@ package etcdtest
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"os"
@@ -27,7 +29,16 @@ type Cluster struct {
 	bin     string
 	dir     string
 	initial string
+	o       Options
 	Members []*Member
+}
+
+// Options are how a cluster serves its clients.
+type Options struct {
+	// TLS, when set, has the members serve their clients over TLS with
+	// its server certificate and ask each for a certificate signed by its
+	// authority (--client-cert-auth); the client URLs are https.
+	TLS *PKI
 }
 
 // Member is one etcd process.
@@ -44,10 +55,20 @@ type Member struct {
 // Start starts an n-member cluster and waits until it serves.
 func Start(t testing.TB, n int) *Cluster {
 	t.Helper()
-	c := &Cluster{t: t, bin: testbin.Path(t, "etcd"), dir: t.TempDir()}
+	return StartWith(t, n, Options{})
+}
+
+// StartWith is Start with options.
+func StartWith(t testing.TB, n int, o Options) *Cluster {
+	t.Helper()
+	c := &Cluster{t: t, bin: testbin.Path(t, "etcd"), dir: t.TempDir(), o: o}
+	scheme := "http://"
+	if o.TLS != nil {
+		scheme = "https://"
+	}
 	var initial []string
 	for i := 0; i < n; i++ {
-		m := &Member{Name: fmt.Sprintf("m%d", i), ClientURL: "http://" + freeAddr(t), peerURL: "http://" + freeAddr(t), cluster: c}
+		m := &Member{Name: fmt.Sprintf("m%d", i), ClientURL: scheme + freeAddr(t), peerURL: "http://" + freeAddr(t), cluster: c}
 		c.Members = append(c.Members, m)
 		initial = append(initial, m.Name+"="+m.peerURL)
 	}
@@ -81,7 +102,7 @@ func (c *Cluster) Leader() *Member {
 			if m.cmd == nil {
 				continue
 			}
-			cl, err := clientv3.New(clientv3.Config{Endpoints: []string{m.ClientURL}, DialTimeout: time.Second, Logger: zap.NewNop()})
+			cl, err := clientv3.New(clientv3.Config{Endpoints: []string{m.ClientURL}, DialTimeout: time.Second, Logger: zap.NewNop(), TLS: c.clientTLS()})
 			if err != nil {
 				continue
 			}
@@ -97,6 +118,26 @@ func (c *Cluster) Leader() *Member {
 	}
 	c.t.Fatal("etcdtest: no leader")
 	return nil
+}
+
+// clientTLS is the TLS of the cluster's own clients: the test's client
+// certificate; nil without TLS.
+func (c *Cluster) clientTLS() *tls.Config {
+	p := c.o.TLS
+	if p == nil {
+		return nil
+	}
+	pair, err := tls.LoadX509KeyPair(p.ClientCert, p.ClientKey)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	ca, err := os.ReadFile(p.CA)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(ca)
+	return &tls.Config{Certificates: []tls.Certificate{pair}, RootCAs: roots}
 }
 
 // StopAll stops every member still running.
@@ -119,13 +160,17 @@ func (m *Member) Start() {
 		t.Fatal(err)
 	}
 	defer log.Close()
-	m.cmd = exec.Command(m.cluster.bin, "--name", m.Name, "--data-dir", filepath.Join(m.cluster.dir, m.Name),
+	args := []string{"--name", m.Name, "--data-dir", filepath.Join(m.cluster.dir, m.Name),
 		"--listen-client-urls", m.ClientURL, "--advertise-client-urls", m.ClientURL,
 		"--listen-peer-urls", m.peerURL, "--initial-advertise-peer-urls", m.peerURL,
 		"--initial-cluster", m.cluster.initial, "--initial-cluster-state", state, "--initial-cluster-token", "l7lb-test",
 		// A busy shared machine: elections slower than the default would
 		// flap; no fsync, for speed (test data only).
-		"--heartbeat-interval", "100", "--election-timeout", "1000", "--unsafe-no-fsync", "--log-level", "warn")
+		"--heartbeat-interval", "100", "--election-timeout", "1000", "--unsafe-no-fsync", "--log-level", "warn"}
+	if p := m.cluster.o.TLS; p != nil {
+		args = append(args, "--cert-file", p.ServerCert, "--key-file", p.ServerKey, "--trusted-ca-file", p.CA, "--client-cert-auth")
+	}
+	m.cmd = exec.Command(m.cluster.bin, args...)
 	m.cmd.Stdout, m.cmd.Stderr = log, log
 	if err := m.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -148,7 +193,8 @@ func (m *Member) Stop() {
 func (m *Member) waitHealthy() {
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		conn, err := net.DialTimeout("tcp", strings.TrimPrefix(m.ClientURL, "http://"), time.Second)
+		_, host, _ := strings.Cut(m.ClientURL, "://")
+		conn, err := net.DialTimeout("tcp", host, time.Second)
 		if err == nil {
 			conn.Close()
 			return

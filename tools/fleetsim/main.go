@@ -1,13 +1,23 @@
 // Command fleetsim measures a fleet at scale: N agents (package fleet),
-// each with its own etcd client, lease and watch, in one process, watching
-// one prefix of a real single-member etcd on loopback; each agent compiles
-// every shared configuration it gets exactly as an instance does
+// each with its own lease, member record and watch, in one process,
+// watching one prefix of a real single-member etcd on loopback; each agent
+// compiles every shared configuration it gets exactly as an instance does
 // (instance.CompileFleet) and keeps the compiled engine. For each N and
 // configuration size it pushes a few configurations and prints, as a
 // Markdown table: the time from the push to the last agent having applied
 // it (median), the compile time of one configuration (median, one core
 // busy with nothing else), the heap per agent with its compiled
-// configuration, and the etcd gRPC requests per push.
+// configuration, the etcd gRPC requests and watch messages per push.
+//
+// -clients: "shared" (the default) gives all agents one etcd client, as a
+// process hosting several fleets would: one connection and one gRPC
+// keep-alive, the watches and lease keep-alives multiplexed on it. "own"
+// gives each agent its own client, as N separate instances have: N
+// connections, each with its keep-alive pings and streams (500 agents
+// start about twice as slowly as with one client; docs/fleet.md#scale).
+// -compile one: only the first agent compiles, the others take the
+// document as it comes (delivery only: for N × a large configuration that
+// would not fit one machine's memory and cores).
 //
 //	make bins && go run ./tools/fleetsim                      # N = 10, 100; 10 and 1,000 routes
 //	go run ./tools/fleetsim -n 10,100,500 -routes 10,1000,10000
@@ -31,6 +41,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"l7lb/config"
 	"l7lb/engine"
 	"l7lb/fleet"
@@ -42,12 +54,24 @@ func main() {
 	sizes := flag.String("routes", "10,1000", "routes per configuration, comma-separated")
 	pushes := flag.Int("pushes", 5, "pushes measured per row")
 	etcdBin := flag.String("etcd", ".cache/bin/etcd", "the etcd binary (make bins)")
+	clients := flag.String("clients", "shared", "shared: one etcd client for all agents; own: one each")
+	compile := flag.String("compile", "all", "all: every agent compiles each push; one: only the first")
 	flag.Parse()
+	if *clients != "shared" && *clients != "own" || *compile != "all" && *compile != "one" {
+		fmt.Fprintln(os.Stderr, "fleetsim: -clients is shared or own, -compile all or one")
+		os.Exit(2)
+	}
+	mode = sim{ownClients: *clients == "own", compileOne: *compile == "one"}
 	if err := run(*etcdBin, ints(*ns), ints(*sizes), *pushes); err != nil {
 		fmt.Fprintln(os.Stderr, "fleetsim:", err)
 		os.Exit(1)
 	}
 }
+
+// sim is how the agents are simulated (the flags).
+type sim struct{ ownClients, compileOne bool }
+
+var mode sim
 
 func ints(s string) []int {
 	var out []int
@@ -82,8 +106,9 @@ func run(etcdBin string, ns, sizes []int, pushes int) error {
 		return err
 	}
 	eps := []string{"http://" + client}
-	fmt.Println("| agents | routes | push → last agent applied (median) | compile, one configuration (median) | heap per agent | etcd gRPC requests per push |")
-	fmt.Println("|---:|---:|---:|---:|---:|---:|")
+	fmt.Printf("clients %s, compile %s\n\n", map[bool]string{true: "own", false: "shared"}[mode.ownClients], map[bool]string{true: "one", false: "all"}[mode.compileOne])
+	fmt.Println("| agents | routes | push → last agent applied (median) | compile, one configuration (median) | heap per agent | etcd gRPC requests per push | watch messages per push |")
+	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|")
 	for _, size := range sizes {
 		compile := compileTime(size)
 		for _, n := range ns {
@@ -92,7 +117,7 @@ func run(etcdBin string, ns, sizes []int, pushes int) error {
 			if err != nil {
 				return err
 			}
-			fmt.Printf("| %d | %d | %v | %v | %s | %.0f |\n", n, size, row.latency.Round(time.Millisecond), compile.Round(time.Microsecond*10), mib(row.heapPerAgent), row.requestsPerPush)
+			fmt.Printf("| %d | %d | %v | %v | %s | %.0f | %.0f |\n", n, size, row.latency.Round(time.Millisecond), compile.Round(time.Microsecond*10), mib(row.heapPerAgent), row.requestsPerPush, row.watchPerPush)
 		}
 	}
 	return nil
@@ -132,22 +157,29 @@ type row struct {
 	latency         time.Duration
 	heapPerAgent    uint64
 	requestsPerPush float64
+	watchPerPush    float64
 }
 
 // agentInstance is an instance reduced to its configuration: it compiles
 // what it is given and keeps the result.
 type agentInstance struct {
-	eng     *engine.Engine
-	current atomic.Pointer[instance.Compiled]
-	applied atomic.Int64 // pushes applied
+	eng      *engine.Engine
+	compiles bool // else it keeps the document only (-compile one)
+	current  atomic.Pointer[instance.Compiled]
+	doc      atomic.Pointer[[]byte]
+	applied  atomic.Int64 // pushes applied
 }
 
 func (a *agentInstance) ApplyShared(d config.Document) error {
-	c, err := instance.CompileFleet(".", "local", []byte(local), d, instance.Env{NodeID: "sim"})
-	if err != nil {
-		return err
+	if a.compiles {
+		c, err := instance.CompileFleet(".", "local", []byte(local), d, instance.Env{NodeID: "sim"})
+		if err != nil {
+			return err
+		}
+		a.current.Store(c)
+	} else {
+		a.doc.Store(&d.Data)
 	}
-	a.current.Store(c)
 	a.applied.Add(1)
 	return nil
 }
@@ -162,6 +194,13 @@ func measure(eps []string, client, prefix string, n, size, pushes int) (row, err
 		return row{}, err
 	}
 	defer cl.Close()
+	var agentsClient *clientv3.Client // nil: one each
+	if !mode.ownClients {
+		if agentsClient, err = fleet.Connect(&config.Fleet{Etcd: eps, Prefix: prefix}); err != nil {
+			return row{}, err
+		}
+		defer agentsClient.Close()
+	}
 	ctx := context.Background()
 	if _, err := fleet.Push(ctx, cl, prefix, shared(size, 0), -1); err != nil {
 		return row{}, err
@@ -172,13 +211,14 @@ func measure(eps []string, client, prefix string, n, size, pushes int) (row, err
 	agents := make([]*fleet.Agent, n)
 	ins := make([]*agentInstance, n)
 	var wg sync.WaitGroup
+	began := time.Now()
 	for i := range agents {
 		eng := engine.New(nil)
 		eng.Init("sim", []string{"s0"})
-		ins[i] = &agentInstance{eng: eng}
-		a, st, err := fleet.New(fleet.Options{Fleet: &config.Fleet{Etcd: eps, Prefix: prefix, Name: fmt.Sprintf("a%d", i)}, Logf: func(string, ...any) {}})
+		ins[i] = &agentInstance{eng: eng, compiles: i == 0 || !mode.compileOne}
+		a, st, err := fleet.New(fleet.Options{Fleet: &config.Fleet{Etcd: eps, Prefix: prefix, Name: fmt.Sprintf("a%d", i)}, Client: agentsClient, Logf: func(string, ...any) {}})
 		if err != nil {
-			return row{}, err
+			return row{}, fmt.Errorf("agent %d of %d, %v after the first: %v", i+1, n, time.Since(began).Round(time.Millisecond), err)
 		}
 		if err := ins[i].ApplyShared(st.Shared); err != nil {
 			return row{}, err
@@ -197,7 +237,8 @@ func measure(eps []string, client, prefix string, n, size, pushes int) (row, err
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	time.Sleep(time.Second) // the member records written
-	reqBefore, err := grpcRequests(client)
+	fmt.Fprintf(os.Stderr, "fleetsim: %d agents (%d routes) started in %v\n", n, size, time.Since(began).Round(time.Millisecond))
+	reqBefore, watchBefore, err := grpcRequests(client)
 	if err != nil {
 		return row{}, err
 	}
@@ -218,34 +259,40 @@ func measure(eps []string, client, prefix string, n, size, pushes int) (row, err
 		}
 		took = append(took, time.Since(start))
 	}
-	reqAfter, err := grpcRequests(client)
+	reqAfter, watchAfter, err := grpcRequests(client)
 	if err != nil {
 		return row{}, err
 	}
 	slices.Sort(took)
 	return row{latency: took[len(took)/2], heapPerAgent: (after.HeapAlloc - min(after.HeapAlloc, before.HeapAlloc)) / uint64(n),
-		requestsPerPush: (reqAfter - reqBefore) / float64(pushes)}, nil
+		requestsPerPush: (reqAfter - reqBefore) / float64(pushes), watchPerPush: (watchAfter - watchBefore) / float64(pushes)}, nil
 }
 
-// grpcRequests sums etcd's grpc_server_handled_total (its /metrics).
-func grpcRequests(client string) (float64, error) {
+// grpcRequests reads etcd's /metrics: the sum of grpc_server_handled_total
+// (requests handled), and the messages its Watch streams sent.
+func grpcRequests(client string) (requests, watch float64, err error) {
 	resp, err := http.Get("http://" + client + "/metrics")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer resp.Body.Close()
-	sum := 0.0
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		if strings.HasPrefix(line, "grpc_server_handled_total{") {
-			f := strings.Fields(line)
-			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
-			sum += v
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+		switch {
+		case strings.HasPrefix(line, "grpc_server_handled_total{"):
+			requests += v
+		case strings.HasPrefix(line, "grpc_server_msg_sent_total{") && strings.Contains(line, `grpc_method="Watch"`):
+			watch += v
 		}
 	}
-	return sum, sc.Err()
+	return requests, watch, sc.Err()
 }
 
 func mib(b uint64) string { return fmt.Sprintf("%.2f MiB", float64(b)/(1<<20)) }

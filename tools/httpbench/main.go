@@ -45,6 +45,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -58,6 +59,7 @@ func logf(format string, args ...any) {
 // options are the command's flags.
 type options struct {
 	l7lbs        l7lbFlags
+	peers        []string // "haproxy", "nginx"
 	cases        []benchCase
 	duration     time.Duration
 	warmup       time.Duration
@@ -145,6 +147,24 @@ func parseCases(list string) ([]benchCase, error) {
 	return out, nil
 }
 
+// parsePeers parses -peers: a comma-separated subset of haproxy and nginx.
+func parsePeers(list string) ([]string, error) {
+	var out []string
+	if list == "" {
+		return out, nil
+	}
+	for _, name := range strings.Split(list, ",") {
+		if name != "haproxy" && name != "nginx" {
+			return nil, fmt.Errorf("peer %q: want haproxy or nginx", name)
+		}
+		if slices.Contains(out, name) {
+			return nil, fmt.Errorf("peer %q given twice", name)
+		}
+		out = append(out, name)
+	}
+	return out, nil
+}
+
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "handshake-client" {
 		if err := runHandshakeClient(os.Args[2:]); err != nil {
@@ -154,9 +174,10 @@ func main() {
 		return
 	}
 	var o options
-	var cases string
+	var cases, peers string
 	flag.Var(&o.l7lbs, "l7lb", "`NAME=BINARY[@CASES]`: measure this l7lb binary under NAME (repeatable; CASES a comma-separated subset); default: build the working tree as \"l7lb\"")
 	flag.StringVar(&cases, "cases", "plain,https,handshake,h2", "cases to run: plain (HTTP/1.1), https (TLS keep-alive), handshake (a full TLS handshake per request), h2 (HTTP/2 over TLS)")
+	flag.StringVar(&peers, "peers", "haproxy,nginx", "the peers measured beside l7lb: haproxy, nginx, both or none (\"\"); fewer make a shorter run, when only l7lb binaries are compared")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measured run")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "warm-up before each measured run")
 	flag.IntVar(&o.conns, "conns", 50, "client connections")
@@ -180,6 +201,10 @@ func main() {
 	var err error
 	if o.cases, err = parseCases(cases); err != nil {
 		logf("-cases: %v", err)
+		os.Exit(2)
+	}
+	if o.peers, err = parsePeers(peers); err != nil {
+		logf("-peers: %v", err)
 		os.Exit(2)
 	}
 	if err := run(&o); err != nil {
@@ -529,7 +554,19 @@ func (b *bench) startProxy(c benchCase, p proxyEntry) (proc *process, port int, 
 	switch {
 	case p.l7lb != nil:
 		conf = filepath.Join(d, "l7lb.yaml")
-		err = os.WriteFile(conf, []byte(l7lbConfig(c, port, b.b1, b.b2, b.cert)), 0o644)
+		if err = os.WriteFile(conf, []byte(l7lbConfig(c, port, b.b1, b.b2, b.cert, true)), 0o644); err != nil {
+			return
+		}
+		if c.tls {
+			// A binary from before tls.curves rejects the key: it is
+			// measured with Go's default groups (the facts under the
+			// table say what OpenSSL's clients negotiated with it).
+			out, _ := exec.Command(p.l7lb.bin, "check", "--config", conf).CombinedOutput()
+			if bytes.Contains(out, []byte("tls.curves: unknown field")) {
+				logf("%s: no tls.curves in this binary; X25519 not pinned", p.name)
+				err = os.WriteFile(conf, []byte(l7lbConfig(c, port, b.b1, b.b2, b.cert, false)), 0o644)
+			}
+		}
 		argv = []string{p.l7lb.bin, "serve", "--config", conf}
 		// The access log is on by default (a line per request); the
 		// peers run without one.

@@ -120,8 +120,19 @@ func backendConfig(dir string, port1, port2 int) string {
 // The proxies' configs are equivalent: round robin over the two backend
 // ports, keep-alive to clients and to backends (HTTP/1.1), no access log,
 // no health checks, one thread; on TLS, the same certificate, TLS 1.3 only,
-// X25519 only where the proxy has a setting for it, h2 and http/1.1 by
-// ALPN. All three pass Host through and add X-Forwarded-For, as l7lb does.
+// X25519 only (l7lb: tls.curves, HAProxy: curves, nginx: ssl_ecdh_curve),
+// h2 and http/1.1 by ALPN. All three pass Host through and add
+// X-Forwarded-For, as l7lb does.
+//
+// Their pools of idle server connections hold idlePool per server (HAProxy's
+// has no limit by default): the h2 case has conns × streams = 500 requests
+// in flight, 250 per server, and a pool smaller than that (nginx's usual
+// keepalive of 64; l7lb's max_idle_per_server defaults to 256) closes,
+// after each burst, connections the next burst dials again.
+
+// idlePool is the idle server connections each proxy may keep per server
+// (nginx's keepalive is for the upstream block: two servers).
+const idlePool = 512
 
 // tls13Suite is the TLS 1.3 cipher suite of the peers: the one Go's server
 // chooses on a machine with AES hardware (it has no setting for TLS 1.3
@@ -129,11 +140,12 @@ func backendConfig(dir string, port1, port2 int) string {
 // TLS_AES_256_GCM_SHA384.
 const tls13Suite = "TLS_AES_128_GCM_SHA256"
 
-func l7lbConfig(c benchCase, port, b1, b2 int, cert certFiles) string {
+// l7lbConfig is l7lb's config for case c. pinX25519 adds tls.curves:
+// [x25519]; binaries older than that key reject it, and get their
+// defaults (see startProxy).
+func l7lbConfig(c benchCase, port, b1, b2 int, cert certFiles, pinX25519 bool) string {
 	listen := fmt.Sprintf("listen: 127.0.0.1:%d\n", port)
 	if c.tls {
-		// serve has no setting for key-exchange groups (yet): see
-		// BENCHMARKS.md on X25519.
 		listen = fmt.Sprintf(`listeners:
   - address: 127.0.0.1:%d
     tls:
@@ -141,6 +153,9 @@ func l7lbConfig(c benchCase, port, b1, b2 int, cert certFiles) string {
         - {cert: %q, key: %q}
       min_version: "1.3"
 `, port, cert.cert, cert.key)
+		if pinX25519 {
+			listen += "      curves: [x25519]\n"
+		}
 	}
 	return listen + fmt.Sprintf(`servers:
   s1: http://127.0.0.1:%d
@@ -151,7 +166,9 @@ routes:
     servers: [s1, s2]
 sticky:
   mode: "off"
-`, b1, b2)
+limits:
+  max_idle_per_server: %d
+`, b1, b2, idlePool)
 }
 
 // haproxyConfig: without "log" lines HAProxy logs nothing; http-keep-alive
@@ -199,7 +216,7 @@ func nginxConfig(c benchCase, dir string, port, b1, b2 int, cert certFiles) stri
 	return nginxPreamble(dir, "60s") + fmt.Sprintf(`    upstream be {
         server 127.0.0.1:%d;
         server 127.0.0.1:%d;
-        keepalive 64;
+        keepalive %d;
         keepalive_requests 10000000;
     }
     server {
@@ -213,5 +230,5 @@ func nginxConfig(c benchCase, dir string, port, b1, b2 int, cert certFiles) stri
         }
     }
 }
-`, b1, b2, listen)
+`, b1, b2, 2*idlePool, listen)
 }

@@ -24,7 +24,9 @@ func newResults(o *options) *results {
 	for i := range o.l7lbs {
 		r.proxies = append(r.proxies, proxyEntry{name: o.l7lbs[i].name, l7lb: &o.l7lbs[i]})
 	}
-	r.proxies = append(r.proxies, proxyEntry{name: "haproxy"}, proxyEntry{name: "nginx"})
+	for _, name := range o.peers {
+		r.proxies = append(r.proxies, proxyEntry{name: name})
+	}
 	return r
 }
 
@@ -350,7 +352,9 @@ func (rep report) markdown(facts []string) string {
 	p("")
 	p("Each l7lb binary (`l7lb serve`, GOMAXPROCS=1), HAProxy (nbthread 1) and nginx")
 	p("(worker_processes 1) with equivalent round-robin configs over two backend ports,")
-	p("keep-alive to the backends, no access log, one at a time, each pinned to core %d;", o.proxyCore)
+	p("keep-alive to the backends (up to %d idle connections per server: l7lb", idlePool)
+	p("`limits.max_idle_per_server`, nginx `keepalive` %d for the two; HAProxy has no limit),", 2*idlePool)
+	p("no access log, one at a time, each pinned to core %d;", o.proxyCore)
 	p("the load generator and the backend (one nginx worker returning a 3-byte body) pinned")
 	p("to core %d. Every case runs %d times in alternating order, each run after a %v", o.loadCore, o.runs, o.warmup)
 	p("warm-up, measured over %v with %d client connections. CPU µs/req is the proxy's", o.duration, o.conns)
@@ -369,14 +373,13 @@ func (rep report) markdown(facts []string) string {
 	p("TLS: a self-signed ECDSA P-256 certificate generated at start, TLS 1.3 only, h2 and")
 	p("http/1.1 by ALPN, TLS_AES_128_GCM_SHA256 on all three (the suite Go's server chooses;")
 	p("the peers are set to it, since OpenSSL's order would give them the costlier AES-256).")
-	p("X25519 is pinned in HAProxy (`curves X25519`) and nginx")
-	p("(`ssl_ecdh_curve X25519`); `l7lb serve` has no setting for key-exchange groups, so")
-	p("it offers Go's defaults, which put the hybrid post-quantum X25519MLKEM768 first. wrk")
-	p("and h2load (OpenSSL 3.0) offer no hybrid group, so X25519 is what all three")
-	p("negotiate with them (checked with `openssl s_client`, listed under each table); a")
-	p("client that offers X25519MLKEM768 (current browsers, Go) gets it from l7lb, which")
-	p("costs more per handshake than X25519 (a 1,184-byte ML-KEM-768 key share to")
-	p("encapsulate, a larger ServerHello) and cannot be compared with the peers here.")
+	p("X25519 is pinned on all three: l7lb `tls.curves: [x25519]`, HAProxy `curves X25519`,")
+	p("nginx `ssl_ecdh_curve X25519` (an l7lb binary from before `tls.curves` offers Go's")
+	p("defaults; wrk and h2load, OpenSSL 3.0, offer no hybrid group, so they negotiate X25519")
+	p("with it too). Go's defaults put the hybrid post-quantum X25519MLKEM768 first, which a")
+	p("client offering it (current browsers, Go) gets; it costs more per handshake than")
+	p("X25519 (a 1,184-byte ML-KEM-768 key share to encapsulate, a larger ServerHello).")
+	p("The group negotiated with OpenSSL's client is listed under each table.")
 	p("")
 	p("Load generators: plain and https `wrk -t1 -c%d --latency`; handshake: the harness's", o.conns)
 	p("own client (`httpbench handshake-client`, pinned to core %d): every request on a new", o.loadCore)

@@ -96,7 +96,7 @@ func TestVerdict(t *testing.T) {
 }
 
 func TestReport(t *testing.T) {
-	o := &options{cases: allCases[:2], runs: 2}
+	o := &options{cases: allCases[:2], runs: 2, peers: []string{"haproxy", "nginx"}}
 	o.l7lbs = l7lbFlags{{name: "now", bin: "/x"}, {name: "before", bin: "/y", cases: map[string]bool{"plain": true}}}
 	r := newResults(o)
 	if got := names(r.order(1)); got != "now before haproxy nginx" {
