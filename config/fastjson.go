@@ -2,7 +2,10 @@ package config
 
 import (
 	"encoding/json"
+	"strings"
 	"unicode/utf8"
+
+	"l7lb/jsonx"
 )
 
 // fastJSON parses a JSON document into the same Value ParseJSON's
@@ -197,81 +200,44 @@ func (p *fastJSON) value(path *jsonPath, depth int) (*Value, bool) {
 	return nil, false
 }
 
-// str reads a string at p.pos (its opening quote). A string with escapes
-// or bytes beyond ASCII is decoded by encoding/json, as the slow parser
-// decodes it (invalid UTF-8 becomes U+FFFD).
+// str reads a string at p.pos (its opening quote), scanned and unescaped
+// by jsonx.
 func (p *fastJSON) str() (string, bool) {
-	start := p.pos
-	simple := true
-	for i := start + 1; i < len(p.data); i++ {
-		switch c := p.data[i]; {
-		case c == '"':
-			p.pos = i + 1
-			if simple {
-				return string(p.data[start+1 : i]), true
-			}
-			var s string
-			if err := json.Unmarshal(p.data[start:i+1], &s); err != nil {
-				return "", false
-			}
-			return s, true
-		case c == '\\':
-			simple = false
-			i++ // the escaped byte, maybe a quote
-		case c < 0x20:
-			return "", false // a raw control byte, a newline included
-		case c >= utf8.RuneSelf:
-			simple = false
-		}
-	}
-	return "", false
-}
-
-// number reads a JSON number at p.pos, checking its grammar:
-// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-func (p *fastJSON) number() (string, bool) {
-	d, i := p.data, p.pos
-	digits := func() bool {
-		j := i
-		for i < len(d) && '0' <= d[i] && d[i] <= '9' {
-			i++
-		}
-		return i > j
-	}
-	if i < len(d) && d[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(d) && d[i] == '0':
-		i++
-	case !digits():
+	end, err := jsonx.ValueEnd(p.data[p.pos:])
+	if err != nil {
 		return "", false
 	}
-	if i < len(d) && d[i] == '.' {
-		i++
-		if !digits() {
+	raw := p.data[p.pos : p.pos+end]
+	p.pos += end
+	s := jsonx.ValidString(raw)
+	if !utf8.ValidString(s) {
+		// jsonx keeps bad bytes as they are; encoding/json, and so the
+		// slow parser, turns each into U+FFFD.
+		var u string
+		if json.Unmarshal(raw, &u) != nil {
 			return "", false
 		}
+		return u, true
 	}
-	if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
-		i++
-		if i < len(d) && (d[i] == '+' || d[i] == '-') {
-			i++
-		}
-		if !digits() {
-			return "", false
-		}
+	return strings.Clone(s), true // the configuration outlives the file's bytes
+}
+
+// number reads a JSON number at p.pos, scanned by jsonx.
+func (p *fastJSON) number() (string, bool) {
+	end, err := jsonx.ValueEnd(p.data[p.pos:])
+	if err != nil {
+		return "", false
 	}
-	// A number runs into whatever follows a delimiter or space: "1x" or
-	// "01" is not one.
-	if i < len(d) {
-		switch d[i] {
+	// A number runs into whatever follows but a delimiter or space: "1x"
+	// or "01" is not one.
+	if i := p.pos + end; i < len(p.data) {
+		switch p.data[i] {
 		case ',', '}', ']', ' ', '\t', '\r', '\n':
 		default:
 			return "", false
 		}
 	}
-	s := string(d[p.pos:i])
-	p.pos = i
+	s := string(p.data[p.pos : p.pos+end])
+	p.pos += end
 	return s, true
 }
