@@ -7,7 +7,7 @@
 package config
 
 import (
-	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -175,7 +175,7 @@ func Join(path, key string) string {
 
 // Index returns the field path of element i of the list at path.
 func Index(path string, i int) string {
-	return fmt.Sprintf("%s[%d]", path, i)
+	return path + "[" + strconv.Itoa(i) + "]"
 }
 
 // validMode reports whether mode is a sticky mode.

@@ -86,6 +86,8 @@ type tree struct {
 	// keys indexes the keys of the objects grown past a few keys, so that
 	// finding repeated keys stays linear in the size of the document.
 	keys map[*Value]map[string]int
+	// slab is where values are allocated from, many at a time.
+	slab []Value
 }
 
 func newTree(data []byte) *tree {
@@ -100,7 +102,13 @@ func (t *tree) value(k Kind, line, depth int) (*Value, error) {
 	if t.values--; t.values < 0 {
 		return nil, &SyntaxError{Line: line, Msg: "the document expands to too many values (YAML aliases?)"}
 	}
-	return &Value{Kind: k, Line: line}, nil
+	if len(t.slab) == 0 {
+		t.slab = make([]Value, min(128, t.values+1))
+	}
+	v := &t.slab[0]
+	t.slab = t.slab[1:]
+	v.Kind, v.Line = k, line
+	return v, nil
 }
 
 // add adds key (at line keyLine) and val to the map m at path. A key m
@@ -157,6 +165,16 @@ func (t *tree) result(v *Value) (*Value, error) {
 // syntax error is a *SyntaxError and no Value; repeated keys are Errors
 // with the Value.
 func ParseJSON(data []byte) (*Value, error) {
+	if v, err, ok := parseJSONFast(data); ok {
+		return v, err
+	}
+	return parseJSONSlow(data)
+}
+
+// parseJSONSlow is ParseJSON by encoding/json's tokens: the reference
+// for parseJSONFast, and what says what is wrong with a document the
+// fast parser does not accept.
+func parseJSONSlow(data []byte) (*Value, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	p := jsonParser{dec: dec, data: data, t: newTree(data)}

@@ -251,7 +251,7 @@ func (e *Engine) decide(st *state, req *Request, d *Decision, dry bool) {
 	}
 	rt := st.def
 	if i := st.table.Match(&rr); i >= 0 {
-		rt = st.routes[i]
+		rt = &st.routes[i]
 	}
 	if rt == nil {
 		d.fail(404, "no route")

@@ -175,8 +175,8 @@ func (e *Engine) View() View { return View{e.st.Load()} }
 // an empty list; the servers by index, the known ones first.
 func (v View) Names() (routes, servers []string) {
 	routes = make([]string, 0, len(v.st.routes)+1)
-	for _, rt := range v.st.routes {
-		routes = append(routes, rt.name)
+	for i := range v.st.routes {
+		routes = append(routes, v.st.routes[i].name)
 	}
 	if v.st.def != nil {
 		routes = append(routes, DefaultRoute)

@@ -97,8 +97,8 @@ func (st *state) mayEject(i int, percent int) bool {
 
 // eachPool calls f for each route of st, the default servers included.
 func (st *state) eachPool(f func(*route)) {
-	for _, rt := range st.routes {
-		f(rt)
+	for i := range st.routes {
+		f(&st.routes[i])
 	}
 	if st.def != nil {
 		f(st.def)

@@ -167,8 +167,8 @@ func (e *Engine) newHealth(st *state, renew []string) *health {
 		h.live[i] = s
 	}
 	var longest time.Duration
-	for _, rt := range st.routes {
-		longest = max(longest, rt.pool.Options().SlowStart)
+	for i := range st.routes {
+		longest = max(longest, st.routes[i].pool.Options().SlowStart)
 	}
 	if st.def != nil {
 		longest = max(longest, st.def.pool.Options().SlowStart)

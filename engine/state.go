@@ -28,7 +28,10 @@ type state struct {
 	cfg    *config.Config // effective: built-in routes included
 	opts   Options
 	sticky config.Sticky
-	routes []*route
+	// routes holds the routes by value, in configuration order: a decision
+	// over many routes reaches its route with one load less.
+	routes []route
+	byName map[string]*route // routes by name, for the next compile to find its predecessors
 	table  *router.Table
 	def    *route // nil when the default servers are an empty list
 }
@@ -77,12 +80,14 @@ func (e *Engine) compile(cfg *config.Config, builtin, strict bool, renew []strin
 			st.names = append(st.names, s)
 		}
 	}
-	known := func(path, s string) {
+	// known's path is made only for an error: a configuration of many
+	// routes would spend much of its compile time making them.
+	known := func(path func() string, s string) {
 		if _, ok := st.index[s]; ok {
 			return
 		}
 		if strict {
-			errs = append(errs, &config.FieldError{Path: path, Msg: "unknown server " + s})
+			errs = append(errs, &config.FieldError{Path: path(), Msg: "unknown server " + s})
 			return
 		}
 		st.index[s] = len(st.names)
@@ -90,39 +95,50 @@ func (e *Engine) compile(cfg *config.Config, builtin, strict bool, renew []strin
 	}
 	for i, r := range cfg.Routes {
 		for j, s := range r.Servers {
-			known(config.Index(config.Join(config.Index("routes", i), "servers"), j), s)
+			known(func() string { return config.Index(config.Join(config.Index("routes", i), "servers"), j) }, s)
 		}
 	}
 	for j, s := range cfg.DefaultServers {
-		known(config.Index("default_servers", j), s)
+		known(func() string { return config.Index("default_servers", j) }, s)
 	}
 
-	specs := make([]router.Spec, len(cfg.Routes))
-	for i, r := range cfg.Routes {
-		specs[i] = router.Spec{Hosts: r.Hosts, Path: r.Path, Methods: r.Methods}
-		for _, h := range r.Headers {
-			specs[i].Headers = append(specs[i].Headers, router.Header{Name: h.Name, Value: h.Value})
+	prev := e.st.Load()
+	if prev != nil && prev.cfg == cfg && !builtin {
+		// The same routes (Init after Load, a server marked down): the
+		// route table depends on nothing else.
+		st.table = prev.table
+	} else {
+		specs := make([]router.Spec, len(cfg.Routes))
+		for i, r := range cfg.Routes {
+			specs[i] = router.Spec{Hosts: r.Hosts, Path: r.Path, Methods: r.Methods}
+			for _, h := range r.Headers {
+				specs[i].Headers = append(specs[i].Headers, router.Header{Name: h.Name, Value: h.Value})
+			}
 		}
+		table, err := router.Compile(specs)
+		if err != nil {
+			errs = append(errs, routerErrors(err, specs, cfg.Routes)...)
+		}
+		st.table = table
 	}
-	table, err := router.Compile(specs)
-	if err != nil {
-		errs = append(errs, routerErrors(err, specs, cfg.Routes)...)
-	}
-	st.table = table
 
 	if cfg.Sticky.Mode == config.ModeInsert && e.opts.Signer == nil {
 		errs = append(errs, &config.FieldError{Path: "sticky.mode", Msg: "insert needs the HTTP proxy (l7lb serve)"})
 	}
 
-	prev := e.st.Load()
+	st.byName = make(map[string]*route, len(cfg.Routes))
+	st.routes = make([]route, 0, len(cfg.Routes)) // never grown: byName points into it
 	for i := range cfg.Routes {
-		rt, err := st.compileRoute(e, &cfg.Routes[i], config.Index("routes", i), prev)
+		rt, err := st.compileRoute(e, &cfg.Routes[i], i, prev)
 		if err != nil {
 			errs = append(errs, err.(*config.FieldError))
 			continue
 		}
 		rt.index = len(st.routes)
-		st.routes = append(st.routes, rt)
+		st.routes = append(st.routes, *rt)
+		if _, dup := st.byName[rt.name]; !dup { // the first of a name, as a scan would find
+			st.byName[rt.name] = &st.routes[len(st.routes)-1]
+		}
 	}
 	def := cfg.DefaultServers
 	if def == nil {
@@ -206,8 +222,8 @@ func routerError(err error, i int, field string, routes []config.Route) *config.
 	return &config.FieldError{Path: config.Join(config.Index("routes", i), field), Msg: se.Msg}
 }
 
-// compileRoute compiles r, whose fields are at path.
-func (st *state) compileRoute(e *Engine, r *config.Route, path string, prev *state) (*route, error) {
+// compileRoute compiles r, routes[i] of the configuration.
+func (st *state) compileRoute(e *Engine, r *config.Route, i int, prev *state) (*route, error) {
 	var rw *rewrite.Rule
 	if r.Rewrite != nil {
 		var err error
@@ -227,7 +243,7 @@ func (st *state) compileRoute(e *Engine, r *config.Route, path string, prev *sta
 			rw, err = rewrite.ReplacePath(*x.ReplacePath)
 		}
 		if err != nil {
-			return nil, &config.FieldError{Path: config.Join(config.Join(path, "rewrite"), field), Msg: err.Error()}
+			return nil, &config.FieldError{Path: config.Join(config.Join(config.Index("routes", i), "rewrite"), field), Msg: err.Error()}
 		}
 	}
 	var key hashKey
@@ -292,10 +308,5 @@ func (st *state) find(name string) *route {
 	if name == DefaultRoute {
 		return st.def
 	}
-	for _, rt := range st.routes {
-		if rt.name == name {
-			return rt
-		}
-	}
-	return nil
+	return st.byName[name]
 }

@@ -2,6 +2,7 @@ package router
 
 import (
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -136,5 +137,89 @@ func TestMatchAllocs(t *testing.T) {
 				t.Errorf("request %+v: %v allocations per Match", reqs[i], n)
 			}
 		}
+	}
+}
+
+// scaleSpecs is n routes of issue 13's mix (as tools/routegen makes them):
+// 40% segment prefixes /sN/*, 20% exact hosts hN.example.com with /api/*,
+// 20% wildcard hosts *.wN.example.net with /app/*, 20% exact paths
+// /eN/status, every (n/regex)th one a regex ~^/rN/[0-9]+$ instead; and
+// 65,536 requests spread over all of them (most of the routes of the
+// largest table: its lookups start with cold caches, as with real traffic
+// spread over that many routes), each reaching its route.
+func scaleSpecs(n, regex int) ([]Spec, []Request) {
+	specs := make([]Spec, n)
+	kinds := [5]int{0, 1, 2, 3, 0}
+	every := 0
+	if regex > 0 {
+		every = max(n/regex, 1)
+	}
+	for i := range specs {
+		id := strconv.Itoa(i)
+		k := kinds[i%5]
+		if every > 0 && i%every == every-1 {
+			k = 4
+		}
+		switch k {
+		case 0:
+			specs[i] = Spec{Path: "/s" + id + "/*"}
+		case 1:
+			specs[i] = Spec{Hosts: []string{"h" + id + ".example.com"}, Path: "/api/*"}
+		case 2:
+			specs[i] = Spec{Hosts: []string{"*.w" + id + ".example.net"}, Path: "/app/*"}
+		case 3:
+			specs[i] = Spec{Path: "/e" + id + "/status"}
+		case 4:
+			specs[i] = Spec{Path: "~^/r" + id + "/[0-9]+$"}
+		}
+	}
+	reqs := make([]Request, 0, 1<<16)
+	step := n*618/1000 + 1
+	for j := range cap(reqs) {
+		i := j * step % n
+		id, k := strconv.Itoa(i), strconv.Itoa(j%1000)
+		s := specs[i]
+		var r Request
+		switch {
+		case strings.HasPrefix(s.Path, "~"):
+			r.Path = "/r" + id + "/" + k
+		case s.Path == "/api/*":
+			r.Host, r.Path = "h"+id+".example.com", "/api/v1/users/"+k
+		case s.Path == "/app/*":
+			r.Host, r.Path = "t"+strconv.Itoa(j%50)+".w"+id+".example.net", "/app/page/"+k
+		case strings.HasSuffix(s.Path, "/*"):
+			r.Path = "/s" + id + "/items/" + k
+		default:
+			r.Path = s.Path
+		}
+		r.Method = "GET"
+		reqs = append(reqs, r)
+	}
+	return specs, reqs
+}
+
+// BenchmarkMatchScale matches requests spread over all the routes of
+// tables of 4 to 100,000 routes; per-request cost should not grow much.
+func BenchmarkMatchScale(b *testing.B) {
+	for _, n := range []int{4, 1000, 10000, 100000} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			specs, reqs := scaleSpecs(n, min(10, n/100))
+			benchmarkMatch(b, specs, reqs)
+		})
+	}
+}
+
+// BenchmarkCompileScale compiles tables of 1,000 to 100,000 routes.
+func BenchmarkCompileScale(b *testing.B) {
+	for _, n := range []int{1000, 10000, 100000} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			specs, _ := scaleSpecs(n, min(10, n/100))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Compile(specs); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

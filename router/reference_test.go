@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -81,6 +82,19 @@ func refHostRank(hosts []string, host string) (rank int, ok bool) {
 	return rank, ok
 }
 
+// refRegexps caches the anchored regexps of refMatch: large tables repeat
+// them over many requests.
+var refRegexps sync.Map // expression → *regexp.Regexp
+
+func refRegexp(expr string) *regexp.Regexp {
+	if re, ok := refRegexps.Load(expr); ok {
+		return re.(*regexp.Regexp)
+	}
+	re := regexp.MustCompile("^(?:" + expr + ")$")
+	refRegexps.Store(expr, re)
+	return re
+}
+
 // refMatch is Table.Match done the slow way.
 func refMatch(specs []Spec, r *Request) int {
 	best, bestKey := -1, []int(nil)
@@ -95,7 +109,7 @@ func refMatch(specs []Spec, r *Request) int {
 		case strings.HasPrefix(p, "~"):
 			class = 2
 			// The regexp package is the reference for regexes.
-			if !regexp.MustCompile("^(?:" + p[1:] + ")$").MatchString(r.Path) {
+			if !refRegexp(p[1:]).MatchString(r.Path) {
 				continue
 			}
 		case !refPathMatch(p, r.Path):

@@ -15,10 +15,15 @@
 // Compile arranges the routes so that Match visits them in that order and
 // stops at the first one that matches: routes are grouped by host key (an
 // exact host, a wildcard suffix, or none) and, within a group, hang off a
-// radix tree of literal path prefixes. A lookup costs a map lookup per
-// candidate host key, one walk down a tree along the path, and a check of
-// the routes whose literal prefix the path has, in order, until one matches;
-// the other routes are never looked at. It allocates nothing.
+// trie of path segments by their literal prefix (see group). A lookup costs
+// a map lookup per candidate host key, one lookup per segment of the path
+// on the way down the trie, and a check of the routes whose literal prefix
+// the path has, in order, until one matches; the other routes are never
+// looked at. Regex routes are tried only on the paths that have their
+// regexp's literal prefix, in precedence order. Compile costs about the
+// total length of the patterns, and a sort of each list; a lookup does not
+// depend on the number of routes, but on the path and host, and on the
+// regex routes that share the path's prefix. It allocates nothing.
 package router
 
 import (
@@ -287,72 +292,178 @@ func (r *route) acceptsConds(req *Request) bool {
 	return true
 }
 
-// group holds the routes indexed under one host key, arranged so that the
-// first route met that matches is the one precedence picks.
+// group holds the routes indexed under one host key, in a trie of path
+// segments arranged so that a lookup meets the candidate routes in
+// precedence order and stops at the first one that matches.
+//
+// A node spells a path prefix that ends before a "/" (the root spells "",
+// its child "api" spells "/api"); a child is found by the whole next
+// segment, through a map when a node has many. A literal prefix lit (the
+// bytes before the first * of a pattern, or a prefix pattern ending in /)
+// hangs off the node spelling lit up to its last "/", with the part after
+// that "/" (within one segment, maybe empty): "/api/v" is part "v" of
+// "/api", "/static/" part "" of "/static". A path can have the literal
+// prefixes of one node only when it walks through that node, and those
+// of a deeper node are always longer: so the prefix candidates are met
+// from the deepest node the walk reaches up to the root, and within a
+// node from the longest part down.
 type group struct {
-	tree  node     // the root spells ""
-	regex []*route // regex paths rank last
+	root node
+	// regex holds every regex route of the group, in precedence order:
+	// where a lookup goes when its path meets the regex lists of more
+	// nodes than it merges at once (maxRegexLists).
+	regex []entry
+	// loose holds the regex routes whose literal prefix does not start
+	// with "/" (most often none at all), in precedence order, each with
+	// its whole literal prefix as its part: they are candidates for
+	// every path that has that prefix.
+	loose []entry
 }
 
-// node is a node of a radix tree of literal path prefixes.
+// entry is a route in one of the lists of a node.
+type entry struct {
+	// part is, in the prefix and regex lists, the rest of the literal
+	// prefix after the node's string and "/".
+	part  string
+	rt    *route
+	index int
+	// plain says that the route matches once its path is found: no
+	// method or header condition, no glob after its literal prefix.
+	plain bool
+}
+
+// node is a node of the segment trie of a group.
 type node struct {
-	label string // the bytes on the edge from the parent
-	depth int    // the length of the string this node spells from the root
-	keys  string // the first byte of each child's label, parallel to kids
-	kids  []*node
+	depth int // the length of the path prefix this node spells
+	// The children by segment: few in a small slice, many in a map.
+	few  []child
+	many map[string]*node
 	// whole holds the routes that match when the path is exactly this
 	// node's string: exact paths, then segment prefixes ("/api/*" at
-	// "/api"). Both rank above every route in the prefix lists the path
-	// meets: a segment prefix ranks by its literal prefix, "/api/", one
-	// byte longer than the path.
-	whole []*route
-	// prefix holds the routes whose literal prefix is this node's string.
-	prefix []*route
-	// up is the nearest ancestor with prefix routes: where a lookup goes
-	// on, to shorter literal prefixes, when none here matches.
-	up *node
+	// "/api"), in precedence order. They rank above every prefix
+	// candidate: a segment prefix ranks by its literal prefix, "/api/",
+	// one byte longer than the path.
+	whole []entry
+	// prefix holds the prefix and segment patterns whose literal prefix
+	// hangs off this node, the longest part first, then in precedence
+	// order; regex the regex routes whose regexp's literal prefix does, in
+	// precedence order.
+	prefix, regex []entry
+	// up is the nearest node on the way to the root, this one included,
+	// with prefix entries; next, in such a node, the nearest one above it.
+	// rup and rnext are the same for regex entries.
+	up, next, rup, rnext *node
 }
 
-// kid returns the child of n whose label starts with c, or nil.
-func (n *node) kid(c byte) *node {
-	// Nodes have few children; a plain loop beats a call to IndexByte.
-	for i := 0; i < len(n.keys); i++ {
-		if n.keys[i] == c {
-			return n.kids[i]
+type child struct {
+	seg string
+	n   *node
+}
+
+// maxFew is the most children a node keeps in its slice.
+const maxFew = 8
+
+// maxRegexLists is the most regex lists a lookup merges: a path that walks
+// through more nodes with regex routes tries the group's whole regex list.
+const maxRegexLists = 8
+
+// kid returns the child of n for segment seg, or nil.
+func (n *node) kid(seg string) *node {
+	if n.many != nil {
+		return n.many[seg]
+	}
+	for i := range n.few {
+		if n.few[i].seg == seg {
+			return n.few[i].n
 		}
 	}
 	return nil
 }
 
+// addKid returns the child of n for seg, creating it as needed.
+func (n *node) addKid(seg string) *node {
+	if k := n.kid(seg); k != nil {
+		return k
+	}
+	k := &node{depth: n.depth + 1 + len(seg)}
+	switch {
+	case n.many != nil:
+		n.many[seg] = k
+	case len(n.few) < maxFew:
+		n.few = append(n.few, child{seg, k})
+	default:
+		n.many = make(map[string]*node, 2*maxFew)
+		for _, c := range n.few {
+			n.many[c.seg] = c.n
+		}
+		n.few = nil
+		n.many[seg] = k
+	}
+	return k
+}
+
+// insert returns the node spelling s, "" or a path prefix ending before a
+// "/", creating the nodes on the way.
+func (n *node) insert(s string) *node {
+	for s != "" {
+		s = s[1:] // the "/"
+		end := strings.IndexByte(s, '/')
+		if end < 0 {
+			end = len(s)
+		}
+		n, s = n.addKid(s[:end]), s[end:]
+	}
+	return n
+}
+
+// hang returns the node a literal prefix lit hangs off, and its part.
+func (n *node) hang(lit string) (*node, string) {
+	i := strings.LastIndexByte(lit, '/')
+	return n.insert(lit[:i]), lit[i+1:]
+}
+
 // add indexes r in g.
 func (g *group) add(r *route) {
 	p := &r.path
+	e := entry{rt: r, index: r.index, plain: r.conds == 0}
 	switch p.kind {
 	case pathExact:
-		n := g.tree.insert(p.lit)
-		n.whole = append(n.whole, r)
+		n := g.root.insert(p.lit)
+		n.whole = append(n.whole, e)
 	case pathSegment:
-		n := g.tree.insert(p.lit[:len(p.lit)-1])
-		n.whole = append(n.whole, r)
-		n = g.tree.insert(p.lit)
-		n.prefix = append(n.prefix, r)
+		n, part := g.root.hang(p.lit)
+		n.whole = append(n.whole, e) // lit without its final "/": the node itself
+		e.part = part
+		n.prefix = append(n.prefix, e)
 	case pathPrefix:
-		n := g.tree.insert(p.lit)
-		n.prefix = append(n.prefix, r)
+		n, part := g.root.hang(p.lit)
+		e.part, e.plain = part, e.plain && p.tail == nil
+		n.prefix = append(n.prefix, e)
 	case pathRegex:
-		g.regex = append(g.regex, r)
+		e.plain = false
+		g.regex = append(g.regex, e)
+		if strings.HasPrefix(p.lit, "/") {
+			n, part := g.root.hang(p.lit)
+			e.part = part
+			n.regex = append(n.regex, e)
+		} else {
+			e.part = p.lit
+			g.loose = append(g.loose, e)
+		}
 	}
 }
 
-// finish puts every list of g in precedence order and links the tree.
+// finish puts every list of g in precedence order and links the trie.
 func (g *group) finish() {
-	g.tree.finish(nil)
+	g.root.finish(nil, nil)
 	slices.SortFunc(g.regex, byPrecedence)
+	slices.SortFunc(g.loose, byPrecedence)
 }
 
 // byPrecedence orders routes that rank the same by host and literal prefix:
 // exact paths first, then more conditions, then the earlier route.
-func byPrecedence(a, b *route) int {
+func byPrecedence(x, y entry) int {
+	a, b := x.rt, y.rt
 	aExact, bExact := a.path.kind == pathExact, b.path.kind == pathExact
 	switch {
 	case aExact != bExact:
@@ -366,103 +477,135 @@ func byPrecedence(a, b *route) int {
 	return a.index - b.index
 }
 
+// byPart orders prefix entries of one node: the longer literal prefix
+// first, then by precedence.
+func byPart(x, y entry) int {
+	if len(x.part) != len(y.part) {
+		return len(y.part) - len(x.part)
+	}
+	return byPrecedence(x, y)
+}
+
+// finish sorts the lists of n and its descendants and links them; up and
+// rup are the nearest nodes above n with prefix and regex entries.
+func (n *node) finish(up, rup *node) {
+	slices.SortFunc(n.whole, byPrecedence)
+	slices.SortFunc(n.prefix, byPart)
+	slices.SortFunc(n.regex, byPrecedence)
+	n.next, n.rnext = up, rup
+	if len(n.prefix) > 0 {
+		up = n
+	}
+	if len(n.regex) > 0 {
+		rup = n
+	}
+	n.up, n.rup = up, rup
+	for _, c := range n.few {
+		c.n.finish(up, rup)
+	}
+	for _, k := range n.many {
+		k.finish(up, rup)
+	}
+}
+
 // match returns the index of the first route of g that matches r, or -1.
 func (g *group) match(r *Request) int {
 	if g == nil {
 		return -1
 	}
 	path := r.Path
-	n, deepest := &g.tree, (*node)(nil)
-	for {
-		if len(n.prefix) > 0 {
-			deepest = n
+	n := &g.root
+	// Walk down by segments: node n spells path[:n.depth], and the next
+	// segment, when there is one, starts after the "/" at n.depth. (Paths
+	// are normalized and start with "/"; any other string gets the
+	// answer a byte-by-byte comparison would give.)
+	for n.depth < len(path) && path[n.depth] == '/' {
+		rest := path[n.depth+1:]
+		end := strings.IndexByte(rest, '/')
+		if end < 0 {
+			end = len(rest)
 		}
-		if n.depth == len(path) {
-			for _, rt := range n.whole {
-				if rt.accepts(r) {
-					return rt.index
-				}
-			}
+		k := n.kid(rest[:end])
+		if k == nil {
 			break
 		}
-		kid := n.kid(path[n.depth])
-		if kid == nil {
-			break
-		}
-		if !strings.HasPrefix(path[n.depth:], kid.label) {
-			break
-		}
-		n = kid
+		n = k
 	}
-	for n := deepest; n != nil; n = n.up {
-		rest := path[n.depth:]
-		for _, rt := range n.prefix {
-			if rt.path.matchRest(rest) && rt.accepts(r) {
-				return rt.index
+	if n.depth == len(path) {
+		for i := range n.whole {
+			if e := &n.whole[i]; e.plain || e.rt.accepts(r) {
+				return e.index
 			}
 		}
 	}
-	for _, rt := range g.regex {
-		if strings.HasPrefix(path, rt.path.lit) && rt.path.matchRegex(path) && rt.accepts(r) {
-			return rt.index
+	for p := n.up; p != nil; p = p.next {
+		if p.depth >= len(path) || path[p.depth] != '/' {
+			continue // the path ends here: no literal prefix goes on past it
 		}
+		rest := path[p.depth+1:]
+		for i := range p.prefix {
+			e := &p.prefix[i]
+			if !strings.HasPrefix(rest, e.part) {
+				continue
+			}
+			if e.plain || e.rt.path.matchRest(rest[len(e.part):]) && e.rt.accepts(r) {
+				return e.index
+			}
+		}
+	}
+	if n.rup != nil || len(g.loose) > 0 {
+		return g.matchRegex(n, r)
 	}
 	return -1
 }
 
-// insert returns the node spelling n's string followed by s, creating it,
-// and splitting an edge, as needed. Nodes returned earlier stay valid: a split
-// puts a new node above an existing one and leaves the string that one spells
-// unchanged.
-func (n *node) insert(s string) *node {
-	for s != "" {
-		i := strings.IndexByte(n.keys, s[0])
-		if i < 0 {
-			kid := &node{label: s, depth: n.depth + len(s)}
-			n.keys += s[:1]
-			n.kids = append(n.kids, kid)
-			return kid
+// matchRegex tries the regex routes whose literal prefix the path has, in
+// precedence order; n is the node the path's walk ended at.
+func (g *group) matchRegex(n *node, r *Request) int {
+	path := r.Path
+	// The lists of the nodes on the way, merged by precedence.
+	var lists [maxRegexLists][]entry
+	var rests [maxRegexLists]string
+	k := 0
+	if len(g.loose) > 0 {
+		lists[0], rests[0] = g.loose, path
+		k++
+	}
+	for p := n.rup; p != nil; p = p.rnext {
+		if k == maxRegexLists {
+			return matchRegexList(g.regex, r)
 		}
-		kid := n.kids[i]
-		l := commonPrefix(kid.label, s)
-		if l < len(kid.label) {
-			mid := &node{
-				label: kid.label[:l],
-				depth: n.depth + l,
-				keys:  kid.label[l : l+1],
-				kids:  []*node{kid},
+		if p.depth < len(path) && path[p.depth] == '/' {
+			lists[k], rests[k] = p.regex, path[p.depth+1:]
+			k++
+		}
+	}
+	for {
+		best := -1
+		for i := range k {
+			if len(lists[i]) > 0 && (best < 0 || byPrecedence(lists[i][0], lists[best][0]) < 0) {
+				best = i
 			}
-			kid.label = kid.label[l:]
-			n.kids[i] = mid
-			kid = mid
 		}
-		n, s = kid, s[l:]
-	}
-	return n
-}
-
-// finish sorts the route lists of n and its descendants into precedence
-// order and sets their up links; up is the nearest ancestor of n with prefix
-// routes.
-func (n *node) finish(up *node) {
-	n.up = up
-	slices.SortFunc(n.whole, byPrecedence)
-	slices.SortFunc(n.prefix, byPrecedence)
-	if len(n.prefix) > 0 {
-		up = n
-	}
-	for _, kid := range n.kids {
-		kid.finish(up)
+		if best < 0 {
+			return -1
+		}
+		e := &lists[best][0]
+		lists[best] = lists[best][1:]
+		if strings.HasPrefix(rests[best], e.part) && e.rt.path.matchRegex(path) && e.rt.accepts(r) {
+			return e.index
+		}
 	}
 }
 
-// commonPrefix returns the length of the longest common prefix of a and b.
-func commonPrefix(a, b string) int {
-	n := min(len(a), len(b))
-	for i := range n {
-		if a[i] != b[i] {
-			return i
+// matchRegexList tries the regex routes of list, in precedence order, in
+// turn.
+func matchRegexList(list []entry, r *Request) int {
+	for i := range list {
+		rt := list[i].rt
+		if strings.HasPrefix(r.Path, rt.path.lit) && rt.path.matchRegex(r.Path) && rt.accepts(r) {
+			return rt.index
 		}
 	}
-	return n
+	return -1
 }

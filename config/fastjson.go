@@ -1,0 +1,243 @@
+package config
+
+import (
+	"encoding/json"
+	"strings"
+	"unicode/utf8"
+
+	"l7lb/jsonx"
+)
+
+// fastJSON parses a JSON document into the same Value ParseJSON's
+// decoder-driven parser makes (same lines, same repeated-key errors, same
+// limits), several times faster: configurations of many thousands of
+// routes are megabytes of JSON. It handles valid documents only: on
+// anything it does not accept (a syntax error, a limit reached) it returns
+// ok false, and ParseJSON parses the document again the slow way, whose
+// error says what is wrong.
+type fastJSON struct {
+	data []byte
+	pos  int
+	line int // the line of data[pos]
+	t    *tree
+}
+
+func parseJSONFast(data []byte) (v *Value, err error, ok bool) {
+	p := fastJSON{data: data, line: 1, t: newTree(data)}
+	p.space()
+	v, ok = p.value(nil, 0)
+	if !ok {
+		return nil, nil, false
+	}
+	p.space()
+	if p.pos != len(p.data) {
+		return nil, nil, false
+	}
+	v, err = p.t.result(v)
+	return v, err, true
+}
+
+// space skips JSON whitespace, counting lines.
+func (p *fastJSON) space() {
+	for p.pos < len(p.data) {
+		switch p.data[p.pos] {
+		case '\n':
+			p.line++
+		case ' ', '\t', '\r':
+		default:
+			return
+		}
+		p.pos++
+	}
+}
+
+// jsonPath is the field path of a value, made into a string (as Join and
+// Index make it) only for a repeated key: most documents have none, and
+// making every path would cost more than the rest of the parse.
+type jsonPath struct {
+	up      *jsonPath
+	key     string
+	index   int // of a list element
+	element bool
+}
+
+func (p *jsonPath) String() string {
+	if p == nil {
+		return ""
+	}
+	if p.element {
+		return Index(p.up.String(), p.index)
+	}
+	return Join(p.up.String(), p.key)
+}
+
+func (p *fastJSON) value(path *jsonPath, depth int) (*Value, bool) {
+	if p.pos >= len(p.data) {
+		return nil, false
+	}
+	line := p.line
+	switch c := p.data[p.pos]; {
+	case c == '{':
+		p.pos++
+		v, err := p.t.value(Map, line, depth)
+		if err != nil {
+			return nil, false
+		}
+		p.space()
+		if p.pos < len(p.data) && p.data[p.pos] == '}' {
+			p.pos++
+			return v, true
+		}
+		for {
+			if p.pos >= len(p.data) || p.data[p.pos] != '"' {
+				return nil, false
+			}
+			keyLine := p.line
+			key, ok := p.str()
+			if !ok {
+				return nil, false
+			}
+			p.space()
+			if p.pos >= len(p.data) || p.data[p.pos] != ':' {
+				return nil, false
+			}
+			p.pos++
+			p.space()
+			val, ok := p.value(&jsonPath{up: path, key: key}, depth+1)
+			if !ok {
+				return nil, false
+			}
+			where := ""
+			if p.t.find(v, key) >= 0 {
+				where = path.String() // for the repeated key's error
+			}
+			p.t.add(v, where, key, keyLine, val)
+			p.space()
+			if p.pos >= len(p.data) {
+				return nil, false
+			}
+			switch p.data[p.pos] {
+			case ',':
+				p.pos++
+				p.space()
+			case '}':
+				p.pos++
+				return v, true
+			default:
+				return nil, false
+			}
+		}
+	case c == '[':
+		p.pos++
+		v, err := p.t.value(List, line, depth)
+		if err != nil {
+			return nil, false
+		}
+		p.space()
+		if p.pos < len(p.data) && p.data[p.pos] == ']' {
+			p.pos++
+			return v, true
+		}
+		for {
+			el, ok := p.value(&jsonPath{up: path, index: len(v.List), element: true}, depth+1)
+			if !ok {
+				return nil, false
+			}
+			v.List = append(v.List, el)
+			p.space()
+			if p.pos >= len(p.data) {
+				return nil, false
+			}
+			switch p.data[p.pos] {
+			case ',':
+				p.pos++
+				p.space()
+			case ']':
+				p.pos++
+				return v, true
+			default:
+				return nil, false
+			}
+		}
+	case c == '"':
+		s, ok := p.str()
+		if !ok {
+			return nil, false
+		}
+		v, err := p.t.value(String, line, depth)
+		if err != nil {
+			return nil, false
+		}
+		v.Str = s
+		return v, true
+	case c == '-' || '0' <= c && c <= '9':
+		n, ok := p.number()
+		if !ok {
+			return nil, false
+		}
+		v, err := p.t.value(Number, line, depth)
+		if err != nil {
+			return nil, false
+		}
+		v.Str = n
+		return v, true
+	}
+	for _, lit := range [...]struct {
+		text string
+		kind Kind
+		b    bool
+	}{{"true", Bool, true}, {"false", Bool, false}, {"null", Null, false}} {
+		if len(p.data)-p.pos >= len(lit.text) && string(p.data[p.pos:p.pos+len(lit.text)]) == lit.text {
+			p.pos += len(lit.text)
+			v, err := p.t.value(lit.kind, line, depth)
+			if err != nil {
+				return nil, false
+			}
+			v.Bool = lit.b
+			return v, true
+		}
+	}
+	return nil, false
+}
+
+// str reads a string at p.pos (its opening quote), scanned and unescaped
+// by jsonx.
+func (p *fastJSON) str() (string, bool) {
+	end, err := jsonx.ValueEnd(p.data[p.pos:])
+	if err != nil {
+		return "", false
+	}
+	raw := p.data[p.pos : p.pos+end]
+	p.pos += end
+	s := jsonx.ValidString(raw)
+	if !utf8.ValidString(s) {
+		// jsonx keeps bad bytes as they are; encoding/json, and so the
+		// slow parser, turns each into U+FFFD.
+		var u string
+		if json.Unmarshal(raw, &u) != nil {
+			return "", false
+		}
+		return u, true
+	}
+	return strings.Clone(s), true // the configuration outlives the file's bytes
+}
+
+// number reads a JSON number at p.pos, scanned by jsonx.
+func (p *fastJSON) number() (string, bool) {
+	end, err := jsonx.ValueEnd(p.data[p.pos:])
+	if err != nil {
+		return "", false
+	}
+	// A number runs into whatever follows but a delimiter or space: "1x"
+	// or "01" is not one.
+	if i := p.pos + end; i < len(p.data) {
+		switch p.data[i] {
+		case ',', '}', ']', ' ', '\t', '\r', '\n':
+		default:
+			return "", false
+		}
+	}
+	s := string(p.data[p.pos : p.pos+end])
+	p.pos += end
+	return s, true
+}

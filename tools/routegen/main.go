@@ -1,0 +1,402 @@
+// Command routegen generates large route configurations and measures how
+// l7lb copes with them: compile time, routing throughput and memory, for
+// the Maelstrom node and for the engine of `l7lb serve`.
+//
+//	go run ./tools/routegen -routes 10000 [-regex 10] [-serve] > routes.json
+//	go run ./tools/routegen -sweep 4,1000,10000,100000 -bin ./l7lb
+//
+// The mix (gen.go): 40% segment prefixes (/sN/*), 20% exact hosts
+// (hN.example.com, /api/*), 20% wildcard hosts with a prefix and a rewrite
+// (*.wN.example.net, /app/*, strip_prefix /app), 20% exact paths
+// (/eN/status); -regex R turns R of them, spread evenly, into regex routes
+// (~^/rN/[0-9]+$). Requests are spread evenly over all routes, each one
+// checked to reach its route (the node: status 200, as nothing else
+// matches and there are no default servers).
+//
+// Each size is measured in a fresh process, so that the RSS figures are
+// its own: the engine in a child routegen (-measure-engine), the node as
+// the binary -bin started with --config and GOMAXPROCS=1.
+//
+// Times are CPU times (user and system, all threads), not wall times: the
+// machine is shared, and a wall clock would count the other processes.
+//
+//   - engine: compile is instance.Compile (parse, decode, engine, the
+//     file's hash), the whole path of `l7lb serve` at start and on every
+//     reload; parse is the parse and decode alone; engine is the engine's
+//     compilation alone (route table, routes and their pools:
+//     engine.Replace). Throughput is decisions per second on
+//     one goroutine (Route then Done, as the proxy does), heap/route the
+//     live heap the compiled configuration holds, divided by the routes.
+//   - node: compile is the CPU time of the process up to its init_ok (the
+//     runtime's start, the file read, decoded and compiled, then compiled
+//     again for init's servers; /proc's 10 ms ticks); throughput is
+//     requests per CPU second from init_ok to the last reply; RSS is the
+//     child's peak (VmHWM) before its input ends.
+//
+// Throughput is also given as a ratio to the smallest size measured in
+// the same run, the figure to compare across machines.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"l7lb/config"
+	"l7lb/engine"
+	"l7lb/instance"
+)
+
+// measurement is one face at one size.
+type measurement struct {
+	Face     string  `json:"face"`
+	Routes   int     `json:"routes"`
+	Regex    int     `json:"regex"`
+	ParseMs  float64 `json:"parse_ms,omitempty"`
+	EngineMs float64 `json:"engine_ms,omitempty"`
+	Compile  float64 `json:"compile_ms"`
+	PerSec   float64 `json:"per_sec"`
+	RSSMiB   float64 `json:"rss_mib"`
+	HeapByte float64 `json:"heap_per_route,omitempty"`
+}
+
+func main() {
+	routes := flag.Int("routes", -1, "print a configuration of `N` routes (JSON) and exit")
+	regex := flag.Int("regex", 0, "with -routes: how many of them are regex routes")
+	serve := flag.Bool("serve", false, "with -routes: the schema of l7lb serve (servers map, listen), not the node's")
+	sweep := flag.String("sweep", "", "measure these route counts (comma-separated), e.g. 4,1000,10000,100000")
+	sweepRegex := flag.Int("sweep-regex", 10, "regex routes in each size of the sweep (fewer when the size is smaller than 100 times it)")
+	regexCase := flag.Int("regex-case", 1000, "after the sweep, measure a configuration of `N` routes that are all regex routes (0: none)")
+	bin := flag.String("bin", "./l7lb", "node binary (empty: measure the engine only)")
+	n := flag.Int("n", 300000, "requests per measurement")
+	timeout := flag.Duration("timeout", 5*time.Minute, "limit of each measurement")
+	measureEngine := flag.Int("measure-engine", -1, "(internal) measure the engine at `N` routes, print one JSON line")
+	cpuProfile := flag.String("cpuprofile", "", "with -measure-engine: write a CPU profile of compile and routing to `FILE`")
+	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fatal("%v", err)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+
+	switch {
+	case *measureEngine >= 0:
+		m, err := measureEngineOnce(*measureEngine, *regex, *n)
+		if err != nil {
+			pprof.StopCPUProfile()
+			fatal("%v", err)
+		}
+		json.NewEncoder(os.Stdout).Encode(m)
+	case *routes >= 0:
+		os.Stdout.Write(generate(*routes, *regex).appendJSON(nil, *serve))
+	case *sweep != "":
+		var sizes []int
+		for f := range strings.SplitSeq(*sweep, ",") {
+			v, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || v < 1 {
+				fatal("-sweep: bad size %q", f)
+			}
+			sizes = append(sizes, v)
+		}
+		runSweep(sizes, *sweepRegex, *regexCase, *bin, *n, *timeout)
+	default:
+		flag.Usage()
+		os.Exit(2)
+	}
+}
+
+func fatal(format string, a ...any) {
+	fmt.Fprintf(os.Stderr, "routegen: "+format+"\n", a...)
+	os.Exit(1)
+}
+
+type sizeCase struct{ routes, regex int }
+
+func runSweep(sizes []int, sweepRegex, regexCase int, bin string, n int, timeout time.Duration) {
+	var cases []sizeCase
+	for _, s := range sizes {
+		cases = append(cases, sizeCase{s, min(sweepRegex, s/100)})
+	}
+	if regexCase > 0 {
+		cases = append(cases, sizeCase{regexCase, regexCase})
+	}
+	self, err := os.Executable()
+	if err != nil {
+		fatal("%v", err)
+	}
+	fmt.Printf("routegen: %d requests per case, GOMAXPROCS=1, %s/%s, %d CPUs\n", n, runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
+	fmt.Printf("%-6s %8s %6s %9s %10s %11s %12s %7s %9s %11s\n", "face", "routes", "regex", "parse ms", "engine ms", "compile ms", "req/s", "ratio", "RSS MiB", "heap B/route")
+	var base map[string]float64 = map[string]float64{}
+	for _, c := range cases {
+		var ms []measurement
+		m, err := engineChild(self, c, n, timeout)
+		if err != nil {
+			fatal("engine, %d routes: %v", c.routes, err)
+		}
+		ms = append(ms, m)
+		if bin != "" {
+			m, err := measureNode(bin, c, n, timeout)
+			if err != nil {
+				fatal("node, %d routes: %v", c.routes, err)
+			}
+			ms = append(ms, m)
+		}
+		for _, m := range ms {
+			if _, ok := base[m.Face]; !ok {
+				base[m.Face] = m.PerSec
+			}
+			parse, eng, heap := "", "", ""
+			if m.ParseMs > 0 {
+				parse = strconv.FormatFloat(m.ParseMs, 'f', 1, 64)
+			}
+			if m.EngineMs > 0 {
+				eng = strconv.FormatFloat(m.EngineMs, 'f', 1, 64)
+			}
+			if m.HeapByte > 0 {
+				heap = strconv.FormatFloat(m.HeapByte, 'f', 0, 64)
+			}
+			fmt.Printf("%-6s %8d %6d %9s %10s %11.1f %12.0f %7.2f %9.1f %11s\n", m.Face, m.Routes, m.Regex, parse, eng, m.Compile, m.PerSec, m.PerSec/base[m.Face], m.RSSMiB, heap)
+		}
+	}
+}
+
+// engineChild runs measureEngineOnce in a fresh routegen process.
+func engineChild(self string, c sizeCase, n int, timeout time.Duration) (measurement, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, self, "-measure-engine", strconv.Itoa(c.routes), "-regex", strconv.Itoa(c.regex), "-n", strconv.Itoa(n))
+	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return measurement{}, err
+	}
+	var m measurement
+	return m, json.Unmarshal(out, &m)
+}
+
+// measureEngineOnce compiles a generated configuration as `l7lb serve`
+// does and routes n requests through its engine.
+func measureEngineOnce(routes, regex, n int) (measurement, error) {
+	rs := generate(routes, regex)
+	data := rs.appendJSON(nil, true)
+	reqs := rs.requests(n)
+	ereqs := make([]engine.Request, len(reqs))
+	for i, q := range reqs {
+		ereqs[i] = engine.Request{Method: "GET", Target: q.target, Host: q.host}
+	}
+	m := measurement{Face: "engine", Routes: routes, Regex: min(regex, routes)}
+
+	t0 := cpuNow()
+	f, _, err := config.Read("routes.json", data, true)
+	if err != nil {
+		return m, err
+	}
+	m.ParseMs = ms(cpuNow() - t0)
+
+	// The engine alone: the route table, the routes and their pools.
+	ids := make([]string, len(f.Servers))
+	for i, s := range f.Servers {
+		ids[i] = s.ID
+	}
+	e0 := engine.New(nil)
+	e0.Measure()
+	t0 = cpuNow()
+	if _, err := e0.Replace(engine.Update{NodeID: "lb", Servers: ids, Config: &f.Config}); err != nil {
+		return m, err
+	}
+	m.EngineMs = ms(cpuNow() - t0)
+	e0, f = nil, nil
+
+	heap0 := liveHeap()
+	t0 = cpuNow()
+	c, err := instance.Compile(".", "routes.json", data, instance.Env{NodeID: "lb"})
+	if err != nil {
+		return m, err
+	}
+	m.Compile = ms(cpuNow() - t0)
+	m.HeapByte = float64(liveHeap()-heap0) / float64(max(routes, 1))
+
+	e := c.Engine
+	names, _ := e.Names()
+	var d engine.Decision
+	// A first pass checks every request against its route, a second one
+	// is timed.
+	for i := range ereqs[:min(len(ereqs), 2*routes+1000)] {
+		e.Route(&ereqs[i], &d)
+		if d.Status != 200 || d.RouteIndex() < 0 || names[d.RouteIndex()] != name(reqs[i].route) {
+			return m, fmt.Errorf("request %+v: status %d, route %q, want %s (%s)", reqs[i], d.Status, d.Route, name(reqs[i].route), d.Error)
+		}
+		e.Done(&d)
+	}
+	t0 = cpuNow()
+	for i := range ereqs {
+		e.Route(&ereqs[i], &d)
+		e.Done(&d)
+	}
+	m.PerSec = float64(len(ereqs)) / (cpuNow() - t0).Seconds()
+	m.RSSMiB = float64(peakRSS(os.Getpid())) / 1024
+	runtime.KeepAlive(c)
+	return m, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// cpuNow is the CPU time this process has used (user and system, every
+// thread): the machine is shared, and wall time would count the others.
+func cpuNow() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// childCPU is the CPU time process pid has used, from /proc (in clock
+// ticks of 10 ms); -1 where /proc is missing.
+func childCPU(pid int) time.Duration {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return -1
+	}
+	// The fields after the command name, which ends with the last ")":
+	// utime and stime are the 12th and 13th.
+	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	if len(f) < 13 {
+		return -1
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+s) * 10 * time.Millisecond
+}
+
+func liveHeap() uint64 {
+	runtime.GC()
+	var s runtime.MemStats
+	runtime.ReadMemStats(&s)
+	return s.HeapAlloc
+}
+
+// peakRSS is the peak RSS (VmHWM) of process pid in KiB; 0 where /proc is
+// missing.
+func peakRSS(pid int) int64 {
+	status, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	for line := range strings.Lines(string(status)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kib, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kib
+		}
+	}
+	return 0
+}
+
+// measureNode starts the node with the configuration as --config, sends
+// init and n requests, and times init_ok and the replies.
+func measureNode(bin string, c sizeCase, n int, timeout time.Duration) (measurement, error) {
+	m := measurement{Face: "node", Routes: c.routes, Regex: min(c.regex, c.routes)}
+	rs := generate(c.routes, c.regex)
+	dir, err := os.MkdirTemp("", "routegen-")
+	if err != nil {
+		return m, err
+	}
+	defer os.RemoveAll(dir)
+	cfgFile := dir + "/routes.json"
+	if err := os.WriteFile(cfgFile, rs.appendJSON(nil, false), 0o644); err != nil {
+		return m, err
+	}
+	var stream bytes.Buffer
+	stream.WriteString(`{"src":"c1","dest":"lb","body":{"type":"init","msg_id":1,"node_id":"lb","node_ids":["lb"`)
+	for i := range numServers {
+		stream.WriteString(`,"` + server(i) + `"`)
+	}
+	stream.WriteString("]}}\n")
+	initLen := stream.Len()
+	for j, q := range rs.requests(n) {
+		stream.WriteString(`{"src":"c1","dest":"lb","body":{"type":"http_request","msg_id":`)
+		stream.WriteString(strconv.Itoa(j + 2))
+		stream.WriteString(`,"method":"GET","path":`)
+		p, _ := json.Marshal(q.target)
+		stream.Write(p)
+		if q.host != "" {
+			stream.WriteString(`,"headers":{"Host":"` + q.host + `"}`)
+		}
+		stream.WriteString("}}\n")
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "--config", cfgFile)
+	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+	cmd.WaitDelay = 2 * time.Second
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return m, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return m, err
+	}
+	if err := cmd.Start(); err != nil {
+		return m, err
+	}
+	// init alone first, the requests once init_ok is read: so the CPU
+	// time read at init_ok is the start's alone. A failed child shows as
+	// missing replies.
+	go stdin.Write(stream.Bytes()[:initLen])
+	requests := stream.Bytes()[initLen:]
+	var initOK, last time.Duration // the child's CPU time
+	replies, bad := 0, ""
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Bytes()
+		replies++
+		if replies == 1 {
+			initOK = childCPU(cmd.Process.Pid)
+			go stdin.Write(requests)
+			if !bytes.Contains(line, []byte(`"init_ok"`)) && bad == "" {
+				bad = string(line)
+			}
+		} else if !bytes.Contains(line, []byte(`"status":200`)) && bad == "" {
+			bad = string(line)
+		}
+		if replies == n+1 {
+			last = childCPU(cmd.Process.Pid)
+			m.RSSMiB = float64(peakRSS(cmd.Process.Pid)) / 1024
+			break
+		}
+	}
+	stdin.Close()
+	io.Copy(io.Discard, stdout)
+	werr := cmd.Wait()
+	switch {
+	case ctx.Err() != nil:
+		return m, fmt.Errorf("timed out after %v with %d replies", timeout, replies)
+	case replies != n+1:
+		return m, fmt.Errorf("%d replies of %d (%v): %s", replies, n+1, werr, stderr.String())
+	case bad != "":
+		return m, errors.New("unexpected reply: " + bad)
+	}
+	if initOK < 0 {
+		return m, errors.New("no /proc to read the node's CPU time from")
+	}
+	m.Compile = ms(initOK)
+	m.PerSec = float64(n) / (last - initOK).Seconds()
+	return m, nil
+}
