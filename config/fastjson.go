@@ -78,23 +78,14 @@ func (p *fastJSON) value(path *jsonPath, depth int) (*Value, bool) {
 	line := p.line
 	switch c := p.data[p.pos]; {
 	case c == '{':
-		p.pos++
-		v, err := p.t.value(Map, line, depth)
-		if err != nil {
-			return nil, false
-		}
-		p.space()
-		if p.pos < len(p.data) && p.data[p.pos] == '}' {
-			p.pos++
-			return v, true
-		}
-		for {
+		v, more, ok := p.open(Map, line, depth, '}')
+		for ok && more {
 			if p.pos >= len(p.data) || p.data[p.pos] != '"' {
 				return nil, false
 			}
 			keyLine := p.line
-			key, ok := p.str()
-			if !ok {
+			key, good := p.str()
+			if !good {
 				return nil, false
 			}
 			p.space()
@@ -103,8 +94,8 @@ func (p *fastJSON) value(path *jsonPath, depth int) (*Value, bool) {
 			}
 			p.pos++
 			p.space()
-			val, ok := p.value(&jsonPath{up: path, key: key}, depth+1)
-			if !ok {
+			val, good := p.value(&jsonPath{up: path, key: key}, depth+1)
+			if !good {
 				return nil, false
 			}
 			where := ""
@@ -112,53 +103,26 @@ func (p *fastJSON) value(path *jsonPath, depth int) (*Value, bool) {
 				where = path.String() // for the repeated key's error
 			}
 			p.t.add(v, where, key, keyLine, val)
-			p.space()
-			if p.pos >= len(p.data) {
-				return nil, false
-			}
-			switch p.data[p.pos] {
-			case ',':
-				p.pos++
-				p.space()
-			case '}':
-				p.pos++
-				return v, true
-			default:
-				return nil, false
-			}
+			more, ok = p.next('}')
 		}
-	case c == '[':
-		p.pos++
-		v, err := p.t.value(List, line, depth)
-		if err != nil {
+		if !ok {
 			return nil, false
 		}
-		p.space()
-		if p.pos < len(p.data) && p.data[p.pos] == ']' {
-			p.pos++
-			return v, true
-		}
-		for {
-			el, ok := p.value(&jsonPath{up: path, index: len(v.List), element: true}, depth+1)
-			if !ok {
+		return v, true
+	case c == '[':
+		v, more, ok := p.open(List, line, depth, ']')
+		for ok && more {
+			el, good := p.value(&jsonPath{up: path, index: len(v.List), element: true}, depth+1)
+			if !good {
 				return nil, false
 			}
 			v.List = append(v.List, el)
-			p.space()
-			if p.pos >= len(p.data) {
-				return nil, false
-			}
-			switch p.data[p.pos] {
-			case ',':
-				p.pos++
-				p.space()
-			case ']':
-				p.pos++
-				return v, true
-			default:
-				return nil, false
-			}
+			more, ok = p.next(']')
 		}
+		if !ok {
+			return nil, false
+		}
+		return v, true
 	case c == '"':
 		s, ok := p.str()
 		if !ok {
@@ -198,6 +162,41 @@ func (p *fastJSON) value(path *jsonPath, depth int) (*Value, bool) {
 		}
 	}
 	return nil, false
+}
+
+// open starts a container of kind k at p.pos (its opening byte); more is
+// false when it is empty, its end byte read.
+func (p *fastJSON) open(k Kind, line, depth int, end byte) (v *Value, more, ok bool) {
+	p.pos++
+	v, err := p.t.value(k, line, depth)
+	if err != nil {
+		return nil, false, false
+	}
+	p.space()
+	if p.pos < len(p.data) && p.data[p.pos] == end {
+		p.pos++
+		return v, false, true
+	}
+	return v, true, true
+}
+
+// next reads what follows a container's member or element: a comma, more
+// to come, or the container's end byte.
+func (p *fastJSON) next(end byte) (more, ok bool) {
+	p.space()
+	if p.pos >= len(p.data) {
+		return false, false
+	}
+	switch p.data[p.pos] {
+	case ',':
+		p.pos++
+		p.space()
+		return true, true
+	case end:
+		p.pos++
+		return false, true
+	}
+	return false, false
 }
 
 // str reads a string at p.pos (its opening quote), scanned and unescaped
