@@ -50,6 +50,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"l7lb/tools/procfs"
 )
 
 func logf(format string, args ...any) {
@@ -682,11 +684,11 @@ func (b *bench) waitQuiet() {
 		b0, err := readBusyTicks()
 		time.Sleep(time.Second)
 		b1, err2 := readBusyTicks()
-		if err != nil || err2 != nil || b1-b0 < clockTicks/5 || time.Now().After(b.end) {
+		if err != nil || err2 != nil || b1-b0 < procfs.ClockTicks/5 || time.Now().After(b.end) {
 			return
 		}
 		if time.Since(start) >= b.o.quietWait {
-			logf("machine still busy (%d%% of a core) after %v; measuring anyway", (b1-b0)*100/clockTicks, b.o.quietWait)
+			logf("machine still busy (%d%% of a core) after %v; measuring anyway", (b1-b0)*100/procfs.ClockTicks, b.o.quietWait)
 			return
 		}
 	}
@@ -825,7 +827,7 @@ func (b *bench) measure(c benchCase, name string, proc *process, port int) (meas
 func cpuFigures(r loadResult, s0, s1 snapshot) measurement {
 	m := measurement{loadResult: r, syscalls: math.NaN()}
 	wall := s1.at.Sub(s0.at).Seconds()
-	ticks := func(d int64) float64 { return float64(d) / clockTicks } // seconds
+	ticks := func(d int64) float64 { return float64(d) / procfs.ClockTicks } // seconds
 	perReq := func(d int64) float64 {
 		if r.requests == 0 {
 			return math.NaN()

@@ -6,63 +6,18 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"l7lb/tools/procfs"
 )
-
-// clockTicks is USER_HZ, the unit of the times in /proc/PID/stat and
-// /proc/stat: 100 on every Linux architecture (the kernel converts to it
-// whatever its internal HZ), which is why getconf CLK_TCK prints 100.
-const clockTicks = 100
-
-// procStat is what the harness reads from one /proc/PID/stat line: the
-// process's parent, and its CPU times in clock ticks (utime and stime sum
-// every thread, live or exited; cutime and cstime are its waited-for
-// children's).
-type procStat struct {
-	pid, ppid                    int
-	utime, stime, cutime, cstime int64
-}
-
-// parseStat parses a /proc/PID/stat line. The second field is the command
-// name in parentheses, which may itself hold spaces and parentheses, so
-// the fields after it are counted from its last closing parenthesis.
-func parseStat(line string) (procStat, error) {
-	var s procStat
-	open := strings.IndexByte(line, '(')
-	closing := strings.LastIndexByte(line, ')')
-	if open < 1 || closing < open {
-		return s, fmt.Errorf("stat line %.40q: no (comm) field", line)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(line[:open]))
-	if err != nil {
-		return s, fmt.Errorf("stat line %.40q: pid: %v", line, err)
-	}
-	// Fields from 3 (state) on; field N is rest[N-3].
-	rest := strings.Fields(line[closing+1:])
-	if len(rest) < 14 {
-		return s, fmt.Errorf("stat line of pid %d: %d fields after comm, want at least 14", pid, len(rest))
-	}
-	s.pid = pid
-	nums := [5]int64{}
-	for i, field := range [5]int{4, 14, 15, 16, 17} {
-		v, err := strconv.ParseInt(rest[field-3], 10, 64)
-		if err != nil {
-			return s, fmt.Errorf("stat line of pid %d: field %d: %v", pid, field, err)
-		}
-		nums[i] = v
-	}
-	s.ppid = int(nums[0])
-	s.utime, s.stime, s.cutime, s.cstime = nums[1], nums[2], nums[3], nums[4]
-	return s, nil
-}
 
 // processTable reads /proc/PID/stat of every process. A process that exits
 // while the directory is read is skipped.
-func processTable() (map[int]procStat, error) {
+func processTable() (map[int]procfs.Stat, error) {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil, err
 	}
-	table := make(map[int]procStat, len(entries))
+	table := make(map[int]procfs.Stat, len(entries))
 	for _, e := range entries {
 		if _, err := strconv.Atoi(e.Name()); err != nil {
 			continue
@@ -71,21 +26,21 @@ func processTable() (map[int]procStat, error) {
 		if err != nil {
 			continue
 		}
-		s, err := parseStat(string(b))
+		s, err := procfs.ParseStat(string(b))
 		if err != nil {
 			return nil, err
 		}
-		table[s.pid] = s
+		table[s.PID] = s
 	}
 	return table, nil
 }
 
 // tree returns root and every process whose ancestry leads to it (nginx's
 // worker under its master), root first.
-func tree(table map[int]procStat, root int) []int {
+func tree(table map[int]procfs.Stat, root int) []int {
 	children := make(map[int][]int)
 	for pid, s := range table {
-		children[s.ppid] = append(children[s.ppid], pid)
+		children[s.PPID] = append(children[s.PPID], pid)
 	}
 	out := []int{root}
 	for i := 0; i < len(out); i++ {
@@ -97,21 +52,21 @@ func tree(table map[int]procStat, root int) []int {
 // treeTicks returns the CPU time (utime+stime) and the user part of root
 // and its descendants, in clock ticks. A root that is not in the table
 // counts zero.
-func treeTicks(table map[int]procStat, root int) (total, user int64) {
+func treeTicks(table map[int]procfs.Stat, root int) (total, user int64) {
 	if _, ok := table[root]; !ok {
 		return 0, 0
 	}
 	for _, pid := range tree(table, root) {
 		s := table[pid]
-		total += s.utime + s.stime
-		user += s.utime
+		total += s.UTime + s.STime
+		user += s.UTime
 	}
 	return total, user
 }
 
 // ownTicks is a process's CPU time with that of its waited-for children:
 // the harness's own, once wrk or h2load has been reaped.
-func ownTicks(s procStat) int64 { return s.utime + s.stime + s.cutime + s.cstime }
+func ownTicks(s procfs.Stat) int64 { return s.UTime + s.STime + s.CUTime + s.CSTime }
 
 // allTicks is the CPU time of every process on the machine with their
 // reaped children's. Time of exited processes moves into their parent's
@@ -119,7 +74,7 @@ func ownTicks(s procStat) int64 { return s.utime + s.stime + s.cutime + s.cstime
 // processes. (Not /proc/stat: without IRQ time accounting, loopback softirq
 // work is charged both to the task it ran in and to the softirq column, so
 // "busy minus our processes" would count our own traffic as noise.)
-func allTicks(table map[int]procStat) int64 {
+func allTicks(table map[int]procfs.Stat) int64 {
 	var n int64
 	for _, s := range table {
 		n += ownTicks(s)

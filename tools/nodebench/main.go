@@ -30,6 +30,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"l7lb/tools/procfs"
 )
 
 // configBody is the body of the config message sent after init: host rules
@@ -222,7 +224,11 @@ func run(bin, stream string, n int, pin bool, timeout time.Duration) (*result, e
 	if err != nil {
 		return nil, err
 	}
-	floor := selfRSS()
+	// nodebench's own peak RSS: Go starts children with vfork, and at exec
+	// Linux counts the parent's peak RSS into the child's ru_maxrss. So
+	// nodebench streams from a file instead of holding the stream in
+	// memory, and says so when the child's figure may be only this floor.
+	floor := procfs.PeakRSS(0)
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("cannot start %s: %v", bin, err)
@@ -349,22 +355,6 @@ func fatal(format string, a ...any) {
 		os.Remove(tmpFile)
 	}
 	os.Exit(1)
-}
-
-// selfRSS is nodebench's own peak RSS in KiB (VmHWM; 0 where /proc is
-// missing). Go starts children with vfork, and at exec Linux counts the
-// parent's peak RSS into the child's ru_maxrss. So nodebench streams from a
-// file instead of holding the stream in memory, and says so when the child's
-// figure may be only this floor.
-func selfRSS() int64 {
-	status, _ := os.ReadFile("/proc/self/status")
-	for line := range strings.Lines(string(status)) {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kib, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kib
-		}
-	}
-	return 0
 }
 
 func main() {

@@ -32,6 +32,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"l7lb/tools/procfs"
 )
 
 // variant is one way of running a proxy.
@@ -199,7 +201,7 @@ func measure(v variant, backends []string, dir string, conns int, warmup, durati
 	if _, err := wrk(url, conns, warmup); err != nil {
 		return sample{}, err
 	}
-	t0, err := cpuTicks(cmd.Process.Pid)
+	t0, err := cpuTime(cmd.Process.Pid)
 	if err != nil {
 		return sample{}, err
 	}
@@ -209,15 +211,14 @@ func measure(v variant, backends []string, dir string, conns int, warmup, durati
 		return sample{}, err
 	}
 	wall := time.Since(start)
-	t1, err := cpuTicks(cmd.Process.Pid)
+	t1, err := cpuTime(cmd.Process.Pid)
 	if err != nil {
 		return sample{}, err
 	}
 	if reqs == 0 {
 		return sample{}, fmt.Errorf("%s: no request completed", v.name)
 	}
-	const ticksPerSecond = 100 // USER_HZ on Linux
-	cpu := float64(t1-t0) / ticksPerSecond
+	cpu := (t1 - t0).Seconds()
 	return sample{cpuPerReq: cpu * 1e6 / float64(reqs), rps: float64(reqs) / wall.Seconds()}, nil
 }
 
@@ -241,21 +242,10 @@ func wrk(url string, conns int, d time.Duration) (int, error) {
 	return strconv.Atoi(string(m[1]))
 }
 
-// cpuTicks returns utime+stime of pid, in clock ticks.
-func cpuTicks(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	// After the command: state is field 3, utime 14 and stime 15.
-	u, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: %q", pid, s)
-	}
-	return u + st, nil
+// cpuTime returns the CPU time pid has used, user and system.
+func cpuTime(pid int) (time.Duration, error) {
+	s, err := procfs.ReadStat(pid)
+	return s.CPU(), err
 }
 
 func waitListening(addr string, within time.Duration) error {

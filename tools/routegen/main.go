@@ -58,6 +58,7 @@ import (
 	"l7lb/config"
 	"l7lb/engine"
 	"l7lb/instance"
+	"l7lb/tools/procfs"
 )
 
 // measurement is one face at one size.
@@ -251,7 +252,7 @@ func measureEngineOnce(routes, regex, n int) (measurement, error) {
 		e.Done(&d)
 	}
 	m.PerSec = float64(len(ereqs)) / (cpuNow() - t0).Seconds()
-	m.RSSMiB = float64(peakRSS(os.Getpid())) / 1024
+	m.RSSMiB = float64(procfs.PeakRSS(0)) / 1024
 	runtime.KeepAlive(c)
 	return m, nil
 }
@@ -269,19 +270,11 @@ func cpuNow() time.Duration {
 // childCPU is the CPU time process pid has used, from /proc (in clock
 // ticks of 10 ms); -1 where /proc is missing.
 func childCPU(pid int) time.Duration {
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	s, err := procfs.ReadStat(pid)
 	if err != nil {
 		return -1
 	}
-	// The fields after the command name, which ends with the last ")":
-	// utime and stime are the 12th and 13th.
-	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-	if len(f) < 13 {
-		return -1
-	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	s, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(u+s) * 10 * time.Millisecond
+	return s.CPU()
 }
 
 func liveHeap() uint64 {
@@ -289,19 +282,6 @@ func liveHeap() uint64 {
 	var s runtime.MemStats
 	runtime.ReadMemStats(&s)
 	return s.HeapAlloc
-}
-
-// peakRSS is the peak RSS (VmHWM) of process pid in KiB; 0 where /proc is
-// missing.
-func peakRSS(pid int) int64 {
-	status, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	for line := range strings.Lines(string(status)) {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kib, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kib
-		}
-	}
-	return 0
 }
 
 // measureNode starts the node with the configuration as --config, sends
@@ -378,7 +358,7 @@ func measureNode(bin string, c sizeCase, n int, timeout time.Duration) (measurem
 		}
 		if replies == n+1 {
 			last = childCPU(cmd.Process.Pid)
-			m.RSSMiB = float64(peakRSS(cmd.Process.Pid)) / 1024
+			m.RSSMiB = float64(procfs.PeakRSS(cmd.Process.Pid)) / 1024
 			break
 		}
 	}
