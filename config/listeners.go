@@ -269,6 +269,17 @@ var curveNames = []struct {
 	{"secp521r1", tls.CurveP521},
 }
 
+// curveChoices lists the canonical names, for an error.
+var curveChoices = func() string {
+	var names []string
+	for _, n := range curveNames {
+		if curveName(n.curve) == n.name {
+			names = append(names, n.name)
+		}
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}()
+
 // curveName is the canonical name of c (see curveNames).
 func curveName(c tls.CurveID) string {
 	for _, n := range curveNames {
@@ -311,7 +322,7 @@ func (d *decoder) curves(path string, v *Value) []tls.CurveID {
 			}
 		}
 		if !found {
-			d.fail(p, el, "unknown group "+strconv.Quote(s)+" (want x25519, p256, p384, p521, x25519mlkem768, secp256r1mlkem768 or secp384r1mlkem1024)")
+			d.fail(p, el, "unknown group "+strconv.Quote(s)+" (want "+curveChoices+")")
 			continue
 		}
 		if j := slices.Index(out, c); j >= 0 {
