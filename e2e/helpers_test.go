@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"l7lb/testlog"
 )
 
 // Bounds on waiting for the proxy process. Generous for a loaded 2-core
@@ -140,10 +142,10 @@ func serversYAML(listen string, bs []*backend) string {
 type serveProc struct {
 	Addr   string // host:port it serves on
 	cmd    *exec.Cmd
-	stderr *lockedBuffer
-	stdout *lockedBuffer // the access log
-	done   chan struct{} // closed when the process has exited
-	err    error         // cmd.Wait's result, once done is closed
+	stderr *testlog.Buffer
+	stdout *testlog.Buffer // the access log
+	done   chan struct{}   // closed when the process has exited
+	err    error           // cmd.Wait's result, once done is closed
 }
 
 // serveOpts tunes startServe.
@@ -184,7 +186,7 @@ func launch(t testing.TB, cfg string, o serveOpts) (*serveProc, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(childEnv(), o.env...)
 	cmd.Stdin = o.stdin
-	p := &serveProc{cmd: cmd, stderr: newLockedBuffer(1 << 20), stdout: newLockedBuffer(1 << 20), done: make(chan struct{})}
+	p := &serveProc{cmd: cmd, stderr: &testlog.Buffer{Limit: 1 << 20}, stdout: &testlog.Buffer{Limit: 1 << 20}, done: make(chan struct{})}
 	ready := make(chan string, 1)
 	cmd.Stderr = &readyWatcher{out: p.stderr, ready: ready}
 	cmd.Stdout = p.stdout
@@ -312,31 +314,6 @@ func withoutEnv(env []string, name string) []string {
 		}
 	}
 	return out
-}
-
-// lockedBuffer collects a child process's output while tests read it. It
-// keeps at most max bytes so that an access log cannot grow without bound.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-	max int
-}
-
-func newLockedBuffer(max int) *lockedBuffer { return &lockedBuffer{max: max} }
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if room := b.max - b.buf.Len(); room > 0 {
-		b.buf.Write(p[:min(len(p), room)])
-	}
-	return len(p), nil
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // newClient returns an HTTP client that never uses an environment proxy

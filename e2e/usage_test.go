@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"l7lb/testlog"
 )
 
 // The first line of each command's usage. Written from the command list in
@@ -419,7 +421,7 @@ func TestDemo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stderr := newLockedBuffer(1 << 20)
+	stderr := &testlog.Buffer{Limit: 1 << 20}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

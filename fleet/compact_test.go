@@ -11,6 +11,7 @@ import (
 	"l7lb/engine"
 	"l7lb/fleet"
 	"l7lb/fleet/etcdtest"
+	"l7lb/testlog"
 )
 
 // applier records the shared documents the agent applies.
@@ -53,7 +54,7 @@ func TestCompactionDuringWatch(t *testing.T) {
 	eng := engine.New(nil)
 	eng.Init("x", []string{"a"})
 	ap := &applier{observer: observer{eng: eng, own: map[string]bool{}, fleet: map[string]bool{}}}
-	log := &syncBuffer{}
+	log := &testlog.Buffer{}
 	logf := func(format string, args ...any) {
 		log.Write([]byte(strings.TrimSpace(fmt.Sprintf(format, args...)) + "\n"))
 	}

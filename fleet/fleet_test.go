@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 	"l7lb/fleet"
 	"l7lb/fleet/etcdtest"
 	"l7lb/instance"
+	"l7lb/testlog"
 )
 
 const prefix = "/l7lb/test"
@@ -30,24 +30,7 @@ type lb struct {
 	name, file, addr string
 	in               *instance.Instance
 	agent            *fleet.Agent
-	log              *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	log              *testlog.Buffer
 }
 
 // startLB starts the instance name of the fleet on etcd endpoints; it
@@ -68,7 +51,7 @@ func tryStartLB(t *testing.T, dir, name string, endpoints []string) (*lb, error)
 // tryStartLBWith is tryStartLB with more keys of the fleet: block
 // (fleetKeys: YAML lines indented by two spaces).
 func tryStartLBWith(t *testing.T, dir, name string, endpoints []string, fleetKeys string) (*lb, error) {
-	l := &lb{name: name, file: filepath.Join(dir, name+".yaml"), addr: freeAddr(t), log: &syncBuffer{}}
+	l := &lb{name: name, file: filepath.Join(dir, name+".yaml"), addr: freeAddr(t), log: &testlog.Buffer{}}
 	local := fmt.Sprintf("listen: %s\ndrain_timeout: 1s\nfleet:\n  etcd: [%s]\n  prefix: %s\n  name: %s\n  cache: %s\n%s",
 		l.addr, strings.Join(endpoints, ", "), prefix, name, filepath.Join(dir, name+".cache.json"), fleetKeys)
 	if err := os.WriteFile(l.file, []byte(local), 0o644); err != nil {

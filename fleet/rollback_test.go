@@ -12,6 +12,7 @@ import (
 	"l7lb/engine"
 	"l7lb/fleet"
 	"l7lb/fleet/etcdtest"
+	"l7lb/testlog"
 )
 
 // TestRevisionNeverGoesBack: an instance that runs a later revision than
@@ -46,7 +47,7 @@ func TestRevisionNeverGoesBack(t *testing.T) {
 	eng := engine.New(nil)
 	eng.Init("x", []string{"a"})
 	ap := &applier{observer: observer{eng: eng, own: map[string]bool{}, fleet: map[string]bool{}}}
-	log := &syncBuffer{}
+	log := &testlog.Buffer{}
 	logf := func(format string, args ...any) { fmt.Fprintf(log, format+"\n", args...) }
 	agent, st, err := fleet.New(fleet.Options{Fleet: &config.Fleet{Etcd: eps, Prefix: prefix, Name: "x", Cache: cache}, Logf: logf})
 	if err != nil {

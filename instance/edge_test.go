@@ -13,12 +13,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"l7lb/certs"
 	"l7lb/config"
+	"l7lb/testlog"
 )
 
 // selfSigned writes a self-signed certificate for localhost and 127.0.0.1
@@ -76,7 +76,7 @@ func TestReloadTLSListeners(t *testing.T) {
 	}
 	file := filepath.Join(dir, "l7lb.yaml")
 	os.WriteFile(file, doc("", ""), 0o644)
-	var log syncBuilder
+	var log testlog.Buffer
 	in, err := Start(Options{Config: file, Stderr: &log, Env: Env{NodeID: "t"}})
 	if err != nil {
 		t.Fatal(err)
@@ -208,24 +208,6 @@ func TestReloadTLSListeners(t *testing.T) {
 	if t.Failed() {
 		t.Log(log.String())
 	}
-}
-
-// syncBuilder is a strings.Builder for several goroutines.
-type syncBuilder struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuilder) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuilder) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestServerTLSKept: a server's TLS configuration made from the same tls

@@ -21,6 +21,7 @@ import (
 	"l7lb/engine"
 	"l7lb/metrics"
 	"l7lb/session"
+	"l7lb/testlog"
 )
 
 // env is a proxy under test, serving on a loopback listener.
@@ -30,7 +31,7 @@ type env struct {
 	eng     *engine.Engine
 	file    *config.File
 	addr    string
-	log     *syncBuffer
+	log     *testlog.Buffer
 	fails   *recorder
 	metrics *metrics.Metrics
 }
@@ -85,7 +86,7 @@ func setupWith(t *testing.T, doc string, servers map[string]string, o edgeOption
 	}
 	eng := engine.New(func(msg string) { t.Log("engine:", msg) })
 	eng.Measure() // as l7lb serve does
-	e := &env{t: t, eng: eng, file: f, log: &syncBuffer{}, fails: &recorder{}}
+	e := &env{t: t, eng: eng, file: f, log: &testlog.Buffer{}, fails: &recorder{}}
 	e.metrics = metrics.New()
 	e.metrics.Watch(metrics.Sources{Engine: eng.Stats})
 	logger, err := accesslog.New(config.DefaultAccessLog(), e.log)
@@ -153,24 +154,6 @@ func sortedKeys(m map[string]string) []string {
 // offSticky is a configuration without stickiness, for the tests that do
 // not look at cookies.
 const offSticky = `"sticky": {"mode": "off"}`
-
-// syncBuffer is an access log the test reads while the proxy writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // recorder is a Reporter that records what it is told.
 type recorder struct {

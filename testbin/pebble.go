@@ -1,7 +1,6 @@
 package testbin
 
 import (
-	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/binary"
@@ -17,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"l7lb/testlog"
 )
 
 // Pebble is a running Pebble, Let's Encrypt's test ACME server, which
@@ -75,7 +76,7 @@ func StartPebble(t *testing.T, dnsAddr string, httpPort, tlsPort int, certPEM, k
 	// No random sleep before validating, no random bad nonces: speed and
 	// determinism, not leniency.
 	cmd.Env = append(cmd.Env, "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0")
-	var out syncBuffer
+	var out testlog.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -125,23 +126,6 @@ func (p *Pebble) IssuerRoots(t testing.TB) *x509.CertPool {
 		t.Fatalf("no root from pebble: %s", data)
 	}
 	return pool
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // StartDNS answers DNS over TCP (as Pebble asks) on a loopback port until
