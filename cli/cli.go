@@ -395,13 +395,7 @@ func node(file string, c *call) int {
 	}
 	eng := engine.New(stderrWarn(c.stderr))
 	if file != "" {
-		f, src, err := config.ReadFile(file, false)
-		if err == nil {
-			if err = eng.Load(&f.Config); err != nil {
-				err = src.Locate(err)
-			}
-		}
-		if err != nil {
+		if err := loadNodeConfig(eng, file); err != nil {
 			fmt.Fprintln(c.stderr, err)
 			return exitConfig
 		}
@@ -415,6 +409,19 @@ func node(file string, c *call) int {
 		return exitFailed
 	}
 	return exitOK
+}
+
+// loadNodeConfig reads the configuration file name into eng, before init:
+// its errors, the engine's included, are located (FILE:LINE: field: ...).
+func loadNodeConfig(eng *engine.Engine, name string) error {
+	f, src, err := config.ReadFile(name, false)
+	if err != nil {
+		return err
+	}
+	if err := eng.Load(&f.Config); err != nil {
+		return src.Locate(err)
+	}
+	return nil
 }
 
 // headerFlags collects repeated -H 'Name: value' flags.

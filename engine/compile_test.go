@@ -44,6 +44,13 @@ func TestInitKeepsRouteTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	loaded := e.st.Load().table
+	// Before init no pool is made: init compiles them again.
+	if p := e.st.Load().routes[0].pool; p != nil {
+		t.Error("Load made a pool before the servers are known")
+	}
+	if d := decide(e, Request{Method: "GET", Target: "/a/x"}); d.Status != 503 || d.Error != "no servers known" {
+		t.Errorf("before Init: %d %q", d.Status, d.Error)
+	}
 	e.Init("lb", []string{"s1", "s2"})
 	if e.st.Load().table != loaded {
 		t.Error("Init compiled the route table again")

@@ -95,12 +95,15 @@ func (st *state) mayEject(i int, percent int) bool {
 	return ok
 }
 
-// eachPool calls f for each route of st, the default servers included.
+// eachPool calls f for each route of st with a pool, the default servers
+// included.
 func (st *state) eachPool(f func(*route)) {
 	for i := range st.routes {
-		f(&st.routes[i])
+		if st.routes[i].pool != nil {
+			f(&st.routes[i])
+		}
 	}
-	if st.def != nil {
+	if st.def != nil && st.def.pool != nil {
 		f(st.def)
 	}
 }

@@ -167,12 +167,7 @@ func (e *Engine) newHealth(st *state, renew []string) *health {
 		h.live[i] = s
 	}
 	var longest time.Duration
-	for i := range st.routes {
-		longest = max(longest, st.routes[i].pool.Options().SlowStart)
-	}
-	if st.def != nil {
-		longest = max(longest, st.def.pool.Options().SlowStart)
-	}
+	st.eachPool(func(rt *route) { longest = max(longest, rt.pool.Options().SlowStart) })
 	e.maxSlowStart.Store(int64(longest))
 	return h
 }

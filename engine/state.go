@@ -42,7 +42,7 @@ type route struct {
 	name    string
 	index   int // in the configuration's order; the default route is last
 	servers []string
-	pool    *balancer.Pool
+	pool    *balancer.Pool // nil while no server is known
 	rewrite *rewrite.Rule
 	sticky  string // effective sticky mode
 	hashOn  hashKey
@@ -276,15 +276,21 @@ func (st *state) newRoute(name string, servers []string, balance string, weights
 	case config.PeakEWMA:
 		policy = balancer.PeakEWMA
 	}
-	members := make([]balancer.Server, len(servers))
-	for i, s := range servers {
-		w := weights[s]
-		if w == 0 {
-			w = 1
+	rt := &route{name: name, servers: servers, hashOn: key}
+	// Without known servers every decision is a 503 before any pool: a
+	// node started with --config compiles again at init, and pools made
+	// before would be garbage.
+	if len(st.servers) > 0 {
+		members := make([]balancer.Server, len(servers))
+		for i, s := range servers {
+			w := weights[s]
+			if w == 0 {
+				w = 1
+			}
+			members[i] = balancer.Server{Index: st.index[s], Name: s, Weight: w}
 		}
-		members[i] = balancer.Server{Index: st.index[s], Name: s, Weight: w}
+		rt.pool = balancer.NewPoolOptions(policy, members, opts)
 	}
-	rt := &route{name: name, servers: servers, pool: balancer.NewPoolOptions(policy, members, opts), hashOn: key}
 	rt.sticky = st.sticky.Mode
 	if sticky != nil {
 		switch {
@@ -294,7 +300,7 @@ func (st *state) newRoute(name string, servers []string, balance string, weights
 			rt.sticky = config.ModeAuto
 		}
 	}
-	if old := prev.find(name); old != nil && old.pool.SameShape(rt.pool) {
+	if old := prev.find(name); old != nil && old.pool != nil && rt.pool != nil && old.pool.SameShape(rt.pool) {
 		rt.pool.TakeState(old.pool)
 	}
 	return rt
