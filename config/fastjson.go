@@ -2,10 +2,10 @@ package config
 
 import (
 	"encoding/json"
-	"strings"
 	"unicode/utf8"
 
 	"l7lb/jsonx"
+	"l7lb/strview"
 )
 
 // fastJSON parses a JSON document into the same Value ParseJSON's
@@ -18,14 +18,15 @@ import (
 type fastJSON struct {
 	data []byte
 	pos  int
-	line int // the line of data[pos]
-	t    *tree
+	line  int // the line of data[pos]
+	t     *tree
+	steps []step // the field path of the value being parsed
 }
 
 func parseJSONFast(data []byte) (v *Value, err error, ok bool) {
 	p := fastJSON{data: data, line: 1, t: newTree(data)}
 	p.space()
-	v, ok = p.value(nil, 0)
+	v, ok = p.value(0)
 	if !ok {
 		return nil, nil, false
 	}
@@ -51,27 +52,30 @@ func (p *fastJSON) space() {
 	}
 }
 
-// jsonPath is the field path of a value, made into a string (as Join and
-// Index make it) only for a repeated key: most documents have none, and
-// making every path would cost more than the rest of the parse.
-type jsonPath struct {
-	up      *jsonPath
+// step is one step of the field path of the value being parsed: a key, or
+// the index of a list element. The path is made into a string (as Join
+// and Index make it) only for a repeated key: most documents have none,
+// and making every path would cost more than the rest of the parse.
+type step struct {
 	key     string
-	index   int // of a list element
+	index   int
 	element bool
 }
 
-func (p *jsonPath) String() string {
-	if p == nil {
-		return ""
+// path is the field path of the container whose steps are p.steps[:n].
+func (p *fastJSON) path(n int) string {
+	s := ""
+	for _, st := range p.steps[:n] {
+		if st.element {
+			s = Index(s, st.index)
+		} else {
+			s = Join(s, st.key)
+		}
 	}
-	if p.element {
-		return Index(p.up.String(), p.index)
-	}
-	return Join(p.up.String(), p.key)
+	return s
 }
 
-func (p *fastJSON) value(path *jsonPath, depth int) (*Value, bool) {
+func (p *fastJSON) value(depth int) (*Value, bool) {
 	if p.pos >= len(p.data) {
 		return nil, false
 	}
@@ -79,6 +83,7 @@ func (p *fastJSON) value(path *jsonPath, depth int) (*Value, bool) {
 	switch c := p.data[p.pos]; {
 	case c == '{':
 		v, more, ok := p.open(Map, line, depth, '}')
+		mark, n := p.t.open(Map), len(p.steps)
 		for ok && more {
 			if p.pos >= len(p.data) || p.data[p.pos] != '"' {
 				return nil, false
@@ -94,34 +99,37 @@ func (p *fastJSON) value(path *jsonPath, depth int) (*Value, bool) {
 			}
 			p.pos++
 			p.space()
-			val, good := p.value(&jsonPath{up: path, key: key}, depth+1)
+			p.steps = append(p.steps, step{key: key})
+			val, good := p.value(depth + 1)
 			if !good {
 				return nil, false
 			}
-			where := ""
-			if p.t.find(v, key) >= 0 {
-				where = path.String() // for the repeated key's error
-			}
-			p.t.add(v, where, key, keyLine, val)
+			p.steps = p.steps[:n]
+			p.t.add(mark, func() string { return p.path(n) }, key, keyLine, val)
 			more, ok = p.next('}')
 		}
 		if !ok {
 			return nil, false
 		}
+		p.t.close(v, mark)
 		return v, true
 	case c == '[':
 		v, more, ok := p.open(List, line, depth, ']')
+		mark, n := p.t.open(List), len(p.steps)
 		for ok && more {
-			el, good := p.value(&jsonPath{up: path, index: len(v.List), element: true}, depth+1)
+			p.steps = append(p.steps, step{index: len(p.t.elems) - mark, element: true})
+			el, good := p.value(depth + 1)
 			if !good {
 				return nil, false
 			}
-			v.List = append(v.List, el)
+			p.steps = p.steps[:n]
+			p.t.elems = append(p.t.elems, el)
 			more, ok = p.next(']')
 		}
 		if !ok {
 			return nil, false
 		}
+		p.t.close(v, mark)
 		return v, true
 	case c == '"':
 		s, ok := p.str()
@@ -218,7 +226,7 @@ func (p *fastJSON) str() (string, bool) {
 		}
 		return u, true
 	}
-	return strings.Clone(s), true // the configuration outlives the file's bytes
+	return p.t.str(s), true // the configuration outlives the file's bytes
 }
 
 // number reads a JSON number at p.pos, scanned by jsonx.
@@ -236,7 +244,7 @@ func (p *fastJSON) number() (string, bool) {
 			return "", false
 		}
 	}
-	s := string(p.data[p.pos : p.pos+end])
+	s := p.t.str(strview.Of(p.data[p.pos : p.pos+end]))
 	p.pos += end
 	return s, true
 }

@@ -194,7 +194,7 @@ func LoadFleet(dir, name string, data []byte, shared Document) (*File, *Source, 
 	}
 	var es Errors
 	var fleet *Fleet
-	merged := &Value{Kind: Map, Line: local.Line}
+	merged := NewMap(local.Line)
 	if local.Kind == Map {
 		for i, key := range local.Keys {
 			switch {

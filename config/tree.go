@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"l7lb/strview"
 )
 
 // Kind is the type of a Value.
@@ -33,18 +35,37 @@ func (k Kind) String() string {
 // so that one decoder validates both and reports the same field paths.
 // Line is the 1-based source line, or 0 when unknown.
 type Value struct {
-	Kind     Kind
-	Str      string // String, and the literal text of a Number
-	Bool     bool
-	List     []*Value
+	Kind Kind
+	Bool bool
+	Line int
+	Str  string // String, and the literal text of a Number
+	// The members of a List or a Map, out of line: most values are
+	// scalars, and a Value is 40 bytes rather than 136. A Value not made
+	// by a parser or NewMap has none: read them after checking Kind.
+	*Members
+}
+
+// Members are what a List or a Map holds; scalars share an empty one.
+type Members struct {
+	List     []*Value // List elements
 	Keys     []string // Map keys in source order, each once
 	KeyLines []int    // Map: the line of each key, parallel to Keys
 	Vals     []*Value // Map values, parallel to Keys
-	Line     int
+}
+
+// noMembers are a scalar's: never written to.
+var noMembers = &Members{}
+
+// NewMap returns an empty Map at line, for a caller to fill.
+func NewMap(line int) *Value {
+	return &Value{Kind: Map, Line: line, Members: &Members{}}
 }
 
 // Get returns the value of key in a Map, or nil.
 func (v *Value) Get(key string) *Value {
+	if v.Kind != Map {
+		return nil
+	}
 	for i, k := range v.Keys {
 		if k == key {
 			return v.Vals[i]
@@ -78,17 +99,40 @@ func (e *SyntaxError) Error() string {
 	return fmt.Sprintf("line %d: %s", e.Line, e.Msg)
 }
 
-// tree collects what both parsers share: the budget of values and depth,
-// and the repeated keys found, which are errors that do not stop parsing.
+// tree collects what the parsers share: the budget of values and depth,
+// the repeated keys found, which are errors that do not stop parsing, and
+// the allocation of values, their members and their strings, many at a
+// time: a configuration of 100,000 routes is a million values.
 type tree struct {
 	values   int // values left to make
 	repeated Errors
-	// keys indexes the keys of the objects grown past a few keys, so that
-	// finding repeated keys stays linear in the size of the document.
-	keys map[*Value]map[string]int
-	// slab is where values are allocated from, many at a time.
-	slab []Value
+	// A container being parsed holds its members on these stacks from
+	// its mark on (see open); close moves them to slices of their exact
+	// size, so that no member slice grows by appends.
+	keys  []string
+	lines []int
+	vals  []*Value // Map values
+	elems []*Value // List elements
+	// index indexes the keys of the maps being parsed that have grown
+	// past a few keys, by their mark, so that finding repeated keys stays
+	// linear in the size of the document.
+	index map[int]map[string]int
+	// Slabs that values, members and member slices are cut from.
+	slab       []Value
+	memberSlab []Members
+	keySlab    []string
+	lineSlab   []int
+	valSlab    []*Value
+	// Strings are copied out of the document, which they must not pin,
+	// into chunks of bytes; the frequent ones (keys, server ids, common
+	// paths) once, by a table of at most maxInterned.
+	chunk    []byte
+	interned map[string]string
 }
+
+// maxInterned bounds the interning table of a parse; strings are
+// interned first come, and documents repeat theirs from the start.
+const maxInterned = 4096
 
 func newTree(data []byte) *tree {
 	return &tree{values: valuesPerByte*len(data) + 1024}
@@ -103,56 +147,135 @@ func (t *tree) value(k Kind, line, depth int) (*Value, error) {
 		return nil, &SyntaxError{Line: line, Msg: "the document expands to too many values (YAML aliases?)"}
 	}
 	if len(t.slab) == 0 {
-		t.slab = make([]Value, min(128, t.values+1))
+		t.slab = make([]Value, min(256, t.values+1))
 	}
 	v := &t.slab[0]
 	t.slab = t.slab[1:]
-	v.Kind, v.Line = k, line
+	v.Kind, v.Line, v.Members = k, line, noMembers
+	if k == List || k == Map {
+		if len(t.memberSlab) == 0 {
+			t.memberSlab = make([]Members, 64)
+		}
+		v.Members = &t.memberSlab[0]
+		t.memberSlab = t.memberSlab[1:]
+	}
 	return v, nil
 }
 
-// add adds key (at line keyLine) and val to the map m at path. A key m
-// already holds is recorded as an error and dropped: the first stays.
-func (t *tree) add(m *Value, path, key string, keyLine int, val *Value) {
-	if i := t.find(m, key); i >= 0 {
-		t.repeated = append(t.repeated, &FieldError{Path: Join(path, key), Line: keyLine,
-			Msg: fmt.Sprintf("repeated key (first at line %d)", m.KeyLines[i])})
-		return
+// open returns the mark of a container about to be filled: where its
+// members start on the stacks (Map: keys, List: elems).
+func (t *tree) open(k Kind) int {
+	if k == Map {
+		return len(t.keys)
 	}
-	if idx := t.keys[m]; idx != nil {
-		idx[key] = len(m.Keys)
-	}
-	m.Keys = append(m.Keys, key)
-	m.KeyLines = append(m.KeyLines, keyLine)
-	m.Vals = append(m.Vals, val)
+	return len(t.elems)
 }
 
-// find returns the index of key in the map m, or -1.
-func (t *tree) find(m *Value, key string) int {
+// add adds key (at line keyLine) and val to the map opened at mark. A key
+// the map holds already is recorded as an error and dropped (the first
+// stays); path, the map's field path, is asked for only then.
+func (t *tree) add(mark int, path func() string, key string, keyLine int, val *Value) {
+	if i := t.find(mark, key); i >= 0 {
+		t.repeated = append(t.repeated, &FieldError{Path: Join(path(), key), Line: keyLine,
+			Msg: fmt.Sprintf("repeated key (first at line %d)", t.lines[mark+i])})
+		return
+	}
+	if idx := t.index[mark]; idx != nil {
+		idx[key] = len(t.keys) - mark
+	}
+	t.keys = append(t.keys, key)
+	t.lines = append(t.lines, keyLine)
+	t.vals = append(t.vals, val)
+}
+
+// find returns the index of key in the map opened at mark, or -1.
+func (t *tree) find(mark int, key string) int {
 	const scan = 16 // keys looked up by a scan; beyond, by an index
-	if len(m.Keys) <= scan {
-		for i, k := range m.Keys {
+	keys := t.keys[mark:]
+	if len(keys) <= scan {
+		for i, k := range keys {
 			if k == key {
 				return i
 			}
 		}
 		return -1
 	}
-	idx := t.keys[m]
+	idx := t.index[mark]
 	if idx == nil {
-		if t.keys == nil {
-			t.keys = map[*Value]map[string]int{}
+		if t.index == nil {
+			t.index = map[int]map[string]int{}
 		}
-		idx = make(map[string]int, 2*len(m.Keys))
-		for i, k := range m.Keys {
+		idx = make(map[string]int, 2*len(keys))
+		for i, k := range keys {
 			idx[k] = i
 		}
-		t.keys[m] = idx
+		t.index[mark] = idx
 	}
 	if i, ok := idx[key]; ok {
 		return i
 	}
 	return -1
+}
+
+// close gives the container v opened at mark its members, off the stacks.
+func (t *tree) close(v *Value, mark int) {
+	if v.Kind == List {
+		v.List = cut(&t.valSlab, t.elems[mark:])
+		clear(t.elems[mark:]) // the stack must not keep the values alive
+		t.elems = t.elems[:mark]
+		return
+	}
+	v.Keys = cut(&t.keySlab, t.keys[mark:])
+	v.KeyLines = cut(&t.lineSlab, t.lines[mark:])
+	v.Vals = cut(&t.valSlab, t.vals[mark:])
+	clear(t.vals[mark:])
+	t.keys, t.lines, t.vals = t.keys[:mark], t.lines[:mark], t.vals[:mark]
+	delete(t.index, mark)
+}
+
+// cut copies src to a slice of its exact length and capacity (an append
+// to it copies), cut from *slab.
+func cut[T any](slab *[]T, src []T) []T {
+	if len(src) == 0 {
+		return nil
+	}
+	if len(*slab) < len(src) {
+		*slab = make([]T, max(len(src), 512))
+	}
+	out := (*slab)[:len(src):len(src)]
+	*slab = (*slab)[len(src):]
+	copy(out, src)
+	return out
+}
+
+// str returns s as a string of the tree's own: s may be a view of the
+// document's bytes, which the configuration must not pin.
+func (t *tree) str(s string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	if c, ok := t.interned[s]; ok {
+		return c
+	}
+	const chunkSize = 16 << 10
+	if len(s) > chunkSize/8 {
+		return strings.Clone(s)
+	}
+	if cap(t.chunk)-len(t.chunk) < len(s) {
+		t.chunk = make([]byte, 0, chunkSize)
+	}
+	// The chunk's bytes are written once, then only read: views of them
+	// stay valid (see strview).
+	off := len(t.chunk)
+	t.chunk = append(t.chunk, s...)
+	c := strview.Of(t.chunk[off:])
+	if len(t.interned) < maxInterned {
+		if t.interned == nil {
+			t.interned = make(map[string]string, 256)
+		}
+		t.interned[c] = c
+	}
+	return c
 }
 
 // result returns v and the repeated keys as an Errors, if any. The tree is
@@ -243,6 +366,7 @@ func (p *jsonParser) value(path string, depth int) (*Value, error) {
 			if err != nil {
 				return nil, err
 			}
+			mark := p.t.open(Map)
 			for p.dec.More() {
 				kt, err := p.dec.Token()
 				if err != nil {
@@ -257,27 +381,30 @@ func (p *jsonParser) value(path string, depth int) (*Value, error) {
 				if err != nil {
 					return nil, err
 				}
-				p.t.add(v, path, key, keyLine, val)
+				p.t.add(mark, func() string { return path }, key, keyLine, val)
 			}
 			if _, err := p.dec.Token(); err != nil {
 				return nil, p.fail(err)
 			}
+			p.t.close(v, mark)
 			return v, nil
 		case '[':
 			v, err := p.t.value(List, line, depth)
 			if err != nil {
 				return nil, err
 			}
+			mark := p.t.open(List)
 			for p.dec.More() {
-				el, err := p.value(Index(path, len(v.List)), depth+1)
+				el, err := p.value(Index(path, len(p.t.elems)-mark), depth+1)
 				if err != nil {
 					return nil, err
 				}
-				v.List = append(v.List, el)
+				p.t.elems = append(p.t.elems, el)
 			}
 			if _, err := p.dec.Token(); err != nil {
 				return nil, p.fail(err)
 			}
+			p.t.close(v, mark)
 			return v, nil
 		}
 		return nil, &SyntaxError{Line: line, Msg: fmt.Sprintf("unexpected %v", t)}
@@ -297,13 +424,13 @@ func (p *jsonParser) value(path string, depth int) (*Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch t := tok.(type) {
+	switch tk := tok.(type) {
 	case string:
-		v.Str = t
+		v.Str = tk
 	case json.Number:
-		v.Str = string(t)
+		v.Str = string(tk)
 	case bool:
-		v.Bool = t
+		v.Bool = tk
 	}
 	return v, nil
 }
@@ -353,6 +480,7 @@ func (t *tree) fromYAML(n *yaml.Node, path string, depth int) (*Value, error) {
 		if err != nil {
 			return nil, err
 		}
+		mark := t.open(Map)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			kn := n.Content[i]
 			for kn.Kind == yaml.AliasNode && kn.Alias != nil {
@@ -366,21 +494,24 @@ func (t *tree) fromYAML(n *yaml.Node, path string, depth int) (*Value, error) {
 			if err != nil {
 				return nil, err
 			}
-			t.add(v, path, key, n.Content[i].Line, val)
+			t.add(mark, func() string { return path }, key, n.Content[i].Line, val)
 		}
+		t.close(v, mark)
 		return v, nil
 	case yaml.SequenceNode:
 		v, err := t.value(List, n.Line, depth)
 		if err != nil {
 			return nil, err
 		}
-		for _, c := range n.Content {
-			el, err := t.fromYAML(c, Index(path, len(v.List)), depth+1)
+		mark := t.open(List)
+		for i, c := range n.Content {
+			el, err := t.fromYAML(c, Index(path, i), depth+1)
 			if err != nil {
 				return nil, err
 			}
-			v.List = append(v.List, el)
+			t.elems = append(t.elems, el)
 		}
+		t.close(v, mark)
 		return v, nil
 	case yaml.ScalarNode:
 		var k Kind
