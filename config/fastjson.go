@@ -16,8 +16,8 @@ import (
 // ok false, and ParseJSON parses the document again the slow way, whose
 // error says what is wrong.
 type fastJSON struct {
-	data []byte
-	pos  int
+	data  []byte
+	pos   int
 	line  int // the line of data[pos]
 	t     *tree
 	steps []step // the field path of the value being parsed
