@@ -1,10 +1,12 @@
 package cli
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 
 	"l7lb/engine"
@@ -63,5 +65,34 @@ func BenchmarkLoadRoutes(b *testing.B) {
 			runtime.ReadMemStats(&ms1)
 			b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/float64(b.N)/float64(n), "allocs/route")
 		})
+	}
+}
+
+// TestNodeConfigLocated checks that the node's load, which does not keep
+// the parsed file, still locates a problem only the engine finds (a regex
+// that does not compile) and one the decoder finds, each at FILE:LINE.
+func TestNodeConfigLocated(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "bad.json")
+	doc := "{\"routes\": [\n{\"path\": \"/a/*\", \"servers\": [\"s1\"]},\n{\"path\": \"~^/(\", \"servers\": [\"s1\"]}\n]}\n"
+	if err := os.WriteFile(name, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	if code := Main([]string{"--config", name}, strings.NewReader(""), io.Discard, &stderr); code != exitConfig {
+		t.Fatalf("exit %d, want %d", code, exitConfig)
+	}
+	if want := name + ":3: routes[1].path: "; !strings.HasPrefix(stderr.String(), want) {
+		t.Errorf("engine error %q, want it to start with %q", stderr.String(), want)
+	}
+	doc = "{\"routes\": [\n{\"path\": \"/a/*\",\n\"servers\": 7}\n]}\n"
+	if err := os.WriteFile(name, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stderr.Reset()
+	if code := Main([]string{"--config", name}, strings.NewReader(""), io.Discard, &stderr); code != exitConfig {
+		t.Fatalf("exit %d, want %d", code, exitConfig)
+	}
+	if want := name + ":3: routes[0].servers: "; !strings.HasPrefix(stderr.String(), want) {
+		t.Errorf("decoder error %q, want it to start with %q", stderr.String(), want)
 	}
 }
