@@ -122,6 +122,7 @@ type Table struct {
 func Compile(specs []Spec) (*Table, error) {
 	t := &Table{exact: map[string]*group{}, wild: map[string]*group{}}
 	routes := make([]route, len(specs))
+	var a arena
 	for i := range specs {
 		s := &specs[i]
 		r := &routes[i]
@@ -136,7 +137,7 @@ func Compile(specs []Spec) (*Table, error) {
 			if t.any == nil {
 				t.any = &group{}
 			}
-			t.any.add(r)
+			t.any.add(r, &a)
 		}
 		for _, k := range keys {
 			m := t.exact
@@ -149,7 +150,7 @@ func Compile(specs []Spec) (*Table, error) {
 				g = &group{}
 				m[k.key] = g
 			}
-			g.add(r)
+			g.add(r, &a)
 		}
 	}
 	for _, g := range t.exact {
@@ -333,11 +334,18 @@ type entry struct {
 }
 
 // node is a node of the segment trie of a group.
+//
+// The fields a lookup reads on every node it passes come first, so that
+// they share the node's first cache line.
 type node struct {
 	depth int // the length of the path prefix this node spells
 	// The children by segment: few in a small slice, many in a map.
-	few  []child
 	many map[string]*node
+	few  []child
+	// up is the nearest node on the way to the root, this one included,
+	// with prefix entries; next, in such a node, the nearest one above it.
+	// rup and rnext are the same for regex entries.
+	up, next *node
 	// whole holds the routes that match when the path is exactly this
 	// node's string: exact paths, then segment prefixes ("/api/*" at
 	// "/api"), in precedence order. They rank above every prefix
@@ -349,10 +357,27 @@ type node struct {
 	// order; regex the regex routes whose regexp's literal prefix does, in
 	// precedence order.
 	prefix, regex []entry
-	// up is the nearest node on the way to the root, this one included,
-	// with prefix entries; next, in such a node, the nearest one above it.
-	// rup and rnext are the same for regex entries.
-	up, next, rup, rnext *node
+	rup, rnext    *node
+}
+
+// arena hands out the nodes of a Table from shared blocks: with many routes
+// a lookup's nodes are then packed together rather than scattered among the
+// other allocations of the compile, and building them costs one allocation
+// per block instead of one per node.
+type arena struct{ free []node }
+
+// arenaBlock is the number of nodes an arena allocates at once: what a small
+// table leaves unused stays small.
+const arenaBlock = 64
+
+func (a *arena) node(depth int) *node {
+	if len(a.free) == 0 {
+		a.free = make([]node, arenaBlock)
+	}
+	n := &a.free[0]
+	a.free = a.free[1:]
+	n.depth = depth
+	return n
 }
 
 type child struct {
@@ -381,11 +406,11 @@ func (n *node) kid(seg string) *node {
 }
 
 // addKid returns the child of n for seg, creating it as needed.
-func (n *node) addKid(seg string) *node {
+func (n *node) addKid(seg string, a *arena) *node {
 	if k := n.kid(seg); k != nil {
 		return k
 	}
-	k := &node{depth: n.depth + 1 + len(seg)}
+	k := a.node(n.depth + 1 + len(seg))
 	switch {
 	case n.many != nil:
 		n.many[seg] = k
@@ -404,46 +429,46 @@ func (n *node) addKid(seg string) *node {
 
 // insert returns the node spelling s, "" or a path prefix ending before a
 // "/", creating the nodes on the way.
-func (n *node) insert(s string) *node {
+func (n *node) insert(s string, a *arena) *node {
 	for s != "" {
 		s = s[1:] // the "/"
 		end := strings.IndexByte(s, '/')
 		if end < 0 {
 			end = len(s)
 		}
-		n, s = n.addKid(s[:end]), s[end:]
+		n, s = n.addKid(s[:end], a), s[end:]
 	}
 	return n
 }
 
 // hang returns the node a literal prefix lit hangs off, and its part.
-func (n *node) hang(lit string) (*node, string) {
+func (n *node) hang(lit string, a *arena) (*node, string) {
 	i := strings.LastIndexByte(lit, '/')
-	return n.insert(lit[:i]), lit[i+1:]
+	return n.insert(lit[:i], a), lit[i+1:]
 }
 
-// add indexes r in g.
-func (g *group) add(r *route) {
+// add indexes r in g, taking new nodes from a.
+func (g *group) add(r *route, a *arena) {
 	p := &r.path
 	e := entry{rt: r, index: r.index, plain: r.conds == 0}
 	switch p.kind {
 	case pathExact:
-		n := g.root.insert(p.lit)
+		n := g.root.insert(p.lit, a)
 		n.whole = append(n.whole, e)
 	case pathSegment:
-		n, part := g.root.hang(p.lit)
+		n, part := g.root.hang(p.lit, a)
 		n.whole = append(n.whole, e) // lit without its final "/": the node itself
 		e.part = part
 		n.prefix = append(n.prefix, e)
 	case pathPrefix:
-		n, part := g.root.hang(p.lit)
+		n, part := g.root.hang(p.lit, a)
 		e.part, e.plain = part, e.plain && p.tail == nil
 		n.prefix = append(n.prefix, e)
 	case pathRegex:
 		e.plain = false
 		g.regex = append(g.regex, e)
 		if strings.HasPrefix(p.lit, "/") {
-			n, part := g.root.hang(p.lit)
+			n, part := g.root.hang(p.lit, a)
 			e.part = part
 			n.regex = append(n.regex, e)
 		} else {
