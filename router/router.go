@@ -27,6 +27,7 @@
 package router
 
 import (
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -346,6 +347,11 @@ type node struct {
 	// with prefix entries; next, in such a node, the nearest one above it.
 	// rup and rnext are the same for regex entries.
 	up, next *node
+	// wholeFirst is 1 + the index of the first route of whole when that
+	// route matches once the path is found (plain), and 0 otherwise;
+	// prefixFirst the same for the first prefix entry when its part is
+	// also empty. They spare the common lookup the load of a list.
+	wholeFirst, prefixFirst int32
 	// whole holds the routes that match when the path is exactly this
 	// node's string: exact paths, then segment prefixes ("/api/*" at
 	// "/api"), in precedence order. They rank above every prefix
@@ -518,6 +524,14 @@ func (n *node) finish(up, rup *node) {
 	slices.SortFunc(n.prefix, byPart)
 	slices.SortFunc(n.regex, byPrecedence)
 	n.next, n.rnext = up, rup
+	if len(n.whole) > 0 && n.whole[0].plain && n.whole[0].index < math.MaxInt32 {
+		n.wholeFirst = int32(n.whole[0].index + 1)
+	}
+	if len(n.prefix) > 0 {
+		if e := n.prefix[0]; e.plain && e.part == "" && e.index < math.MaxInt32 {
+			n.prefixFirst = int32(e.index + 1)
+		}
+	}
 	if len(n.prefix) > 0 {
 		up = n
 	}
@@ -557,6 +571,9 @@ func (g *group) match(r *Request) int {
 		n = k
 	}
 	if n.depth == len(path) {
+		if n.wholeFirst > 0 {
+			return int(n.wholeFirst - 1)
+		}
 		for i := range n.whole {
 			if e := &n.whole[i]; e.plain || e.rt.accepts(r) {
 				return e.index
@@ -566,6 +583,9 @@ func (g *group) match(r *Request) int {
 	for p := n.up; p != nil; p = p.next {
 		if p.depth >= len(path) || path[p.depth] != '/' {
 			continue // the path ends here: no literal prefix goes on past it
+		}
+		if p.prefixFirst > 0 {
+			return int(p.prefixFirst - 1)
 		}
 		rest := path[p.depth+1:]
 		for i := range p.prefix {
