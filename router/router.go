@@ -16,9 +16,10 @@
 // stops at the first one that matches: routes are grouped by host key (an
 // exact host, a wildcard suffix, or none) and, within a group, hang off a
 // trie of path segments by their literal prefix (see group). A lookup costs
-// a map lookup per candidate host key, one lookup per segment of the path
-// on the way down the trie, and a check of the routes whose literal prefix
-// the path has, in order, until one matches; the other routes are never
+// a map lookup per candidate host key, one probe of a table-wide hash table
+// per segment of the path on the way down the trie (see kidTable), and a
+// check of the routes whose literal prefix the path has, in order, until
+// one matches; the other routes are never
 // looked at. Regex routes are tried only on the paths that have their
 // regexp's literal prefix, in precedence order. Compile costs about the
 // total length of the patterns, and a sort of each list; a lookup does not
@@ -27,6 +28,8 @@
 package router
 
 import (
+	"hash/maphash"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -95,6 +98,7 @@ type Table struct {
 	wildLens lengthSet
 	any      *group // routes without hosts; nil when there are none
 	headers  bool   // some route has header conditions
+	kids     kidTable
 }
 
 // Compile validates specs and compiles them into a Table. The error, if any,
@@ -122,6 +126,8 @@ type Table struct {
 func Compile(specs []Spec) (*Table, error) {
 	t := &Table{exact: map[string]*group{}, wild: map[string]*group{}}
 	routes := make([]route, len(specs))
+	a := arena{kids: &t.kids}
+	t.kids.seed = maphash.MakeSeed()
 	for i := range specs {
 		s := &specs[i]
 		r := &routes[i]
@@ -135,8 +141,9 @@ func Compile(specs []Spec) (*Table, error) {
 		if len(keys) == 0 {
 			if t.any == nil {
 				t.any = &group{}
+				a.add(&t.any.root, nil, 0)
 			}
-			t.any.add(r)
+			t.any.add(r, &a)
 		}
 		for _, k := range keys {
 			m := t.exact
@@ -147,9 +154,10 @@ func Compile(specs []Spec) (*Table, error) {
 			g := m[k.key]
 			if g == nil {
 				g = &group{}
+				a.add(&g.root, nil, 0)
 				m[k.key] = g
 			}
-			g.add(r)
+			g.add(r, &a)
 		}
 	}
 	for _, g := range t.exact {
@@ -161,6 +169,7 @@ func Compile(specs []Spec) (*Table, error) {
 	if t.any != nil {
 		t.any.finish()
 	}
+	a.finish()
 	return t, nil
 }
 
@@ -173,11 +182,11 @@ func (t *Table) Match(r *Request) int {
 	// Most requests carry no host, and no key is empty: a map lookup
 	// (hashing the host) that cannot hit is not worth its cost.
 	if r.Host == "" {
-		return t.any.match(r)
+		return t.any.match(&t.kids, r)
 	}
 	if len(t.exact) > 0 {
 		if g := t.exact[r.Host]; g != nil {
-			if i := g.match(r); i >= 0 {
+			if i := g.match(&t.kids, r); i >= 0 {
 				return i
 			}
 		}
@@ -192,13 +201,13 @@ func (t *Table) Match(r *Request) int {
 				continue
 			}
 			if g := t.wild[h[i:]]; g != nil {
-				if idx := g.match(r); idx >= 0 {
+				if idx := g.match(&t.kids, r); idx >= 0 {
 					return idx
 				}
 			}
 		}
 	}
-	return t.any.match(r)
+	return t.any.match(&t.kids, r)
 }
 
 // UsesHeaders reports whether Match may look at a request's Headers: when it
@@ -298,7 +307,7 @@ func (r *route) acceptsConds(req *Request) bool {
 //
 // A node spells a path prefix that ends before a "/" (the root spells "",
 // its child "api" spells "/api"); a child is found by the whole next
-// segment, through a map when a node has many. A literal prefix lit (the
+// segment, in the Table's kidTable. A literal prefix lit (the
 // bytes before the first * of a pattern, or a prefix pattern ending in /)
 // hangs off the node spelling lit up to its last "/", with the part after
 // that "/" (within one segment, maybe empty): "/api/v" is part "v" of
@@ -308,6 +317,8 @@ func (r *route) acceptsConds(req *Request) bool {
 // from the deepest node the walk reaches up to the root, and within a
 // node from the longest part down.
 type group struct {
+	// root comes first: its fields a lookup reads share the group's cache
+	// line.
 	root node
 	// regex holds every regex route of the group, in precedence order:
 	// where a lookup goes when its path meets the regex lists of more
@@ -332,12 +343,23 @@ type entry struct {
 	plain bool
 }
 
-// node is a node of the segment trie of a group.
+// node is a node of the segment trie of a group. Its children are found
+// through the Table's kidTable, by the node's id and their segment.
+//
+// The fields a lookup reads on every node it passes come first, so that
+// they share the node's first cache line.
 type node struct {
-	depth int // the length of the path prefix this node spells
-	// The children by segment: few in a small slice, many in a map.
-	few  []child
-	many map[string]*node
+	depth int    // the length of the path prefix this node spells
+	id    uint32 // the node's key in the kidTable, with leaf when it has no children
+	// up is the nearest node on the way to the root, this one included,
+	// with prefix entries; next, in such a node, the nearest one above it.
+	// rup and rnext are the same for regex entries.
+	up, next *node
+	// wholeFirst is 1 + the index of the first route of whole when that
+	// route matches once the path is found (plain), and 0 otherwise;
+	// prefixFirst the same for the first prefix entry when its part is
+	// also empty. They spare the common lookup the load of a list.
+	wholeFirst, prefixFirst int32
 	// whole holds the routes that match when the path is exactly this
 	// node's string: exact paths, then segment prefixes ("/api/*" at
 	// "/api"), in precedence order. They rank above every prefix
@@ -349,101 +371,221 @@ type node struct {
 	// order; regex the regex routes whose regexp's literal prefix does, in
 	// precedence order.
 	prefix, regex []entry
-	// up is the nearest node on the way to the root, this one included,
-	// with prefix entries; next, in such a node, the nearest one above it.
-	// rup and rnext are the same for regex entries.
-	up, next, rup, rnext *node
+	rup, rnext    *node
+	parent        *node // nil at a root; only Compile reads it
 }
 
-type child struct {
-	seg string
-	n   *node
+// arena hands out the nodes of a Table from shared blocks: with many routes
+// a lookup's nodes are then packed together rather than scattered among the
+// other allocations of the compile, and building them costs one allocation
+// per block instead of one per node.
+type arena struct {
+	free []node
+	all  []*node // by id, so parents come before their children
+	kids *kidTable
 }
 
-// maxFew is the most children a node keeps in its slice.
-const maxFew = 8
+// arenaBlock is the number of nodes an arena allocates at once: what a small
+// table leaves unused stays small.
+const arenaBlock = 64
+
+func (a *arena) node(parent *node, depth int) *node {
+	if len(a.free) == 0 {
+		a.free = make([]node, arenaBlock)
+	}
+	n := &a.free[0]
+	a.free = a.free[1:]
+	a.add(n, parent, depth)
+	return n
+}
+
+// add gives n, a root or a new node, its id, and puts it in all.
+func (a *arena) add(n, parent *node, depth int) {
+	n.depth, n.parent, n.id = depth, parent, uint32(len(a.all))|leaf
+	a.all = append(a.all, n)
+}
+
+// finish sorts the lists of every node and links them, parents first, then
+// copies what a lookup ending at a node reads into the node's slot.
+func (a *arena) finish() {
+	for _, n := range a.all {
+		var up, rup *node
+		if n.parent != nil {
+			up, rup = n.parent.up, n.parent.rup
+		}
+		n.finish(up, rup)
+	}
+	a.kids.finish()
+}
+
+// kidTable finds the child of a node by its segment, for every node of a
+// Table: one open-addressing table (linear probing) instead of a map per
+// node, so that with many routes a step down a trie costs one probe, most
+// often one cache line, rather than loads of the node, its map and the
+// segment's bytes. It is built by Compile only and never shrinks: its size
+// follows the number of nodes.
+type kidTable struct {
+	slots []kidSlot // a power of two long, at most half full; a free slot has no child
+	n     int       // slots in use
+	tails []byte    // the bytes of long segments after their first kidInline
+	seed  maphash.Seed
+}
+
+// kidInline is how many bytes of its segment a slot holds: most segments
+// fit, and a slot fills one 64-byte cache line.
+const kidInline = 28
+
+// leaf, in a node's id, says that the node has no children: a walk stops
+// there without a probe, which would most often miss the cache.
+const leaf = 1 << 31
+
+// kidSlot is the child node of parent for one segment.
+type kidSlot struct {
+	hash   uint32 // the low bits of the key's hash: to grow, and to reject
+	parent uint32 // the parent node's id
+	segLen uint32
+	tail   uint32 // where in tails the segment's bytes after kidInline are
+	id     uint32 // the child's id: the next step needs no load of the child
+	// The child's own, so that a lookup ending at it loads no node.
+	wholeFirst, prefixFirst int32
+	seg                     [kidInline]byte
+	child                   *node
+}
+
+func (t *kidTable) hash(parent uint32, seg string) uint64 {
+	return maphash.String(t.seed, seg) ^ uint64(parent)*0x9e3779b97f4a7c15
+}
+
+// find returns the slot of the child of node parent for seg, or nil.
+func (t *kidTable) find(parent uint32, seg string) *kidSlot {
+	if t.n == 0 {
+		return nil
+	}
+	h := t.hash(parent, seg)
+	mask := uint64(len(t.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		s := &t.slots[i]
+		if s.child == nil {
+			return nil
+		}
+		if s.hash == uint32(h) && s.parent == parent && int(s.segLen) == len(seg) && s.is(seg, t.tails) {
+			return s
+		}
+	}
+}
+
+// is reports whether the segment of s is seg, of the same length.
+func (s *kidSlot) is(seg string, tails []byte) bool {
+	if len(seg) <= kidInline {
+		return string(s.seg[:len(seg)]) == seg
+	}
+	return string(s.seg[:]) == seg[:kidInline] && string(tails[s.tail:s.tail+s.segLen-kidInline]) == seg[kidInline:]
+}
+
+// add records child as the child of node parent for seg, which has none.
+func (t *kidTable) add(parent uint32, seg string, child *node) {
+	if 2*(t.n+1) > len(t.slots) {
+		t.grow()
+	}
+	h := t.hash(parent, seg)
+	s := t.freeSlot(h)
+	s.hash, s.parent, s.segLen, s.child = uint32(h), parent, uint32(len(seg)), child
+	copy(s.seg[:], seg)
+	if len(seg) > kidInline {
+		s.tail = uint32(len(t.tails))
+		t.tails = append(t.tails, seg[kidInline:]...)
+	}
+	t.n++
+}
+
+// freeSlot returns the first free slot from where hash h points.
+func (t *kidTable) freeSlot(h uint64) *kidSlot {
+	mask := uint64(len(t.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		if t.slots[i].child == nil {
+			return &t.slots[i]
+		}
+	}
+}
+
+// grow doubles the slots: with the table at most half full, a probe rarely
+// goes past its first slot.
+func (t *kidTable) grow() {
+	old := t.slots
+	t.slots = make([]kidSlot, max(2*len(old), 64))
+	for i := range old {
+		if old[i].child != nil {
+			*t.freeSlot(uint64(old[i].hash)) = old[i]
+		}
+	}
+}
+
+// finish copies into each slot its child's id and first routes, now final.
+func (t *kidTable) finish() {
+	for i := range t.slots {
+		if s := &t.slots[i]; s.child != nil {
+			s.id, s.wholeFirst, s.prefixFirst = s.child.id, s.child.wholeFirst, s.child.prefixFirst
+		}
+	}
+}
 
 // maxRegexLists is the most regex lists a lookup merges: a path that walks
 // through more nodes with regex routes tries the group's whole regex list.
 const maxRegexLists = 8
 
-// kid returns the child of n for segment seg, or nil.
-func (n *node) kid(seg string) *node {
-	if n.many != nil {
-		return n.many[seg]
-	}
-	for i := range n.few {
-		if n.few[i].seg == seg {
-			return n.few[i].n
-		}
-	}
-	return nil
-}
-
 // addKid returns the child of n for seg, creating it as needed.
-func (n *node) addKid(seg string) *node {
-	if k := n.kid(seg); k != nil {
-		return k
+func (n *node) addKid(seg string, a *arena) *node {
+	if s := a.kids.find(n.id, seg); s != nil {
+		return s.child
 	}
-	k := &node{depth: n.depth + 1 + len(seg)}
-	switch {
-	case n.many != nil:
-		n.many[seg] = k
-	case len(n.few) < maxFew:
-		n.few = append(n.few, child{seg, k})
-	default:
-		n.many = make(map[string]*node, 2*maxFew)
-		for _, c := range n.few {
-			n.many[c.seg] = c.n
-		}
-		n.few = nil
-		n.many[seg] = k
-	}
+	n.id &^= leaf
+	k := a.node(n, n.depth+1+len(seg))
+	a.kids.add(n.id, seg, k)
 	return k
 }
 
 // insert returns the node spelling s, "" or a path prefix ending before a
 // "/", creating the nodes on the way.
-func (n *node) insert(s string) *node {
+func (n *node) insert(s string, a *arena) *node {
 	for s != "" {
 		s = s[1:] // the "/"
 		end := strings.IndexByte(s, '/')
 		if end < 0 {
 			end = len(s)
 		}
-		n, s = n.addKid(s[:end]), s[end:]
+		n, s = n.addKid(s[:end], a), s[end:]
 	}
 	return n
 }
 
 // hang returns the node a literal prefix lit hangs off, and its part.
-func (n *node) hang(lit string) (*node, string) {
+func (n *node) hang(lit string, a *arena) (*node, string) {
 	i := strings.LastIndexByte(lit, '/')
-	return n.insert(lit[:i]), lit[i+1:]
+	return n.insert(lit[:i], a), lit[i+1:]
 }
 
-// add indexes r in g.
-func (g *group) add(r *route) {
+// add indexes r in g, taking new nodes from a.
+func (g *group) add(r *route, a *arena) {
 	p := &r.path
 	e := entry{rt: r, index: r.index, plain: r.conds == 0}
 	switch p.kind {
 	case pathExact:
-		n := g.root.insert(p.lit)
+		n := g.root.insert(p.lit, a)
 		n.whole = append(n.whole, e)
 	case pathSegment:
-		n, part := g.root.hang(p.lit)
+		n, part := g.root.hang(p.lit, a)
 		n.whole = append(n.whole, e) // lit without its final "/": the node itself
 		e.part = part
 		n.prefix = append(n.prefix, e)
 	case pathPrefix:
-		n, part := g.root.hang(p.lit)
+		n, part := g.root.hang(p.lit, a)
 		e.part, e.plain = part, e.plain && p.tail == nil
 		n.prefix = append(n.prefix, e)
 	case pathRegex:
 		e.plain = false
 		g.regex = append(g.regex, e)
 		if strings.HasPrefix(p.lit, "/") {
-			n, part := g.root.hang(p.lit)
+			n, part := g.root.hang(p.lit, a)
 			e.part = part
 			n.regex = append(n.regex, e)
 		} else {
@@ -453,9 +595,9 @@ func (g *group) add(r *route) {
 	}
 }
 
-// finish puts every list of g in precedence order and links the trie.
+// finish puts the regex lists of g in precedence order; the arena finishes
+// the nodes.
 func (g *group) finish() {
-	g.root.finish(nil, nil)
 	slices.SortFunc(g.regex, byPrecedence)
 	slices.SortFunc(g.loose, byPrecedence)
 }
@@ -486,13 +628,21 @@ func byPart(x, y entry) int {
 	return byPrecedence(x, y)
 }
 
-// finish sorts the lists of n and its descendants and links them; up and
-// rup are the nearest nodes above n with prefix and regex entries.
+// finish sorts the lists of n and links them; up and rup are the nearest
+// nodes above n with prefix and regex entries.
 func (n *node) finish(up, rup *node) {
 	slices.SortFunc(n.whole, byPrecedence)
 	slices.SortFunc(n.prefix, byPart)
 	slices.SortFunc(n.regex, byPrecedence)
 	n.next, n.rnext = up, rup
+	if len(n.whole) > 0 && n.whole[0].plain && n.whole[0].index < math.MaxInt32 {
+		n.wholeFirst = int32(n.whole[0].index + 1)
+	}
+	if len(n.prefix) > 0 {
+		if e := n.prefix[0]; e.plain && e.part == "" && e.index < math.MaxInt32 {
+			n.prefixFirst = int32(e.index + 1)
+		}
+	}
 	if len(n.prefix) > 0 {
 		up = n
 	}
@@ -500,36 +650,48 @@ func (n *node) finish(up, rup *node) {
 		rup = n
 	}
 	n.up, n.rup = up, rup
-	for _, c := range n.few {
-		c.n.finish(up, rup)
-	}
-	for _, k := range n.many {
-		k.finish(up, rup)
-	}
 }
 
-// match returns the index of the first route of g that matches r, or -1.
-func (g *group) match(r *Request) int {
+// match returns the index of the first route of g that matches r, or -1;
+// kids is the Table's.
+func (g *group) match(kids *kidTable, r *Request) int {
 	if g == nil {
 		return -1
 	}
 	path := r.Path
 	n := &g.root
-	// Walk down by segments: node n spells path[:n.depth], and the next
-	// segment, when there is one, starts after the "/" at n.depth. (Paths
-	// are normalized and start with "/"; any other string gets the
-	// answer a byte-by-byte comparison would give.)
-	for n.depth < len(path) && path[n.depth] == '/' {
-		rest := path[n.depth+1:]
+	// Walk down by segments: the last node found spells path[:depth], and
+	// the next segment, when there is one, starts after the "/" at depth.
+	// (Paths are normalized and start with "/"; any other string gets the
+	// answer a byte-by-byte comparison would give.) The walk reads slots
+	// only; the node is loaded when its first routes do not decide.
+	depth, id := 0, n.id
+	wholeFirst, prefixFirst := n.wholeFirst, n.prefixFirst
+	var last *kidSlot
+	for id&leaf == 0 && depth < len(path) && path[depth] == '/' {
+		rest := path[depth+1:]
 		end := strings.IndexByte(rest, '/')
 		if end < 0 {
 			end = len(rest)
 		}
-		k := n.kid(rest[:end])
-		if k == nil {
+		s := kids.find(id, rest[:end])
+		if s == nil {
 			break
 		}
-		n = k
+		last, id, depth = s, s.id, depth+1+end
+	}
+	if last != nil {
+		wholeFirst, prefixFirst = last.wholeFirst, last.prefixFirst
+	}
+	if depth == len(path) && wholeFirst > 0 {
+		return int(wholeFirst - 1)
+	}
+	// With prefix entries, the node is the first of its up list.
+	if prefixFirst > 0 && depth < len(path) && path[depth] == '/' {
+		return int(prefixFirst - 1)
+	}
+	if last != nil {
+		n = last.child
 	}
 	if n.depth == len(path) {
 		for i := range n.whole {
@@ -541,6 +703,9 @@ func (g *group) match(r *Request) int {
 	for p := n.up; p != nil; p = p.next {
 		if p.depth >= len(path) || path[p.depth] != '/' {
 			continue // the path ends here: no literal prefix goes on past it
+		}
+		if p.prefixFirst > 0 {
+			return int(p.prefixFirst - 1)
 		}
 		rest := path[p.depth+1:]
 		for i := range p.prefix {

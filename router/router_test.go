@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 // headers is a HeaderLookup over lower-case header names.
@@ -442,5 +443,31 @@ func TestSpecsNotRetained(t *testing.T) {
 	specs[0].Methods[0] = "POST"
 	if got := tab.Match(&Request{Path: "/", Method: "GET"}); got != 0 {
 		t.Errorf("got %d, want 0", got)
+	}
+}
+
+// TestKidSlotSize checks that a kidTable slot fills one cache line, so that
+// a probe that hits its first slot loads one line.
+func TestKidSlotSize(t *testing.T) {
+	if n := unsafe.Sizeof(kidSlot{}); n != 64 {
+		t.Fatalf("kidSlot is %d bytes, want 64", n)
+	}
+}
+
+// TestKidTableLongSegments checks segments longer than a slot holds inline:
+// they differ only past the inline bytes, or in length.
+func TestKidTableLongSegments(t *testing.T) {
+	long := "/" + strings.Repeat("s", kidInline+5)
+	specs := []Spec{{Path: long + "a"}, {Path: long + "b/*"}, {Path: long}, {Path: "/*"}}
+	tb, err := Compile(specs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]int{
+		long + "a": 0, long + "b/x": 1, long: 2, long + "c": 3, long + "b": 1, long[:len(long)-1]: 3,
+	} {
+		if got := tb.Match(&Request{Path: path, Method: "GET"}); got != want {
+			t.Errorf("Match(%q) = %d, want %d", path, got, want)
+		}
 	}
 }
