@@ -7,8 +7,6 @@ import (
 	"net"
 	"testing"
 	"time"
-
-	"l7lb/httpmsg"
 )
 
 // bytesConn is a net.Conn that reads from r and discards writes.
@@ -129,21 +127,4 @@ func coalesced(b []byte) (frame []byte, n int, ok bool) {
 	out := []byte{byte(len(block) >> 16), byte(len(block) >> 8), byte(len(block)), frameHeaders, flags&^flagPadded | flagEndHeaders, 0, 0, 0, 0}
 	binary.BigEndian.PutUint32(out[5:], stream)
 	return append(out, block...), n, true
-}
-
-func FuzzGRPCTimeout(f *testing.F) {
-	for _, s := range []string{"1S", "250m", "99999999H", "", "1x", "-1S"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, v string) {
-		r := &request{}
-		r.head.Fields = append(r.head.Fields[:0], httpmsgField("grpc-timeout", v))
-		r.view.Fields = r.head.Fields
-		d, ok := grpcTimeout(r)
-		// The header view reads values without their surrounding
-		// whitespace, as RFC 9110 5.5 has them.
-		if v = httpmsg.TrimOWS(v); ok && (d < 0 || len(v) > 9) || !ok && d != 0 {
-			t.Fatalf("%q: %v %v", v, d, ok)
-		}
-	})
 }
