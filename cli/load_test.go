@@ -10,34 +10,13 @@ import (
 	"testing"
 
 	"l7lb/engine"
+	"l7lb/tools/routeset"
 )
 
-// writeRoutes writes a node configuration of n routes in the mix of
-// tools/routegen (which, a command, cannot be imported): segment
-// prefixes, exact hosts, wildcard hosts with a rewrite, exact paths.
+// writeRoutes writes a node configuration of n routes in issue 13's mix.
 func writeRoutes(tb testing.TB, n int) string {
-	b := []byte("{\n\"sticky\": {\"mode\": \"off\"},\n\"default_servers\": [],\n\"routes\": [\n")
-	for i := range n {
-		if i > 0 {
-			b = append(b, ",\n"...)
-		}
-		id := strconv.Itoa(i)
-		b = append(b, `{"name": "r`+id+`", `...)
-		switch i % 5 {
-		case 0, 4:
-			b = append(b, `"path": "/s`+id+`/*"`...)
-		case 1:
-			b = append(b, `"host": "h`+id+`.example.com", "path": "/api/*"`...)
-		case 2:
-			b = append(b, `"host": "*.w`+id+`.example.net", "path": "/app/*", "rewrite": {"strip_prefix": "/app"}`...)
-		case 3:
-			b = append(b, `"path": "/e`+id+`/status"`...)
-		}
-		b = append(b, `, "servers": ["s`+strconv.Itoa(i%8+1)+`", "s`+strconv.Itoa((i+3)%8+1)+`"]}`...)
-	}
-	b = append(b, "\n]\n}\n"...)
 	name := filepath.Join(tb.TempDir(), "routes.json")
-	if err := os.WriteFile(name, b, 0o644); err != nil {
+	if err := os.WriteFile(name, routeset.Generate(n, 0).AppendJSON(nil, false), 0o644); err != nil {
 		tb.Fatal(err)
 	}
 	return name
@@ -48,7 +27,10 @@ func writeRoutes(tb testing.TB, n int) string {
 // allocs/route is the figure to keep down: the whole load is dominated
 // by the allocator and the collector at 100,000 routes.
 func BenchmarkLoadRoutes(b *testing.B) {
-	servers := []string{"s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8"}
+	servers := make([]string, routeset.NumServers)
+	for i := range servers {
+		servers[i] = routeset.Server(i)
+	}
 	for _, n := range []int{1000, 10000, 100000} {
 		b.Run(strconv.Itoa(n), func(b *testing.B) {
 			name := writeRoutes(b, n)

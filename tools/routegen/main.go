@@ -59,6 +59,7 @@ import (
 	"l7lb/engine"
 	"l7lb/instance"
 	"l7lb/tools/procfs"
+	"l7lb/tools/routeset"
 )
 
 // measurement is one face at one size.
@@ -105,7 +106,7 @@ func main() {
 		}
 		json.NewEncoder(os.Stdout).Encode(m)
 	case *routes >= 0:
-		os.Stdout.Write(generate(*routes, *regex).appendJSON(nil, *serve))
+		os.Stdout.Write(routeset.Generate(*routes, *regex).AppendJSON(nil, *serve))
 	case *sweep != "":
 		var sizes []int
 		for f := range strings.SplitSeq(*sweep, ",") {
@@ -195,12 +196,12 @@ func engineChild(self string, c sizeCase, n int, timeout time.Duration) (measure
 // measureEngineOnce compiles a generated configuration as `l7lb serve`
 // does and routes n requests through its engine.
 func measureEngineOnce(routes, regex, n int) (measurement, error) {
-	rs := generate(routes, regex)
-	data := rs.appendJSON(nil, true)
-	reqs := rs.requests(n)
+	rs := routeset.Generate(routes, regex)
+	data := rs.AppendJSON(nil, true)
+	reqs := rs.Requests(n)
 	ereqs := make([]engine.Request, len(reqs))
 	for i, q := range reqs {
-		ereqs[i] = engine.Request{Method: "GET", Target: q.target, Host: q.host}
+		ereqs[i] = engine.Request{Method: "GET", Target: q.Target, Host: q.Host}
 	}
 	m := measurement{Face: "engine", Routes: routes, Regex: min(regex, routes)}
 
@@ -241,8 +242,8 @@ func measureEngineOnce(routes, regex, n int) (measurement, error) {
 	// is timed.
 	for i := range ereqs[:min(len(ereqs), 2*routes+1000)] {
 		e.Route(&ereqs[i], &d)
-		if d.Status != 200 || d.RouteIndex() < 0 || names[d.RouteIndex()] != name(reqs[i].route) {
-			return m, fmt.Errorf("request %+v: status %d, route %q, want %s (%s)", reqs[i], d.Status, d.Route, name(reqs[i].route), d.Error)
+		if d.Status != 200 || d.RouteIndex() < 0 || names[d.RouteIndex()] != routeset.Name(reqs[i].Route) {
+			return m, fmt.Errorf("request %+v: status %d, route %q, want %s (%s)", reqs[i], d.Status, d.Route, routeset.Name(reqs[i].Route), d.Error)
 		}
 		e.Done(&d)
 	}
@@ -288,31 +289,31 @@ func liveHeap() uint64 {
 // init and n requests, and times init_ok and the replies.
 func measureNode(bin string, c sizeCase, n int, timeout time.Duration) (measurement, error) {
 	m := measurement{Face: "node", Routes: c.routes, Regex: min(c.regex, c.routes)}
-	rs := generate(c.routes, c.regex)
+	rs := routeset.Generate(c.routes, c.regex)
 	dir, err := os.MkdirTemp("", "routegen-")
 	if err != nil {
 		return m, err
 	}
 	defer os.RemoveAll(dir)
 	cfgFile := dir + "/routes.json"
-	if err := os.WriteFile(cfgFile, rs.appendJSON(nil, false), 0o644); err != nil {
+	if err := os.WriteFile(cfgFile, rs.AppendJSON(nil, false), 0o644); err != nil {
 		return m, err
 	}
 	var stream bytes.Buffer
 	stream.WriteString(`{"src":"c1","dest":"lb","body":{"type":"init","msg_id":1,"node_id":"lb","node_ids":["lb"`)
-	for i := range numServers {
-		stream.WriteString(`,"` + server(i) + `"`)
+	for i := range routeset.NumServers {
+		stream.WriteString(`,"` + routeset.Server(i) + `"`)
 	}
 	stream.WriteString("]}}\n")
 	initLen := stream.Len()
-	for j, q := range rs.requests(n) {
+	for j, q := range rs.Requests(n) {
 		stream.WriteString(`{"src":"c1","dest":"lb","body":{"type":"http_request","msg_id":`)
 		stream.WriteString(strconv.Itoa(j + 2))
 		stream.WriteString(`,"method":"GET","path":`)
-		p, _ := json.Marshal(q.target)
+		p, _ := json.Marshal(q.Target)
 		stream.Write(p)
-		if q.host != "" {
-			stream.WriteString(`,"headers":{"Host":"` + q.host + `"}`)
+		if q.Host != "" {
+			stream.WriteString(`,"headers":{"Host":"` + q.Host + `"}`)
 		}
 		stream.WriteString("}}\n")
 	}
