@@ -140,8 +140,7 @@ func Compile(specs []Spec) (*Table, error) {
 		t.headers = t.headers || len(r.headers) > 0
 		if len(keys) == 0 {
 			if t.any == nil {
-				t.any = &group{}
-				a.add(&t.any.root, nil, 0)
+				t.any = a.group()
 			}
 			t.any.add(r, &a)
 		}
@@ -153,8 +152,7 @@ func Compile(specs []Spec) (*Table, error) {
 			}
 			g := m[k.key]
 			if g == nil {
-				g = &group{}
-				a.add(&g.root, nil, 0)
+				g = a.group()
 				m[k.key] = g
 			}
 			g.add(r, &a)
@@ -397,6 +395,13 @@ func (a *arena) node(parent *node, depth int) *node {
 	a.free = a.free[1:]
 	a.add(n, parent, depth)
 	return n
+}
+
+// group returns a new group, its root numbered among the arena's nodes.
+func (a *arena) group() *group {
+	g := &group{}
+	a.add(&g.root, nil, 0)
+	return g
 }
 
 // add gives n, a root or a new node, its id, and puts it in all.
@@ -642,8 +647,6 @@ func (n *node) finish(up, rup *node) {
 		if e := n.prefix[0]; e.plain && e.part == "" && e.index < math.MaxInt32 {
 			n.prefixFirst = int32(e.index + 1)
 		}
-	}
-	if len(n.prefix) > 0 {
 		up = n
 	}
 	if len(n.regex) > 0 {
