@@ -97,9 +97,9 @@ func (d *decoder) balanceKey(key, path string, val *Value, r *Route) bool {
 
 // checkBalance checks that the options of the load-aware modes go with
 // the route's balance, and gives a load-aware route its defaults.
-func (d *decoder) checkBalance(path string, v *Value, r *Route) {
+func (d *decoder) checkBalance(f *field, v *Value, r *Route) {
 	only := func(key, mode string) {
-		d.fail(Join(path, key), v.Get(key), "only with balance "+mode)
+		d.fail(Join(f.String(), key), v.Get(key), "only with balance "+mode)
 	}
 	if r.LeastRequest != nil && r.Balance != LeastRequest {
 		only("least_request", LeastRequest)

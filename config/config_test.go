@@ -290,3 +290,32 @@ func TestRepeatedKeyInLargeObject(t *testing.T) {
 		t.Errorf("%d servers kept, want the first 1000", n)
 	}
 }
+
+// TestFieldString checks that a field's path, made only for an error,
+// is the one Join and Index make: at the root, below an empty root (an
+// add_route body), through lists and nested keys.
+func TestFieldString(t *testing.T) {
+	routes := at("routes")
+	r := field{up: routes, index: 12}
+	rw := field{up: &r, key: "rewrite", index: -1}
+	strip := field{up: &rw, key: "strip_prefix", index: -1}
+	servers := field{up: &r, key: "servers", index: -1}
+	second := field{up: &servers, index: 1}
+	root := at("")
+	name := field{up: root, key: "name", index: -1}
+	for _, c := range []struct {
+		f    *field
+		want string
+	}{
+		{routes, "routes"},
+		{&r, Index("routes", 12)},
+		{&strip, Join(Join(Index("routes", 12), "rewrite"), "strip_prefix")},
+		{&second, Index(Join(Index("routes", 12), "servers"), 1)},
+		{root, ""},
+		{&name, Join("", "name")},
+	} {
+		if got := c.f.String(); got != c.want {
+			t.Errorf("got %q, want %q", got, c.want)
+		}
+	}
+}

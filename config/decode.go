@@ -21,27 +21,63 @@ func (d *decoder) fail(path string, v *Value, msg string) {
 	d.errs = append(d.errs, &FieldError{Path: path, Line: line, Msg: msg})
 }
 
+// field is a field's path made into a string only for an error: a
+// configuration of many routes would spend much of its decode making
+// paths that no error names. A field is made on the stack, pointing to its
+// parent's, and lives no longer than the call that decodes it.
+type field struct {
+	up    *field
+	key   string // the member's key, or with up nil the whole path
+	index int    // the element's index in up's list, or -1 for a key
+}
+
+// at is the field of the path given as a string.
+func at(path string) *field { return &field{key: path, index: -1} }
+
+// String returns the field's path, as [Join] and [Index] write it.
+func (f *field) String() string { return string(f.appendTo(nil)) }
+
+func (f *field) appendTo(b []byte) []byte {
+	switch {
+	case f.up == nil:
+		return append(b, f.key...)
+	case f.index >= 0:
+		b = append(f.up.appendTo(b), '[')
+		return append(strconv.AppendInt(b, int64(f.index), 10), ']')
+	}
+	if b = f.up.appendTo(b); len(b) > 0 {
+		b = append(b, '.')
+	}
+	return append(b, f.key...)
+}
+
 // want reports whether v has kind k, recording an error when it has not.
-func (d *decoder) want(path string, v *Value, k Kind) bool {
+func (d *decoder) want(path string, v *Value, k Kind) bool { return d.wantAt(at(path), v, k) }
+
+func (d *decoder) wantAt(f *field, v *Value, k Kind) bool {
 	if v.Kind == k {
 		return true
 	}
-	d.fail(path, v, "expected "+k.String())
+	d.fail(f.String(), v, "expected "+k.String())
 	return false
 }
 
-func (d *decoder) str(path string, v *Value) (string, bool) {
-	if !d.want(path, v, String) {
+func (d *decoder) str(path string, v *Value) (string, bool) { return d.strAt(at(path), v) }
+
+func (d *decoder) strAt(f *field, v *Value) (string, bool) {
+	if !d.wantAt(f, v, String) {
 		return "", false
 	}
 	return v.Str, true
 }
 
 // nonEmpty decodes a string that must not be empty.
-func (d *decoder) nonEmpty(path string, v *Value) (string, bool) {
-	s, ok := d.str(path, v)
+func (d *decoder) nonEmpty(path string, v *Value) (string, bool) { return d.nonEmptyAt(at(path), v) }
+
+func (d *decoder) nonEmptyAt(f *field, v *Value) (string, bool) {
+	s, ok := d.strAt(f, v)
 	if ok && s == "" {
-		d.fail(path, v, "must not be empty")
+		d.fail(f.String(), v, "must not be empty")
 		return "", false
 	}
 	return s, ok
@@ -65,23 +101,25 @@ func (d *decoder) integer(path string, v *Value, lo, hi int) (int, bool) {
 }
 
 // strings decodes a list of strings with no empty and no repeated entry.
-func (d *decoder) strings(path string, v *Value) ([]string, bool) {
+func (d *decoder) strings(path string, v *Value) ([]string, bool) { return d.stringsAt(at(path), v) }
+
+func (d *decoder) stringsAt(f *field, v *Value) ([]string, bool) {
 	if v.Kind != List {
-		d.fail(path, v, "expected a list of strings")
+		d.fail(f.String(), v, "expected a list of strings")
 		return nil, false
 	}
 	out := make([]string, 0, len(v.List))
 	ok := true
 	for i, el := range v.List {
-		p := Index(path, i)
-		s, good := d.nonEmpty(p, el)
+		p := field{up: f, index: i}
+		s, good := d.nonEmptyAt(&p, el)
 		if !good {
 			ok = false
 			continue
 		}
 		for _, prev := range out {
 			if prev == s {
-				d.fail(p, el, "duplicate "+s)
+				d.fail(p.String(), el, "duplicate "+s)
 				ok = false
 			}
 		}
@@ -134,8 +172,9 @@ func (d *decoder) routes(path string, v *Value) []Route {
 		return nil
 	}
 	routes := make([]Route, 0, len(v.List))
+	list := at(path)
 	for i, el := range v.List {
-		routes = append(routes, d.route(Index(path, i), el, false))
+		routes = append(routes, d.route(&field{up: list, index: i}, el, false))
 	}
 	return routes
 }
@@ -175,123 +214,127 @@ func FreeName(n int, taken func(string) bool) string {
 // empty when the body has none.
 func DecodeRoute(v *Value) (*Route, error) {
 	var d decoder
-	r := d.route("", v, true)
+	r := d.route(at(""), v, true)
 	return &r, d.errs.Err()
 }
 
-func (d *decoder) route(path string, v *Value, lenient bool) Route {
+// route decodes the route at path. The keys every route has are decoded
+// with their field made into a string only for an error; the rarer ones
+// get theirs made.
+func (d *decoder) route(f *field, v *Value, lenient bool) Route {
 	r := Route{Path: DefaultPath, Balance: RoundRobin}
-	if !d.want(path, v, Map) {
+	if !d.wantAt(f, v, Map) {
 		return r
 	}
 	var host, hosts *Value
 	for i, key := range v.Keys {
-		val, p := v.Vals[i], Join(path, key)
+		val, p := v.Vals[i], field{up: f, key: key, index: -1}
 		switch key {
 		case "name":
-			if s, ok := d.nonEmpty(p, val); ok {
+			if s, ok := d.nonEmptyAt(&p, val); ok {
 				if s == "default" {
-					d.fail(p, val, "default is reserved for the default servers")
+					d.fail(p.String(), val, "default is reserved for the default servers")
 				}
 				r.Name = s
 			}
 		case "host":
 			host = val
-			if s, ok := d.nonEmpty(p, val); ok {
+			if s, ok := d.nonEmptyAt(&p, val); ok {
 				r.Hosts = []string{s}
 			}
 		case "hosts":
 			hosts = val
-			if s, ok := d.strings(p, val); ok {
+			if s, ok := d.stringsAt(&p, val); ok {
 				if len(s) == 0 {
-					d.fail(p, val, "must not be empty")
+					d.fail(p.String(), val, "must not be empty")
 				}
 				r.Hosts = s
 			}
 		case "path":
-			if s, ok := d.nonEmpty(p, val); ok {
+			if s, ok := d.nonEmptyAt(&p, val); ok {
 				r.Path = s
 			}
 		case "methods":
-			if s, ok := d.strings(p, val); ok {
+			if s, ok := d.stringsAt(&p, val); ok {
 				if len(s) == 0 {
-					d.fail(p, val, "must not be empty")
+					d.fail(p.String(), val, "must not be empty")
 				}
 				r.Methods = s
 			}
 		case "headers":
-			r.Headers = d.headers(p, val)
+			r.Headers = d.headers(p.String(), val)
 		case "servers":
-			if s, ok := d.strings(p, val); ok {
+			if s, ok := d.stringsAt(&p, val); ok {
 				if len(s) == 0 {
-					d.fail(p, val, "must not be empty")
+					d.fail(p.String(), val, "must not be empty")
 				}
 				r.Servers = s
 			}
 		case "balance":
-			if s, ok := d.str(p, val); ok {
+			if s, ok := d.strAt(&p, val); ok {
 				switch s {
 				case RoundRobin, WeightedRoundRobin, Hash, LeastRequest, PeakEWMA:
 					r.Balance = s
 				default:
-					d.fail(p, val, "unknown policy "+s+" (want round_robin, weighted_round_robin, hash, least_request or peak_ewma)")
+					d.fail(p.String(), val, "unknown policy "+s+" (want round_robin, weighted_round_robin, hash, least_request or peak_ewma)")
 				}
 			}
 		case "weights":
-			r.Weights = d.weights(p, val)
+			r.Weights = d.weights(p.String(), val)
 		case "hash_on":
-			if s, ok := d.str(p, val); ok {
+			if s, ok := d.strAt(&p, val); ok {
 				if !validHashOn(s) {
-					d.fail(p, val, "want cookie:NAME, header:NAME, path or host")
+					d.fail(p.String(), val, "want cookie:NAME, header:NAME, path or host")
 				}
 				r.HashOn = s
 			}
 		case "rewrite":
-			r.Rewrite = d.rewrite(p, val)
+			r.Rewrite = d.rewrite(&p, val)
 		case "sticky":
-			if d.want(p, val, Bool) {
+			if d.wantAt(&p, val, Bool) {
 				b := val.Bool
 				r.Sticky = &b
 			}
 		case "host_rewrite":
-			r.HostRewrite, _ = d.nonEmpty(p, val)
+			r.HostRewrite, _ = d.nonEmptyAt(&p, val)
 		case "timeouts":
-			r.Timeouts = d.routeTimeouts(p, val)
+			r.Timeouts = d.routeTimeouts(p.String(), val)
 		case "health_check":
-			r.HealthCheck = d.healthCheck(p, val)
+			r.HealthCheck = d.healthCheck(p.String(), val)
 		default:
-			if !d.balanceKey(key, p, val, &r) && !lenient {
-				d.fail(p, val, "unknown field")
+			if !d.balanceKey(key, p.String(), val, &r) && !lenient {
+				d.fail(p.String(), val, "unknown field")
 			}
 		}
 	}
 	if host != nil && hosts != nil {
-		d.fail(Join(path, "hosts"), hosts, "give host or hosts, not both")
+		d.fail(Join(f.String(), "hosts"), hosts, "give host or hosts, not both")
 	}
 	if v.Get("servers") == nil {
-		d.fail(Join(path, "servers"), v, "missing")
+		d.fail(Join(f.String(), "servers"), v, "missing")
 	}
-	d.checkPolicy(path, v, &r)
+	d.checkPolicy(f, v, &r)
 	return r
 }
 
 // checkPolicy checks that weights and hash_on go with the balance policy.
-func (d *decoder) checkPolicy(path string, v *Value, r *Route) {
+func (d *decoder) checkPolicy(f *field, v *Value, r *Route) {
+	path := f.String
 	if r.Weights != nil && r.Balance == RoundRobin {
-		d.fail(Join(path, "weights"), v.Get("weights"), "only with balance weighted_round_robin, hash, least_request or peak_ewma")
+		d.fail(Join(path(), "weights"), v.Get("weights"), "only with balance weighted_round_robin, hash, least_request or peak_ewma")
 	}
 	for name := range r.Weights {
 		if r.Servers != nil && !contains(r.Servers, name) {
-			d.fail(Join(Join(path, "weights"), name), v.Get("weights"), "not a server of this route")
+			d.fail(Join(Join(path(), "weights"), name), v.Get("weights"), "not a server of this route")
 		}
 	}
 	switch {
 	case r.Balance == Hash && r.HashOn == "" && v.Get("hash_on") == nil:
-		d.fail(Join(path, "hash_on"), v, "required with balance hash")
+		d.fail(Join(path(), "hash_on"), v, "required with balance hash")
 	case r.Balance != Hash && r.HashOn != "":
-		d.fail(Join(path, "hash_on"), v.Get("hash_on"), "only with balance hash")
+		d.fail(Join(path(), "hash_on"), v.Get("hash_on"), "only with balance hash")
 	}
-	d.checkBalance(path, v, r)
+	d.checkBalance(f, v, r)
 }
 
 func contains(list []string, s string) bool {
@@ -343,41 +386,41 @@ func (d *decoder) weights(path string, v *Value) map[string]int {
 	return w
 }
 
-func (d *decoder) rewrite(path string, v *Value) *Rewrite {
-	if !d.want(path, v, Map) {
+func (d *decoder) rewrite(f *field, v *Value) *Rewrite {
+	if !d.wantAt(f, v, Map) {
 		return nil
 	}
 	rw := &Rewrite{}
 	rules := 0
 	for i, key := range v.Keys {
-		val, p := v.Vals[i], Join(path, key)
+		val, p := v.Vals[i], field{up: f, key: key, index: -1}
 		switch key {
 		case "strip_prefix":
-			if s, ok := d.nonEmpty(p, val); ok {
+			if s, ok := d.nonEmptyAt(&p, val); ok {
 				rw.StripPrefix = &s
 			}
 		case "replace_path":
-			if s, ok := d.nonEmpty(p, val); ok {
+			if s, ok := d.nonEmptyAt(&p, val); ok {
 				rw.ReplacePath = &s
 			}
 		case "replace_prefix":
-			from, to, ok := d.pair(p, val, "from", "to")
+			from, to, ok := d.pair(p.String(), val, "from", "to")
 			if ok {
 				rw.ReplacePrefix = &PrefixPair{From: from, To: to}
 			}
 		case "regex":
-			pat, repl, ok := d.pair(p, val, "pattern", "replacement")
+			pat, repl, ok := d.pair(p.String(), val, "pattern", "replacement")
 			if ok {
 				rw.Regex = &RegexRule{Pattern: pat, Replacement: repl}
 			}
 		default:
-			d.fail(p, val, "unknown rule (want strip_prefix, replace_prefix, regex or replace_path)")
+			d.fail(p.String(), val, "unknown rule (want strip_prefix, replace_prefix, regex or replace_path)")
 			continue
 		}
 		rules++
 	}
 	if rules != 1 {
-		d.fail(path, v, "give exactly one of strip_prefix, replace_prefix, regex, replace_path")
+		d.fail(f.String(), v, "give exactly one of strip_prefix, replace_prefix, regex, replace_path")
 	}
 	return rw
 }
