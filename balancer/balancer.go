@@ -112,11 +112,10 @@ type Health interface {
 	Up(index int) bool
 }
 
-// Pool is a list of servers with a selection policy and its state.
-type Pool struct {
-	policy  Policy
-	opts    Options
-	rand    *Rand
+// A Shape is the read-only part of a pool: its servers, in order, with
+// what is derived from them alone. Pools of the same servers share one: a
+// configuration of many routes has far fewer distinct server lists.
+type Shape struct {
 	servers []Server
 	// seeds[i] is the FNV-1a state after hashing servers[i].Name and the
 	// separating NUL byte, so that a hash pick only has to feed the key.
@@ -124,6 +123,31 @@ type Pool struct {
 	// weighted is set when the servers do not all have the same weight,
 	// which switches the hash from comparing h to comparing -w/ln(u).
 	weighted bool
+}
+
+// NewShape returns the shape of a pool of the given servers, in order.
+// The slice is copied. It panics when a weight is below 1, since that is
+// caught by configuration validation.
+func NewShape(servers []Server) *Shape {
+	sh := &Shape{servers: slices.Clone(servers), seeds: make([]uint64, len(servers))}
+	for i, s := range servers {
+		if s.Weight < 1 {
+			panic(fmt.Sprintf("balancer: server %q has weight %d, want at least 1", s.Name, s.Weight))
+		}
+		if s.Weight != servers[0].Weight {
+			sh.weighted = true
+		}
+		sh.seeds[i] = fnvAddByte(fnvAddString(fnvOffset, s.Name), 0)
+	}
+	return sh
+}
+
+// Pool is a list of servers with a selection policy and its state.
+type Pool struct {
+	policy Policy
+	opts   Options
+	rand   Rand
+	*Shape
 
 	// next is the round robin counter: the position to try first. It is
 	// only ever stored by a compare-and-swap from the value a pick scanned
@@ -146,28 +170,22 @@ func NewPool(policy Policy, servers []Server) *Pool {
 // NewPoolOptions is [NewPool] with options; zero options take their
 // defaults.
 func NewPoolOptions(policy Policy, servers []Server, o Options) *Pool {
+	return NewShapedPool(policy, NewShape(servers), o)
+}
+
+// NewShapedPool is [NewPoolOptions] over a shape, which the pool only
+// reads: many pools may share it.
+func NewShapedPool(policy Policy, sh *Shape, o Options) *Pool {
 	if policy > PeakEWMA {
 		panic("balancer: unknown policy " + policy.String())
 	}
-	p := &Pool{policy: policy, opts: o.withDefaults(), rand: newRand(o.Seed), servers: slices.Clone(servers)}
-	for _, s := range servers {
-		if s.Weight < 1 {
-			panic(fmt.Sprintf("balancer: server %q has weight %d, want at least 1", s.Name, s.Weight))
-		}
-		if s.Weight != servers[0].Weight {
-			p.weighted = true
-		}
-	}
+	p := &Pool{policy: policy, opts: o.withDefaults(), Shape: sh}
+	p.rand.seed(o.Seed)
 	switch policy {
 	case WeightedRoundRobin, LeastRequest, PeakEWMA:
 		// The load-aware policies rotate by smooth weighted round robin
 		// where no load is measured.
-		p.current = make([]int, len(servers))
-	case Hash:
-		p.seeds = make([]uint64, len(servers))
-		for i, s := range servers {
-			p.seeds[i] = fnvAddByte(fnvAddString(fnvOffset, s.Name), 0)
-		}
+		p.current = make([]int, len(sh.servers))
 	}
 	return p
 }
@@ -361,9 +379,9 @@ func (p *Pool) wrrPeek(h Health, gate *rampGate) int {
 func (p *Pool) SameShape(q *Pool) bool {
 	po, qo := p.opts, q.opts
 	po.Seed, qo.Seed = 0, 0
-	return p.policy == q.policy && po == qo && slices.EqualFunc(p.servers, q.servers, func(a, b Server) bool {
+	return p.policy == q.policy && po == qo && (p.Shape == q.Shape || slices.EqualFunc(p.servers, q.servers, func(a, b Server) bool {
 		return a.Name == b.Name && a.Weight == b.Weight
-	})
+	}))
 }
 
 // TakeState copies q's round robin counter and current weights into p,

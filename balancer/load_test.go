@@ -459,14 +459,17 @@ func TestEWMAConcurrent(t *testing.T) {
 }
 
 func TestRandDeterministic(t *testing.T) {
-	a, b := newRand(7), newRand(7)
+	var a, b, c Rand
+	a.seed(7)
+	b.seed(7)
+	c.seed(7)
 	for range 100 {
 		ga, gb := a.take(), b.take()
 		if ga.next() != gb.next() {
 			t.Fatal("two sources with one seed differ")
 		}
 	}
-	g := newRand(7).take()
+	g := c.take()
 	counts := make([]int, 5)
 	for range 50000 {
 		counts[g.intn(5)]++

@@ -30,17 +30,14 @@ func init() {
 	seeds.state.Store(binary.LittleEndian.Uint64(b[:]))
 }
 
-// newRand returns a source starting at seed, or at a random point when
-// seed is 0. A fixed seed makes a pool's choices reproducible, which the
-// unit tests rely on.
-func newRand(seed uint64) *Rand {
-	r := &Rand{}
+// seed starts r at seed, or at a random point when seed is 0. A fixed
+// seed makes a pool's choices reproducible, which the unit tests rely on.
+func (r *Rand) seed(seed uint64) {
 	if seed == 0 {
 		g := seeds.take()
 		seed = g.next()
 	}
 	r.state.Store(seed)
-	return r
 }
 
 // take returns the private sequence of the next draw, advancing the source.

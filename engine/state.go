@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/binary"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -34,6 +35,10 @@ type state struct {
 	byName map[string]*route // routes by name, for the next compile to find its predecessors
 	table  *router.Table
 	def    *route // nil when the default servers are an empty list
+
+	// While compiling: the pools' shapes by server list (see shape).
+	shapes   map[string]*balancer.Shape
+	shapeKey []byte
 }
 
 // route is a compiled route: its pool and what to do with the path.
@@ -152,6 +157,7 @@ func (e *Engine) compile(cfg *config.Config, builtin, strict bool, renew []strin
 		return nil, errs
 	}
 
+	st.shapes, st.shapeKey = nil, nil
 	st.health = e.newHealth(st, renew)
 	st.pooled = make([]bool, len(st.names))
 	st.eachPool(func(rt *route) {
@@ -281,15 +287,7 @@ func (st *state) newRoute(name string, servers []string, balance string, weights
 	// node started with --config compiles again at init, and pools made
 	// before would be garbage.
 	if len(st.servers) > 0 {
-		members := make([]balancer.Server, len(servers))
-		for i, s := range servers {
-			w := weights[s]
-			if w == 0 {
-				w = 1
-			}
-			members[i] = balancer.Server{Index: st.index[s], Name: s, Weight: w}
-		}
-		rt.pool = balancer.NewPoolOptions(policy, members, opts)
+		rt.pool = balancer.NewShapedPool(policy, st.shape(servers, weights), opts)
 	}
 	rt.sticky = st.sticky.Mode
 	if sticky != nil {
@@ -304,6 +302,34 @@ func (st *state) newRoute(name string, servers []string, balance string, weights
 		rt.pool.TakeState(old.pool)
 	}
 	return rt
+}
+
+// shape returns the pool shape of servers with weights, one per distinct
+// list in a compile: routes that share their servers share it.
+func (st *state) shape(servers []string, weights map[string]int) *balancer.Shape {
+	weight := func(s string) int { return max(weights[s], 1) }
+	// The key spells each server's length, name and weight, so that no
+	// two lists share it.
+	key := st.shapeKey[:0]
+	for _, s := range servers {
+		key = binary.AppendUvarint(key, uint64(len(s)))
+		key = append(key, s...)
+		key = binary.AppendUvarint(key, uint64(weight(s)))
+	}
+	st.shapeKey = key
+	if sh, ok := st.shapes[string(key)]; ok {
+		return sh
+	}
+	members := make([]balancer.Server, len(servers))
+	for i, s := range servers {
+		members[i] = balancer.Server{Index: st.index[s], Name: s, Weight: weight(s)}
+	}
+	sh := balancer.NewShape(members)
+	if st.shapes == nil {
+		st.shapes = make(map[string]*balancer.Shape)
+	}
+	st.shapes[string(key)] = sh
+	return sh
 }
 
 // find returns the route called name, the default route included.
