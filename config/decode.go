@@ -171,10 +171,12 @@ func (d *decoder) routes(path string, v *Value) []Route {
 	if !d.want(path, v, List) {
 		return nil
 	}
-	routes := make([]Route, 0, len(v.List))
+	// Each route is decoded in place: a Route is hundreds of bytes, and
+	// a configuration may have 100,000 of them.
+	routes := make([]Route, len(v.List))
 	list := at(path)
 	for i, el := range v.List {
-		routes = append(routes, d.route(&field{up: list, index: i}, el, false))
+		d.route(&routes[i], &field{up: list, index: i}, el, false)
 	}
 	return routes
 }
@@ -214,17 +216,18 @@ func FreeName(n int, taken func(string) bool) string {
 // empty when the body has none.
 func DecodeRoute(v *Value) (*Route, error) {
 	var d decoder
-	r := d.route(at(""), v, true)
-	return &r, d.errs.Err()
+	r := new(Route)
+	d.route(r, at(""), v, true)
+	return r, d.errs.Err()
 }
 
-// route decodes the route at path. The keys every route has are decoded
-// with their field made into a string only for an error; the rarer ones
-// get theirs made.
-func (d *decoder) route(f *field, v *Value, lenient bool) Route {
-	r := Route{Path: DefaultPath, Balance: RoundRobin}
+// route decodes the route at f into r, which is zero. The keys every
+// route has are decoded with their field made into a string only for an
+// error; the rarer ones get theirs made.
+func (d *decoder) route(r *Route, f *field, v *Value, lenient bool) {
+	r.Path, r.Balance = DefaultPath, RoundRobin
 	if !d.wantAt(f, v, Map) {
-		return r
+		return
 	}
 	var host, hosts *Value
 	for i, key := range v.Keys {
@@ -302,7 +305,7 @@ func (d *decoder) route(f *field, v *Value, lenient bool) Route {
 		case "health_check":
 			r.HealthCheck = d.healthCheck(p.String(), val)
 		default:
-			if !d.balanceKey(key, p.String(), val, &r) && !lenient {
+			if !d.balanceKey(key, p.String(), val, r) && !lenient {
 				d.fail(p.String(), val, "unknown field")
 			}
 		}
@@ -313,8 +316,7 @@ func (d *decoder) route(f *field, v *Value, lenient bool) Route {
 	if v.Get("servers") == nil {
 		d.fail(Join(f.String(), "servers"), v, "missing")
 	}
-	d.checkPolicy(f, v, &r)
-	return r
+	d.checkPolicy(f, v, r)
 }
 
 // checkPolicy checks that weights and hash_on go with the balance policy.
