@@ -114,9 +114,10 @@ func isNormalized(p string) bool {
 			}
 		}
 	}
-	segs := strings.Split(p[1:], "/")
-	for i, seg := range segs {
-		if seg == "." || seg == ".." || seg == "" && i < len(segs)-1 {
+	for rest, more := p[1:], true; more; {
+		var seg string
+		seg, rest, more = strings.Cut(rest, "/")
+		if seg == "." || seg == ".." || seg == "" && more {
 			return false
 		}
 	}

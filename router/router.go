@@ -128,6 +128,10 @@ func Compile(specs []Spec) (*Table, error) {
 	routes := make([]route, len(specs))
 	a := arena{kids: &t.kids}
 	t.kids.seed = maphash.MakeSeed()
+	// Most routes add a node of their own (their host's path, their
+	// distinct segment): room for one child per route spares the table
+	// most of its doublings.
+	t.kids.reserve(len(specs))
 	for i := range specs {
 		s := &specs[i]
 		r := &routes[i]
@@ -510,6 +514,18 @@ func (t *kidTable) freeSlot(h uint64) *kidSlot {
 		if t.slots[i].child == nil {
 			return &t.slots[i]
 		}
+	}
+}
+
+// reserve sizes an empty table for n children, past the first size that
+// grow makes: it does not grow until it has more.
+func (t *kidTable) reserve(n int) {
+	size := 64
+	for size < 2*n {
+		size *= 2
+	}
+	if size > 64 {
+		t.slots = make([]kidSlot, size)
 	}
 }
 
