@@ -416,17 +416,21 @@ func node(file string, c *call) int {
 // loadNodeConfig reads the configuration file name into eng, before init:
 // its errors, the engine's included, are located (FILE:LINE: field: ...).
 //
-// At 100,000 routes the load makes millions of short-lived objects: the
-// collector runs less often meanwhile, and once after the parse, when the
-// parsed tree is garbage. The tree is not kept to locate the engine's
+// At 100,000 routes the load makes millions of objects. What the parse
+// and decode make stays live until the decode ends (the parsed tree, then
+// the configuration): a collection meanwhile would free next to nothing,
+// so the collector is off until then and runs once, when the tree is
+// garbage. During the compile, which makes short-lived objects, it runs
+// less often than by default. The tree is not kept to locate the engine's
 // errors: a file that fails is parsed again for them.
 func loadNodeConfig(eng *engine.Engine, name string) error {
-	defer debug.SetGCPercent(debug.SetGCPercent(400))
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	f, _, err := config.ReadFile(name, false)
 	if err != nil {
 		return err
 	}
 	runtime.GC()
+	debug.SetGCPercent(400)
 	if err := eng.Load(&f.Config); err != nil {
 		if _, src, rerr := config.ReadFile(name, false); rerr == nil {
 			return src.Locate(err)
