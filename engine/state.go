@@ -32,7 +32,7 @@ type state struct {
 	// routes holds the routes by value, in configuration order: a decision
 	// over many routes reaches its route with one load less.
 	routes []route
-	byName map[string]*route // routes by name, for the next compile to find its predecessors
+	byName map[string]int // index in routes by name, for the next compile to find its predecessors
 	table  *router.Table
 	def    *route // nil when the default servers are an empty list
 
@@ -108,9 +108,11 @@ func (e *Engine) compile(cfg *config.Config, builtin, strict bool, renew []strin
 	}
 
 	prev := e.st.Load()
-	if prev != nil && prev.cfg == cfg && !builtin {
-		// The same routes (Init after Load, a server marked down): the
-		// route table depends on nothing else.
+	// The same routes (Init after Load, a server marked down): the route
+	// table depends on nothing else, and they compile to the same indexes
+	// (a state with errors is never stored).
+	same := prev != nil && prev.cfg == cfg && !builtin
+	if same {
 		st.table = prev.table
 	} else {
 		specs := make([]router.Spec, len(cfg.Routes))
@@ -131,8 +133,12 @@ func (e *Engine) compile(cfg *config.Config, builtin, strict bool, renew []strin
 		errs = append(errs, &config.FieldError{Path: "sticky.mode", Msg: "insert needs the HTTP proxy (l7lb serve)"})
 	}
 
-	st.byName = make(map[string]*route, len(cfg.Routes))
-	st.routes = make([]route, 0, len(cfg.Routes)) // never grown: byName points into it
+	if same {
+		st.byName = prev.byName
+	} else {
+		st.byName = make(map[string]int, len(cfg.Routes))
+	}
+	st.routes = make([]route, 0, len(cfg.Routes))
 	for i := range cfg.Routes {
 		rt, err := st.compileRoute(e, &cfg.Routes[i], i, prev)
 		if err != nil {
@@ -141,8 +147,11 @@ func (e *Engine) compile(cfg *config.Config, builtin, strict bool, renew []strin
 		}
 		rt.index = len(st.routes)
 		st.routes = append(st.routes, *rt)
+		if same {
+			continue
+		}
 		if _, dup := st.byName[rt.name]; !dup { // the first of a name, as a scan would find
-			st.byName[rt.name] = &st.routes[len(st.routes)-1]
+			st.byName[rt.name] = rt.index
 		}
 	}
 	def := cfg.DefaultServers
@@ -340,5 +349,8 @@ func (st *state) find(name string) *route {
 	if name == DefaultRoute {
 		return st.def
 	}
-	return st.byName[name]
+	if i, ok := st.byName[name]; ok {
+		return &st.routes[i]
+	}
+	return nil
 }
