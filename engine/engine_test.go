@@ -401,6 +401,34 @@ func TestRewriteAndHost(t *testing.T) {
 	}
 }
 
+// TestRewriteRulesOfOneCompile checks the rules routes share when they
+// rewrite alike: the same arguments under another rule, or other
+// arguments under the same rule, are rules of their own.
+func TestRewriteRulesOfOneCompile(t *testing.T) {
+	e := newEngine(t, "s1")
+	rw := func(r config.Rewrite) *config.Rewrite { return &r }
+	mustApply(t, e, &config.Config{Routes: []config.Route{
+		{Name: "strip-a", Path: "/1/*", Servers: []string{"s1"}, Rewrite: rw(config.Rewrite{StripPrefix: ptr("/1")})},
+		{Name: "path-a", Path: "/2/*", Servers: []string{"s1"}, Rewrite: rw(config.Rewrite{ReplacePath: ptr("/1")})},
+		{Name: "strip-a-again", Path: "/1/x/*", Servers: []string{"s1"}, Rewrite: rw(config.Rewrite{StripPrefix: ptr("/1")})},
+		{Name: "strip-b", Path: "/3/*", Servers: []string{"s1"}, Rewrite: rw(config.Rewrite{StripPrefix: ptr("/3")})},
+		{Name: "prefix", Path: "/4/*", Servers: []string{"s1"}, Rewrite: rw(config.Rewrite{ReplacePrefix: &config.PrefixPair{From: "/4", To: "/1"}})},
+		{Name: "prefix-to", Path: "/4/z/*", Servers: []string{"s1"}, Rewrite: rw(config.Rewrite{ReplacePrefix: &config.PrefixPair{From: "/4", To: "/2"}})},
+	}})
+	for _, tt := range []struct{ target, route, rewritten string }{
+		{"/1/y", "strip-a", "/y"},
+		{"/2/y", "path-a", "/1"},
+		{"/1/x/y", "strip-a-again", "/x/y"},
+		{"/3/y", "strip-b", "/y"},
+		{"/4/y", "prefix", "/1/y"},
+		{"/4/z/y", "prefix-to", "/2/z/y"},
+	} {
+		if d := decide(e, Request{Target: tt.target}); d.Route != tt.route || string(d.Rewritten) != tt.rewritten {
+			t.Errorf("%s: route %q rewritten %q, want %q %q", tt.target, d.Route, d.Rewritten, tt.route, tt.rewritten)
+		}
+	}
+}
+
 func ptr[T any](v T) *T { return &v }
 
 // BenchmarkRoute measures one decision on a mixed configuration: hosts,

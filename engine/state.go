@@ -36,9 +36,11 @@ type state struct {
 	table  *router.Table
 	def    *route // nil when the default servers are an empty list
 
-	// While compiling: the pools' shapes by server list (see shape).
+	// While compiling: the pools' shapes by server list (see shape), the
+	// rewrite rules (see rule).
 	shapes   map[string]*balancer.Shape
 	shapeKey []byte
+	rules    map[ruleKey]*rewrite.Rule
 }
 
 // route is a compiled route: its pool and what to do with the path.
@@ -166,7 +168,7 @@ func (e *Engine) compile(cfg *config.Config, builtin, strict bool, renew []strin
 		return nil, errs
 	}
 
-	st.shapes, st.shapeKey = nil, nil
+	st.shapes, st.shapeKey, st.rules = nil, nil, nil
 	st.health = e.newHealth(st, renew)
 	st.pooled = make([]bool, len(st.names))
 	st.eachPool(func(rt *route) {
@@ -243,21 +245,7 @@ func (st *state) compileRoute(e *Engine, r *config.Route, i int, prev *state) (*
 	if r.Rewrite != nil {
 		var err error
 		var field string
-		switch x := r.Rewrite; {
-		case x.StripPrefix != nil:
-			field = "strip_prefix"
-			rw, err = rewrite.StripPrefix(*x.StripPrefix)
-		case x.ReplacePrefix != nil:
-			field = "replace_prefix"
-			rw, err = rewrite.ReplacePrefix(x.ReplacePrefix.From, x.ReplacePrefix.To)
-		case x.Regex != nil:
-			field = "regex.pattern"
-			rw, err = rewrite.Regex(x.Regex.Pattern, x.Regex.Replacement)
-		case x.ReplacePath != nil:
-			field = "replace_path"
-			rw, err = rewrite.ReplacePath(*x.ReplacePath)
-		}
-		if err != nil {
+		if rw, field, err = st.rule(r.Rewrite); err != nil {
 			return nil, &config.FieldError{Path: config.Join(config.Join(config.Index("routes", i), "rewrite"), field), Msg: err.Error()}
 		}
 	}
@@ -311,6 +299,49 @@ func (st *state) newRoute(name string, servers []string, balance string, weights
 		rt.pool.TakeState(old.pool)
 	}
 	return rt
+}
+
+// ruleKey is a rewrite rule as configured: the field that holds it and
+// its arguments.
+type ruleKey struct{ field, a, b string }
+
+// rule compiles x, once per distinct rule in a compile (a rule is
+// immutable: routes that rewrite alike share it), and returns the field
+// of x that holds it.
+func (st *state) rule(x *config.Rewrite) (*rewrite.Rule, string, error) {
+	var k ruleKey
+	switch {
+	case x.StripPrefix != nil:
+		k = ruleKey{"strip_prefix", *x.StripPrefix, ""}
+	case x.ReplacePrefix != nil:
+		k = ruleKey{"replace_prefix", x.ReplacePrefix.From, x.ReplacePrefix.To}
+	case x.Regex != nil:
+		k = ruleKey{"regex.pattern", x.Regex.Pattern, x.Regex.Replacement}
+	case x.ReplacePath != nil:
+		k = ruleKey{"replace_path", *x.ReplacePath, ""}
+	}
+	if rw, ok := st.rules[k]; ok {
+		return rw, k.field, nil
+	}
+	var rw *rewrite.Rule
+	var err error
+	switch k.field {
+	case "strip_prefix":
+		rw, err = rewrite.StripPrefix(k.a)
+	case "replace_prefix":
+		rw, err = rewrite.ReplacePrefix(k.a, k.b)
+	case "regex.pattern":
+		rw, err = rewrite.Regex(k.a, k.b)
+	case "replace_path":
+		rw, err = rewrite.ReplacePath(k.a)
+	}
+	if err == nil {
+		if st.rules == nil {
+			st.rules = make(map[ruleKey]*rewrite.Rule)
+		}
+		st.rules[k] = rw
+	}
+	return rw, k.field, err
 }
 
 // shape returns the pool shape of servers with weights, one per distinct
