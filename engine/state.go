@@ -142,13 +142,16 @@ func (e *Engine) compile(cfg *config.Config, builtin, strict bool, renew []strin
 	}
 	st.routes = make([]route, 0, len(cfg.Routes))
 	for i := range cfg.Routes {
-		rt, err := st.compileRoute(e, &cfg.Routes[i], i, prev)
-		if err != nil {
+		// Each route is compiled in its slot: a route made apart and
+		// copied in would be one allocation more per route.
+		st.routes = st.routes[:len(st.routes)+1]
+		rt := &st.routes[len(st.routes)-1]
+		if err := st.compileRoute(rt, e, &cfg.Routes[i], i, prev); err != nil {
+			st.routes = st.routes[:len(st.routes)-1]
 			errs = append(errs, err.(*config.FieldError))
 			continue
 		}
-		rt.index = len(st.routes)
-		st.routes = append(st.routes, *rt)
+		rt.index = len(st.routes) - 1
 		if same {
 			continue
 		}
@@ -161,7 +164,8 @@ func (e *Engine) compile(cfg *config.Config, builtin, strict bool, renew []strin
 		def = e.servers
 	}
 	if len(def) > 0 {
-		st.def = st.newRoute(DefaultRoute, def, config.RoundRobin, nil, hashKey{}, nil, prev, e.poolOptions(nil, cfg.SlowStart))
+		st.def = new(route)
+		st.newRoute(st.def, DefaultRoute, def, config.RoundRobin, nil, hashKey{}, nil, prev, e.poolOptions(nil, cfg.SlowStart))
 		st.def.index = len(cfg.Routes)
 	}
 	if len(errs) > 0 {
@@ -239,14 +243,14 @@ func routerError(err error, i int, field string, routes []config.Route) *config.
 	return &config.FieldError{Path: config.Join(config.Index("routes", i), field), Msg: se.Msg}
 }
 
-// compileRoute compiles r, routes[i] of the configuration.
-func (st *state) compileRoute(e *Engine, r *config.Route, i int, prev *state) (*route, error) {
+// compileRoute compiles r, routes[i] of the configuration, into rt.
+func (st *state) compileRoute(rt *route, e *Engine, r *config.Route, i int, prev *state) error {
 	var rw *rewrite.Rule
 	if r.Rewrite != nil {
 		var err error
 		var field string
 		if rw, field, err = st.rule(r.Rewrite); err != nil {
-			return nil, &config.FieldError{Path: config.Join(config.Join(config.Index("routes", i), "rewrite"), field), Msg: err.Error()}
+			return &config.FieldError{Path: config.Join(config.Join(config.Index("routes", i), "rewrite"), field), Msg: err.Error()}
 		}
 	}
 	var key hashKey
@@ -260,14 +264,14 @@ func (st *state) compileRoute(e *Engine, r *config.Route, i int, prev *state) (*
 	case strings.HasPrefix(on, "header:"):
 		key = hashKey{hashHeader, strings.TrimPrefix(on, "header:")}
 	}
-	rt := st.newRoute(r.Name, r.Servers, r.Balance, r.Weights, key, r.Sticky, prev, e.poolOptions(r, r.SlowStart))
+	st.newRoute(rt, r.Name, r.Servers, r.Balance, r.Weights, key, r.Sticky, prev, e.poolOptions(r, r.SlowStart))
 	rt.rewrite, rt.cfg = rw, r
-	return rt, nil
+	return nil
 }
 
-// newRoute builds a route and its pool, taking over the pool state of the
-// running route of the same name when its pool is the same.
-func (st *state) newRoute(name string, servers []string, balance string, weights map[string]int, key hashKey, sticky *bool, prev *state, opts balancer.Options) *route {
+// newRoute builds a route and its pool into rt, taking over the pool state
+// of the running route of the same name when its pool is the same.
+func (st *state) newRoute(rt *route, name string, servers []string, balance string, weights map[string]int, key hashKey, sticky *bool, prev *state, opts balancer.Options) {
 	policy := balancer.RoundRobin
 	switch balance {
 	case config.WeightedRoundRobin:
@@ -279,7 +283,7 @@ func (st *state) newRoute(name string, servers []string, balance string, weights
 	case config.PeakEWMA:
 		policy = balancer.PeakEWMA
 	}
-	rt := &route{name: name, servers: servers, hashOn: key}
+	*rt = route{name: name, servers: servers, hashOn: key}
 	// Without known servers every decision is a 503 before any pool: a
 	// node started with --config compiles again at init, and pools made
 	// before would be garbage.
@@ -298,7 +302,6 @@ func (st *state) newRoute(name string, servers []string, balance string, weights
 	if old := prev.find(name); old != nil && old.pool != nil && rt.pool != nil && old.pool.SameShape(rt.pool) {
 		rt.pool.TakeState(old.pool)
 	}
-	return rt
 }
 
 // ruleKey is a rewrite rule as configured: the field that holds it and
