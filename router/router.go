@@ -167,7 +167,8 @@ func Compile(specs []Spec) (*Table, error) {
 				} else {
 					t.exactLens.add(len(k.key))
 				}
-				t.kids.add(parent, k.key, &g.root)
+				g.root.hash = t.kids.hash(uint64(parent), k.key)
+				t.kids.add(g.root.hash, parent, k.key, &g.root)
 			}
 			g.add(r, &a)
 		}
@@ -197,8 +198,9 @@ func (t *Table) Match(r *Request) int {
 	// loaded only when the walk needs more than that.
 	h := r.Host
 	if t.exactLens.has(len(h)) {
-		if s := t.kids.find(exactHosts, h); s != nil {
-			if i := t.match(s.child, s.id, s.wholeFirst, s.prefixFirst, r); i >= 0 {
+		hh := t.kids.hash(exactHosts, h)
+		if s := t.kids.find(hh, exactHosts, h); s != nil {
+			if i := t.match(s.child, s.id, s.wholeFirst, s.prefixFirst, hh, r); i >= 0 {
 				return i
 			}
 		}
@@ -209,8 +211,9 @@ func (t *Table) Match(r *Request) int {
 		if h[i] != '.' || !t.wildLens.has(len(h)-i) {
 			continue
 		}
-		if s := t.kids.find(wildHosts, h[i:]); s != nil {
-			if idx := t.match(s.child, s.id, s.wholeFirst, s.prefixFirst, r); idx >= 0 {
+		hh := t.kids.hash(wildHosts, h[i:])
+		if s := t.kids.find(hh, wildHosts, h[i:]); s != nil {
+			if idx := t.match(s.child, s.id, s.wholeFirst, s.prefixFirst, hh, r); idx >= 0 {
 				return idx
 			}
 		}
@@ -224,7 +227,7 @@ func (t *Table) matchAny(r *Request) int {
 		return -1
 	}
 	n := &t.any.root
-	return t.match(n, n.id, n.wholeFirst, n.prefixFirst, r)
+	return t.match(n, n.id, n.wholeFirst, n.prefixFirst, n.hash, r)
 }
 
 // UsesHeaders reports whether Match may look at a request's Headers: when it
@@ -391,6 +394,7 @@ type node struct {
 	rup, rnext    *node
 	parent        *node  // nil at a root; only Compile reads it
 	group         *group // at a root, its group; nil elsewhere
+	hash          uint64 // see kidTable.hash; only Compile reads it
 }
 
 // arena hands out the nodes of a Table from shared blocks: with many routes
@@ -479,16 +483,22 @@ type kidSlot struct {
 	child                   *node
 }
 
-func (t *kidTable) hash(parent uint32, seg string) uint64 {
-	return maphash.String(t.seed, seg) ^ uint64(parent)*0x9e3779b97f4a7c15
+// hash returns the hash of the child for seg of the node whose hash is
+// parent (the root of the routes without hosts has 0; a host's root, the
+// hash of its host under exactHosts or wildHosts). A node's hash follows
+// from the request's host and path alone, not from its parent's id: a
+// walk's probes do not wait on one another's loads, and the processor
+// fetches their slots together.
+func (t *kidTable) hash(parent uint64, seg string) uint64 {
+	return maphash.String(t.seed, seg) ^ parent*0x9e3779b97f4a7c15
 }
 
-// find returns the slot of the child of node parent for seg, or nil.
-func (t *kidTable) find(parent uint32, seg string) *kidSlot {
+// find returns the slot of the child of node parent for seg, whose hash
+// is h, or nil.
+func (t *kidTable) find(h uint64, parent uint32, seg string) *kidSlot {
 	if t.n == 0 {
 		return nil
 	}
-	h := t.hash(parent, seg)
 	mask := uint64(len(t.slots) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
 		s := &t.slots[i]
@@ -509,12 +519,12 @@ func (s *kidSlot) is(seg string, tails []byte) bool {
 	return string(s.seg[:]) == seg[:kidInline] && string(tails[s.tail:s.tail+s.segLen-kidInline]) == seg[kidInline:]
 }
 
-// add records child as the child of node parent for seg, which has none.
-func (t *kidTable) add(parent uint32, seg string, child *node) {
+// add records child, whose hash is h, as the child of node parent for
+// seg, which has none.
+func (t *kidTable) add(h uint64, parent uint32, seg string, child *node) {
 	if 2*(t.n+1) > len(t.slots) {
 		t.grow()
 	}
-	h := t.hash(parent, seg)
 	s := t.freeSlot(h)
 	s.hash, s.parent, s.segLen, s.child = uint32(h), parent, uint32(len(seg)), child
 	copy(s.seg[:], seg)
@@ -562,12 +572,14 @@ const maxRegexLists = 8
 
 // addKid returns the child of n for seg, creating it as needed.
 func (n *node) addKid(seg string, a *arena) *node {
-	if s := a.kids.find(n.id, seg); s != nil {
+	h := a.kids.hash(n.hash, seg)
+	if s := a.kids.find(h, n.id, seg); s != nil {
 		return s.child
 	}
 	n.id &^= leaf
 	k := a.node(n, n.depth+1+len(seg))
-	a.kids.add(n.id, seg, k)
+	k.hash = h
+	a.kids.add(h, n.id, seg, k)
 	return k
 }
 
@@ -678,9 +690,9 @@ func (n *node) finish(up, rup *node) {
 }
 
 // match returns the index of the first route of the group whose root is
-// root that matches r, or -1; id, wholeFirst and prefixFirst are the
+// root that matches r, or -1; id, wholeFirst, prefixFirst and h are the
 // root's.
-func (t *Table) match(root *node, id uint32, wholeFirst, prefixFirst int32, r *Request) int {
+func (t *Table) match(root *node, id uint32, wholeFirst, prefixFirst int32, h uint64, r *Request) int {
 	kids := &t.kids
 	path := r.Path
 	n := root
@@ -697,7 +709,8 @@ func (t *Table) match(root *node, id uint32, wholeFirst, prefixFirst int32, r *R
 		if end < 0 {
 			end = len(rest)
 		}
-		s := kids.find(id, rest[:end])
+		h = kids.hash(h, rest[:end])
+		s := kids.find(h, id, rest[:end])
 		if s == nil {
 			break
 		}
