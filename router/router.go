@@ -189,8 +189,7 @@ func (t *Table) Match(r *Request) int {
 	if t == nil {
 		return -1
 	}
-	// Most requests carry no host, and no key is empty: a map lookup
-	// (hashing the host) that cannot hit is not worth its cost.
+	// Most requests carry no host, and no host key is empty.
 	if r.Host == "" {
 		return t.matchAny(r)
 	}
