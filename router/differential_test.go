@@ -158,6 +158,23 @@ func TestMatchDifferential(t *testing.T) {
 	}
 }
 
+// TestMatchDifferentialManyHosts compares Match with refMatch on issue
+// 13's mix (scaleSpecs): thousands of distinct exact hosts and wildcard
+// suffixes in the kidTable, with requests that reach their routes and
+// requests that cross them (a host with another route's path, a host
+// without its first label).
+func TestMatchDifferentialManyHosts(t *testing.T) {
+	specs, reqs := scaleSpecs(3000, 30)
+	reqs = reqs[:1000]
+	for i, r := range reqs {
+		reqs = append(reqs, Request{Host: r.Host, Path: reqs[(i*7+3)%len(reqs)].Path, Method: "GET"})
+		if _, parent, ok := strings.Cut(r.Host, "."); ok {
+			reqs = append(reqs, Request{Host: parent, Path: r.Path, Method: "GET"})
+		}
+	}
+	checkAgainstReference(t, specs, reqs)
+}
+
 // FuzzMatchDifferential builds a table and requests from the fuzzer's
 // bytes and compares Match with refMatch.
 func FuzzMatchDifferential(f *testing.F) {
