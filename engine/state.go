@@ -135,9 +135,8 @@ func (e *Engine) compile(cfg *config.Config, builtin, strict bool, renew []strin
 
 	st.byName = make(map[string]*route, len(cfg.Routes))
 	st.routes = make([]route, 0, len(cfg.Routes)) // never grown: byName points into it
-	rules := map[rewriteKey]*rewrite.Rule{}
 	for i := range cfg.Routes {
-		rt, err := st.compileRoute(e, &cfg.Routes[i], i, prev, rules)
+		rt, err := st.compileRoute(e, &cfg.Routes[i], i, prev)
 		if err != nil {
 			errs = append(errs, err.(*config.FieldError))
 			continue
@@ -226,42 +225,28 @@ func routerError(err error, i int, field string, routes []config.Route) *config.
 	return &config.FieldError{Path: config.Join(config.Index("routes", i), field), Msg: se.Msg}
 }
 
-// rewriteKey is a rewrite rule as configured: its field and arguments.
-type rewriteKey struct{ field, a, b string }
-
-// compileRoute compiles r, routes[i] of the configuration. Routes with the
-// same rewrite rule share its compiled Rule, immutable, from rules: with
-// many routes a decision then most often finds its rule in the cache.
-func (st *state) compileRoute(e *Engine, r *config.Route, i int, prev *state, rules map[rewriteKey]*rewrite.Rule) (*route, error) {
+// compileRoute compiles r, routes[i] of the configuration.
+func (st *state) compileRoute(e *Engine, r *config.Route, i int, prev *state) (*route, error) {
 	var rw *rewrite.Rule
-	if x := r.Rewrite; x != nil {
-		var k rewriteKey
-		switch {
+	if r.Rewrite != nil {
+		var err error
+		var field string
+		switch x := r.Rewrite; {
 		case x.StripPrefix != nil:
-			k = rewriteKey{"strip_prefix", *x.StripPrefix, ""}
+			field = "strip_prefix"
+			rw, err = rewrite.StripPrefix(*x.StripPrefix)
 		case x.ReplacePrefix != nil:
-			k = rewriteKey{"replace_prefix", x.ReplacePrefix.From, x.ReplacePrefix.To}
+			field = "replace_prefix"
+			rw, err = rewrite.ReplacePrefix(x.ReplacePrefix.From, x.ReplacePrefix.To)
 		case x.Regex != nil:
-			k = rewriteKey{"regex.pattern", x.Regex.Pattern, x.Regex.Replacement}
+			field = "regex.pattern"
+			rw, err = rewrite.Regex(x.Regex.Pattern, x.Regex.Replacement)
 		case x.ReplacePath != nil:
-			k = rewriteKey{"replace_path", *x.ReplacePath, ""}
+			field = "replace_path"
+			rw, err = rewrite.ReplacePath(*x.ReplacePath)
 		}
-		if rw = rules[k]; rw == nil {
-			var err error
-			switch k.field {
-			case "strip_prefix":
-				rw, err = rewrite.StripPrefix(k.a)
-			case "replace_prefix":
-				rw, err = rewrite.ReplacePrefix(k.a, k.b)
-			case "regex.pattern":
-				rw, err = rewrite.Regex(k.a, k.b)
-			case "replace_path":
-				rw, err = rewrite.ReplacePath(k.a)
-			}
-			if err != nil {
-				return nil, &config.FieldError{Path: config.Join(config.Join(config.Index("routes", i), "rewrite"), k.field), Msg: err.Error()}
-			}
-			rules[k] = rw
+		if err != nil {
+			return nil, &config.FieldError{Path: config.Join(config.Join(config.Index("routes", i), "rewrite"), field), Msg: err.Error()}
 		}
 	}
 	key := hashKey(hashNone)
