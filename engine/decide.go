@@ -116,7 +116,7 @@ func (d *Decision) RouteIndex() int {
 	if d.rt == nil {
 		return -1
 	}
-	return int(d.rt.index)
+	return d.rt.index
 }
 
 // ServerIndex returns the index of the chosen server among the servers of
@@ -138,10 +138,7 @@ func (d *Decision) Explanation() map[string]any {
 	}
 	if d.Route != "" {
 		out["route"] = d.Route
-		out["servers"] = d.st.defaultServers()
-		if d.Config != nil {
-			out["servers"] = d.Config.Servers
-		}
+		out["servers"] = d.rt.servers
 	}
 	if d.Server != "" {
 		out["routed_to"] = d.Server
@@ -262,11 +259,11 @@ func (e *Engine) decide(st *state, req *Request, d *Decision, dry bool) {
 	d.Route, d.Config = rt.name, rt.cfg
 
 	var key string
-	switch rt.hashOn {
+	switch rt.hashOn.kind {
 	case hashCookie:
-		key, _ = h.Cookie(rt.cfg.HashOn[len(hashCookiePrefix):])
+		key, _ = h.Cookie(rt.hashOn.name)
 	case hashHeader:
-		key, _ = h.Header(rt.cfg.HashOn[len(hashHeaderPrefix):])
+		key, _ = h.Header(rt.hashOn.name)
 	case hashPath:
 		key = path
 	case hashHost:

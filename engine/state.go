@@ -36,30 +36,31 @@ type state struct {
 	def    *route // nil when the default servers are an empty list
 }
 
-// route is a compiled route: its pool and what to do with the path. It is
-// what a decision reads of its route, and fills one 64-byte cache line
-// (TestRouteSize): with many routes, each decision meets a route that is
-// not in the cache, and their slice, a large object, starts on a page, so
-// each route is one line. What explain alone reads is found through cfg.
+// route is a compiled route: its pool and what to do with the path.
+//
+// What a decision reads of it comes first, up to hashOn.kind, in one
+// 64-byte cache line, and a route is 128 bytes (TestRouteLayout): with many
+// routes each decision meets a route no cache holds, and their slice, a
+// large object, starts on a page, so that a decision loads one line of its
+// route. index (read by frontends that ask for it), servers (by explain)
+// and hashOn.name (by cookie and header hashing) come after.
 type route struct {
 	pool    *balancer.Pool // nil while no server is known
 	rewrite *rewrite.Rule
 	cfg     *config.Route // nil for the default servers
 	name    string
 	sticky  string // effective sticky mode
-	index   int32  // in the configuration's order; the default route is last
 	hashOn  hashKey
+	index   int // in the configuration's order; the default route is last
+	servers []string
+	_       [16]byte
 }
 
-// hashKey is what a hash pool hashes; the name of a cookie or header is
-// cfg's hash_on after its "cookie:" or "header:".
-type hashKey uint8
-
-// The prefixes of hash_on that name a cookie or a header.
-const (
-	hashCookiePrefix = "cookie:"
-	hashHeaderPrefix = "header:"
-)
+// hashKey is what a hash pool hashes.
+type hashKey struct {
+	kind uint8 // one of hashNone, hashCookie, hashHeader, hashPath, hashHost
+	name string
+}
 
 const (
 	hashNone = iota
@@ -141,15 +142,19 @@ func (e *Engine) compile(cfg *config.Config, builtin, strict bool, renew []strin
 			errs = append(errs, err.(*config.FieldError))
 			continue
 		}
-		rt.index = int32(len(st.routes))
+		rt.index = len(st.routes)
 		st.routes = append(st.routes, *rt)
 		if _, dup := st.byName[rt.name]; !dup { // the first of a name, as a scan would find
 			st.byName[rt.name] = &st.routes[len(st.routes)-1]
 		}
 	}
-	if def := st.defaultServers(); len(def) > 0 {
-		st.def = st.newRoute(DefaultRoute, def, config.RoundRobin, nil, hashNone, nil, prev, e.poolOptions(nil, cfg.SlowStart))
-		st.def.index = int32(len(cfg.Routes))
+	def := cfg.DefaultServers
+	if def == nil {
+		def = e.servers
+	}
+	if len(def) > 0 {
+		st.def = st.newRoute(DefaultRoute, def, config.RoundRobin, nil, hashKey{}, nil, prev, e.poolOptions(nil, cfg.SlowStart))
+		st.def.index = len(cfg.Routes)
 	}
 	if len(errs) > 0 {
 		return nil, errs
@@ -249,16 +254,16 @@ func (st *state) compileRoute(e *Engine, r *config.Route, i int, prev *state) (*
 			return nil, &config.FieldError{Path: config.Join(config.Join(config.Index("routes", i), "rewrite"), field), Msg: err.Error()}
 		}
 	}
-	key := hashKey(hashNone)
+	var key hashKey
 	switch on := r.HashOn; {
 	case on == "path":
-		key = hashPath
+		key.kind = hashPath
 	case on == "host":
-		key = hashHost
-	case strings.HasPrefix(on, hashCookiePrefix):
-		key = hashCookie
-	case strings.HasPrefix(on, hashHeaderPrefix):
-		key = hashHeader
+		key.kind = hashHost
+	case strings.HasPrefix(on, "cookie:"):
+		key = hashKey{hashCookie, strings.TrimPrefix(on, "cookie:")}
+	case strings.HasPrefix(on, "header:"):
+		key = hashKey{hashHeader, strings.TrimPrefix(on, "header:")}
 	}
 	rt := st.newRoute(r.Name, r.Servers, r.Balance, r.Weights, key, r.Sticky, prev, e.poolOptions(r, r.SlowStart))
 	rt.rewrite, rt.cfg = rw, r
@@ -279,7 +284,7 @@ func (st *state) newRoute(name string, servers []string, balance string, weights
 	case config.PeakEWMA:
 		policy = balancer.PeakEWMA
 	}
-	rt := &route{name: name, hashOn: key}
+	rt := &route{name: name, servers: servers, hashOn: key}
 	// Without known servers every decision is a 503 before any pool: a
 	// node started with --config compiles again at init, and pools made
 	// before would be garbage.
@@ -307,15 +312,6 @@ func (st *state) newRoute(name string, servers []string, balance string, weights
 		rt.pool.TakeState(old.pool)
 	}
 	return rt
-}
-
-// defaultServers returns the servers of the default route: the configured
-// default servers, or every known server when none are configured.
-func (st *state) defaultServers() []string {
-	if st.cfg.DefaultServers != nil {
-		return st.cfg.DefaultServers
-	}
-	return st.servers
 }
 
 // find returns the route called name, the default route included.
