@@ -455,7 +455,7 @@ func (a *arena) finish() {
 // bytes. It is built by Compile only and never shrinks: its size follows
 // the number of nodes.
 type kidTable struct {
-	slots []kidSlot // a power of two long, at most half full; a free slot has no child
+	slots []kidSlot // a power of two long, at most 3/4 full; a free slot has no child
 	n     int       // slots in use
 	tails []byte    // the bytes of long segments after their first kidInline
 	seed  maphash.Seed
@@ -521,7 +521,7 @@ func (s *kidSlot) is(seg string, tails []byte) bool {
 // add records child, whose hash is h, as the child of node parent for
 // seg, which has none.
 func (t *kidTable) add(h uint64, parent uint32, seg string, child *node) {
-	if 2*(t.n+1) > len(t.slots) {
+	if 4*(t.n+1) > 3*len(t.slots) {
 		t.grow()
 	}
 	s := t.freeSlot(h)
@@ -544,8 +544,10 @@ func (t *kidTable) freeSlot(h uint64) *kidSlot {
 	}
 }
 
-// grow doubles the slots: with the table at most half full, a probe rarely
-// goes past its first slot.
+// grow doubles the slots: with the table at most 3/4 full, a probe most
+// often ends in its first slot or the next, the next cache line; fuller
+// tables are a quarter of the time half the memory (at 100,000 routes of
+// issue 13's mix, 16 MiB instead of 32) for no lookup time measured.
 func (t *kidTable) grow() {
 	old := t.slots
 	t.slots = make([]kidSlot, max(2*len(old), 64))
