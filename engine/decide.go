@@ -74,10 +74,9 @@ type Decision struct {
 	Status int
 	Error  string // why, when Status is not 200
 
-	Route   string        // the matched route, DefaultRoute, or "" when none
-	Servers []string      // that route's servers; shared, read only
-	Server  string        // the chosen server, "" when none
-	Config  *config.Route // the matched route's configuration; nil for the default servers
+	Route  string        // the matched route, DefaultRoute, or "" when none
+	Server string        // the chosen server, "" when none
+	Config *config.Route // the matched route's configuration; nil for the default servers
 
 	// Rewritten is the rewritten path with its query, when HasRewrite.
 	// It stays valid until the Decision is used again.
@@ -139,7 +138,7 @@ func (d *Decision) Explanation() map[string]any {
 	}
 	if d.Route != "" {
 		out["route"] = d.Route
-		out["servers"] = d.Servers
+		out["servers"] = d.rt.servers
 	}
 	if d.Server != "" {
 		out["routed_to"] = d.Server
@@ -257,7 +256,7 @@ func (e *Engine) decide(st *state, req *Request, d *Decision, dry bool) {
 		d.fail(404, "no route")
 		return
 	}
-	d.Route, d.Servers, d.Config = rt.name, rt.servers, rt.cfg
+	d.Route, d.Config = rt.name, rt.cfg
 
 	var key string
 	switch rt.hashOn.kind {

@@ -1,11 +1,13 @@
 package engine
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
 	"l7lb/config"
 	"l7lb/httpmsg"
+	"l7lb/tools/routeset"
 )
 
 func newEngine(t testing.TB, servers ...string) *Engine {
@@ -495,5 +497,49 @@ func TestIndexes(t *testing.T) {
 	}
 	if d := decide(e, Request{Method: "GET", Target: "/x"}); d.Status != 404 || d.RouteIndex() != -1 {
 		t.Errorf("404: route %d", d.RouteIndex())
+	}
+}
+
+// BenchmarkRouteScale decides requests spread over all the routes of issue
+// 13's generated configurations (tools/routeset), as l7lb serve's measured
+// engine does (Route then Done): with 100,000 routes each decision starts
+// with cold caches, as real traffic spread over that many routes does.
+func BenchmarkRouteScale(b *testing.B) {
+	for _, n := range []int{4, 100000} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			rs := routeset.Generate(n, min(10, n/100))
+			f, _, err := config.Read("routes.json", rs.AppendJSON(nil, true), true)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ids := make([]string, len(f.Servers))
+			for i, s := range f.Servers {
+				ids[i] = s.ID
+			}
+			e := New(nil)
+			e.Measure()
+			if _, err := e.Replace(Update{NodeID: "lb", Servers: ids, Config: &f.Config}); err != nil {
+				b.Fatal(err)
+			}
+			gen := rs.Requests(1 << 16)
+			reqs := make([]Request, len(gen))
+			for i, q := range gen {
+				reqs[i] = Request{Method: "GET", Target: q.Target, Host: q.Host}
+			}
+			names, _ := e.Names()
+			var d Decision
+			for i := range reqs {
+				e.Route(&reqs[i], &d)
+				if d.Status != 200 || names[d.RouteIndex()] != routeset.Name(gen[i].Route) {
+					b.Fatalf("request %+v: status %d, route %q", gen[i], d.Status, d.Route)
+				}
+				e.Done(&d)
+			}
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				e.Route(&reqs[i%len(reqs)], &d)
+				e.Done(&d)
+			}
+		})
 	}
 }

@@ -34,10 +34,16 @@ func (p *picker) pick(n int) int {
 func (p *picker) from(words []string) string { return words[p.pick(len(words))] }
 
 var (
-	diffSegs      = []string{"a", "b", "ab", "v1", "v2", "api", "x.png", "7", "A"}
-	diffParts     = []string{"", "a", "v", "ap", "x.", "7"}
-	diffHosts     = []string{"a.example.com", "b.example.com", "*.example.com", "*.a.example.com", "x.a.example.com", "*.com", "A.Example.com.", "*.b.example.com"}
-	diffReqHosts  = []string{"", "a.example.com", "b.example.com", "x.a.example.com", "y.x.a.example.com", "example.com", "z.b.example.com", "other.org"}
+	// A segment spelled as a host: hosts and segments share the index's
+	// table, told apart by their parents.
+	diffSegs  = []string{"a", "b", "ab", "v1", "v2", "api", "x.png", "7", "A", "a.example.com"}
+	diffParts = []string{"", "a", "v", "ap", "x.", "7"}
+	// Hosts and suffixes longer than a slot holds inline (kidInline), and
+	// some that differ from them only past it.
+	diffHosts = []string{"a.example.com", "b.example.com", "*.example.com", "*.a.example.com", "x.a.example.com", "*.com", "A.Example.com.", "*.b.example.com",
+		"shop.eu-west.customers.example.com", "*.eu-west.customers.example.com", "*.eu-east.customers.example.com"}
+	diffReqHosts = []string{"", "a.example.com", "b.example.com", "x.a.example.com", "y.x.a.example.com", "example.com", "z.b.example.com", "other.org",
+		"shop.eu-west.customers.example.com", "shop.eu-west.customers.example.org", "cart.eu-east.customers.example.com", "eu-west.customers.example.com"}
 	diffRegexes   = []string{`[0-9]+`, `v[12]/.*`, `.*\.png`, `(a|b)+`, `[^/]*`, `A`}
 	diffMethods   = [][]string{nil, {"GET"}, {"POST", "PUT"}}
 	diffHdrConds  = [][]Header{nil, {{"X-A", "1"}}, {{"x-a", "1"}, {"X-B", "2"}}}
@@ -150,6 +156,23 @@ func TestMatchDifferential(t *testing.T) {
 			checkAgainstReference(t, specs, reqs)
 		}
 	}
+}
+
+// TestMatchDifferentialManyHosts compares Match with refMatch on issue
+// 13's mix (scaleSpecs): thousands of distinct exact hosts and wildcard
+// suffixes in the kidTable, with requests that reach their routes and
+// requests that cross them (a host with another route's path, a host
+// without its first label).
+func TestMatchDifferentialManyHosts(t *testing.T) {
+	specs, reqs := scaleSpecs(3000, 30)
+	reqs = reqs[:1000]
+	for i, r := range reqs {
+		reqs = append(reqs, Request{Host: r.Host, Path: reqs[(i*7+3)%len(reqs)].Path, Method: "GET"})
+		if _, parent, ok := strings.Cut(r.Host, "."); ok {
+			reqs = append(reqs, Request{Host: parent, Path: r.Path, Method: "GET"})
+		}
+	}
+	checkAgainstReference(t, specs, reqs)
 }
 
 // FuzzMatchDifferential builds a table and requests from the fuzzer's
