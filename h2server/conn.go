@@ -543,39 +543,36 @@ func (c *Conn) endBlock() error {
 	}
 	c.maxID = id
 	c.opened++
-	c.mu.Lock()
-	if c.goingAway {
-		c.mu.Unlock()
-		return nil // above the GOAWAY's last stream: ignored
-	}
-	// Handlers of reset streams run on until they notice: they are
-	// bounded too (the Rapid Reset rule bounds how often that happens).
-	refused := c.active >= c.cfg.MaxConcurrentStreams || c.running >= 4*c.cfg.MaxConcurrentStreams
-	c.mu.Unlock()
-	st = &Stream{c: c, id: id, done: make(chan struct{})}
+	st = &Stream{c: c, id: id}
 	st.cond.L = &st.mu
 	code, cerr := st.readRequest(c.fields, end)
 	if cerr != nil {
 		return cerr
 	}
-	if code != 0 || refused {
-		if refused {
-			code = http2.ErrCodeRefusedStream
-		}
-		c.mu.Lock()
-		c.out = appendRST(c.out, id, code)
-		c.kick()
-		c.mu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.goingAway || c.closing {
+		// Above the GOAWAY's last stream, or the connection is closing
+		// (its writer may have failed while the reader had frames
+		// buffered): no handler would ever be cancelled.
 		return nil
 	}
-	c.mu.Lock()
+	// Handlers of reset streams run on until they notice: they are
+	// bounded too (the Rapid Reset rule bounds how often that happens).
+	if c.active >= c.cfg.MaxConcurrentStreams || c.running >= 4*c.cfg.MaxConcurrentStreams {
+		code = http2.ErrCodeRefusedStream
+	}
+	if code != 0 {
+		c.out = appendRST(c.out, id, code)
+		c.kick()
+		return nil
+	}
 	st.sendWin = c.initWin
 	st.recvWin = streamWindow
 	c.streams[id] = st
 	c.active++
 	c.running++
 	c.stopIdle()
-	c.mu.Unlock()
 	c.handlers.Add(1)
 	go c.run(st)
 	return nil
@@ -674,6 +671,7 @@ func (c *Conn) kick() {
 // connection closes.
 func (c *Conn) writer() {
 	defer close(c.writerEnd)
+	var deadline time.Time
 	for range c.wake {
 		// Let the handlers that are ready queue their frames first: under
 		// load many responses share a write; with none ready it returns
@@ -686,8 +684,13 @@ func (c *Conn) writer() {
 		c.mu.Unlock()
 		var err error
 		if len(buf) > 0 {
-			if c.cfg.WriteTimeout > 0 {
-				c.nc.SetWriteDeadline(time.Now().Add(c.cfg.WriteTimeout))
+			if t := c.cfg.WriteTimeout; t > 0 {
+				// Moved only when it would move by more than 1/64 of
+				// the timeout: a timer update per write costs.
+				if at := time.Now().Add(t); at.Sub(deadline) > t/64 {
+					deadline = at
+					c.nc.SetWriteDeadline(at)
+				}
 			}
 			_, err = c.nc.Write(buf)
 		}

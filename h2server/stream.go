@@ -37,10 +37,11 @@ type Stream struct {
 	eof      bool            // END_STREAM received
 	trailers []httpmsg.Field // the request's, once eof
 	err      error           // why the stream ended early
-	ended    bool            // done is closed
+	ended    bool            // the context is done
 	afters   []afterFunc
+	afterBuf [2]afterFunc // afters' first room: a stream has one or two
 	afterSeq int
-	done     chan struct{}
+	done     chan struct{} // made when asked for: AfterFunc needs none
 	sent100  bool
 
 	// The response; under c.mu.
@@ -304,7 +305,11 @@ func (st *Stream) cancel(err error) {
 	if !st.eof {
 		st.err = err
 	}
-	close(st.done)
+	if st.done == nil {
+		st.done = closedChan
+	} else {
+		close(st.done)
+	}
 	afters := st.afters
 	st.afters = nil
 	st.cond.Broadcast()
@@ -316,16 +321,31 @@ func (st *Stream) cancel(err error) {
 
 // Deadline, Done, Err and Value make the stream a context.Context.
 func (st *Stream) Deadline() (time.Time, bool) { return time.Time{}, false }
-func (st *Stream) Done() <-chan struct{}       { return st.done }
 func (st *Stream) Value(any) any               { return nil }
-func (st *Stream) Err() error {
-	select {
-	case <-st.done:
-		return context.Canceled
-	default:
-		return nil
+
+func (st *Stream) Done() <-chan struct{} {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.done == nil {
+		st.done = make(chan struct{})
 	}
+	return st.done
 }
+
+func (st *Stream) Err() error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.ended {
+		return context.Canceled
+	}
+	return nil
+}
+
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
 
 // AfterFunc runs f in its own goroutine once the stream's context ends,
 // as context.AfterFunc does (which calls it, as does context's
@@ -339,6 +359,9 @@ func (st *Stream) AfterFunc(f func()) (stop func() bool) {
 	}
 	st.afterSeq++
 	id := st.afterSeq
+	if st.afters == nil {
+		st.afters = st.afterBuf[:0]
+	}
 	st.afters = append(st.afters, afterFunc{id, f})
 	return func() bool {
 		st.mu.Lock()

@@ -18,8 +18,9 @@ import (
 	"l7lb/h2server"
 )
 
-// The defences of the HTTP/2 server, each driven with raw frames (x/net's
-// Framer on a plain connection to an h2c listener).
+// The defences of the HTTP/2 server (package h2server) through the proxy,
+// with its configuration, each driven with raw frames (x/net's Framer on
+// a plain connection to an h2c listener).
 
 // h2raw is a raw HTTP/2 client connection.
 type h2raw struct {
@@ -341,8 +342,7 @@ func TestH2HPACKBomb(t *testing.T) {
 // TestH2MalformedRequests: RFC 9113 8.2.2's connection-specific fields,
 // and TE other than trailers, close the connection with PROTOCOL_ERROR;
 // a SETTINGS frame that names a setting twice is taken (the last value
-// wins); x/net's server alone would answer the first 400 and refuse the
-// second (h2spec 8.1.2.2 and 6.5.3).
+// wins) (h2spec 8.1.2.2 and 6.5.3).
 func TestH2MalformedRequests(t *testing.T) {
 	e, b := h2env(t, "")
 	for _, fields := range [][]string{{"connection", "keep-alive"}, {"upgrade", "h2c"}, {"transfer-encoding", "chunked"}, {"te", "gzip"}} {
