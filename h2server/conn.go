@@ -503,7 +503,15 @@ func (c *Conn) emit(f hpack.HeaderField) {
 func (c *Conn) endBlock() error {
 	id, flags := c.blockID, c.blockFlags
 	c.blockID = 0
-	c.fields, c.listSize, c.tooLarge = make([]httpmsg.Field, 0, 16), 0, false
+	// A request's fields go into its stream's own room; trailers, rare,
+	// into a slice of their own.
+	var fresh *Stream
+	c.fields = nil
+	if id > c.maxID {
+		fresh = &Stream{c: c, id: id}
+		c.fields = fresh.fieldBuf[:0]
+	}
+	c.listSize, c.tooLarge = 0, false
 	c.dec.SetEmitEnabled(true)
 	_, err := c.dec.Write(c.block)
 	if err == nil {
@@ -543,7 +551,7 @@ func (c *Conn) endBlock() error {
 	}
 	c.maxID = id
 	c.opened++
-	st = &Stream{c: c, id: id}
+	st = fresh
 	st.cond.L = &st.mu
 	code, cerr := st.readRequest(c.fields, end)
 	if cerr != nil {

@@ -23,7 +23,8 @@ type Stream struct {
 	// The request, set before the handler starts.
 	method, scheme, authority, path string
 	fields                          []httpmsg.Field
-	contentLength                   int64 // -1 when not given
+	fieldBuf                        [12]httpmsg.Field // fields' first room
+	contentLength                   int64             // -1 when not given
 	expect100                       bool
 	tooLarge                        bool
 
@@ -49,8 +50,9 @@ type Stream struct {
 	localDone bool // END_STREAM or RST_STREAM sent
 	gone      bool // out of the connection's table: ended
 
-	hbuf        []byte // the handler's header block being encoded
-	headPending bool   // hbuf holds the response head, not sent yet
+	hbuf        []byte  // the handler's header block being encoded
+	hbufp       *[]byte // hbuf's home in headBufs
+	headPending bool    // hbuf holds the response head, not sent yet
 }
 
 type afterFunc struct {
@@ -381,6 +383,10 @@ func (st *Stream) AfterFunc(f func()) (stop func() bool) {
 // a body is then one HEADERS frame with END_STREAM (as gRPC's
 // Trailers-Only responses must be).
 func (st *Stream) WriteHeader(status int, fields []httpmsg.Field) {
+	if st.hbufp == nil {
+		st.hbufp = headBufs.Get().(*[]byte)
+		st.hbuf = *st.hbufp
+	}
 	st.hbuf = appendFields(appendStatus(st.hbuf[:0], status), fields)
 	st.headPending = true
 }
@@ -551,7 +557,19 @@ func (st *Stream) handlerDone() {
 	st.mu.Lock()
 	st.buf = nil
 	st.mu.Unlock()
+	if st.hbufp != nil && cap(st.hbuf) <= 16<<10 {
+		*st.hbufp = st.hbuf[:0]
+		headBufs.Put(st.hbufp)
+	}
+	st.hbuf, st.hbufp = nil, nil
 }
+
+// headBufs are buffers for encoding response heads, shared by the streams
+// of every connection (a stream lives for one request).
+var headBufs = sync.Pool{New: func() any {
+	b := make([]byte, 0, 1024)
+	return &b
+}}
 
 // HPACK without the dynamic table (RFC 7541): each field a literal not
 // indexed, :status from the static table when it is there.

@@ -2,12 +2,12 @@ package proxy
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"io"
 	"net/http"
 	"runtime"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -81,6 +81,7 @@ type stream struct {
 	hdr      []httpmsg.Field // the response head for the client
 	trailers []httpmsg.Field // the response trailers for the client
 	last     []byte          // the end of the body, held to go with END_STREAM
+	length   [20]byte        // the text of the response's Content-Length (see contentLength)
 	buf      []byte          // a response head from an HTTP/1.1 server, which resp aliases
 	// What the metrics, the access log and the tracer need of it.
 	routed  bool          // d holds its decision
@@ -201,6 +202,12 @@ func (st *stream) end() {
 	}
 }
 
+// contentLength returns a Content-Length field of n, its text in
+// st.length: valid until the next call, the head is encoded before.
+func (st *stream) contentLength(n int64) httpmsg.Field {
+	return httpmsg.Field{Name: "content-length", Value: strview.Of(strconv.AppendInt(st.length[:0], n, 10))}
+}
+
 // readRequest reads the stream's request into st.req, and returns the
 // status and reason for one the proxy refuses (0 for none).
 func (st *stream) readRequest() (int, string) {
@@ -256,7 +263,7 @@ func (st *stream) respond(status int, contentType, body string) {
 	if st.c.ln.HSTS != "" {
 		hdr = append(hdr, httpmsg.Field{Name: "strict-transport-security", Value: st.c.ln.HSTS})
 	}
-	hdr = append(hdr, httpmsg.Field{Name: "content-length", Value: itoa(len(body))})
+	hdr = append(hdr, st.contentLength(int64(len(body))))
 	st.hdr = hdr
 	st.s.WriteHeader(status, hdr)
 	st.status = status
@@ -337,7 +344,7 @@ func (st *stream) exchangeH1(b *backend, connect, timeout time.Duration, fresh b
 	}
 	// A stream the client resets, or whose connection ends, stops
 	// waiting for the server at once.
-	stop := context.AfterFunc(st.s, func() { sc.tc.Conn.SetDeadline(aLongTimeAgo) })
+	stop := st.s.AfterFunc(func() { sc.tc.Conn.SetDeadline(aLongTimeAgo) })
 	defer stop()
 	sc.tc.readWithin(timeout)
 	// Let the goroutines that are ready run before reading the response:
@@ -452,7 +459,7 @@ func (st *stream) relayH1(sc *serverConn, bodyUnsent bool, stop func() bool) {
 	hdr := st.hdr[:0]
 	st.c.writeResponseFields(&fieldSink{l: &hdr}, st.snap, resp, &st.d, resp.body == bodyChunked)
 	if resp.hasLength && (resp.body == bodyLength || resp.head.Status >= 200 && resp.head.Status != 204 && resp.head.Status != 304) {
-		hdr = append(hdr, httpmsg.Field{Name: "content-length", Value: itoa64(resp.length)})
+		hdr = append(hdr, st.contentLength(resp.length))
 	}
 	st.hdr = hdr
 	st.s.WriteHeader(resp.head.Status, hdr)

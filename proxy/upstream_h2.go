@@ -260,7 +260,7 @@ func (st *stream) exchangeH2(b *backend, timeout time.Duration) (result, error) 
 	hdr := st.hdr[:0]
 	c.writeResponseFields(&fieldSink{l: &hdr}, st.snap, &st.resp, &st.d, true)
 	if st.resp.hasLength {
-		hdr = append(hdr, httpmsg.Field{Name: "content-length", Value: itoa64(st.resp.length)})
+		hdr = append(hdr, st.contentLength(st.resp.length))
 	}
 	st.hdr = hdr
 	st.s.WriteHeader(hr.StatusCode, hdr)
