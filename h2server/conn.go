@@ -571,6 +571,12 @@ func (c *Conn) endBlock() error {
 		code = http2.ErrCodeRefusedStream
 	}
 	if code != 0 {
+		// A stream refused costs as much as one the client resets, and
+		// counts the same (a client must keep to the announced limit).
+		c.resets++
+		if c.resets > MaxResets && 2*c.resets > c.opened {
+			return connError(http2.ErrCodeEnhanceYourCalm)
+		}
 		c.out = appendRST(c.out, id, code)
 		c.kick()
 		return nil

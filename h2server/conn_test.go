@@ -562,6 +562,23 @@ func TestMaxConcurrentStreams(t *testing.T) {
 			t.Errorf("stream %d not answered", id)
 		}
 	}
+
+	// A client that keeps opening streams beyond the limit is cut off,
+	// as one resetting them is.
+	hold := make(chan struct{})
+	defer close(hold)
+	c = dial(t, cfg, handlerFunc(func(*Stream) { <-hold }))
+	go func() {
+		for i := range uint32(1000) {
+			if c.get(2*i+1, "/") != nil {
+				return
+			}
+		}
+	}()
+	evs, _ = c.until(10*time.Second, isGoAway)
+	if e, ok := find(evs, http2.FrameGoAway, 0); !ok || e.code != http2.ErrCodeEnhanceYourCalm || e.last > 2*(2*MaxResets+10) {
+		t.Errorf("streams beyond the limit without end: GOAWAY %+v", e)
+	}
 }
 
 // TestIdleTimeout: a connection without streams for IdleTimeout gets
