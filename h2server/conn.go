@@ -115,6 +115,7 @@ type Conn struct {
 	closing   bool        // the writer closes the connection once out is written
 	dead      bool        // the connection failed or was closed
 	idle      *time.Timer
+	idleSince time.Time // when active last dropped to 0
 	writerEnd chan struct{}
 }
 
@@ -192,7 +193,7 @@ func (c *Conn) serve() error {
 		http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: uint32(c.cfg.MaxHeaderListSize)})
 	c.out = appendWindowUpdate(c.out, 0, connWindow-65535)
 	c.kick()
-	c.armIdle()
+	c.startIdle()
 	c.started = true
 	c.mu.Unlock()
 	for {
@@ -586,7 +587,6 @@ func (c *Conn) endBlock() error {
 	c.streams[id] = st
 	c.active++
 	c.running++
-	c.stopIdle()
 	c.handlers.Add(1)
 	go c.run(st)
 	return nil
@@ -628,20 +628,41 @@ func (c *Conn) release() {
 		if c.goingAway {
 			c.closeLocked()
 		} else {
-			c.armIdle()
+			c.idleSince = time.Now()
 		}
 	}
 }
 
-func (c *Conn) armIdle() {
-	if c.cfg.IdleTimeout <= 0 || c.dead {
+// startIdle starts the idle timer, which runs for the connection's life:
+// streams coming and going only note the time (a timer update per stream
+// would cost more than the stream's own work).
+func (c *Conn) startIdle() {
+	if c.cfg.IdleTimeout > 0 {
+		c.idleSince = time.Now()
+		c.idle = time.AfterFunc(c.cfg.IdleTimeout, c.checkIdle)
+	}
+}
+
+// checkIdle sends GOAWAY when the connection has had no stream for
+// IdleTimeout, else looks again when it could have.
+func (c *Conn) checkIdle() {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
 		return
 	}
-	if c.idle == nil {
-		c.idle = time.AfterFunc(c.cfg.IdleTimeout, c.Shutdown)
-		return
+	next := c.cfg.IdleTimeout
+	if c.active == 0 {
+		idle := time.Since(c.idleSince)
+		if idle >= next {
+			c.mu.Unlock()
+			c.Shutdown()
+			return
+		}
+		next -= idle
 	}
-	c.idle.Reset(c.cfg.IdleTimeout)
+	c.idle.Reset(next)
+	c.mu.Unlock()
 }
 
 func (c *Conn) stopIdle() {
