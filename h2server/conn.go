@@ -69,8 +69,6 @@ const (
 	maxWindow        = 1<<31 - 1
 )
 
-var clientPreface = []byte(http2.ClientPreface)
-
 // Conn is one HTTP/2 connection.
 type Conn struct {
 	nc  net.Conn
@@ -85,7 +83,6 @@ type Conn struct {
 	blockID    uint32
 	blockFlags http2.Flags // of its HEADERS frame
 	blockConts int
-	blockPrio  http2.PriorityParam
 	fields     []httpmsg.Field // decoded fields of the block
 	listSize   int
 	tooLarge   bool
@@ -181,7 +178,7 @@ func (c *Conn) serve() error {
 	if c.cfg.HeaderTimeout > 0 {
 		c.nc.SetReadDeadline(time.Now().Add(c.cfg.HeaderTimeout))
 	}
-	p, err := c.br.Peek(len(clientPreface))
+	p, err := c.br.Peek(len(http2.ClientPreface))
 	if err != nil || string(p) != http2.ClientPreface {
 		return err // no GOAWAY to a client that does not speak HTTP/2
 	}
