@@ -607,6 +607,7 @@ const maxIdleWorkers = 256
 func worker(st *Stream) {
 	for {
 		st.c.run(st)
+		st = nil // an idle worker holds no connection
 		if nIdle.Add(1) > maxIdleWorkers {
 			nIdle.Add(-1)
 			return
