@@ -6,6 +6,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -639,5 +640,55 @@ func TestHeaderTimeout(t *testing.T) {
 	start := time.Now()
 	if _, closed := c.until(5*time.Second, nil); !closed || time.Since(start) > 3*time.Second {
 		t.Errorf("closed %v after %v", closed, time.Since(start))
+	}
+}
+
+// TestShutdownBeforeStart: a connection told to shut down before it read
+// anything (accepted as the proxy stops) serves the streams that came
+// with the client's first bytes, then sends GOAWAY and closes.
+func TestShutdownBeforeStart(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	conn := NewConn(b, bufio.NewReader(b), testConfig(), echoPath)
+	conn.Shutdown()
+	served := make(chan struct{})
+	go func() {
+		conn.Serve()
+		close(served)
+	}()
+	var first bytes.Buffer
+	first.WriteString(http2.ClientPreface)
+	fr := http2.NewFramer(&first, nil)
+	fr.WriteSettings()
+	var blk bytes.Buffer
+	enc := hpack.NewEncoder(&blk)
+	for _, kv := range [][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", "a"}, {":path", "/first"}} {
+		enc.WriteField(hpack.HeaderField{Name: kv[0], Value: kv[1]})
+	}
+	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: blk.Bytes(), EndStream: true, EndHeaders: true})
+	go a.Write(first.Bytes()) // one write: the server reads it at once
+	a.SetReadDeadline(time.Now().Add(5 * time.Second))
+	in := http2.NewFramer(nil, a)
+	var seen []string
+	for {
+		f, err := in.ReadFrame()
+		if err != nil {
+			break
+		}
+		switch f := f.(type) {
+		case *http2.DataFrame:
+			seen = append(seen, "DATA "+string(f.Data()))
+		case *http2.GoAwayFrame:
+			seen = append(seen, "GOAWAY "+f.ErrCode.String()+" "+strconv.Itoa(int(f.LastStreamID)))
+		}
+	}
+	slices.Sort(seen) // GOAWAY may come before the response or after
+	if got, want := strings.Join(seen, ", "), "DATA /first, GOAWAY NO_ERROR 1"; got != want {
+		t.Errorf("frames %q, want %q", got, want)
+	}
+	select {
+	case <-served:
+	case <-time.After(5 * time.Second):
+		t.Error("Serve did not return")
 	}
 }
