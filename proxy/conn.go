@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"l7lb/engine"
+	"l7lb/h2server"
 	"l7lb/httpmsg"
 	"l7lb/observe"
 	"l7lb/strview"
@@ -54,7 +55,7 @@ type clientConn struct {
 	used bool
 
 	// h2 is set while the connection serves HTTP/2, under mu.
-	h2 *h2conn
+	h2 *h2server.Conn
 	// sniffed is set for the first request of an h2c listener's HTTP/1.x
 	// connection.
 	sniffed bool
@@ -248,7 +249,7 @@ func (c *clientConn) wake() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.h2 != nil {
-		c.h2.shutdown()
+		c.h2.Shutdown()
 		return
 	}
 	if c.idle && !c.poked {

@@ -6,6 +6,7 @@ import (
 	"net/textproto"
 	"strconv"
 	"strings"
+	"time"
 
 	"l7lb/engine"
 	"l7lb/httpmsg"
@@ -14,15 +15,18 @@ import (
 
 // fieldSink receives the header fields of a message the proxy forwards,
 // in the one form its next hop takes: HTTP/1.1 text ("Name: value" lines
-// on w) or an HTTP/2 header map (h). The rules that decide which fields a
+// on w), a header map for x/net's HTTP/2 transport to a server (h), or a
+// field list for an HTTP/2 client's stream (l). The rules that decide which fields a
 // server or a client gets (writeRequestFields, writeResponseFields,
 // trailerAllowed) write through it, so that HTTP/1.1 and HTTP/2 share
 // them rather than copies of them.
 type fieldSink struct {
-	w *bufio.Writer // HTTP/1.1, or nil
-	h http.Header   // HTTP/2, when w is nil
+	w *bufio.Writer    // HTTP/1.1, or nil
+	h http.Header      // HTTP/2 to a server, or nil
+	l *[]httpmsg.Field // HTTP/2 to a client, when w and h are nil
 	// trailers makes the fields of h trailers of a response being
-	// written (http.TrailerPrefix).
+	// written (http.TrailerPrefix); those of l are kept as copies (they
+	// may alias a buffer the rest of the body reuses).
 	trailers bool
 
 	// The field being written in pieces (begin, add, end) into h.
@@ -35,6 +39,13 @@ type fieldSink struct {
 func (s *fieldSink) field(name, value string) {
 	if s.w != nil {
 		writeField(s.w, name, value)
+		return
+	}
+	if s.l != nil {
+		if s.trailers {
+			name, value = strings.Clone(name), strings.Clone(value)
+		}
+		*s.l = append(*s.l, httpmsg.Field{Name: name, Value: value})
 		return
 	}
 	k := textproto.CanonicalMIMEHeaderKey(strings.Clone(name))
@@ -259,8 +270,8 @@ func writeList(s *fieldSink, r *request, k fieldKind) {
 // the server's fields less the hop-by-hop ones (Trailer kept when
 // trailers pass, withTrailers), the sticky cookies,
 // Strict-Transport-Security on a TLS listener with hsts, Date when the
-// server sent none (RFC 9110 6.6.1: a proxy with a clock adds it; x/net's
-// HTTP/2 server adds it itself), and Via.
+// server sent none (RFC 9110 6.6.1: a proxy with a clock adds it), and
+// Via.
 func (c *clientConn) writeResponseFields(s *fieldSink, cfg *snapshot, resp *response, d *engine.Decision, withTrailers bool) {
 	fields := resp.head.Fields
 	for i := range fields {
@@ -281,8 +292,13 @@ func (c *clientConn) writeResponseFields(s *fieldSink, cfg *snapshot, resp *resp
 	if c.ln.HSTS != "" {
 		s.field("Strict-Transport-Security", c.ln.HSTS)
 	}
-	if !resp.hasDate && s.w != nil {
+	switch {
+	case resp.hasDate:
+	case s.w != nil:
 		c.writeDate(s.w)
+	default:
+		// Streams of a connection run in parallel: no shared cache.
+		s.field("Date", time.Now().UTC().Format(http.TimeFormat))
 	}
 	if cfg.via {
 		s.field("Via", viaElement(resp.head.Proto))

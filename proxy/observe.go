@@ -107,7 +107,7 @@ func (c *clientConn) startSpan() {
 // body: HTTP/2 heads are compressed per connection, so a stream's share of
 // them is not known.
 func (st *stream) finish() {
-	x, r := &st.x, st.r
+	x, s := &st.x, st.s
 	x.Route, x.Server, x.RouteName, x.ServerName, x.Sticky = -1, -1, "", "", engine.StickyNone
 	if st.routed {
 		x.Route, x.Server, x.RouteName, x.Sticky = st.d.RouteIndex(), st.d.ServerIndex(), st.d.Route, st.d.Sticky
@@ -116,14 +116,16 @@ func (st *stream) finish() {
 	x.Status, x.Start, x.Duration = st.status, st.start, time.Since(st.start)
 	x.Received, x.Sent = st.body.n, st.sent.n
 	x.Connect, x.Upstream, x.Retries = st.connect, st.waited, st.retries
-	x.Method = r.Method
+	x.Method = s.Method()
 	x.Target, x.Proto, x.Host, x.UserAgent, x.Referer, x.RequestID, x.TraceID = "", "", "", "", "", "", ""
 	obs := &st.snap.obs
 	if obs.log != nil || obs.tracer != nil {
-		x.Target, x.Proto, x.Host = r.RequestURI, r.Proto, r.Host
-		x.UserAgent, x.Referer = r.Header.Get("User-Agent"), r.Header.Get("Referer")
+		h := httpmsg.Headers{Fields: s.Fields()}
+		x.Target, x.Proto, x.Host = s.Path(), "HTTP/2.0", s.Authority()
+		x.UserAgent, _ = h.Header("user-agent")
+		x.Referer, _ = h.Header("referer")
 		if st.id == 0 {
-			x.RequestID = r.Header.Get("X-Request-Id")
+			x.RequestID, _ = h.Header("x-request-id")
 		}
 	}
 	x.Client, x.IDPrefix, x.ID = st.c.ip, st.c.p.idPrefix, st.id
@@ -137,6 +139,8 @@ func (st *stream) finish() {
 // startSpan starts the span of the HTTP/2 request, continuing the client's
 // trace.
 func (st *stream) startSpan() {
-	h := st.r.Header
-	st.span = st.snap.obs.tracer.Start(st.start, st.r.Method, h.Get("Traceparent"), h.Get("Tracestate"))
+	h := httpmsg.Headers{Fields: st.s.Fields()}
+	parent, _ := h.Header("traceparent")
+	state, _ := h.Header("tracestate")
+	st.span = st.snap.obs.tracer.Start(st.start, st.s.Method(), parent, state)
 }

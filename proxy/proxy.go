@@ -24,7 +24,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"net"
 	"net/netip"
 	"runtime"
@@ -123,8 +122,6 @@ type Proxy struct {
 	idPrefix string        // of generated X-Request-Ids: random per process
 	ids      atomic.Uint64 // of generated X-Request-Ids
 
-	h2log *log.Logger // x/net's HTTP/2 server's (see newH2Log)
-
 	stats  counters
 	shards int           // of each server's pool
 	nconns atomic.Uint64 // client connections accepted, to spread them over shards
@@ -157,7 +154,6 @@ func New(o Options, c Config) (*Proxy, error) {
 	if p.logf == nil {
 		p.logf = func(string, ...any) {}
 	}
-	p.h2log = newH2Log(p.logf)
 	p.shards = min(max(4, 2*runtime.GOMAXPROCS(0)), 64)
 	var seed [8]byte
 	rand.Read(seed[:])

@@ -15,6 +15,7 @@ import (
 
 	"l7lb/config"
 	"l7lb/engine"
+	"l7lb/h2server"
 	"l7lb/httpmsg"
 	"l7lb/tracing"
 )
@@ -231,12 +232,12 @@ func readUpstreamResponse(hr *http.Response, method string, resp *response, fiel
 // response.
 func (st *stream) exchangeH2(b *backend, timeout time.Duration) (result, error) {
 	p, rq, c := st.c.p, &st.req, st.c
-	ctx, cancel := context.WithCancelCause(st.r.Context())
+	ctx, cancel := context.WithCancelCause(st.s)
 	defer cancel(nil)
 	ht := newHeadTimer(headTimeout(timeout, rq), cancel)
 	var body io.ReadCloser
 	if rq.body != bodyNone {
-		body = &streamBody{src: st.r.Body, in: st.r, done: ht.arm}
+		body = &streamBody{src: &st.body, in: st.s, done: ht.arm}
 	} else {
 		ht.arm()
 	}
@@ -245,7 +246,7 @@ func (st *stream) exchangeH2(b *backend, timeout time.Duration) (result, error) 
 		sb.out = out
 	}
 	sent := time.Now()
-	hr, res, err := roundTripH2(b, out, st.r.Context(), ht)
+	hr, res, err := roundTripH2(b, out, st.s, ht)
 	if res == resOK {
 		st.waited = time.Since(sent)
 	}
@@ -256,14 +257,15 @@ func (st *stream) exchangeH2(b *backend, timeout time.Duration) (result, error) 
 	p.success(b)
 	p.eng.Responded(&st.d, hr.StatusCode)
 	st.fields = readUpstreamResponse(hr, rq.head.Method, &st.resp, st.fields)
-	h := st.w.Header()
-	c.writeResponseFields(&fieldSink{h: h}, st.snap, &st.resp, &st.d, true)
+	hdr := st.hdr[:0]
+	c.writeResponseFields(&fieldSink{l: &hdr}, st.snap, &st.resp, &st.d, true)
 	if st.resp.hasLength {
-		h.Set("Content-Length", itoa64(st.resp.length))
+		hdr = append(hdr, st.contentLength(st.resp.length))
 	}
-	st.w.WriteHeader(hr.StatusCode)
+	st.hdr = hdr
+	st.s.WriteHeader(hr.StatusCode, hdr)
 	st.status = hr.StatusCode
-	if err := copyFlushing(&flushWriter{w: &st.sent}, hr.Body); err != nil {
+	if err := copyFlushing(&st.sent, hr.Body); err != nil {
 		if isWriteError(err) {
 			p.count(errClientAbort)
 			return resOK, nil
@@ -273,7 +275,7 @@ func (st *stream) exchangeH2(b *backend, timeout time.Duration) (result, error) 
 		st.abort = true
 		return resOK, nil
 	}
-	writeTrailers(&fieldSink{h: h, trailers: true}, hr.Trailer)
+	writeTrailers(&fieldSink{l: &st.trailers, trailers: true}, hr.Trailer)
 	return resOK, nil
 }
 
@@ -303,8 +305,8 @@ func copyFlushing(dst io.Writer, src io.Reader) error {
 // HTTP/2 server: when it ends, its trailers are passed on (those that
 // pass, trailerAllowed) and the response-header timeout starts.
 type streamBody struct {
-	src  io.ReadCloser
-	in   *http.Request
+	src  io.Reader
+	in   *h2server.Stream
 	out  *http.Request
 	done func()
 }
@@ -312,9 +314,10 @@ type streamBody struct {
 func (b *streamBody) Read(p []byte) (int, error) {
 	n, err := b.src.Read(p)
 	if err == io.EOF {
-		for k, vs := range b.in.Trailer {
-			if len(vs) > 0 && trailerAllowed(k) {
-				b.out.Trailer[k] = vs
+		for _, f := range b.in.Trailers() {
+			if trailerAllowed(f.Name) {
+				k := http.CanonicalHeaderKey(f.Name)
+				b.out.Trailer[k] = append(b.out.Trailer[k], f.Value)
 			}
 		}
 		b.done()
@@ -322,8 +325,7 @@ func (b *streamBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Close does not close the client's body: x/net's server does, when the
-// handler returns.
+// Close does not close the client's stream: its handler's end does.
 func (b *streamBody) Close() error { return nil }
 
 // forwardH2 sends the HTTP/1.x client's request to an HTTP/2 server and

@@ -14,10 +14,13 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"l7lb/h2server"
 )
 
-// The defences of the HTTP/2 server, each driven with raw frames (x/net's
-// Framer on a plain connection to an h2c listener).
+// The defences of the HTTP/2 server (package h2server) through the proxy,
+// with its configuration, each driven with raw frames (x/net's Framer on
+// a plain connection to an h2c listener).
 
 // h2raw is a raw HTTP/2 client connection.
 type h2raw struct {
@@ -163,7 +166,7 @@ func TestH2RapidReset(t *testing.T) {
 	if res.goAway == nil || res.goAway.ErrCode != http2.ErrCodeEnhanceYourCalm {
 		t.Fatalf("GOAWAY %s, want ENHANCE_YOUR_CALM", goAwayCode(res))
 	}
-	if last := res.goAway.LastStreamID; last > 2*2*maxResets+50 {
+	if last := res.goAway.LastStreamID; last > 2*2*h2server.MaxResets+50 {
 		t.Errorf("cut off only after stream %d", last)
 	}
 	t.Logf("cut off at stream %d; %d requests reached the server", res.goAway.LastStreamID, b.count())
@@ -175,8 +178,8 @@ func TestH2RapidReset(t *testing.T) {
 	h = dialH2(t, e)
 	// In rounds of half max_concurrent_streams: a stream answered may
 	// not be closed yet on the server's side.
-	const round = maxResets / 2
-	for r := range uint32(3 * maxResets / round) {
+	const round = h2server.MaxResets / 2
+	for r := range uint32(3 * h2server.MaxResets / round) {
 		for i := range uint32(round) {
 			h.request(2*(r*round+i)+1, "/")
 		}
@@ -185,15 +188,15 @@ func TestH2RapidReset(t *testing.T) {
 			t.Fatalf("round %d: %d answers, resets %v, GOAWAY %s", r, len(done.status), done.resets, goAwayCode(done))
 		}
 	}
-	for i := range uint32(maxResets + 20) {
-		id := 2*(3*maxResets+i) + 1
+	for i := range uint32(h2server.MaxResets + 20) {
+		id := 2*(3*h2server.MaxResets+i) + 1
 		h.request(id, "/")
 		h.fr.WriteRSTStream(id, http2.ErrCodeCancel)
 	}
-	h.request(2*(4*maxResets+20)+1, "/last")
-	res = h.read(10*time.Second, func(r *h2result) bool { return r.status[2*(4*maxResets+20)+1] != "" || r.goAway != nil })
-	if res.goAway != nil || res.status[2*(4*maxResets+20)+1] != "200" {
-		t.Errorf("a client resetting a minority of its streams: GOAWAY %s, last %q", goAwayCode(res), res.status[2*(4*maxResets+20)+1])
+	h.request(2*(4*h2server.MaxResets+20)+1, "/last")
+	res = h.read(10*time.Second, func(r *h2result) bool { return r.status[2*(4*h2server.MaxResets+20)+1] != "" || r.goAway != nil })
+	if res.goAway != nil || res.status[2*(4*h2server.MaxResets+20)+1] != "200" {
+		t.Errorf("a client resetting a minority of its streams: GOAWAY %s, last %q", goAwayCode(res), res.status[2*(4*h2server.MaxResets+20)+1])
 	}
 }
 
@@ -339,8 +342,7 @@ func TestH2HPACKBomb(t *testing.T) {
 // TestH2MalformedRequests: RFC 9113 8.2.2's connection-specific fields,
 // and TE other than trailers, close the connection with PROTOCOL_ERROR;
 // a SETTINGS frame that names a setting twice is taken (the last value
-// wins); x/net's server alone would answer the first 400 and refuse the
-// second (h2spec 8.1.2.2 and 6.5.3).
+// wins) (h2spec 8.1.2.2 and 6.5.3).
 func TestH2MalformedRequests(t *testing.T) {
 	e, b := h2env(t, "")
 	for _, fields := range [][]string{{"connection", "keep-alive"}, {"upgrade", "h2c"}, {"transfer-encoding", "chunked"}, {"te", "gzip"}} {
