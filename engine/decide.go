@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 
+	"l7lb/balancer"
 	"l7lb/config"
 	"l7lb/httpmsg"
 	"l7lb/router"
@@ -158,7 +159,40 @@ func (e *Engine) Route(req *Request, d *Decision) { e.RouteIn(e.View(), req, d) 
 // RouteIn is Route under the configuration v, which a frontend keeps with
 // its own data for that configuration (see [View]).
 func (e *Engine) RouteIn(v View, req *Request, d *Decision) {
-	e.decide(v.st, req, d, false)
+	var m Match
+	e.MatchIn(v, req, &m)
+	e.RouteMatch(&m, req, d)
+}
+
+// A Match is the first half of a decision, which only reads: the request
+// checked, its path normalized and its route found, under one
+// configuration. With many routes, finding a route misses the cache on
+// every step; a frontend with several requests at hand matches them all
+// before deciding the first (see [Engine.MatchIn]), so that the misses of
+// different requests overlap. A Match holds the request's strings and
+// stays valid as long as they do.
+type Match struct {
+	st     *state
+	rt     *route
+	status int // of the failure, 0 when the request goes on to a pool
+	reason string
+	// policy is read from the route's pool only to start loading the
+	// route's and the pool's first lines, which the decision reads.
+	policy balancer.Policy
+
+	target, rawPath, path, query, host string
+}
+
+// MatchIn matches req under the configuration v, changing nothing. The
+// decision that follows ([Engine.RouteMatch]) sees the state of the pools,
+// sessions and servers at its own time, as Route would; only the
+// configuration is v's.
+func (e *Engine) MatchIn(v View, req *Request, m *Match) { match(v.st, req, m) }
+
+// RouteMatch is Route for a request matched by [Engine.MatchIn]: Route is
+// MatchIn then RouteMatch.
+func (e *Engine) RouteMatch(m *Match, req *Request, d *Decision) {
+	e.decide(m, req, d, false)
 	e.CountStatus(d.Status)
 	if d.Status == 200 && d.server < len(d.st.routed) {
 		d.st.routed[d.server].Add(1)
@@ -171,7 +205,9 @@ func (e *Engine) RouteIn(v View, req *Request, d *Decision) {
 // Explain decides like Route but changes nothing: no counter moves, nothing
 // is pinned or issued, nothing is counted.
 func (e *Engine) Explain(req *Request, d *Decision) {
-	e.decide(e.st.Load(), req, d, true)
+	var m Match
+	match(e.st.Load(), req, &m)
+	e.decide(&m, req, d, true)
 }
 
 func (d *Decision) fail(status int, reason string) {
@@ -197,26 +233,23 @@ func pathError(offset int, err error) string {
 	return "path: " + err.Error()
 }
 
-func (e *Engine) decide(st *state, req *Request, d *Decision, dry bool) {
-	d.reset()
-	h := req.Headers
-	if h == nil {
-		h = &noHeaders
-	}
+// match is the read-only half of a decision (see [Match]).
+func match(st *state, req *Request, m *Match) {
+	*m = Match{st: st}
 	if !httpmsg.ValidToken(req.Method) {
-		d.fail(400, "method: invalid method")
+		m.fail(400, "method: invalid method")
 		return
 	}
 	target, host := req.Target, req.Host
 	offset := 0
 	if target == "" {
-		d.fail(400, "missing path")
+		m.fail(400, "missing path")
 		return
 	}
 	if target[0] != '/' {
 		authority, rest, ok := httpmsg.SplitAbsolute(target)
 		if !ok {
-			d.fail(400, "path: must start with / or be an absolute http(s) URL")
+			m.fail(400, "path: must start with / or be an absolute http(s) URL")
 			return
 		}
 		host = authority
@@ -229,33 +262,62 @@ func (e *Engine) decide(st *state, req *Request, d *Decision, dry bool) {
 		rawPath, query = urlpath.Split(target)
 		var err error
 		if path, err = urlpath.Normalize(rawPath); err != nil {
-			d.fail(400, pathError(offset, err))
+			m.fail(400, pathError(offset, err))
 			return
 		}
 	}
 	if err := urlpath.ValidateQuery(query); err != nil {
-		d.fail(400, pathError(offset+len(rawPath), err))
+		m.fail(400, pathError(offset+len(rawPath), err))
 		return
 	}
 	if len(st.servers) == 0 {
-		d.fail(503, "no servers known")
+		m.fail(503, "no servers known")
 		return
 	}
 	host = httpmsg.NormalizeHost(host)
+	m.target, m.rawPath, m.path, m.query, m.host = target, rawPath, path, query, host
 
 	rr := router.Request{Host: host, Path: path, Method: req.Method}
 	if st.table.UsesHeaders() {
-		// Converting h to another interface type costs a lookup.
-		rr.Headers = h
+		// Converting the headers to another interface type costs a lookup.
+		rr.Headers = headers(req)
 	}
 	rt := st.def
 	if i := st.table.Match(&rr); i >= 0 {
 		rt = &st.routes[i]
 	}
 	if rt == nil {
-		d.fail(404, "no route")
+		m.fail(404, "no route")
 		return
 	}
+	m.rt = rt
+	if rt.pool != nil {
+		m.policy = rt.pool.Policy()
+	}
+}
+
+func (m *Match) fail(status int, reason string) {
+	m.status, m.reason = status, reason
+}
+
+// headers returns req's headers, or an empty set.
+func headers(req *Request) Headers {
+	if req.Headers == nil {
+		return &noHeaders
+	}
+	return req.Headers
+}
+
+// decide is the rest of a decision, for a request matched by match; with
+// dry it changes nothing.
+func (e *Engine) decide(m *Match, req *Request, d *Decision, dry bool) {
+	d.reset()
+	if m.status != 0 {
+		d.fail(m.status, m.reason)
+		return
+	}
+	st, rt, h := m.st, m.rt, headers(req)
+	path, host := m.path, m.host
 	d.Route, d.Config = rt.name, rt.cfg
 
 	var key string
@@ -284,11 +346,11 @@ func (e *Engine) decide(st *state, req *Request, d *Decision, dry bool) {
 	switch {
 	case rt.rewrite != nil:
 		d.HasRewrite = true
-		d.Rewritten = rt.rewrite.AppendApply(d.Rewritten[:0], path, query)
-	case path == rawPath && len(rawPath)+len(query) == len(target):
-		d.Upstream = target
+		d.Rewritten = rt.rewrite.AppendApply(d.Rewritten[:0], path, m.query)
+	case path == m.rawPath && len(m.rawPath)+len(m.query) == len(m.target):
+		d.Upstream = m.target
 	default:
-		d.Upstream = path + query
+		d.Upstream = path + m.query
 	}
 }
 
