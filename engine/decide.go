@@ -3,7 +3,6 @@ package engine
 import (
 	"errors"
 
-	"l7lb/balancer"
 	"l7lb/config"
 	"l7lb/httpmsg"
 	"l7lb/router"
@@ -159,40 +158,7 @@ func (e *Engine) Route(req *Request, d *Decision) { e.RouteIn(e.View(), req, d) 
 // RouteIn is Route under the configuration v, which a frontend keeps with
 // its own data for that configuration (see [View]).
 func (e *Engine) RouteIn(v View, req *Request, d *Decision) {
-	var m Match
-	e.MatchIn(v, req, &m)
-	e.RouteMatch(&m, req, d)
-}
-
-// A Match is the first half of a decision, which only reads: the request
-// checked, its path normalized and its route found, under one
-// configuration. With many routes, finding a route misses the cache on
-// every step; a frontend with several requests at hand matches them all
-// before deciding the first (see [Engine.MatchIn]), so that the misses of
-// different requests overlap. A Match holds the request's strings and
-// stays valid as long as they do.
-type Match struct {
-	st     *state
-	rt     *route
-	status int // of the failure, 0 when the request goes on to a pool
-	reason string
-	// policy is read from the route's pool only to start loading the
-	// route's and the pool's first lines, which the decision reads.
-	policy balancer.Policy
-
-	target, rawPath, path, query, host string
-}
-
-// MatchIn matches req under the configuration v, changing nothing. The
-// decision that follows ([Engine.RouteMatch]) sees the state of the pools,
-// sessions and servers at its own time, as Route would; only the
-// configuration is v's.
-func (e *Engine) MatchIn(v View, req *Request, m *Match) { match(v.st, req, m) }
-
-// RouteMatch is Route for a request matched by [Engine.MatchIn]: Route is
-// MatchIn then RouteMatch.
-func (e *Engine) RouteMatch(m *Match, req *Request, d *Decision) {
-	e.decide(m, req, d, false)
+	e.decide(v.st, req, d, false)
 	e.CountStatus(d.Status)
 	if d.Status == 200 && d.server < len(d.st.routed) {
 		d.st.routed[d.server].Add(1)
@@ -205,9 +171,7 @@ func (e *Engine) RouteMatch(m *Match, req *Request, d *Decision) {
 // Explain decides like Route but changes nothing: no counter moves, nothing
 // is pinned or issued, nothing is counted.
 func (e *Engine) Explain(req *Request, d *Decision) {
-	var m Match
-	match(e.st.Load(), req, &m)
-	e.decide(&m, req, d, true)
+	e.decide(e.st.Load(), req, d, true)
 }
 
 func (d *Decision) fail(status int, reason string) {
@@ -233,23 +197,26 @@ func pathError(offset int, err error) string {
 	return "path: " + err.Error()
 }
 
-// match is the read-only half of a decision (see [Match]).
-func match(st *state, req *Request, m *Match) {
-	*m = Match{st: st}
+func (e *Engine) decide(st *state, req *Request, d *Decision, dry bool) {
+	d.reset()
+	h := req.Headers
+	if h == nil {
+		h = &noHeaders
+	}
 	if !httpmsg.ValidToken(req.Method) {
-		m.fail(400, "method: invalid method")
+		d.fail(400, "method: invalid method")
 		return
 	}
 	target, host := req.Target, req.Host
 	offset := 0
 	if target == "" {
-		m.fail(400, "missing path")
+		d.fail(400, "missing path")
 		return
 	}
 	if target[0] != '/' {
 		authority, rest, ok := httpmsg.SplitAbsolute(target)
 		if !ok {
-			m.fail(400, "path: must start with / or be an absolute http(s) URL")
+			d.fail(400, "path: must start with / or be an absolute http(s) URL")
 			return
 		}
 		host = authority
@@ -262,62 +229,33 @@ func match(st *state, req *Request, m *Match) {
 		rawPath, query = urlpath.Split(target)
 		var err error
 		if path, err = urlpath.Normalize(rawPath); err != nil {
-			m.fail(400, pathError(offset, err))
+			d.fail(400, pathError(offset, err))
 			return
 		}
 	}
 	if err := urlpath.ValidateQuery(query); err != nil {
-		m.fail(400, pathError(offset+len(rawPath), err))
+		d.fail(400, pathError(offset+len(rawPath), err))
 		return
 	}
 	if len(st.servers) == 0 {
-		m.fail(503, "no servers known")
+		d.fail(503, "no servers known")
 		return
 	}
 	host = httpmsg.NormalizeHost(host)
-	m.target, m.rawPath, m.path, m.query, m.host = target, rawPath, path, query, host
 
 	rr := router.Request{Host: host, Path: path, Method: req.Method}
 	if st.table.UsesHeaders() {
-		// Converting the headers to another interface type costs a lookup.
-		rr.Headers = headers(req)
+		// Converting h to another interface type costs a lookup.
+		rr.Headers = h
 	}
 	rt := st.def
 	if i := st.table.Match(&rr); i >= 0 {
 		rt = &st.routes[i]
 	}
 	if rt == nil {
-		m.fail(404, "no route")
+		d.fail(404, "no route")
 		return
 	}
-	m.rt = rt
-	if rt.pool != nil {
-		m.policy = rt.pool.Policy()
-	}
-}
-
-func (m *Match) fail(status int, reason string) {
-	m.status, m.reason = status, reason
-}
-
-// headers returns req's headers, or an empty set.
-func headers(req *Request) Headers {
-	if req.Headers == nil {
-		return &noHeaders
-	}
-	return req.Headers
-}
-
-// decide is the rest of a decision, for a request matched by match; with
-// dry it changes nothing.
-func (e *Engine) decide(m *Match, req *Request, d *Decision, dry bool) {
-	d.reset()
-	if m.status != 0 {
-		d.fail(m.status, m.reason)
-		return
-	}
-	st, rt, h := m.st, m.rt, headers(req)
-	path, host := m.path, m.host
 	d.Route, d.Config = rt.name, rt.cfg
 
 	var key string
@@ -346,11 +284,11 @@ func (e *Engine) decide(m *Match, req *Request, d *Decision, dry bool) {
 	switch {
 	case rt.rewrite != nil:
 		d.HasRewrite = true
-		d.Rewritten = rt.rewrite.AppendApply(d.Rewritten[:0], path, m.query)
-	case path == m.rawPath && len(m.rawPath)+len(m.query) == len(m.target):
-		d.Upstream = m.target
+		d.Rewritten = rt.rewrite.AppendApply(d.Rewritten[:0], path, query)
+	case path == rawPath && len(rawPath)+len(query) == len(target):
+		d.Upstream = target
 	default:
-		d.Upstream = path + m.query
+		d.Upstream = path + query
 	}
 }
 

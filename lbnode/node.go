@@ -19,28 +19,17 @@ import (
 type handler struct {
 	node *maelstrom.Node
 	eng  *engine.Engine
-	// ahead holds the http_requests read and matched ahead, by
-	// maelstrom.Message.Slot.
-	ahead [maelstrom.Ahead]matched
-	req   request // an explain's
-	er    engine.Request
-	dec   engine.Decision
-	resp  response
-}
-
-// matched is an http_request read and matched, not yet decided.
-type matched struct {
-	req    request
-	er     engine.Request
-	reason string // the 400's, when the body is malformed
-	match  engine.Match
+	req  request
+	er   engine.Request // reused: a request on the stack would escape through decide's func value
+	dec  engine.Decision
+	resp response
 }
 
 // Register installs the load balancer's handlers on n, over e.
 func Register(n *maelstrom.Node, e *engine.Engine) {
 	h := &handler{node: n, eng: e}
 	n.Handle("init", h.init)
-	n.HandleAhead("http_request", h.matchRequest, h.httpRequest)
+	n.Handle("http_request", h.httpRequest)
 	n.Handle("explain", h.explain)
 	n.Handle("add_route", h.addRoute)
 	n.Handle("remove_route", h.removeRoute)
@@ -75,40 +64,28 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// malformed makes h.dec the 400 that answers a malformed request body.
-func (h *handler) malformed(reason string) {
-	h.dec = engine.Decision{Status: 400, Error: reason, Rewritten: h.dec.Rewritten[:0]}
-}
-
-// matchRequest is an http_request's first part, which only reads: its
-// body parsed and its route found (see maelstrom.Node.HandleAhead).
-func (h *handler) matchRequest(msg *maelstrom.Message) error {
-	m := &h.ahead[msg.Slot]
-	if m.er, m.reason = m.req.read(msg.Members); m.reason == "" {
-		h.eng.MatchIn(h.eng.View(), &m.er, &m.match)
+// decide parses msg's body into h.req and runs decide on it. It reports
+// false when it answered a malformed body with a 400 itself.
+func (h *handler) decide(msg *maelstrom.Message, decide func(*engine.Request, *engine.Decision)) bool {
+	var reason string
+	if h.er, reason = h.req.read(msg.Members); reason != "" {
+		h.dec = engine.Decision{Status: 400, Error: reason, Rewritten: h.dec.Rewritten[:0]}
+		return false
 	}
-	return nil
+	decide(&h.er, &h.dec)
+	return true
 }
 
 func (h *handler) httpRequest(msg *maelstrom.Message) error {
-	m := &h.ahead[msg.Slot]
-	if m.reason != "" {
-		h.malformed(m.reason)
+	if !h.decide(msg, h.eng.Route) {
 		h.eng.CountStatus(h.dec.Status)
-	} else {
-		h.eng.RouteMatch(&m.match, &m.er, &h.dec)
 	}
-	h.resp = response{d: &h.dec, path: m.req.path, pathToken: m.req.pathToken, hasPath: m.req.hasPath}
+	h.resp = response{d: &h.dec, path: h.req.path, pathToken: h.req.pathToken, hasPath: h.req.hasPath}
 	return h.node.ReplyFields(msg, "http_response", &h.resp)
 }
 
 func (h *handler) explain(msg *maelstrom.Message) error {
-	var reason string
-	if h.er, reason = h.req.read(msg.Members); reason != "" {
-		h.malformed(reason)
-	} else {
-		h.eng.Explain(&h.er, &h.dec)
-	}
+	h.decide(msg, h.eng.Explain)
 	return h.node.Reply(msg, "explain_ok", h.dec.Explanation())
 }
 

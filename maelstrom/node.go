@@ -41,10 +41,6 @@ type Message struct {
 	// an object (see [jsonx.IndexObject]): a handler can walk them instead
 	// of scanning Body again, stepping with [jsonx.Next].
 	Members []Member
-	// Slot is the message's place among the messages taken ahead with it,
-	// 0 to [Ahead]-1, for a type registered with [Node.HandleAhead]: what
-	// its first part found, the second finds in that slot.
-	Slot int
 }
 
 // A Member is one member of a message body. Its key and value are valid only
@@ -92,13 +88,12 @@ type Node struct {
 	start, lim, scanned, fill int
 	eof                       bool
 
-	msg     Message      // the message being handled
-	window  [Ahead]taken // the messages taken ahead (see HandleAhead)
-	env     envelope     // the message being read
-	members []Member     // the members split read; msg.Members is part of it
-	head    head         // the start of the last message sent
-	errf    errorFields  // the body of the error reply being built
-	err     error        // the first write error; Run returns it
+	msg     Message     // the message being handled
+	env     envelope    // the message being read
+	members []Member    // the members split read; msg.Members is part of it
+	head    head        // the start of the last message sent
+	errf    errorFields // the body of the error reply being built
+	err     error       // the first write error; Run returns it
 }
 
 // identity is what init sets, replaced as a whole so that ID and NodeIDs can
@@ -135,50 +130,21 @@ func NewNode(in io.Reader, out io.Writer, logw io.Writer) *Node {
 // Handle panics if fn is nil, if typ already has a handler, or if typ is
 // a reply type ("error" or ending in "_ok"), which is never dispatched.
 func (n *Node) Handle(typ string, fn HandlerFunc) {
-	n.add(&handler{typ: typ, fn: fn})
-}
-
-// Ahead is how many messages Run takes ahead at most for a type
-// registered with [Node.HandleAhead].
-const Ahead = 8
-
-// HandleAhead is [Node.Handle] for a type whose handling starts with a
-// part that only reads, ahead. When several messages of the type are
-// buffered one after the other, Run calls ahead for each of them (up to
-// [Ahead]) before fn for the first: the cache misses of their first parts
-// overlap. Then it calls fn for each, in order; an error ahead returns is
-// the message's error reply in its turn, and fn is not called for it.
-// ahead runs before fn for every message, and a message of another type,
-// or one not yet read, is never taken ahead: a lone message is handled at
-// once, and everything else sees the messages handled in order.
-// ahead must not reply nor change what fn of an earlier message reads;
-// [Message.Slot] tells fn which message's first part is its own.
-//
-// HandleAhead panics in the cases Handle does, and for init.
-func (n *Node) HandleAhead(typ string, ahead, fn HandlerFunc) {
-	if typ == "init" || ahead == nil {
-		panic("maelstrom: no handling ahead for " + typ)
-	}
-	n.add(&handler{typ: typ, fn: fn, ahead: ahead})
-}
-
-func (n *Node) add(h *handler) {
-	switch _, dup := n.handlers[h.typ]; {
-	case h.fn == nil:
-		panic("maelstrom: nil handler for " + h.typ)
-	case isReplyType(h.typ):
-		panic("maelstrom: " + h.typ + " is a reply type, never dispatched")
+	switch _, dup := n.handlers[typ]; {
+	case fn == nil:
+		panic("maelstrom: nil handler for " + typ)
+	case isReplyType(typ):
+		panic("maelstrom: " + typ + " is a reply type, never dispatched")
 	case dup:
-		panic("maelstrom: multiple handlers for " + h.typ)
+		panic("maelstrom: multiple handlers for " + typ)
 	}
-	n.handlers[h.typ] = h
+	n.handlers[typ] = &handler{typ: typ, fn: fn}
 }
 
 // handler is a registered handler and its type.
 type handler struct {
-	typ   string
-	fn    HandlerFunc
-	ahead HandlerFunc // nil, or the first part (see HandleAhead)
+	typ string
+	fn  HandlerFunc
 }
 
 func isReplyType(typ string) bool {

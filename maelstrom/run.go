@@ -212,48 +212,20 @@ func (n *Node) split(text []byte) (int, error) {
 // as split read it.
 func (n *Node) handle(text []byte, env *envelope) {
 	m := &n.msg
-	switch f, reason := read(text, env, m); f {
-	case dispatched:
-		if h := n.handler(m.Type); h != nil && h.ahead != nil {
-			n.handleAhead(h)
-			return
-		}
-		n.dispatch(m)
-	case malformedMessage:
-		n.malformed(m, text, reason)
-	case aReply:
-		// Answering a reply could start an endless exchange between nodes.
-		n.Logf("ignored a reply: %.200q", text)
-	case noSrc:
-		n.Logf("ignored a message without src: %.200q", text)
-	}
-}
-
-// fate is what handle does with a message.
-type fate uint8
-
-const (
-	dispatched fate = iota
-	malformedMessage
-	aReply
-	noSrc
-)
-
-// read fills m from text and its envelope as split read them, and tells
-// what becomes of it, with the reason when it is malformed. It only reads,
-// so that Run can look at a message ahead and leave it for later.
-func read(text []byte, env *envelope, m *Message) (fate, string) {
 	*m = Message{}
 	if jsonx.KindOf(text) != jsonx.Object {
-		return malformedMessage, "not an object"
+		n.malformed(m, text, "not an object")
+		return
 	}
 	m.Src, m.Dest = env.src, env.dest
 	body := env.body
 	if body == nil {
-		return malformedMessage, "missing body"
+		n.malformed(m, text, "missing body")
+		return
 	}
 	if jsonx.KindOf(body) != jsonx.Object {
-		return malformedMessage, "body is not an object"
+		n.malformed(m, text, "body is not an object")
+		return
 	}
 	m.Body = body
 	var typ *Member
@@ -276,80 +248,17 @@ func read(text []byte, env *envelope, m *Message) (fate, string) {
 	}
 	switch {
 	case isReply || isReplyType(m.Type):
-		return aReply, ""
+		// Answering a reply could start an endless exchange between nodes.
+		n.Logf("ignored a reply: %.200q", text)
 	case typ == nil:
-		return malformedMessage, "missing body.type"
+		n.malformed(m, text, "missing body.type")
 	case !isString:
-		return malformedMessage, "body.type is not a string"
+		n.malformed(m, text, "body.type is not a string")
 	case m.Src == "":
-		return noSrc, ""
+		n.Logf("ignored a message without src: %.200q", text)
+	default:
+		n.dispatch(m)
 	}
-	return dispatched, ""
-}
-
-// taken is a message taken ahead, with the members it aliases and the
-// error its first part returned.
-type taken struct {
-	msg     Message
-	members []Member
-	err     error
-}
-
-// handleAhead handles n.msg, a message for h, with the messages for h
-// that follow it in the buffer (see Node.HandleAhead): first parts, then
-// the handlers in order.
-func (n *Node) handleAhead(h *handler) {
-	w := &n.window
-	w[0].msg = n.msg
-	n.members, w[0].members = w[0].members, n.members
-	k := 1
-	for k < len(w) && n.takeAhead(h, &w[k]) {
-		k++
-	}
-	// The first parts one after the other, with no reading in between:
-	// what one misses in the cache is still loading while the next runs.
-	for i := range k {
-		t := &w[i]
-		t.msg.Slot = i
-		t.err = n.call(h.ahead, &t.msg)
-	}
-	for i := range k {
-		t := &w[i]
-		if t.err != nil {
-			n.replyError(&t.msg, t.err)
-		} else {
-			n.dispatch(&t.msg)
-		}
-		if n.err != nil {
-			return
-		}
-	}
-}
-
-// takeAhead takes the next message into t when it is buffered whole and
-// is for h. Otherwise it leaves it for Run, reading nothing: the lines it
-// has added to the text are Run's to parse.
-func (n *Node) takeAhead(h *handler, t *taken) bool {
-	for {
-		n.start = skipSpace(n.buf[:n.lim], n.start)
-		if n.start < n.lim {
-			break
-		}
-		if !n.bufferedLine() {
-			return false
-		}
-	}
-	text := n.buf[n.start:n.lim]
-	end, err := n.split(text)
-	if err != nil {
-		return false
-	}
-	if f, _ := read(text[:end], &n.env, &t.msg); f != dispatched || t.msg.Type != h.typ {
-		return false
-	}
-	n.start += end
-	n.members, t.members = t.members, n.members
-	return true
 }
 
 // handleBroken handles text that is not valid JSON (or ends unfinished),
