@@ -4,7 +4,20 @@ import "time"
 
 // Options tune a [Pool]. They are taken as given: the configuration has
 // applied its defaults already.
+//
+// The fields a pick of any policy tests come first: they share the
+// [Pool]'s first cache line.
 type Options struct {
+	// Measured says that requests are measured (the proxy): the health a
+	// pick is given is a [Load] whose in-flight counts and latencies are
+	// real, and every pick claims its server.
+	Measured bool
+	// BalanceFactor bounds a hash pool's loads, in percent of the average
+	// (125 for 1.25); 0 leaves hashing unbounded. At least 100.
+	BalanceFactor int
+	// SlowStart is the window over which a server that came back ramps up
+	// to its full share; 0 for none. Measured pools only: it needs time.
+	SlowStart time.Duration
 	// Choices is how many distinct servers least_request draws (at least
 	// 2; fewer is read as 2). peak_ewma always draws two.
 	Choices int
@@ -15,16 +28,6 @@ type Options struct {
 	// Decay and DefaultRTT are peak_ewma's: the time constant of the
 	// latency estimate, and the estimate of a server not yet sampled.
 	Decay, DefaultRTT time.Duration
-	// BalanceFactor bounds a hash pool's loads, in percent of the average
-	// (125 for 1.25); 0 leaves hashing unbounded. At least 100.
-	BalanceFactor int
-	// SlowStart is the window over which a server that came back ramps up
-	// to its full share; 0 for none. Measured pools only: it needs time.
-	SlowStart time.Duration
-	// Measured says that requests are measured (the proxy): the health a
-	// pick is given is a [Load] whose in-flight counts and latencies are
-	// real, and every pick claims its server.
-	Measured bool
 	// Seed starts the pool's random source; 0 for a random start. Only the
 	// tests fix it.
 	Seed uint64
