@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"net"
 	"time"
 )
@@ -21,6 +22,11 @@ type timedConn struct {
 	readIdle, writeIdle time.Duration
 
 	read, written int64 // bytes read and written since the connection opened
+
+	// aw, when usable, serves flushAwaitRead; awaiting is set during its
+	// flush.
+	aw       awaiter
+	awaiting bool
 }
 
 func (c *timedConn) Read(p []byte) (int, error) {
@@ -33,12 +39,41 @@ func (c *timedConn) Read(p []byte) (int, error) {
 }
 
 func (c *timedConn) Write(p []byte) (int, error) {
+	if c.awaiting {
+		c.awaiting = false
+		n := c.aw.write(p)
+		c.written += int64(n)
+		if n == len(p) {
+			return n, nil
+		}
+		// The socket's buffer is full, or the write failed: the rest
+		// goes the normal way, under the write deadline, which reports
+		// the error as a write always does.
+		m, err := c.Write(p[n:])
+		return n + m, err
+	}
 	if c.writeIdle > 0 {
 		c.writeWithin(c.writeIdle)
 	}
 	n, err := c.Conn.Write(p)
 	c.written += int64(n)
 	return n, err
+}
+
+// flushAwaitRead flushes bw, which holds the end of a message after which
+// the connection's next step is reading its answer through br, and on a
+// plaintext socket returns once the answer has begun to arrive (or the
+// read deadline, which must be set, passed): the read that follows then
+// succeeds at once instead of failing first (see awaiter). Bytes already
+// in br are read first: it flushes and returns at once.
+func (c *timedConn) flushAwaitRead(bw *bufio.Writer, br *bufio.Reader) error {
+	if br.Buffered() > 0 || !c.aw.usable() {
+		return bw.Flush()
+	}
+	c.awaiting = true // bufio.Writer.Flush writes its buffer in one Write
+	err := bw.Flush()
+	c.awaiting = false
+	return err
 }
 
 // readWithin makes the read deadline d from now; d <= 0 removes it.

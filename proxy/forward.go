@@ -150,6 +150,12 @@ func (c *clientConn) exchange(sc *serverConn, timeout time.Duration) (result, er
 		default:
 			return res, err
 		}
+	} else if sent {
+		// Nothing but reading the response is left to do.
+		sc.tc.readWithin(timeout)
+		if err := sc.tc.flushAwaitRead(sc.bw, sc.br); err != nil {
+			werr = err
+		}
 	} else if err := sc.bw.Flush(); err != nil {
 		werr = err
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -332,11 +331,6 @@ func (st *stream) exchangeH1(b *backend, connect, timeout time.Duration, fresh b
 	sc.tc.writeIdle = timeout
 	c.writeRequestHead(sc.bw, st.snap, st.trusted, rq, &st.d, st.id, st.span)
 	werr := st.sendBody(sc)
-	if werr == nil {
-		if err := sc.bw.Flush(); err != nil {
-			werr = writeError{err}
-		}
-	}
 	if werr != nil && !isWriteError(werr) {
 		// The client's body could not be read: its stream is gone.
 		b.discard(sc)
@@ -347,11 +341,11 @@ func (st *stream) exchangeH1(b *backend, connect, timeout time.Duration, fresh b
 	stop := st.s.AfterFunc(func() { sc.tc.Conn.SetDeadline(aLongTimeAgo) })
 	defer stop()
 	sc.tc.readWithin(timeout)
-	// Let the goroutines that are ready run before reading the response:
-	// under load it has arrived by then, and the read takes it at once
-	// rather than failing first (EAGAIN) and parking; with nothing else
-	// ready, it returns at once.
-	runtime.Gosched()
+	if werr == nil {
+		if err := sc.tc.flushAwaitRead(sc.bw, sc.br); err != nil {
+			werr = writeError{err}
+		}
+	}
 	for n := 0; ; n++ {
 		head, err := readHead(sc.br, st.buf, httpmsg.MaxHeadBytes, &sc.tc, 0)
 		st.buf = head

@@ -276,6 +276,7 @@ func (b *backend) newServerConn(c net.Conn) *serverConn {
 		sc.probe.init(tc.NetConn()) // the socket under TLS
 	} else {
 		sc.probe.init(c)
+		sc.tc.aw.init(c)
 	}
 	sc.br = bufio.NewReaderSize(&sc.tc, bufSize)
 	sc.bw = bufio.NewWriterSize(&sc.tc, bufSize)
