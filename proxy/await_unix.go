@@ -26,10 +26,8 @@ type awaiter struct {
 }
 
 func (a *awaiter) init(c net.Conn) {
-	if sc, ok := c.(syscall.Conn); ok {
-		if raw, err := sc.SyscallConn(); err == nil {
-			a.raw, a.fn = raw, a.writeThenWait
-		}
+	if a.raw = rawConn(c); a.raw != nil {
+		a.fn = a.writeThenWait
 	}
 }
 

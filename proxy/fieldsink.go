@@ -10,6 +10,7 @@ import (
 
 	"l7lb/engine"
 	"l7lb/httpmsg"
+	"l7lb/strview"
 	"l7lb/tracing"
 )
 
@@ -24,6 +25,9 @@ type fieldSink struct {
 	w *bufio.Writer    // HTTP/1.1, or nil
 	h http.Header      // HTTP/2 to a server, or nil
 	l *[]httpmsg.Field // HTTP/2 to a client, when w and h are nil
+	// date formats the Date field of a response written into l: the
+	// stream's own, as its connection's streams run in parallel.
+	date *dateCache
 	// trailers makes the fields of h trailers of a response being
 	// written (http.TrailerPrefix); those of l are kept as copies (they
 	// may alias a buffer the rest of the body reuses).
@@ -297,8 +301,7 @@ func (c *clientConn) writeResponseFields(s *fieldSink, cfg *snapshot, resp *resp
 	case s.w != nil:
 		c.writeDate(s.w)
 	default:
-		// Streams of a connection run in parallel: no shared cache.
-		s.field("Date", time.Now().UTC().Format(http.TimeFormat))
+		s.field("Date", strview.Of(s.date.at(time.Now())))
 	}
 	if cfg.via {
 		s.field("Via", viaElement(resp.head.Proto))

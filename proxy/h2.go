@@ -81,6 +81,7 @@ type stream struct {
 	trailers []httpmsg.Field // the response trailers for the client
 	last     []byte          // the end of the body, held to go with END_STREAM
 	length   [20]byte        // the text of the response's Content-Length (see contentLength)
+	date     dateCache       // the text of the response's Date, when the server sent none
 	buf      []byte          // a response head from an HTTP/1.1 server, which resp aliases
 	// What the metrics, the access log and the tracer need of it.
 	routed  bool          // d holds its decision
@@ -451,7 +452,7 @@ func (st *stream) sendBody(sc *serverConn) error {
 func (st *stream) relayH1(sc *serverConn, bodyUnsent bool, stop func() bool) {
 	p, resp, b := st.c.p, &st.resp, sc.be
 	hdr := st.hdr[:0]
-	st.c.writeResponseFields(&fieldSink{l: &hdr}, st.snap, resp, &st.d, resp.body == bodyChunked)
+	st.c.writeResponseFields(&fieldSink{l: &hdr, date: &st.date}, st.snap, resp, &st.d, resp.body == bodyChunked)
 	if resp.hasLength && (resp.body == bodyLength || resp.head.Status >= 200 && resp.head.Status != 204 && resp.head.Status != 304) {
 		hdr = append(hdr, st.contentLength(resp.length))
 	}

@@ -18,11 +18,20 @@ type prober struct {
 }
 
 func (p *prober) init(c net.Conn) {
+	if p.raw = rawConn(c); p.raw != nil {
+		p.peek = p.peekFD
+	}
+}
+
+// rawConn returns c's socket for system calls of the proxy's own, or nil
+// when c has none.
+func rawConn(c net.Conn) syscall.RawConn {
 	if sc, ok := c.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
-			p.raw, p.peek = raw, p.peekFD
+			return raw
 		}
 	}
+	return nil
 }
 
 // idle reports whether the connection may carry a request: nothing is

@@ -258,7 +258,7 @@ func (st *stream) exchangeH2(b *backend, timeout time.Duration) (result, error) 
 	p.eng.Responded(&st.d, hr.StatusCode)
 	st.fields = readUpstreamResponse(hr, rq.head.Method, &st.resp, st.fields)
 	hdr := st.hdr[:0]
-	c.writeResponseFields(&fieldSink{l: &hdr}, st.snap, &st.resp, &st.d, true)
+	c.writeResponseFields(&fieldSink{l: &hdr, date: &st.date}, st.snap, &st.resp, &st.d, true)
 	if st.resp.hasLength {
 		hdr = append(hdr, st.contentLength(st.resp.length))
 	}
