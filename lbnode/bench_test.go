@@ -8,6 +8,7 @@ import (
 
 	"l7lb/engine"
 	"l7lb/maelstrom"
+	"l7lb/tools/routeset"
 )
 
 // benchConfig routes by host and path, with rewrites and sticky sessions.
@@ -61,4 +62,54 @@ func BenchmarkNode(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*perRun), "ns/msg")
+}
+
+// BenchmarkNodeRoutes measures http_requests through the node over issue
+// 13's generated configurations (tools/routeset), with and without
+// reading requests ahead to prefetch what their decisions read.
+func BenchmarkNodeRoutes(b *testing.B) {
+	const perRun = 100_000
+	for _, routes := range []int{4, 100_000} {
+		rs := routeset.Generate(routes, 0)
+		var setup bytes.Buffer
+		setup.WriteString(`{"src":"c1","dest":"lb","body":{"type":"init","msg_id":1,"node_id":"lb","node_ids":["lb"`)
+		for i := range routeset.NumServers {
+			setup.WriteString(`,"` + routeset.Server(i) + `"`)
+		}
+		setup.WriteString("]}}\n")
+		cfg := rs.AppendJSON(nil, false)
+		setup.WriteString(`{"src":"c1","dest":"lb","body":{"type":"config","msg_id":2,`)
+		setup.Write(bytes.ReplaceAll(bytes.TrimPrefix(bytes.TrimSpace(cfg), []byte("{")), []byte("\n"), nil))
+		setup.WriteString("}\n")
+		var stream bytes.Buffer
+		for j, q := range rs.Requests(perRun) {
+			fmt.Fprintf(&stream, `{"src":"c1","dest":"lb","body":{"type":"http_request","msg_id":%d,"method":"GET","path":%q`, j+3, q.Target)
+			if q.Host != "" {
+				stream.WriteString(`,"headers":{"Host":"` + q.Host + `"}`)
+			}
+			stream.WriteString("}}\n")
+		}
+		for _, ahead := range []bool{false, true} {
+			b.Run(fmt.Sprintf("%d/ahead=%v", routes, ahead), func(b *testing.B) {
+				e := engine.New(nil)
+				n := maelstrom.NewNode(bytes.NewReader(setup.Bytes()), io.Discard, io.Discard)
+				register(n, e, ahead)
+				if err := n.Run(); err != nil {
+					b.Fatal(err)
+				}
+				b.ReportAllocs()
+				b.ResetTimer()
+				for b.Loop() {
+					b.StopTimer()
+					n := maelstrom.NewNode(bytes.NewReader(stream.Bytes()), io.Discard, io.Discard)
+					register(n, e, ahead)
+					b.StartTimer()
+					if err := n.Run(); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*perRun), "ns/msg")
+			})
+		}
+	}
 }

@@ -23,13 +23,35 @@ type handler struct {
 	er   engine.Request // reused: a request on the stack would escape through decide's func value
 	dec  engine.Decision
 	resp response
+	// ahead holds the http_requests read ahead of their turn (see
+	// prefetch), aheadN of them from aheadFirst on, oldest first: those
+	// the node holds behind the one it handles, and that one.
+	ahead              [engine.PrefetchDepth + 1]readAhead
+	aheadFirst, aheadN int
+	pf                 *engine.Prefetcher
+}
+
+// readAhead is an http_request read ahead of its turn: its handler takes it
+// as it is rather than reading the message again.
+type readAhead struct {
+	body   *byte // the first byte of the message's body: which message it is
+	req    request
+	er     engine.Request
+	reason string
 }
 
 // Register installs the load balancer's handlers on n, over e.
-func Register(n *maelstrom.Node, e *engine.Engine) {
-	h := &handler{node: n, eng: e}
+func Register(n *maelstrom.Node, e *engine.Engine) { register(n, e, true) }
+
+// register is Register, with or without reading http_requests ahead: the
+// tests compare the two.
+func register(n *maelstrom.Node, e *engine.Engine, ahead bool) {
+	h := &handler{node: n, eng: e, pf: e.NewPrefetcher()}
 	n.Handle("init", h.init)
 	n.Handle("http_request", h.httpRequest)
+	if ahead {
+		n.Ahead("http_request", engine.PrefetchDepth, h.prefetch)
+	}
 	n.Handle("explain", h.explain)
 	n.Handle("add_route", h.addRoute)
 	n.Handle("remove_route", h.removeRoute)
@@ -64,23 +86,50 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// decide parses msg's body into h.req and runs decide on it. It reports
-// false when it answered a malformed body with a 400 itself.
-func (h *handler) decide(msg *maelstrom.Message, decide func(*engine.Request, *engine.Decision)) bool {
-	var reason string
-	if h.er, reason = h.req.read(msg.Members); reason != "" {
-		h.dec = engine.Decision{Status: 400, Error: reason, Rewritten: h.dec.Rewritten[:0]}
-		return false
+// decide reads msg's body, or takes it as read ahead, and runs decide on
+// it. It returns the request read, and false when it answered a malformed
+// body with a 400 itself.
+func (h *handler) decide(msg *maelstrom.Message, decide func(*engine.Request, *engine.Decision)) (*request, bool) {
+	r, er, reason := &h.req, &h.er, ""
+	if a := &h.ahead[h.aheadFirst]; h.aheadN > 0 && a.body == &msg.Body[0] {
+		h.aheadFirst, h.aheadN = (h.aheadFirst+1)%len(h.ahead), h.aheadN-1
+		r, er, reason = &a.req, &a.er, a.reason
+	} else {
+		h.er, reason = h.req.read(msg.Members)
 	}
-	decide(&h.er, &h.dec)
-	return true
+	if reason != "" {
+		h.dec = engine.Decision{Status: 400, Error: reason, Rewritten: h.dec.Rewritten[:0]}
+		return r, false
+	}
+	decide(er, &h.dec)
+	return r, true
+}
+
+// prefetch reads an http_request buffered behind the one being handled,
+// for its handler to take, and has the engine start loading what deciding
+// it will read: with many routes, the cache misses of the requests
+// buffered overlap instead of following one another. Reading a request
+// changes nothing but the reader's scratch space.
+func (h *handler) prefetch(msg *maelstrom.Message) {
+	if h.aheadN == len(h.ahead) {
+		// Not met by its handler: never so, as the node shows only the
+		// messages it will hand it, but a stale one must not stay.
+		h.aheadFirst, h.aheadN = (h.aheadFirst+1)%len(h.ahead), h.aheadN-1
+	}
+	a := &h.ahead[(h.aheadFirst+h.aheadN)%len(h.ahead)]
+	h.aheadN++
+	a.body = &msg.Body[0]
+	if a.er, a.reason = a.req.read(msg.Members); a.reason == "" {
+		h.pf.Add(&a.er)
+	}
 }
 
 func (h *handler) httpRequest(msg *maelstrom.Message) error {
-	if !h.decide(msg, h.eng.Route) {
+	r, ok := h.decide(msg, h.eng.Route)
+	if !ok {
 		h.eng.CountStatus(h.dec.Status)
 	}
-	h.resp = response{d: &h.dec, path: h.req.path, pathToken: h.req.pathToken, hasPath: h.req.hasPath}
+	h.resp = response{d: &h.dec, path: r.path, pathToken: r.pathToken, hasPath: r.hasPath}
 	return h.node.ReplyFields(msg, "http_response", &h.resp)
 }
 

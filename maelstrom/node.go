@@ -88,12 +88,17 @@ type Node struct {
 	start, lim, scanned, fill int
 	eof                       bool
 
-	msg     Message     // the message being handled
-	env     envelope    // the message being read
-	members []Member    // the members split read; msg.Members is part of it
-	head    head        // the start of the last message sent
-	errf    errorFields // the body of the error reply being built
-	err     error       // the first write error; Run returns it
+	msg Message // the message being handled
+	// queue holds the messages split and not yet handled, queued of them
+	// from first on: one, or with look-ahead up to len(queue)-1 behind
+	// the one being handled.
+	queue         []queued
+	first, queued int
+	ahead         []ahead     // the look-ahead functions, by type
+	aheadMsg      Message     // the message shown to one
+	head          head        // the start of the last message sent
+	errf          errorFields // the body of the error reply being built
+	err           error       // the first write error; Run returns it
 }
 
 // identity is what init sets, replaced as a whole so that ID and NodeIDs can
@@ -118,6 +123,7 @@ func NewNode(in io.Reader, out io.Writer, logw io.Writer) *Node {
 		logw:     logw,
 		handlers: make(map[string]*handler),
 		buf:      make([]byte, bufSize),
+		queue:    make([]queued, 1),
 	}
 	return n
 }
@@ -139,6 +145,46 @@ func (n *Node) Handle(typ string, fn HandlerFunc) {
 		panic("maelstrom: multiple handlers for " + typ)
 	}
 	n.handlers[typ] = &handler{typ: typ, fn: fn}
+}
+
+// An AheadFunc looks at a message that the node will handle after at most
+// the depth given to [Node.Ahead] others. It must change nothing that a
+// handler can see: it is only a chance to start slow work early, like
+// fetching memory into the cache. The message's strings and slices stay
+// valid until it is handled, its Message only during the call.
+type AheadFunc func(msg *Message)
+
+// Ahead registers fn to look at messages of type typ before they are
+// handled: when complete messages are buffered behind the one it is about
+// to handle, the node splits up to depth of them ahead of it, and calls fn
+// once for each of type typ, in input order. With input that comes in
+// large chunks, a message meets fn depth messages before its turn; when
+// the input trickles in, later or never. Replies, logs and their order are
+// as without it.
+//
+// Ahead must be called before Run; it panics if fn is nil, if typ already
+// has a look-ahead function, or if depth is below 1.
+func (n *Node) Ahead(typ string, depth int, fn AheadFunc) {
+	switch {
+	case fn == nil:
+		panic("maelstrom: nil look-ahead function for " + typ)
+	case depth < 1:
+		panic("maelstrom: look-ahead depth below 1 for " + typ)
+	case isReplyType(typ) || typ == "init":
+		panic("maelstrom: " + typ + " is not a request type with a handler")
+	case slices.ContainsFunc(n.ahead, func(a ahead) bool { return a.typ == typ }):
+		panic("maelstrom: multiple look-ahead functions for " + typ)
+	}
+	n.ahead = append(n.ahead, ahead{typ: typ, fn: fn})
+	if depth+1 > len(n.queue) {
+		n.queue = make([]queued, depth+1)
+	}
+}
+
+// ahead is a registered look-ahead function and its type.
+type ahead struct {
+	typ string
+	fn  AheadFunc
 }
 
 // handler is a registered handler and its type.

@@ -24,6 +24,17 @@ import (
 // for a reply gets it before the node waits for more input.
 func (n *Node) Run() error {
 	for {
+		if n.queued > 0 {
+			m := &n.queue[n.first]
+			n.first = (n.first + 1) % len(n.queue)
+			n.queued--
+			n.lookAhead()
+			n.handle(m.text, &m.env)
+			if n.err != nil {
+				return n.err
+			}
+			continue
+		}
 		n.start = skipSpace(n.buf[:n.lim], n.start)
 		if n.start == n.lim {
 			more, err := n.nextLine()
@@ -36,7 +47,8 @@ func (n *Node) Run() error {
 			continue
 		}
 		text := n.buf[n.start:n.lim]
-		end, err := n.split(text)
+		m := &n.queue[n.first]
+		end, err := n.split(m, text)
 		if err == jsonx.ErrIncomplete {
 			more, rerr := n.extend(len(text))
 			if rerr != nil {
@@ -51,14 +63,14 @@ func (n *Node) Run() error {
 		}
 		if err == nil {
 			n.start += end
-			n.handle(text[:end], &n.env)
+			m.text, n.queued = text[:end], 1
+			continue
+		}
+		n.handleBroken(text, err)
+		if i := bytes.IndexByte(text, '\n'); i >= 0 {
+			n.start += i + 1
 		} else {
-			n.handleBroken(text, err)
-			if i := bytes.IndexByte(text, '\n'); i >= 0 {
-				n.start += i + 1
-			} else {
-				n.start = n.lim
-			}
+			n.start = n.lim
 		}
 		if n.err != nil {
 			return n.err
@@ -179,33 +191,104 @@ type envelope struct {
 }
 
 // split finds the end of the value that text starts with and, when it is an
-// object, records its members and those of its objects on the way: one pass
-// for the usual message.
-func (n *Node) split(text []byte) (int, error) {
-	n.env = envelope{}
-	if cap(n.members) > keptMembers {
-		n.members = nil // one huge body does not hold its memory forever
+// object, records its members and those of its objects into q on the way:
+// one pass for the usual message.
+func (n *Node) split(q *queued, text []byte) (int, error) {
+	q.env = envelope{}
+	if cap(q.members) > keptMembers {
+		q.members = nil // one huge body does not hold its memory forever
 	}
 	if jsonx.KindOf(text) != jsonx.Object {
 		return jsonx.ValueEnd(text)
 	}
-	ms, end, err := jsonx.IndexObject(n.members[:0], text, indexDepth)
-	n.members = ms
+	ms, end, err := jsonx.IndexObject(q.members[:0], text, indexDepth)
+	q.members = ms
 	if err != nil {
 		return end, err
 	}
 	for i := 0; i < len(ms); i = jsonx.Next(ms, i) {
 		switch m := &ms[i]; string(m.Key) {
 		case "src":
-			n.env.src, _ = m.Text()
+			q.env.src, _ = m.Text()
 		case "dest":
-			n.env.dest, _ = m.Text()
+			q.env.dest, _ = m.Text()
 		case "body": // a repeated body: the last one wins
-			n.env.body = m.Value
-			n.env.members = ms[i+1 : jsonx.Next(ms, i)]
+			q.env.body = m.Value
+			q.env.members = ms[i+1 : jsonx.Next(ms, i)]
 		}
 	}
 	return end, nil
+}
+
+// queued is a message split and not yet handled.
+type queued struct {
+	text    []byte
+	env     envelope
+	members []Member // split's; env.members is part of it
+}
+
+// lookAhead splits, before the node handles the message it has just taken
+// from the queue, the complete messages already buffered behind it, up to
+// the depth that [Node.Ahead] asked for, without reading input, and shows
+// them to the look-ahead functions: the buffer does not move while they
+// wait, since the node reads only with nothing left to handle. A message
+// it cannot split (broken, unfinished) stops it there, for Run to handle
+// in its turn as it always does.
+func (n *Node) lookAhead() {
+	if len(n.ahead) == 0 {
+		return
+	}
+	for n.queued < len(n.queue)-1 {
+		n.start = skipSpace(n.buf[:n.lim], n.start)
+		if n.start == n.lim {
+			if !n.bufferedLine() {
+				break
+			}
+			continue
+		}
+		q := &n.queue[(n.first+n.queued)%len(n.queue)]
+		text := n.buf[n.start:n.lim]
+		end, err := n.split(q, text)
+		if err != nil {
+			break
+		}
+		n.start += end
+		q.text = text[:end]
+		n.queued++
+		n.showAhead(q)
+	}
+}
+
+// showAhead calls the look-ahead function for q's type, if any, when q is a
+// request that handle will dispatch: a look-ahead function meets exactly
+// the messages its type's handler will, in the same order.
+func (n *Node) showAhead(q *queued) {
+	env := &q.env
+	if env.src == "" || jsonx.KindOf(env.body) != jsonx.Object {
+		return
+	}
+	m := &n.aheadMsg
+	*m = Message{Src: env.src, Dest: env.dest, Body: env.body, Members: env.members}
+	isString := false
+	for i := 0; i < len(m.Members); i = jsonx.Next(m.Members, i) {
+		switch ms := &m.Members[i]; string(ms.Key) {
+		case "type":
+			m.Type, isString = ms.Text()
+		case "msg_id":
+			m.MsgID = ms.Value
+		case "in_reply_to":
+			return
+		}
+	}
+	if !isString {
+		return
+	}
+	for _, a := range n.ahead {
+		if a.typ == m.Type {
+			a.fn(m)
+			return
+		}
+	}
 }
 
 // handle handles one complete JSON value from the input, with its envelope

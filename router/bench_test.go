@@ -223,3 +223,25 @@ func BenchmarkCompileScale(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMatchPrefetch is BenchmarkMatchScale with each request's slots
+// prefetched a few requests before it is matched, as a frontend holding
+// several requests does (see Table.Prefetch).
+func BenchmarkMatchPrefetch(b *testing.B) {
+	const ahead = 3
+	for _, n := range []int{4, 100000} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			specs, reqs := scaleSpecs(n, min(10, n/100))
+			tab, err := Compile(specs)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				next := &reqs[(i+ahead)%len(reqs)]
+				tab.Prefetch(next.Host, next.Path)
+				tab.Match(&reqs[i%len(reqs)])
+			}
+		})
+	}
+}

@@ -33,6 +33,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unsafe"
+
+	"l7lb/prefetch"
 )
 
 // Header is a header condition: the request must carry a header Name (in any
@@ -226,6 +229,66 @@ func (t *Table) Match(r *Request) int {
 		}
 	}
 	return t.matchAny(r)
+}
+
+// Prefetch starts loading the slots a Match of a request with this host
+// and path (normalized as in a Request) would probe first, and returns
+// without waiting for them: those of its host keys, and of the first
+// segments of the path under each. Their addresses follow from the host and
+// path alone (see kidTable.hash), so that a frontend holding several
+// requests can overlap their cache misses. It reads nothing but the Table's
+// header, and a nil Table prefetches nothing.
+func (t *Table) Prefetch(host, path string) {
+	if t == nil || t.kids.n == 0 {
+		return
+	}
+	keys := false
+	if host != "" {
+		if t.exactLens.has(len(host)) {
+			t.kids.prefetchKey(t.kids.hash(exactHosts, host), path)
+			keys = true
+		}
+		for i := 1; i < len(host); i++ {
+			if host[i] == '.' && t.wildLens.has(len(host)-i) {
+				t.kids.prefetchKey(t.kids.hash(wildHosts, host[i:]), path)
+				keys = true
+			}
+		}
+	}
+	if t.any != nil && !keys {
+		t.kids.prefetchWalk(t.any.root.hash, path)
+	}
+}
+
+// prefetchSegments is how many segments of a path Prefetch covers under
+// each host key: most routes' literal prefixes end within the first two,
+// where a walk stops at a leaf; deeper slots would be loaded for nothing.
+const prefetchSegments = 2
+
+// prefetchKey prefetches the slot of a host key whose hash is h, and
+// those a walk from its root takes for the first segments of path.
+func (t *kidTable) prefetchKey(h uint64, path string) {
+	prefetch.Line(unsafe.Pointer(&t.slots[h&uint64(len(t.slots)-1)]))
+	t.prefetchWalk(h, path)
+}
+
+// prefetchWalk prefetches the slots a walk from the node whose hash is h
+// takes for the first segments of path.
+func (t *kidTable) prefetchWalk(h uint64, path string) {
+	mask := uint64(len(t.slots) - 1)
+	for range prefetchSegments {
+		if path == "" || path[0] != '/' {
+			return
+		}
+		rest := path[1:]
+		end := strings.IndexByte(rest, '/')
+		if end < 0 {
+			end = len(rest)
+		}
+		h = t.hash(h, rest[:end])
+		prefetch.Line(unsafe.Pointer(&t.slots[h&mask]))
+		path = rest[end:]
+	}
 }
 
 // matchAny matches r against the routes without hosts.
