@@ -127,7 +127,8 @@ func TestBenchmarkTables(t *testing.T) {
 	}
 }
 
-// TestMatchAllocs checks that Match allocates nothing, whichever way it goes.
+// TestMatchAllocs checks that Match and Prefetch allocate nothing, whichever
+// way they go.
 func TestMatchAllocs(t *testing.T) {
 	for _, build := range []func() ([]Spec, []Request){smallSpecs, largeSpecs} {
 		specs, reqs := build()
@@ -135,6 +136,9 @@ func TestMatchAllocs(t *testing.T) {
 		for i := range reqs {
 			if n := testing.AllocsPerRun(100, func() { tab.Match(&reqs[i]) }); n != 0 {
 				t.Errorf("request %+v: %v allocations per Match", reqs[i], n)
+			}
+			if n := testing.AllocsPerRun(100, func() { tab.Prefetch(reqs[i].Host, reqs[i].Path) }); n != 0 {
+				t.Errorf("request %+v: %v allocations per Prefetch", reqs[i], n)
 			}
 		}
 	}

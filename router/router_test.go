@@ -405,6 +405,11 @@ func TestEmptyTables(t *testing.T) {
 	if got := nilTable.Match(req); got != -1 {
 		t.Errorf("nil table: got %d, want -1", got)
 	}
+	nilTable.Prefetch(req.Host, req.Path)
+	mustCompile(t, nil).Prefetch(req.Host, req.Path)
+	for _, p := range []string{"", "x", "//", "/a//b/", "/a/b/c/d/e"} {
+		mustCompile(t, []Spec{{Hosts: []string{"*.com", "a.com"}, Path: "/a/*"}, {Path: "/a/b"}}).Prefetch("b.a.com", p)
+	}
 	if got := mustCompile(t, nil).Match(req); got != -1 {
 		t.Errorf("no specs: got %d, want -1", got)
 	}
