@@ -65,9 +65,9 @@ func newAheadNode(in io.Reader, out, logw io.Writer, l *aheadLog, depth int) *No
 func TestAhead(t *testing.T) {
 	stream := aheadStream + "\n" + strings.Repeat(`{"src":"c1","dest":"lb","body":{"type":"echo","msg_id":20,"echo":"z"}}`+"\n", 50)
 	readers := map[string]func() io.Reader{
-		"whole": func() io.Reader { return strings.NewReader(stream) },
-		"bytes": func() io.Reader { return iotest.OneByteReader(strings.NewReader(stream)) },
-		"lines": func() io.Reader { return iotest.HalfReader(strings.NewReader(stream)) },
+		"whole":  func() io.Reader { return strings.NewReader(stream) },
+		"bytes":  func() io.Reader { return iotest.OneByteReader(strings.NewReader(stream)) },
+		"halves": func() io.Reader { return iotest.HalfReader(strings.NewReader(stream)) },
 	}
 	for name, reader := range readers {
 		for _, depth := range []int{1, 3} {

@@ -4,7 +4,9 @@
 //
 // A Node handles messages one at a time, in the order they arrive, on the
 // goroutine that calls [Node.Run]: handlers need no locking and replies
-// come out in request order. Reading, dispatching and replying through
+// come out in request order. A face may look at the requests buffered
+// behind the one being handled ([Node.Ahead]), to start slow work such as
+// memory loads early; that changes nothing else. Reading, dispatching and replying through
 // [Node.ReplyFields] allocate nothing per message once the node is warm.
 //
 // Bad input never stops the node: a message that is not valid JSON or lacks

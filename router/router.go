@@ -24,7 +24,9 @@
 // regexp's literal prefix, in precedence order. Compile costs about the
 // total length of the patterns, and a sort of each list; a lookup does not
 // depend on the number of routes, but on the path and host, and on the
-// regex routes that share the path's prefix. It allocates nothing.
+// regex routes that share the path's prefix. It allocates nothing. A caller
+// holding several requests can have the first probes of each loaded ahead
+// of its lookup (Table.Prefetch).
 package router
 
 import (
@@ -236,8 +238,11 @@ func (t *Table) Match(r *Request) int {
 // without waiting for them: those of its host keys, and of the first
 // segments of the path under each. Their addresses follow from the host and
 // path alone (see kidTable.hash), so that a frontend holding several
-// requests can overlap their cache misses. It reads nothing but the Table's
-// header, and a nil Table prefetches nothing.
+// requests can overlap their cache misses. It loads nothing but the Table
+// and the root of the routes without hosts, which stay cached; a nil Table
+// prefetches nothing. The slots of the routes without hosts are prefetched
+// only for a request whose host has no key of its length: most requests
+// with such a host end under it.
 func (t *Table) Prefetch(host, path string) {
 	if t == nil || t.kids.n == 0 {
 		return
