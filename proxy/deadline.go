@@ -35,6 +35,7 @@ type timedConn struct {
 	inLoop  bool
 	drained bool
 	fd      int
+	inq     inqReader
 }
 
 func (c *timedConn) Read(p []byte) (n int, err error) {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"syscall"
+	"unsafe"
 )
 
 // errWouldBlock is a read inside the raw read loop that found nothing.
@@ -133,6 +134,7 @@ func (c *clientConn) park() bool {
 			return c.leave(loopSlow)
 		}
 		l.idle = true
+		c.tc.inq.enable(c.tc.fd)
 	}
 	c.tc.inLoop = false
 	return false
@@ -158,11 +160,19 @@ func (c *clientConn) inline() bool {
 }
 
 // readFD reads the socket without blocking: errWouldBlock when nothing is
-// there. A read that returns less than asked drained the socket (a TCP
-// read copies all that is queued, up to its length): drained is set.
+// there. It sets drained when the read left nothing to read, as only
+// TCP_INQ tells: a short read may leave the end of the stream behind it,
+// whose readiness the poller reported with the bytes before it.
 func (c *timedConn) readFD(p []byte) (int, error) {
 	for {
-		n, err := syscall.Read(c.fd, p)
+		var n, left int
+		var err error
+		if c.inq.on {
+			n, left, err = c.inq.recv(c.fd, p)
+		} else {
+			n, err = syscall.Read(c.fd, p)
+			left = 1 // unknown
+		}
 		switch {
 		case err == syscall.EINTR:
 			continue
@@ -174,9 +184,54 @@ func (c *timedConn) readFD(p []byte) (int, error) {
 		case n == 0 && len(p) > 0:
 			return 0, io.EOF
 		}
-		c.drained = n < len(p)
+		c.drained = left == 0
 		return n, nil
 	}
+}
+
+// tcpINQ is Linux's TCP_INQ (since 4.18): recvmsg then tells how much is
+// left to read, at least 1 once the peer's FIN is all that is.
+const tcpINQ = 36
+
+// inqReader reads a socket with TCP_INQ, allocating nothing.
+type inqReader struct {
+	on, tried bool
+	msg       syscall.Msghdr
+	iov       syscall.Iovec
+	oob       [syscall.SizeofCmsghdr + 8]byte // one cmsg of an int32, aligned
+}
+
+// enable turns TCP_INQ on for socket fd, once: for the connections that
+// wait for a next request, not for one that is done after its first.
+func (q *inqReader) enable(fd int) {
+	if !q.tried {
+		q.tried = true
+		q.on = syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, tcpINQ, 1) == nil
+	}
+}
+
+// recv reads into p and returns what is left to read; left is 1 when
+// unknown.
+func (q *inqReader) recv(fd int, p []byte) (n, left int, err error) {
+	if len(p) == 0 {
+		return 0, 1, nil
+	}
+	q.iov.Base = &p[0]
+	q.iov.SetLen(len(p))
+	q.msg.Iov, q.msg.Iovlen = &q.iov, 1
+	q.msg.Control = &q.oob[0]
+	q.msg.SetControllen(len(q.oob))
+	r, _, e := syscall.Syscall(syscall.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&q.msg)), syscall.MSG_DONTWAIT)
+	q.iov.Base = nil // keeps no buffer alive
+	if e != 0 {
+		return 0, 1, e
+	}
+	left = 1
+	h := (*syscall.Cmsghdr)(unsafe.Pointer(&q.oob[0]))
+	if int(q.msg.Controllen) >= syscall.SizeofCmsghdr+4 && h.Level == syscall.IPPROTO_TCP && h.Type == tcpINQ {
+		left = int(*(*int32)(unsafe.Pointer(&q.oob[syscall.SizeofCmsghdr])))
+	}
+	return int(r), left, nil
 }
 
 // headBuffered reports whether br holds a whole request head after any

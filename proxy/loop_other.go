@@ -8,6 +8,8 @@ import "errors"
 // without raw socket access every request takes the normal path.
 type connLoop struct{}
 
+type inqReader struct{}
+
 func (c *clientConn) initLoop() {}
 
 func (c *clientConn) serveLoop() loopExit { return loopSlow }
