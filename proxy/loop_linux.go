@@ -23,10 +23,10 @@ var errWouldBlock = errors.New("nothing to read yet")
 // that arrived before it (internal/poll's prepareRead): it learns that
 // nothing is there yet only from a read that fails (EAGAIN), one system
 // call per request. A raw read forgets once, at its start: inside it,
-// once a read drained the socket, what arrives later is remembered until
-// the wait, which then ends at once, so the loop waits for the next
-// request without reading first, and a pipelined request that came
-// meanwhile is not missed.
+// once a read drained the socket (TCP_INQ says so: see readFD), what
+// arrives later is remembered until the wait, which then ends at once, so
+// the loop waits for the next request without reading first, and a
+// pipelined request that came meanwhile is not missed.
 //
 // The loop serves what needs nothing more from the client: a request
 // whose head, and body if any, are buffered whole. It handles such a
