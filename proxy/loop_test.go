@@ -219,6 +219,25 @@ func TestLoopStops(t *testing.T) {
 			t.Errorf("CloseListener took %v", d)
 		}
 	})
+	t.Run("deadline while waiting", func(t *testing.T) {
+		// A new connection waiting in the loop for its first request gets
+		// firstRequestGrace from the stop, but Shutdown's end cuts it short.
+		e := setup(t, offSticky+`, "timeouts": {"idle": "30s"}`, map[string]string{"s1": b.addr()})
+		c, br := e.dial()
+		time.Sleep(50 * time.Millisecond) // the proxy waits for the request
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		if err := e.p.Shutdown(ctx); err != context.DeadlineExceeded {
+			t.Errorf("Shutdown: %v", err)
+		}
+		if !closedWithin(c, br, time.Second) {
+			t.Error("connection left open")
+		}
+		if d := time.Since(start); d >= firstRequestGrace {
+			t.Errorf("closed after %v, not at Shutdown's deadline", d)
+		}
+	})
 	t.Run("deadline", func(t *testing.T) {
 		e := setup(t, offSticky+`, "timeouts": {"idle": "30s", "response_header": "30s"}`, map[string]string{"s1": b.addr()})
 		c, br := used(e)
@@ -296,5 +315,27 @@ func TestLoopUpgrade(t *testing.T) {
 	got := make([]byte, 4)
 	if _, err := io.ReadFull(br, got); err != nil || string(got) != "ping" {
 		t.Fatalf("echo: %q, %v", got, err)
+	}
+}
+
+// TestLoopHalfClose: a client that sends its last request and its FIN
+// together (a half-close) gets its answer and the connection closes at
+// once, not at the idle timeout: the read that got the request left the
+// end of the stream behind it, which the loop must not wait past.
+func TestLoopHalfClose(t *testing.T) {
+	b, _, _ := echoBackend(t)
+	e := setup(t, offSticky+`, "timeouts": {"idle": "30s"}`, map[string]string{"s1": b.addr()})
+	for _, before := range []int{0, 2} {
+		c, br := e.dial()
+		for range before {
+			io.WriteString(c, "GET /a HTTP/1.1\r\nHost: a\r\n\r\n")
+			expectEcho(t, c, br, "GET /a ", 2*time.Second)
+		}
+		io.WriteString(c, "GET /last HTTP/1.1\r\nHost: a\r\n\r\n")
+		c.(*net.TCPConn).CloseWrite()
+		expectEcho(t, c, br, "GET /last ", 2*time.Second)
+		if !closedWithin(c, br, 2*time.Second) {
+			t.Errorf("after %d requests: connection kept after the client's FIN", before)
+		}
 	}
 }
