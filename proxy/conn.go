@@ -43,6 +43,7 @@ type clientConn struct {
 	fwdFor  string // the same as a Forwarded for= value: IPv6 quoted
 	trusted bool   // the client is a trusted proxy of snap: its forwarding fields are kept
 	date    dateCache
+	loop    connLoop // serves the usual requests inside one raw read
 
 	// idle and poked let Shutdown wake a connection that waits for its
 	// next request without disturbing one that serves a request.
@@ -169,16 +170,43 @@ func (c *clientConn) serve() {
 		c.serveHTTP2()
 		return
 	}
-	for c.awaitRequest() {
-		keep := c.serveRequest()
-		c.finish()
-		if !keep {
+	c.initLoop()
+	for {
+		var keep bool
+		switch c.serveLoop() {
+		case loopClose:
+			return
+		case loopParsed:
+			keep = c.handleRequest()
+		default:
+			if !c.awaitRequest() {
+				return
+			}
+			keep = c.serveRequest()
+		}
+		if !c.ended(keep) {
 			return
 		}
-		if cap(c.headBuf) > 16<<10 {
-			c.headBuf = nil // a huge head once is no reason to keep its memory
-		}
 	}
+}
+
+// What serveLoop leaves to do.
+type loopExit uint8
+
+const (
+	loopClose  loopExit = iota // nothing: the connection is done
+	loopSlow                   // serve the next request the normal way
+	loopParsed                 // answer the request read (handleRequest)
+)
+
+// ended ends a request served, whose connection stays open if keep, and
+// reports keep.
+func (c *clientConn) ended(keep bool) bool {
+	c.finish()
+	if cap(c.headBuf) > 16<<10 {
+		c.headBuf = nil // a huge head once is no reason to keep its memory
+	}
+	return keep
 }
 
 func (c *clientConn) close() {
@@ -192,6 +220,23 @@ func (c *clientConn) close() {
 	c.bw.Reset(nil)
 	readers.Put(c.br)
 	writers.Put(c.bw)
+}
+
+// abort ends the connection from another goroutine, when a stop's time is
+// up. It shuts the socket down rather than close it: a close would wait
+// for serveLoop's raw read, which may be serving a request for as long as
+// its server takes; a shutdown ends its wait and fails its writes at once,
+// and the connection's goroutine closes the socket on its way out.
+func (c *clientConn) abort() {
+	if s, ok := c.raw.(interface {
+		CloseRead() error
+		CloseWrite() error
+	}); ok {
+		s.CloseRead()
+		s.CloseWrite()
+		return
+	}
+	c.raw.Close()
 }
 
 // lingerTime and lingerBytes bound what lingeringClose reads.
@@ -278,6 +323,16 @@ func isHTTPVersion(v string) bool {
 // serveRequest reads, routes and answers one request, and reports whether
 // the connection stays open for another.
 func (c *clientConn) serveRequest() bool {
+	if keep, ok := c.readRequest(); !ok {
+		return keep
+	}
+	return c.handleRequest()
+}
+
+// readRequest reads and checks the head of a request. ok reports a request
+// for handleRequest; otherwise the request was answered or the connection
+// failed, and keep says whether it stays open.
+func (c *clientConn) readRequest() (keep, ok bool) {
 	p := c.p
 	snap := p.cur.Load()
 	if snap != c.snap {
@@ -302,15 +357,15 @@ func (c *clientConn) serveRequest() bool {
 	}
 	switch {
 	case err == errHeadTooLarge:
-		return c.reject(431, errHeaderSize, "")
+		return c.reject(431, errHeaderSize, ""), false
 	case err == errEmptyLines:
-		return c.reject(400, errBadRequest, err.Error())
+		return c.reject(400, errBadRequest, err.Error()), false
 	case err != nil:
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
 			p.count(errReadTimeout)
 		}
-		return false
+		return false, false
 	}
 	p.stats.requests.Add(1)
 	r := &c.req
@@ -323,23 +378,29 @@ func (c *clientConn) serveRequest() bool {
 			// request line is an invalid HTTP/2 preface: the
 			// connection ends without an answer (RFC 9113 3.4).
 			p.count(errBadRequest)
-			return false
+			return false, false
 		}
 		switch {
 		case errors.Is(err, httpmsg.ErrTooManyHeaders), errors.Is(err, httpmsg.ErrHeadTooLarge):
-			return c.reject(431, errHeaderSize, "")
+			return c.reject(431, errHeaderSize, ""), false
 		case errors.Is(err, httpmsg.ErrUnsupportedVersion) && isHTTPVersion(err.(*httpmsg.HeadError).Version):
-			return c.reject(505, errBadRequest, "")
+			return c.reject(505, errBadRequest, ""), false
 		}
-		return c.reject(400, errBadRequest, err.Error())
+		return c.reject(400, errBadRequest, err.Error()), false
 	}
 	if len(r.head.Fields) > snap.l.MaxHeaders {
-		return c.reject(431, errHeaderSize, "")
+		return c.reject(431, errHeaderSize, ""), false
 	}
 	if err := r.check(); err != nil {
-		return c.reject(400, errBadRequest, err.Error())
+		return c.reject(400, errBadRequest, err.Error()), false
 	}
+	return false, true
+}
 
+// handleRequest answers the request readRequest read, and reports whether
+// the connection stays open for another.
+func (c *clientConn) handleRequest() bool {
+	p, r, snap := c.p, &c.req, c.snap
 	if c.ln.edge {
 		if done, keep := c.answerEdge(); done {
 			return keep

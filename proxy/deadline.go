@@ -27,13 +27,26 @@ type timedConn struct {
 	// flush.
 	aw       awaiter
 	awaiting bool
+
+	// inLoop is set inside a client connection's raw read (serveLoop):
+	// Read then reads socket fd itself, without blocking, as Conn.Read
+	// would wait for the read lock the raw read holds. drained is set
+	// when its last read left nothing unread (see readFD).
+	inLoop  bool
+	drained bool
+	fd      int
+	inq     inqReader
 }
 
-func (c *timedConn) Read(p []byte) (int, error) {
+func (c *timedConn) Read(p []byte) (n int, err error) {
 	if c.readIdle > 0 {
 		c.readWithin(c.readIdle)
 	}
-	n, err := c.Conn.Read(p)
+	if c.inLoop {
+		n, err = c.readFD(p)
+	} else {
+		n, err = c.Conn.Read(p)
+	}
 	c.read += int64(n)
 	return n, err
 }

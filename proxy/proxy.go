@@ -530,7 +530,7 @@ func (p *Proxy) closeConns(which func(*clientConn) bool) {
 	defer p.mu.Unlock()
 	for c := range p.conns {
 		if which(c) {
-			c.raw.Close()
+			c.abort()
 			if sc := c.upstream.Load(); sc != nil {
 				sc.tc.Conn.Close()
 			}
