@@ -229,3 +229,52 @@ func TestProbeRule(t *testing.T) {
 		}
 	}
 }
+
+// TestPopPrefersHot: pop takes a connection that needs no probe from
+// another shard before probing the one on its own shard, which stays
+// pooled, and probes it when no other is left.
+func TestPopPrefersHot(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			io.WriteString(c, "stray") // what a probe finds
+			defer c.Close()
+		}
+	}()
+	b := newBackend("s1", ln.Addr().String(), 2)
+	b.setLimits(config.Limits{MaxIdlePerServer: 4}, config.Timeouts{BackendIdle: time.Minute, Connect: time.Second})
+	defer b.close()
+	cold, err := b.get(0, time.Second, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hot, err := b.get(1, time.Second, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond) // the stray bytes arrive
+	b.put(0, cold)
+	cold.idleSince = time.Now().Add(-2 * probeAfter)
+	b.put(1, hot)
+	if got := b.pop(0); got != hot {
+		t.Fatalf("pop(0) took the cold connection of its own shard, not the hot one of the other")
+	}
+	if _, idle := b.counts(); idle != 1 {
+		t.Fatalf("%d connections pooled, want the cold one left", idle)
+	}
+	if got := b.pop(0); got != nil {
+		t.Errorf("pop(0) reused the cold connection with stray bytes")
+	}
+	if open, idle := b.counts(); open != 1 || idle != 0 {
+		t.Errorf("%d open, %d pooled; want 1 open (the hot one), the cold one closed", open, idle)
+	}
+	b.discard(hot)
+}

@@ -163,8 +163,10 @@ func (b *backend) get(shard int, connect time.Duration, fresh bool) (*serverConn
 // probed for bytes or a close before reuse (see pop).
 const probeAfter = time.Millisecond
 
-// pop takes the most recently pooled connection that is still usable,
-// from shard first, then from the others; nil when there is none.
+// pop takes a pooled connection that is still usable, nil when there is
+// none: the most recently pooled one that needs no probe, from shard first,
+// then from the others; failing that, the most recently pooled one that
+// passes its probe, in the same order.
 //
 // A connection is probed before use (a non-blocking peek) when it sat idle
 // probeAfter or longer, or when it is suspect: one the server closed, or
@@ -178,8 +180,32 @@ const probeAfter = time.Millisecond
 // their way would slip past it anyway; what the probe is for (a body after
 // a bodiless response, bytes or a close that came while the connection sat
 // idle) it catches.
+//
+// Looking at every shard's top for one that needs no probe before probing
+// costs an uncontended lock per shard; each shard is a stack, so its top
+// is its hottest. A client connection's own shard often holds only the
+// connection that served the client's previous request, idle for about a
+// round of all clients, while another shard's top went idle just now: on
+// one core under wrk's 50 connections the probes went from 23% of
+// requests to 19%.
 func (b *backend) pop(first int) *serverConn {
 	n := len(b.shards)
+	now := time.Now()
+	hot := min(probeAfter, time.Duration(b.idleTimeout.Load()))
+	for i := range n {
+		s := &b.shards[(first+i)%n]
+		s.mu.Lock()
+		if k := len(s.conns); k > 0 {
+			if sc := s.conns[k-1]; !sc.suspect && now.Sub(sc.idleSince) < hot {
+				s.conns[k-1] = nil
+				s.conns = s.conns[:k-1]
+				s.mu.Unlock()
+				b.idle.Add(-1)
+				return sc
+			}
+		}
+		s.mu.Unlock()
+	}
 	for i := 0; i < n; {
 		s := &b.shards[(first+i)%n]
 		s.mu.Lock()
