@@ -154,7 +154,14 @@ func New(o Options, c Config) (*Proxy, error) {
 	if p.logf == nil {
 		p.logf = func(string, ...any) {}
 	}
-	p.shards = min(max(4, 2*runtime.GOMAXPROCS(0)), 64)
+	// Shards keep goroutines running in parallel off one lock (see
+	// backend); on one processor nothing runs in parallel, and one stack
+	// hands out the most recently used connection, which needs no probe,
+	// more often: 10% of reuses probed against 23% with 4 shards (wrk -c 50).
+	p.shards = 1
+	if n := runtime.GOMAXPROCS(0); n > 1 {
+		p.shards = min(2*n, 64)
+	}
 	var seed [8]byte
 	rand.Read(seed[:])
 	p.idPrefix = hex.EncodeToString(seed[:]) + "-"
