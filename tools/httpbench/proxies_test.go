@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/tls"
 	"slices"
+	"strings"
 	"testing"
 
 	"l7lb/config"
@@ -69,5 +70,33 @@ func TestParsePeers(t *testing.T) {
 	}
 	if !slices.Equal(names, []string{"haproxy", "a"}) {
 		t.Errorf("run 2 order %v, want [haproxy a]", names)
+	}
+}
+
+// TestPeersForwardLikeL7lb checks that HAProxy's and nginx's configs add
+// every field l7lb adds by default (docs/config.md, "Forwarding fields",
+// and via), with the case's proto, so that the backend on the load core
+// parses the same request head from all three.
+func TestPeersForwardLikeL7lb(t *testing.T) {
+	fields := []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded", "X-Real-IP", "X-Request-Id", "Via"}
+	for _, c := range allCases {
+		for name, conf := range map[string]string{
+			"haproxy": haproxyConfig(c, 8443, 9001, 9002, certFiles{}),
+			"nginx":   nginxConfig(c, "/tmp/d", 8443, 9001, 9002, certFiles{}),
+		} {
+			for _, f := range fields {
+				// HAProxy's option forwardfor adds X-Forwarded-For.
+				if !strings.Contains(strings.ToLower(conf), strings.ToLower(f)) && (f != "X-Forwarded-For" || !strings.Contains(conf, "option forwardfor")) {
+					t.Errorf("%s %s: no %s", name, c.id, f)
+				}
+			}
+			if name == "haproxy" && (!strings.Contains(conf, "X-Forwarded-Proto "+scheme(c)) || !strings.Contains(conf, "proto="+scheme(c))) {
+				t.Errorf("haproxy %s: proto not %s", c.id, scheme(c))
+			}
+			// Via on responses too, as l7lb adds it to both.
+			if !strings.Contains(conf, "http-response add-header Via") && !strings.Contains(conf, "add_header Via") {
+				t.Errorf("%s %s: no Via on responses", name, c.id)
+			}
+		}
 	}
 }

@@ -354,6 +354,8 @@ func (rep report) markdown(facts []string) string {
 	p("(worker_processes 1) with equivalent round-robin configs over two backend ports,")
 	p("keep-alive to the backends (up to %d idle connections per server: l7lb", idlePool)
 	p("`limits.max_idle_per_server`, nginx `keepalive` %d for the two; HAProxy has no limit),", 2*idlePool)
+	p("the same forwarding fields to the backend (l7lb's defaults: X-Forwarded-For, -Host,")
+	p("-Proto, Forwarded, X-Real-IP, X-Request-Id, Via; Via on responses too),")
 	p("no access log, one at a time, each pinned to core %d;", o.proxyCore)
 	p("the load generator and the backend (one nginx worker returning a 3-byte body) pinned")
 	p("to core %d. Every case runs %d times in alternating order, each run after a %v", o.loadCore, o.runs, o.warmup)
