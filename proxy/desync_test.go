@@ -184,21 +184,7 @@ func TestPooledConnectionReused(t *testing.T) {
 // reused hot after a clean response is not probed: the documented price
 // of a system call per request.
 func TestProbeRule(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			io.WriteString(c, "stray")
-			defer c.Close()
-		}
-	}()
+	ln := strayServer(t)
 	for _, tt := range []struct {
 		name       string
 		suspect    bool
@@ -234,21 +220,7 @@ func TestProbeRule(t *testing.T) {
 // another shard before probing the one on its own shard, which stays
 // pooled, and probes it when no other is left.
 func TestPopPrefersHot(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			io.WriteString(c, "stray") // what a probe finds
-			defer c.Close()
-		}
-	}()
+	ln := strayServer(t)
 	b := newBackend("s1", ln.Addr().String(), 2)
 	b.setLimits(config.Limits{MaxIdlePerServer: 4}, config.Timeouts{BackendIdle: time.Minute, Connect: time.Second})
 	defer b.close()
@@ -277,4 +249,27 @@ func TestPopPrefersHot(t *testing.T) {
 		t.Errorf("%d open, %d pooled; want 1 open (the hot one), the cold one closed", open, idle)
 	}
 	b.discard(hot)
+}
+
+// strayServer listens on loopback and sends "stray" on every connection it
+// accepts, what a probe of a pooled connection finds; it stops with the
+// test.
+func strayServer(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			io.WriteString(c, "stray")
+		}
+	}()
+	return ln
 }
