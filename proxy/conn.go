@@ -64,6 +64,9 @@ type clientConn struct {
 	// upstream is the server connection in use, for Shutdown to close
 	// when its time is up.
 	upstream atomic.Pointer[serverConn]
+	// cut is set when a stop's time ran out and closeConns cut the
+	// connection: a request broken by that is not tried again.
+	cut atomic.Bool
 
 	// The request being served.
 	headBuf []byte // its head, which req.head's strings alias

@@ -50,7 +50,7 @@ func (c *clientConn) forward() bool {
 		c.startSpan()
 	}
 	connect, timeout := snap.timeouts(d.Config)
-	t := retrier{p: p, snap: snap, d: d, failed: &c.failed}
+	t := retrier{p: p, snap: snap, d: d, failed: &c.failed, cut: &c.cut}
 	for {
 		c.retries, c.connect = t.retries, -1
 		c.server = d.Server

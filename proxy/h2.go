@@ -284,7 +284,7 @@ func (st *stream) forward() {
 		st.startSpan()
 	}
 	connect, timeout := st.snap.timeouts(d.Config)
-	t := retrier{p: p, snap: st.snap, d: d, failed: &st.failed}
+	t := retrier{p: p, snap: st.snap, d: d, failed: &st.failed, cut: &st.c.cut}
 	for {
 		st.retries, st.connect = t.retries, -1
 		st.server = d.Server

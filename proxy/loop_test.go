@@ -258,6 +258,29 @@ func TestLoopStops(t *testing.T) {
 			t.Error("connection left open")
 		}
 	})
+	t.Run("deadline, GET on a reused server connection", func(t *testing.T) {
+		// The cut server connection looks like one the server closed
+		// while idle, which a GET is retried after; not when the proxy
+		// cut it itself: the request must not reach the server again.
+		b, held, _ := echoBackend(t)
+		e := setup(t, offSticky+`, "timeouts": {"idle": "30s", "response_header": "30s"}`, map[string]string{"s1": b.addr()})
+		c, br := used(e)
+		io.WriteString(c, "GET /hold HTTP/1.1\r\nHost: a\r\n\r\n")
+		<-held
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		if err := e.p.Shutdown(ctx); err != context.DeadlineExceeded {
+			t.Errorf("Shutdown: %v", err)
+		}
+		if !closedWithin(c, br, 2*time.Second) {
+			t.Error("connection left open")
+		}
+		select {
+		case r := <-held:
+			t.Errorf("%s sent to the server again after the proxy cut it", r)
+		case <-time.After(300 * time.Millisecond):
+		}
+	})
 }
 
 // TestLoopLeaves: after bodiless requests served in the loop, requests it

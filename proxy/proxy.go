@@ -537,6 +537,7 @@ func (p *Proxy) closeConns(which func(*clientConn) bool) {
 	defer p.mu.Unlock()
 	for c := range p.conns {
 		if which(c) {
+			c.cut.Store(true)
 			c.abort()
 			if sc := c.upstream.Load(); sc != nil {
 				sc.tc.Conn.Close()

@@ -1,6 +1,10 @@
 package proxy
 
-import "l7lb/engine"
+import (
+	"sync/atomic"
+
+	"l7lb/engine"
+)
 
 // retrier decides what follows each failed attempt to forward a request,
 // for HTTP/1.x and HTTP/2 clients and servers alike: any request whose
@@ -14,7 +18,8 @@ type retrier struct {
 	p      *Proxy
 	snap   *snapshot // the configuration the request is served in
 	d      *engine.Decision
-	failed *[]string // the servers tried, reused by the caller
+	failed *[]string    // the servers tried, reused by the caller
+	cut    *atomic.Bool // the client connection's clientConn.cut
 
 	stale, broke bool // each retry after a broken connection happens once
 	fresh        bool // the next attempt needs a new connection
@@ -36,6 +41,11 @@ func (t *retrier) after(res result, err error, replayable bool) (again bool, sta
 func (t *retrier) decide(res result, err error, replayable bool) (again bool, status int, kind errKind, detail string) {
 	p, d := t.p, t.d
 	t.fresh = false
+	if t.cut.Load() {
+		// The proxy broke the exchange itself (a stop's deadline): the
+		// client is gone, and the server is not to blame.
+		return false, 0, errClientAbort, ""
+	}
 	if res == resStale {
 		if replayable && !t.stale {
 			t.stale, t.fresh = true, true
