@@ -263,24 +263,8 @@ func (n *Node) lookAhead() {
 // request that handle will dispatch: a look-ahead function meets exactly
 // the messages its type's handler will, in the same order.
 func (n *Node) showAhead(q *queued) {
-	env := &q.env
-	if env.src == "" || jsonx.KindOf(env.body) != jsonx.Object {
-		return
-	}
 	m := &n.aheadMsg
-	*m = Message{Src: env.src, Dest: env.dest, Body: env.body, Members: env.members}
-	isString := false
-	for i := 0; i < len(m.Members); i = jsonx.Next(m.Members, i) {
-		switch ms := &m.Members[i]; string(ms.Key) {
-		case "type":
-			m.Type, isString = ms.Text()
-		case "msg_id":
-			m.MsgID = ms.Value
-		case "in_reply_to":
-			return
-		}
-	}
-	if !isString {
+	if open(q.text, &q.env, m) != fateDispatch {
 		return
 	}
 	for _, a := range n.ahead {
@@ -295,20 +279,57 @@ func (n *Node) showAhead(q *queued) {
 // as split read it.
 func (n *Node) handle(text []byte, env *envelope) {
 	m := &n.msg
+	switch f := open(text, env, m); f {
+	case fateDispatch:
+		n.dispatch(m)
+	case fateReply:
+		// Answering a reply could start an endless exchange between nodes.
+		n.Logf("ignored a reply: %.200q", text)
+	case fateNoSrc:
+		n.Logf("ignored a message without src: %.200q", text)
+	default:
+		n.malformed(m, text, malformedReasons[f])
+	}
+}
+
+// fate is what handle does with a message.
+type fate uint8
+
+const (
+	fateDispatch fate = iota // to its type's handler
+	fateReply                // ignored: a reply
+	fateNoSrc                // ignored: no src to answer
+	fateNotObject
+	fateNoBody
+	fateBodyNotObject
+	fateNoType
+	fateTypeNotString
+)
+
+// malformedReasons says why a message of each malformed fate is.
+var malformedReasons = [...]string{
+	fateNotObject:     "not an object",
+	fateNoBody:        "missing body",
+	fateBodyNotObject: "body is not an object",
+	fateNoType:        "missing body.type",
+	fateTypeNotString: "body.type is not a string",
+}
+
+// open fills m from the message text and its envelope, as far as it is
+// well formed (what an error reply needs of it), and returns its fate:
+// handle and the look-ahead (showAhead) decide by the same rules.
+func open(text []byte, env *envelope, m *Message) fate {
 	*m = Message{}
 	if jsonx.KindOf(text) != jsonx.Object {
-		n.malformed(m, text, "not an object")
-		return
+		return fateNotObject
 	}
 	m.Src, m.Dest = env.src, env.dest
 	body := env.body
 	if body == nil {
-		n.malformed(m, text, "missing body")
-		return
+		return fateNoBody
 	}
 	if jsonx.KindOf(body) != jsonx.Object {
-		n.malformed(m, text, "body is not an object")
-		return
+		return fateBodyNotObject
 	}
 	m.Body = body
 	var typ *Member
@@ -331,17 +352,15 @@ func (n *Node) handle(text []byte, env *envelope) {
 	}
 	switch {
 	case isReply || isReplyType(m.Type):
-		// Answering a reply could start an endless exchange between nodes.
-		n.Logf("ignored a reply: %.200q", text)
+		return fateReply
 	case typ == nil:
-		n.malformed(m, text, "missing body.type")
+		return fateNoType
 	case !isString:
-		n.malformed(m, text, "body.type is not a string")
+		return fateTypeNotString
 	case m.Src == "":
-		n.Logf("ignored a message without src: %.200q", text)
-	default:
-		n.dispatch(m)
+		return fateNoSrc
 	}
+	return fateDispatch
 }
 
 // handleBroken handles text that is not valid JSON (or ends unfinished),

@@ -87,24 +87,34 @@ func readHead(br *bufio.Reader, buf []byte, limit int, tc *timedConn, timeout ti
 		chunk, _ := br.Peek(n)
 		start := len(buf)
 		buf = append(buf, chunk...)
-		for {
-			i := bytes.IndexByte(buf[line:], '\n')
-			if i < 0 {
-				break
+		var end int
+		if end, line = endOfHead(buf, line); end >= 0 {
+			br.Discard(end - start)
+			if end > limit {
+				return buf[:end], errHeadTooLarge
 			}
-			empty := i == 0 || i == 1 && buf[line] == '\r'
-			line += i + 1
-			if empty {
-				br.Discard(line - start)
-				if line > limit {
-					return buf[:line], errHeadTooLarge
-				}
-				return buf[:line], nil
-			}
+			return buf[:end], nil
 		}
 		br.Discard(n)
 		if len(buf) > limit {
 			return buf, errHeadTooLarge
+		}
+	}
+}
+
+// endOfHead looks for the empty line (LF or CRLF) that ends a head in b,
+// from line on, the start of a line: it returns the end of that line, or
+// -1 and where the last, unfinished line starts.
+func endOfHead(b []byte, line int) (end, next int) {
+	for {
+		i := bytes.IndexByte(b[line:], '\n')
+		if i < 0 {
+			return -1, line
+		}
+		empty := i == 0 || i == 1 && b[line] == '\r'
+		line += i + 1
+		if empty {
+			return line, line
 		}
 	}
 }

@@ -4,7 +4,6 @@ package proxy
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"io"
 	"os"
@@ -251,14 +250,6 @@ func headBuffered(br *bufio.Reader) bool {
 	if len(b) < 2 {
 		return false // skipEmptyLines would read to tell a lone CR
 	}
-	for line := 0; ; {
-		i := bytes.IndexByte(b[line:], '\n')
-		if i < 0 {
-			return false
-		}
-		if i == 0 || i == 1 && b[line] == '\r' {
-			return true
-		}
-		line += i + 1
-	}
+	end, _ := endOfHead(b, 0)
+	return end >= 0
 }

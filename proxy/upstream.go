@@ -191,42 +191,47 @@ const probeAfter = time.Millisecond
 func (b *backend) pop(first int) *serverConn {
 	n := len(b.shards)
 	now := time.Now()
-	hot := min(probeAfter, time.Duration(b.idleTimeout.Load()))
 	for i := range n {
-		s := &b.shards[(first+i)%n]
-		s.mu.Lock()
-		if k := len(s.conns); k > 0 {
-			if sc := s.conns[k-1]; !sc.suspect && now.Sub(sc.idleSince) < hot {
-				s.conns[k-1] = nil
-				s.conns = s.conns[:k-1]
-				s.mu.Unlock()
-				b.idle.Add(-1)
-				return sc
-			}
+		if sc := b.popTop(&b.shards[(first+i)%n], now); sc != nil {
+			return sc
 		}
-		s.mu.Unlock()
 	}
 	for i := 0; i < n; {
-		s := &b.shards[(first+i)%n]
-		s.mu.Lock()
-		k := len(s.conns)
-		if k == 0 {
-			s.mu.Unlock()
+		sc := b.popTop(&b.shards[(first+i)%n], time.Time{})
+		if sc == nil {
 			i++
 			continue
 		}
-		sc := s.conns[k-1]
-		s.conns[k-1] = nil
-		s.conns = s.conns[:k-1]
-		s.mu.Unlock()
-		b.idle.Add(-1)
 		idle := time.Since(sc.idleSince)
-		if idle < time.Duration(b.idleTimeout.Load()) && (idle < probeAfter && !sc.suspect || sc.alive()) {
+		if b.hot(sc, idle) || idle < time.Duration(b.idleTimeout.Load()) && sc.alive() {
 			return sc
 		}
 		b.discard(sc)
 	}
 	return nil
+}
+
+// popTop takes shard s's most recently pooled connection, nil when it has
+// none; with a non-zero time now, only when it is hot then.
+func (b *backend) popTop(s *shard, now time.Time) *serverConn {
+	s.mu.Lock()
+	k := len(s.conns)
+	if k == 0 || !now.IsZero() && !b.hot(s.conns[k-1], now.Sub(s.conns[k-1].idleSince)) {
+		s.mu.Unlock()
+		return nil
+	}
+	sc := s.conns[k-1]
+	s.conns[k-1] = nil
+	s.conns = s.conns[:k-1]
+	s.mu.Unlock()
+	b.idle.Add(-1)
+	return sc
+}
+
+// hot reports whether sc, idle for idle, may be used without a probe: it
+// is not suspect and was pooled within probeAfter and the idle timeout.
+func (b *backend) hot(sc *serverConn, idle time.Duration) bool {
+	return !sc.suspect && idle < probeAfter && idle < time.Duration(b.idleTimeout.Load())
 }
 
 // reserve counts a connection about to be dialed, unless b is at its limit.
