@@ -181,19 +181,10 @@ func NewPoolOptions(policy Policy, servers []Server, o Options) *Pool {
 // NewShapedPool is [NewPoolOptions] over a shape, which the pool only
 // reads: many pools may share it.
 func NewShapedPool(policy Policy, sh *Shape, o Options) *Pool {
-	p := new(Pool)
-	p.InitShaped(policy, sh, o)
-	return p
-}
-
-// InitShaped makes p, a Pool no pick has used, a pool as [NewShapedPool]
-// returns, in place: a caller can keep its pools inside its own objects,
-// next to what it reads before a pick.
-func (p *Pool) InitShaped(policy Policy, sh *Shape, o Options) {
 	if policy > PeakEWMA {
 		panic("balancer: unknown policy " + policy.String())
 	}
-	*p = Pool{policy: policy, opts: o.withDefaults(), Shape: sh}
+	p := &Pool{policy: policy, opts: o.withDefaults(), Shape: sh}
 	p.rand.seed(o.Seed)
 	switch policy {
 	case WeightedRoundRobin, LeastRequest, PeakEWMA:
@@ -201,6 +192,7 @@ func (p *Pool) InitShaped(policy Policy, sh *Shape, o Options) {
 		// where no load is measured.
 		p.current = make([]int, len(sh.servers))
 	}
+	return p
 }
 
 // Servers returns the pool's servers in order. The slice is shared with the

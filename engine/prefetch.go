@@ -12,8 +12,8 @@ import (
 // PrefetchDepth is how many requests ahead of the one it decides a frontend
 // hands a [Prefetcher] the requests it holds: one step per dependent load a
 // decision makes where the cache does not hold it (the route table's
-// slots, then the route with its pool).
-const PrefetchDepth = 2
+// slots, then the route, then its pool).
+const PrefetchDepth = 3
 
 // A Prefetcher starts loading, without waiting, memory that deciding the
 // requests a frontend already holds will read, so that with many routes
@@ -22,8 +22,8 @@ const PrefetchDepth = 2
 // PrefetchDepth decisions before it decides it; each Add takes the
 // requests added before one step further: the first prefetches the
 // table's slots that the request's host and path lead to, the next
-// matches it, the slots now cached, and prefetches its route's two lines
-// (its pool's and its own).
+// matches it, the slots now cached, and prefetches its route, the last its
+// pool.
 //
 // A Prefetcher changes nothing a decision sees. A request it cannot read
 // cheaply (a path not in normal form, a host with upper case or a port),
@@ -42,6 +42,7 @@ type Prefetcher struct {
 type pending struct {
 	st               *state // nil for a free slot
 	host, path, meth string
+	rt               *route // once matched
 }
 
 // prefetchRoutes is the fewest routes a Prefetcher prefetches for: with
@@ -58,18 +59,24 @@ func (e *Engine) NewPrefetcher() *Prefetcher { return &Prefetcher{e: e} }
 func (p *Prefetcher) Add(req *Request) {
 	for i := range p.q {
 		q := &p.q[i]
-		if q.st == nil {
-			continue
+		switch {
+		case q.st == nil:
+		case q.rt == nil:
+			// Without the headers, which the frontend reuses: a route
+			// with header conditions is only prefetched for nothing.
+			rr := router.Request{Host: q.host, Path: q.path, Method: q.meth}
+			if i := q.st.table.Match(&rr); i >= 0 {
+				q.rt = &q.st.routes[i]
+				prefetch.Line(unsafe.Pointer(q.rt))
+			} else {
+				*q = pending{}
+			}
+		default:
+			if q.rt.pool != nil {
+				prefetch.Line(unsafe.Pointer(q.rt.pool))
+			}
+			*q = pending{}
 		}
-		// Without the headers, which the frontend reuses: a route with
-		// header conditions is only prefetched for nothing.
-		rr := router.Request{Host: q.host, Path: q.path, Method: q.meth}
-		if i := q.st.table.Match(&rr); i >= 0 {
-			rt := &q.st.routes[i]
-			prefetch.Line(unsafe.Pointer(&rt.pl))
-			prefetch.Line(unsafe.Pointer(&rt.pool))
-		}
-		*q = pending{}
 	}
 	st := p.e.st.Load()
 	host, target := req.Host, req.Target

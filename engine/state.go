@@ -45,20 +45,14 @@ type state struct {
 
 // route is a compiled route: its pool and what to do with the path.
 //
-// A route holds its pool (pl), and what a pick reads of the pool is its
-// first 64-byte line (balancer's TestPoolLayout); what a decision reads of
-// the route itself (pool up to hashOn.kind) is the third, and a route is
-// 256 bytes (TestRouteLayout). With many routes each decision meets a
-// route no cache holds, and their slice, a large object, starts on a page:
-// a decision then loads two lines of one page, whose addresses follow from
-// the route's index alone, so that both are fetched at once (Prefetcher),
-// where a pool of its own would be a third line, on another page, found
-// only once the route's line is in. index (read by frontends that ask for
-// it), servers (by explain) and hashOn.name (by cookie and header hashing)
-// come after.
+// What a decision reads of it comes first, up to hashOn.kind, in one
+// 64-byte cache line, and a route is 128 bytes (TestRouteLayout): with many
+// routes each decision meets a route no cache holds, and their slice, a
+// large object, starts on a page, so that a decision loads one line of its
+// route. index (read by frontends that ask for it), servers (by explain)
+// and hashOn.name (by cookie and header hashing) come after.
 type route struct {
-	pl      balancer.Pool
-	pool    *balancer.Pool // &pl; nil while no server is known
+	pool    *balancer.Pool // nil while no server is known
 	rewrite *rewrite.Rule
 	cfg     *config.Route // nil for the default servers
 	name    string
@@ -302,8 +296,7 @@ func (st *state) newRoute(rt *route, name string, servers []string, balance stri
 	// node started with --config compiles again at init, and pools made
 	// before would be garbage.
 	if len(st.servers) > 0 {
-		rt.pl.InitShaped(policy, st.shape(servers, weights), opts)
-		rt.pool = &rt.pl
+		rt.pool = balancer.NewShapedPool(policy, st.shape(servers, weights), opts)
 	}
 	rt.sticky = st.sticky.Mode
 	if sticky != nil {

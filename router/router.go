@@ -273,21 +273,14 @@ const prefetchSegments = 2
 // prefetchKey prefetches the slot of a host key whose hash is h, and
 // those a walk from its root takes for the first segments of path.
 func (t *kidTable) prefetchKey(h uint64, path string) {
-	t.prefetchSlot(h)
+	prefetch.Line(unsafe.Pointer(&t.slots[h&uint64(len(t.slots)-1)]))
 	t.prefetchWalk(h, path)
-}
-
-// prefetchSlot prefetches the slot where a probe for hash h starts, and
-// the next: a third of the keys lie past the first.
-func (t *kidTable) prefetchSlot(h uint64) {
-	mask := uint64(len(t.slots) - 1)
-	prefetch.Line(unsafe.Pointer(&t.slots[h&mask]))
-	prefetch.Line(unsafe.Pointer(&t.slots[(h+1)&mask]))
 }
 
 // prefetchWalk prefetches the slots a walk from the node whose hash is h
 // takes for the first segments of path.
 func (t *kidTable) prefetchWalk(h uint64, path string) {
+	mask := uint64(len(t.slots) - 1)
 	for range prefetchSegments {
 		if path == "" || path[0] != '/' {
 			return
@@ -298,7 +291,7 @@ func (t *kidTable) prefetchWalk(h uint64, path string) {
 			end = len(rest)
 		}
 		h = t.hash(h, rest[:end])
-		t.prefetchSlot(h)
+		prefetch.Line(unsafe.Pointer(&t.slots[h&mask]))
 		path = rest[end:]
 	}
 }
