@@ -23,7 +23,6 @@ type awaiter struct {
 	fn   func(fd uintptr) bool // a.writeThenWait, bound once
 	out  []byte                // what it writes
 	sent int                   // what it wrote; -1 before the write
-	f    fifoWait
 }
 
 func (a *awaiter) init(c net.Conn) {
@@ -39,7 +38,6 @@ func (a *awaiter) usable() bool { return a.raw != nil }
 // passed, or it was closed: the next read reports that). It returns how
 // many bytes it wrote.
 func (a *awaiter) write(p []byte) int {
-	return a.fifoWrite(p)
 	a.out, a.sent = p, -1
 	a.raw.Read(a.fn) // an error before the write leaves sent at -1
 	a.out = nil

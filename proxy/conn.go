@@ -217,7 +217,6 @@ func (c *clientConn) close() {
 	if c.linger {
 		c.lingeringClose()
 	}
-	c.closeLoop()
 	c.tc.Conn.Close()
 	c.p.untrack(c)
 	c.br.Reset(nil)
@@ -305,7 +304,6 @@ func (c *clientConn) wake() {
 		c.poked = true
 		if c.used {
 			c.raw.SetReadDeadline(aLongTimeAgo)
-			c.stopLoop()
 		} else {
 			c.raw.SetReadDeadline(time.Now().Add(firstRequestGrace))
 		}

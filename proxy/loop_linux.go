@@ -6,10 +6,8 @@ import (
 	"bufio"
 	"errors"
 	"io"
-	"math"
 	"os"
 	"syscall"
-	"time"
 	"unsafe"
 )
 
@@ -35,17 +33,11 @@ var errWouldBlock = errors.New("nothing to read yet")
 // (the client's read lock is held meanwhile: nothing else reads it).
 // Anything else (a head or body still arriving, Expect, an upgrade)
 // leaves for the normal path, with what was read.
-//
-// Once the connection served a request, the loop waits for the next one
-// through the proxy's idleWaiter rather than Go's poller, still inside
-// the raw read: the waiter wakes the connections readable together in
-// the order they became readable, where the poller runs them last first.
 type connLoop struct {
 	raw  syscall.RawConn
 	fn   func(fd uintptr) bool // c.step, bound once
 	idle bool                  // the connection is marked idle (markIdle): step waits
 	exit loopExit              // what is left when step ends the raw read
-	fifo fifoWait              // once the connection served a request
 }
 
 func (c *clientConn) initLoop() {
@@ -90,18 +82,12 @@ func (c *clientConn) step(fd uintptr) bool {
 	}
 	for {
 		if c.br.Buffered() == 0 {
-			err := errWouldBlock
-			if !c.tc.drained {
-				_, err = c.br.Peek(1)
+			if c.tc.drained {
+				return c.park()
 			}
+			_, err := c.br.Peek(1)
 			if err == errWouldBlock {
-				switch c.park() {
-				case parkPoller:
-					return false
-				case parkLeave:
-					return true
-				}
-				continue // readable
+				return c.park()
 			}
 			if l.idle {
 				l.idle = false
@@ -135,73 +121,22 @@ func (c *clientConn) step(fd uintptr) bool {
 	}
 }
 
-// How park's wait ended.
-type parkEnd uint8
-
-const (
-	parkPoller   parkEnd = iota // not yet: step returns false, for Go's poller
-	parkLeave                   // step ends the raw read (loop.exit says why)
-	parkReadable                // the idle waiter woke it: step reads
-)
-
-// park waits for the socket, the connection idle; a stop leaves for
-// awaitRequest, which closes it. A connection that was read from waits
-// through the proxy's idleWaiter; a new one, whose first request is on
-// its way, through Go's poller, under the deadlines a stop moves
-// (firstRequestGrace).
-func (c *clientConn) park() parkEnd {
+// park makes step wait for the socket, the connection idle; a stop
+// leaves for awaitRequest, which closes it.
+func (c *clientConn) park() bool {
 	l := &c.loop
-	f := &l.fifo
-	if f.w == nil && c.tc.read > 0 && srvWaiter.add(&c.loop.fifo, c.tc.fd) {
-		// Read from, so used, which a stop's wake must know: it ends
-		// this wait (stopLoop) rather than move the socket's deadline.
-		c.mu.Lock()
-		c.used = true
-		c.mu.Unlock()
-		f.w, f.fd = &srvWaiter, c.tc.fd
-		f.wake = make(chan struct{}, 1)
-		// Armed by setIdle: a timer that fired before this assignment
-		// would find no timer to reset.
-		f.timer = time.AfterFunc(math.MaxInt64, f.idleCheck)
-	}
 	if !l.idle {
-		if f.w == nil {
-			// Before markIdle, so that a wake's deadline is not
-			// overwritten.
-			c.tc.readWithin(c.snap.t.Idle)
-		} else {
-			f.setIdle(c.snap.t.Idle)
-		}
+		// Before markIdle, so that a wake's deadline is not overwritten.
+		c.tc.readWithin(c.snap.t.Idle)
 		if c.markIdle() {
 			c.unmarkIdle(false)
-			c.leave(loopSlow)
-			return parkLeave
+			return c.leave(loopSlow)
 		}
 		l.idle = true
 		c.tc.inq.enable(c.tc.fd)
 	}
-	if f.w == nil {
-		c.tc.inLoop = false
-		return parkPoller
-	}
-	if !f.wait() {
-		c.leave(loopClose) // the idle timeout, or a stop
-		return parkLeave
-	}
-	c.tc.drained = false
-	return parkReadable
-}
-
-// stopLoop ends an idle wait through the idle waiter, for a stop (wake).
-func (c *clientConn) stopLoop() { c.loop.fifo.expire() }
-
-// closeLoop takes the connection out of the idle waiter before its socket
-// closes.
-func (c *clientConn) closeLoop() {
-	if f := &c.loop.fifo; f.w != nil {
-		f.timer.Stop()
-		f.w.remove(f, f.fd, c.p.shutting.Load())
-	}
+	c.tc.inLoop = false
+	return false
 }
 
 func (c *clientConn) leave(e loopExit) bool {

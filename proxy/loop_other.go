@@ -10,13 +10,6 @@ type connLoop struct{}
 
 type inqReader struct{}
 
-// idleWaiter would wake idle connections in the order they became
-// readable (see idlewait_linux.go).
-type idleWaiter struct{}
-
-func (c *clientConn) stopLoop()  {}
-func (c *clientConn) closeLoop() {}
-
 func (c *clientConn) initLoop() {}
 
 func (c *clientConn) serveLoop() loopExit { return loopSlow }

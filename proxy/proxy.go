@@ -130,7 +130,6 @@ type Proxy struct {
 	listeners map[net.Listener]*listener
 	serving   sync.WaitGroup // the Serve loops
 	conns     map[*clientConn]struct{}
-	idlers    idleWaiter // wakes idle client connections in turn
 	shutting  atomic.Bool
 	janitor   sync.Once
 	done      chan struct{} // closed by Shutdown, stops the janitor
