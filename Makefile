@@ -49,12 +49,12 @@ bins:
 # End-to-end node throughput (1,000,000 mixed requests, one core), the
 # per-decision micro-benchmarks, the route-count sweep (compile time,
 # throughput and memory at 4, 1,000, 10,000 and 100,000 routes, and 1,000
-# regex routes, for the node and serve's engine) and the balancing
-# simulation.
+# regex routes, for the node, serve's engine and l7lb serve end to end,
+# three rounds with each size's median ratio) and the balancing simulation.
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./engine ./lbnode ./router
 	$(GO) run ./tools/nodebench -bin $(BIN) -n 1000000
-	$(GO) run ./tools/routegen -sweep 4,1000,10000,100000 -bin $(BIN)
+	$(GO) run ./tools/routegen -sweep 4,1000,10000,100000 -proxy -rounds 3 -bin $(BIN)
 	$(GO) run ./tools/balancesim
 
 # l7lb serve beside HAProxy and nginx on real HTTP/1.1, HTTPS, full TLS

@@ -99,6 +99,7 @@ func (f *File) Canonical() map[string]any {
 	} else {
 		m["access_log"] = false
 	}
+	m["metrics"] = map[string]any{"max_routes": f.Metrics.MaxRoutes}
 	if t := f.Tracing; t != nil {
 		m["tracing"] = map[string]any{"otlp_endpoint": t.OTLPEndpoint, "sample": t.Sample}
 	}

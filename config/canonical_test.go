@@ -48,6 +48,7 @@ trusted_proxies: [10.0.0.0/8, 192.168.1.7, "::1"]
 via: false
 access_log: {format: json, path: logs/access.log, sample: 0.25}
 tracing: {otlp_endpoint: "http://127.0.0.1:4318", sample: 0.5}
+metrics: {max_routes: 50}
 `
 
 // TestFileCanonicalRoundTrip checks that the canonical form of a file decodes
@@ -72,8 +73,8 @@ func TestFileCanonicalRoundTrip(t *testing.T) {
 			}
 			// The keys added beside the routing ones, which the
 			// canonical form must write for them to come back.
-			if !reflect.DeepEqual(g.AccessLog, f.AccessLog) || !reflect.DeepEqual(g.Tracing, f.Tracing) {
-				t.Errorf("round trip: access_log %+v tracing %+v, want %+v %+v", g.AccessLog, g.Tracing, f.AccessLog, f.Tracing)
+			if !reflect.DeepEqual(g.AccessLog, f.AccessLog) || !reflect.DeepEqual(g.Tracing, f.Tracing) || g.Metrics != f.Metrics {
+				t.Errorf("round trip: access_log %+v tracing %+v metrics %+v, want %+v %+v %+v", g.AccessLog, g.Tracing, g.Metrics, f.AccessLog, f.Tracing, f.Metrics)
 			}
 			if g.Hash() != f.Hash() {
 				t.Errorf("hash %s after a round trip, want %s", g.Hash(), f.Hash())

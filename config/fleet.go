@@ -170,7 +170,7 @@ func CheckShared(v *Value) Errors {
 
 // topLevelKeys are every key a configuration file may have.
 var topLevelKeys = []string{"routes", "default_servers", "sticky", "listen", "listeners", "admin", "admin_token", "drain_timeout",
-	"servers", "timeouts", "limits", "health", "slow_start", "outliers", "trusted_proxies", "via", "fleet"}
+	"servers", "timeouts", "limits", "health", "slow_start", "outliers", "trusted_proxies", "via", "access_log", "tracing", "metrics", "fleet"}
 
 // Document is a configuration document and the name its errors call it by.
 type Document struct {

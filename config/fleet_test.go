@@ -30,13 +30,14 @@ func TestFleetBlockErrors(t *testing.T) {
 
 func TestLoadFleetLocatesEachDocument(t *testing.T) {
 	local := "listen: 127.0.0.1:8080\nfleet: {etcd: [http://127.0.0.1:2379], prefix: /a}\nvia: 3\n"
-	shared := "servers: {a: http://127.0.0.1:1}\nroutes:\n  - path: /x\n    servers: [a]\n    balance: nope\nlisten: :9\n"
+	shared := "servers: {a: http://127.0.0.1:1}\nroutes:\n  - path: /x\n    servers: [a]\n    balance: nope\nlisten: :9\naccess_log: false\nmetrics: {max_routes: 5}\n"
 	_, src, err := LoadFleet("/tmp", "local.yaml", []byte(local), Document{Name: "etcd:/a/config@7", Data: []byte(shared)})
 	if err == nil {
 		t.Fatal("no error")
 	}
 	err = src.Locate(err)
-	for _, want := range []string{"local.yaml:3: via: expected", "etcd:/a/config@7:5: routes[0].balance:", "etcd:/a/config@7:6: listen: local to each instance"} {
+	for _, want := range []string{"local.yaml:3: via: expected", "etcd:/a/config@7:5: routes[0].balance:", "etcd:/a/config@7:6: listen: local to each instance",
+		"etcd:/a/config@7:7: access_log: local to each instance", "etcd:/a/config@7:8: metrics: local to each instance"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("%v\nlacks %q", err, want)
 		}

@@ -38,9 +38,20 @@ type File struct {
 
 	AccessLog *AccessLog // nil: off
 	Tracing   *Tracing   // nil: off
+	Metrics   Metrics
 
 	// Fleet is where the shared keys come from (etcd); nil outside a fleet.
 	Fleet *Fleet
+}
+
+// Metrics are the settings of the proxy's Prometheus metrics.
+type Metrics struct {
+	// MaxRoutes is the most routes a configuration may have for the
+	// metrics to count requests by route name; one with more counts every
+	// named route's requests under one label value (metrics.OtherRoute):
+	// each route name is a set of series, and a scrape of 100,000 routes'
+	// would run to millions of lines.
+	MaxRoutes int
 }
 
 // Server is a backend: its id, where it listens and what it speaks.
@@ -115,6 +126,8 @@ type HealthCheck struct {
 const (
 	DefaultInsertCookie = "l7lb"
 	DefaultDrainTimeout = 30 * time.Second
+	// DefaultMetricsMaxRoutes is metrics.max_routes's default.
+	DefaultMetricsMaxRoutes = 1000
 )
 
 // DefaultTimeouts returns the proxy's timeouts with every default applied.
@@ -133,7 +146,8 @@ func DefaultLimits() Limits {
 func DecodeFile(v *Value, serve bool) (*File, error) {
 	var d decoder
 	accessLog := DefaultAccessLog()
-	f := &File{Timeouts: DefaultTimeouts(), Limits: DefaultLimits(), Health: Health{Fails: 3, Cooldown: 10 * time.Second}, DrainTimeout: DefaultDrainTimeout, Via: true, AccessLog: &accessLog}
+	f := &File{Timeouts: DefaultTimeouts(), Limits: DefaultLimits(), Health: Health{Fails: 3, Cooldown: 10 * time.Second}, DrainTimeout: DefaultDrainTimeout, Via: true, AccessLog: &accessLog,
+		Metrics: Metrics{MaxRoutes: DefaultMetricsMaxRoutes}}
 	var sticky *Value
 	c := d.config(v, func(key string, val *Value) {
 		switch key {
@@ -174,6 +188,10 @@ func DecodeFile(v *Value, serve bool) (*File, error) {
 			f.AccessLog = d.accessLog(key, val)
 		case "tracing":
 			f.Tracing = d.tracing(key, val)
+		case "metrics":
+			d.fields(key, val, map[string]func(string, *Value){
+				"max_routes": d.intTo(&f.Metrics.MaxRoutes, 0, 1<<24),
+			})
 		case "fleet":
 			f.Fleet = d.fleet(key, val)
 		default:

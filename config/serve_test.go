@@ -44,6 +44,10 @@ func TestServeKeyErrors(t *testing.T) {
 		{"trusted_proxies: [\"fe80::1%eth0\"]\n", `trusted_proxies[0]: want an IP address or CIDR prefix such as 10.0.0.0/8, got "fe80::1%eth0"`},
 		{"trusted_proxies: [\"\"]\n", "trusted_proxies[0]: must not be empty"},
 		{"via: yes please\n", "via: expected a boolean"},
+		{"metrics: {max_routes: -1}\n", "metrics.max_routes: "},
+		{"metrics: {max_routes: 1.5}\n", "metrics.max_routes: "},
+		{"metrics: {max_route: 10}\n", "metrics.max_route: unknown field"},
+		{"metrics: 10\n", "metrics: "},
 	}
 	for _, tt := range tests {
 		_, err := decodeFile(t, minimalServe+tt.doc)
@@ -58,6 +62,16 @@ func TestVia(t *testing.T) {
 		f, err := decodeFile(t, minimalServe+doc)
 		if err != nil || f.Via != want {
 			t.Errorf("%q: Via %v, %v; want %v", doc, f.Via, err, want)
+		}
+	}
+}
+
+func TestMetricsMaxRoutes(t *testing.T) {
+	for doc, want := range map[string]int{"": DefaultMetricsMaxRoutes, "metrics: {}\n": DefaultMetricsMaxRoutes,
+		"metrics: {max_routes: 0}\n": 0, "metrics: {max_routes: 100000}\n": 100000} {
+		f, err := decodeFile(t, minimalServe+doc)
+		if err != nil || f.Metrics.MaxRoutes != want {
+			t.Errorf("%q: MaxRoutes %d, %v; want %d", doc, f.Metrics.MaxRoutes, err, want)
 		}
 	}
 }

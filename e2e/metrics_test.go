@@ -94,6 +94,48 @@ routes:
 	promtoolCheck(t, scrape)
 }
 
+// TestMetricsMaxRoutes: with more routes than metrics.max_routes, every
+// named route counts under route="_OTHER", the default route and the
+// requests no route matched still apart, and no route has a series of
+// its own.
+func TestMetricsMaxRoutes(t *testing.T) {
+	ok := newBackend(t, "ok")
+	admin := freePort(t)
+	p := startServe(t, []*backend{ok}, fmt.Sprintf(`
+admin: %q
+sticky: {mode: "off"}
+default_servers: [ok]
+metrics: {max_routes: 2}
+routes:
+  - {name: a, path: /a, servers: [ok]}
+  - {name: b, path: /b, servers: [ok]}
+  - {name: c, host: c.example.com, servers: [ok]}
+`, admin))
+	c := newClient(t, false)
+	for _, q := range []struct{ host, target string }{{"example.com", "/a"}, {"example.com", "/b"}, {"c.example.com", "/"}, {"example.com", "/other"}} {
+		if r := get(t, c, p.Addr, q.host, q.target); r.Status != 200 {
+			t.Fatalf("%s%s: %d", q.host, q.target, r.Status)
+		}
+	}
+	scrape := scrapeMetrics(t, admin)
+	for _, want := range []string{
+		`l7lb_http_server_requests_total{http_request_method="GET",http_response_status_code="200",route="_OTHER",server="ok"} 3`,
+		`l7lb_http_server_requests_total{http_request_method="GET",http_response_status_code="200",route="default",server="ok"} 1`,
+		`l7lb_http_server_request_duration_seconds_count{route="_OTHER"} 3`,
+	} {
+		if !strings.Contains(scrape, want+"\n") {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if m := regexp.MustCompile(`(?m)^l7lb_\w+\{[^}]*route="[abc]".*$`).FindString(scrape); m != "" {
+		t.Errorf("a route over the limit has a series of its own: %s", m)
+	}
+	if t.Failed() {
+		t.Logf("/metrics:\n%s", scrape)
+	}
+	promtoolCheck(t, scrape)
+}
+
 // scrapeMetrics returns the admin listener's /metrics in the Prometheus
 // text format.
 func scrapeMetrics(t *testing.T, admin string) string {

@@ -437,7 +437,7 @@ func (in *Instance) apply(c *Compiled, reload bool) (*admin.Outcome, error) {
 		}
 		pc := proxy.Config{View: view, Servers: f.Servers, Timeouts: f.Timeouts, Limits: f.Limits, Sticky: f.Sticky,
 			DrainTimeout: f.DrainTimeout, Revision: rev, TrustedProxies: f.TrustedProxies, Via: f.Via, ServerTLS: serverTLS,
-			AccessLog: obs.log, Tracer: obs.tracer}
+			AccessLog: obs.log, Tracer: obs.tracer, Metrics: f.Metrics}
 		if in.proxy == nil {
 			in.proxy, err = proxy.New(proxy.Options{Engine: in.eng, Health: in.passive, Metrics: in.o.Metrics, Logf: in.logf}, pc)
 		} else {

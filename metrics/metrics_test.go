@@ -65,7 +65,7 @@ func requests(route, server, method, status string) map[string]string {
 
 func TestTableCounts(t *testing.T) {
 	m := New()
-	tb := m.Table([]string{"a", "b", "default"}, []string{"s1", "s2"})
+	tb := m.Table([]string{"a", "b", "default"}, []string{"s1", "s2"}, 10)
 	tb.Observe(req(0, 0, 200, "GET"))
 	tb.Observe(req(0, 0, 200, "GET"))
 	tb.Observe(req(0, 0, 502, "GET"))
@@ -115,14 +115,14 @@ func TestTableCounts(t *testing.T) {
 // on the old table does not bring a deleted series back.
 func TestTableDeletesRemoved(t *testing.T) {
 	m := New()
-	old := m.Table([]string{"a", "b"}, []string{"s1", "s2"})
+	old := m.Table([]string{"a", "b"}, []string{"s1", "s2"}, 10)
 	old.Observe(req(0, 0, 200, "GET"))
 	old.Observe(req(1, 1, 200, "GET"))
 	x := req(1, 1, 200, "GET")
 	x.Connect = time.Millisecond
 	old.Observe(x)
 
-	tb := m.Table([]string{"a", "c"}, []string{"s1", "s3"})
+	tb := m.Table([]string{"a", "c"}, []string{"s1", "s3"}, 10)
 	tb.Observe(req(0, 0, 200, "GET"))
 	if got, _ := series(t, m, "l7lb_http_server_requests_total", requests("a", "s1", "GET", "200")); got != 2 {
 		t.Errorf("a/s1 = %v, want 2: kept across tables", got)
@@ -149,11 +149,67 @@ func TestTableDeletesRemoved(t *testing.T) {
 	}
 }
 
+// TestTableMaxRoutes: a configuration with more named routes than
+// maxRoutes counts them all under OtherRoute, the default route and "no
+// route" still apart; reloading across the limit deletes the series of
+// the labels the new table no longer has.
+func TestTableMaxRoutes(t *testing.T) {
+	m := New()
+	tb := m.Table([]string{"a", "b", "c", "default"}, []string{"s1"}, 2)
+	tb.Observe(req(0, 0, 200, "GET"))
+	tb.Observe(req(2, 0, 200, "GET"))
+	tb.Observe(req(3, 0, 200, "GET"))   // the default route
+	tb.Observe(req(4, 0, 200, "GET"))   // out of range: none
+	tb.Observe(req(-1, -1, 404, "GET")) // no route
+	for _, c := range []struct {
+		labels map[string]string
+		want   float64
+	}{
+		{requests(OtherRoute, "s1", "GET", "200"), 2},
+		{requests("default", "s1", "GET", "200"), 1},
+		{requests("", "s1", "GET", "200"), 1},
+		{requests("", "", "GET", "404"), 1},
+	} {
+		if got, ok := series(t, m, "l7lb_http_server_requests_total", c.labels); !ok || got != c.want {
+			t.Errorf("requests%v = %v (present %v), want %v", c.labels, got, ok, c.want)
+		}
+	}
+	for _, name := range []string{"a", "b", "c"} {
+		if _, ok := series(t, m, "l7lb_http_server_request_duration_seconds", map[string]string{labelRoute: name}); ok {
+			t.Errorf("route %s has a duration series of its own", name)
+		}
+	}
+	if got, _ := series(t, m, "l7lb_http_server_request_duration_seconds", map[string]string{labelRoute: OtherRoute}); got != 2 {
+		t.Errorf("duration{route=%s} counts %v, want 2", OtherRoute, got)
+	}
+
+	// Without a default route, and at the limit: every route its own.
+	small := m.Table([]string{"a", "b"}, []string{"s1"}, 2)
+	small.Observe(req(1, 0, 200, "GET"))
+	if got, _ := series(t, m, "l7lb_http_server_requests_total", requests("b", "s1", "GET", "200")); got != 1 {
+		t.Errorf("b/s1 = %v, want 1", got)
+	}
+	for _, gone := range []string{OtherRoute, "default"} {
+		if _, ok := series(t, m, "l7lb_http_server_requests_total", requests(gone, "s1", "GET", "200")); ok {
+			t.Errorf("route %q still exported after the reload", gone)
+		}
+	}
+	// Over the limit without a default route.
+	big := m.Table([]string{"a", "b", "c"}, []string{"s1"}, 0)
+	big.Observe(req(2, 0, 200, "GET"))
+	if got, _ := series(t, m, "l7lb_http_server_requests_total", requests(OtherRoute, "s1", "GET", "200")); got != 1 {
+		t.Errorf("%s/s1 = %v, want 1", OtherRoute, got)
+	}
+	if _, ok := series(t, m, "l7lb_http_server_requests_total", requests("b", "s1", "GET", "200")); ok {
+		t.Error("route b still exported after the reload")
+	}
+}
+
 // TestTableStatuses: a cell counts any number of status codes, its array
 // and then its map, and indexes out of range count as none.
 func TestTableStatuses(t *testing.T) {
 	m := New()
-	tb := m.Table([]string{"a"}, []string{"s1"})
+	tb := m.Table([]string{"a"}, []string{"s1"}, 10)
 	for code := 200; code < 215; code++ {
 		for range code - 199 {
 			tb.Observe(req(0, 0, code, "GET"))
@@ -175,7 +231,7 @@ func TestTableStatuses(t *testing.T) {
 // cells being filled, are all counted (run with -race).
 func TestTableConcurrent(t *testing.T) {
 	m := New()
-	tb := m.Table([]string{"a"}, []string{"s1"})
+	tb := m.Table([]string{"a"}, []string{"s1"}, 10)
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Go(func() {
@@ -200,7 +256,7 @@ func TestObserveAllocs(t *testing.T) {
 		t.Skip("the race detector allocates")
 	}
 	m := New()
-	tb := m.Table([]string{"a"}, []string{"s1"})
+	tb := m.Table([]string{"a"}, []string{"s1"}, 10)
 	x := req(0, 0, 200, "GET")
 	x.Sticky, x.Retries, x.Connect, x.Upstream = engine.StickyHit, 1, time.Millisecond, time.Millisecond
 	tb.Observe(x)

@@ -17,9 +17,15 @@ import (
 // request then reads a slice and adds atomically. A nil *Table counts
 // nothing.
 type Table struct {
-	m       *Metrics
-	routes  []string // by route index; slot 0 of the slices below is "no route"
-	servers []string // by server index
+	m *Metrics
+	// routes are the route label values by slot; slot 0, before them, is
+	// "no route". A route's slot is its index + 1, or with collapsed,
+	// one slot for every named route and one for the default route.
+	routes    []string
+	collapsed bool
+	nroutes   int      // the configuration's routes, the default route included
+	named     int      // of which named routes (all but the default route)
+	servers   []string // by server index
 
 	duration       []prometheus.Observer // by route slot
 	received, sent []prometheus.Counter  // by route slot
@@ -40,16 +46,33 @@ type Table struct {
 // numSticky is the number of the engine's sticky outcomes.
 const numSticky = int(engine.StickyHintInvalid) + 1
 
+// OtherRoute is the route label value of every named route of a
+// configuration with more routes than its maxRoutes (OpenTelemetry's
+// name for the values beyond a bounded set, as http_request_method's
+// _OTHER).
+const OtherRoute = "_OTHER"
+
 // Table returns the table of a configuration whose route indexes name
 // routes (the default route last, as engine.Engine.Names gives them) and
-// whose server indexes name servers. The series of routes and servers the
+// whose server indexes name servers. With more named routes than
+// maxRoutes, they all count under OtherRoute: a scrape's size then does
+// not grow with the routes. The series of routes and servers the
 // previous table had and this one does not are deleted; those of names
 // both have go on counting.
-func (m *Metrics) Table(routes, servers []string) *Table {
+func (m *Metrics) Table(routes, servers []string, maxRoutes int) *Table {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	t := &Table{m: m, routes: append([]string(nil), routes...), servers: append([]string(nil), servers...)}
-	nr := len(routes) + 1
+	t := &Table{m: m, nroutes: len(routes), named: len(routes), servers: append([]string(nil), servers...)}
+	if t.named > 0 && routes[t.named-1] == engine.DefaultRoute {
+		t.named--
+	}
+	if t.named > maxRoutes {
+		t.collapsed = true
+		t.routes = append([]string{OtherRoute}, routes[t.named:]...)
+	} else {
+		t.routes = append([]string(nil), routes...)
+	}
+	nr := len(t.routes) + 1
 	t.duration = make([]prometheus.Observer, nr)
 	t.received = make([]prometheus.Counter, nr)
 	t.sent = make([]prometheus.Counter, nr)
@@ -71,7 +94,7 @@ func (m *Metrics) Table(routes, servers []string) *Table {
 
 	if old := m.current; old != nil {
 		old.retired.Store(true)
-		for _, name := range missing(old.routes, routes) {
+		for _, name := range missing(old.routes, t.routes) {
 			for _, v := range []*prometheus.CounterVec{m.requests, m.received, m.sent, m.retries, m.sticky} {
 				v.DeletePartialMatch(prometheus.Labels{labelRoute: name})
 			}
@@ -102,6 +125,21 @@ func missing(old, new []string) []string {
 	return out
 }
 
+// slot returns the slot of a route index: 0 for none, or for an index out
+// of the table's range (a decision made on another configuration).
+func (t *Table) slot(route int) int {
+	switch {
+	case route < 0 || route >= t.nroutes:
+		return 0
+	case !t.collapsed:
+		return route + 1
+	case route < t.named:
+		return 1
+	default:
+		return 2 // the default route
+	}
+}
+
 // routeName returns the label value of a route slot: "" for no route.
 func (t *Table) routeName(slot int) string {
 	if slot == 0 {
@@ -123,10 +161,7 @@ func (t *Table) Observe(x *observe.Exchange) {
 	if t == nil {
 		return
 	}
-	r := x.Route + 1
-	if r < 0 || r > len(t.routes) {
-		r = 0
-	}
+	r := t.slot(x.Route)
 	s := x.Server + 1
 	if s < 0 || s > len(t.servers) {
 		s = 0

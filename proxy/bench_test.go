@@ -274,6 +274,7 @@ func startBenchProxy(tb testing.TB, backend string, s benchSetup) (addr string, 
 		Servers:  []config.Server{{ID: "s1", Addr: backend}},
 		Limits:   config.DefaultLimits(),
 		Timeouts: config.DefaultTimeouts(),
+		Metrics:  config.Metrics{MaxRoutes: config.DefaultMetricsMaxRoutes},
 	}
 	eng := engine.New(nil)
 	eng.Measure()
@@ -371,6 +372,7 @@ func BenchmarkObserve(b *testing.B) {
 				Servers:  []config.Server{{ID: "s1", Addr: "127.0.0.1:1"}},
 				Limits:   config.DefaultLimits(),
 				Timeouts: config.DefaultTimeouts(),
+				Metrics:  config.Metrics{MaxRoutes: config.DefaultMetricsMaxRoutes},
 			}
 			var m *metrics.Metrics
 			if !off {

@@ -143,7 +143,7 @@ func testConfig(tb testing.TB, eng *engine.Engine, f *config.File) Config {
 	if err != nil {
 		tb.Fatalf("apply: %v", err)
 	}
-	return Config{View: v, Servers: f.Servers, Timeouts: f.Timeouts, Limits: f.Limits, Sticky: f.Sticky, DrainTimeout: f.DrainTimeout, TrustedProxies: f.TrustedProxies, Via: f.Via,
+	return Config{View: v, Servers: f.Servers, Timeouts: f.Timeouts, Limits: f.Limits, Sticky: f.Sticky, DrainTimeout: f.DrainTimeout, TrustedProxies: f.TrustedProxies, Via: f.Via, Metrics: f.Metrics,
 		Revision: config.Revision{N: 1, Hash: f.Hash()}}
 }
 

@@ -30,7 +30,8 @@ type observation struct {
 func (p *Proxy) observation(c Config) observation {
 	o := observation{log: c.AccessLog, tracer: c.Tracer, rev: strconv.FormatUint(c.Revision.N, 10) + "-" + c.Revision.Hash}
 	if p.metrics != nil {
-		o.table = p.metrics.Table(c.View.Names())
+		routes, servers := c.View.Names()
+		o.table = p.metrics.Table(routes, servers, c.Metrics.MaxRoutes)
 	}
 	return o
 }

@@ -83,6 +83,7 @@ type Config struct {
 
 	AccessLog *accesslog.Logger // one line per request; nil for none
 	Tracer    *tracing.Tracer   // a span per request; nil for none
+	Metrics   config.Metrics    // how the requests are counted, when the proxy has Options.Metrics
 }
 
 // snapshot is one configuration as requests use it: each request loads

@@ -3,7 +3,7 @@
 // the Maelstrom node and for the engine of `l7lb serve`.
 //
 //	go run ./tools/routegen -routes 10000 [-regex 10] [-serve] > routes.json
-//	go run ./tools/routegen -sweep 4,1000,10000,100000 -bin ./l7lb
+//	go run ./tools/routegen -sweep 4,1000,10000,100000 [-proxy] [-rounds 3] -bin ./l7lb
 //
 // The mix (gen.go): 40% segment prefixes (/sN/*), 20% exact hosts
 // (hN.example.com, /api/*), 20% wildcard hosts with a prefix and a rewrite
@@ -32,9 +32,16 @@
 //     again for init's servers; /proc's 10 ms ticks); throughput is
 //     requests per CPU second from init_ok to the last reply; RSS is the
 //     child's peak (VmHWM) before its input ends.
+//   - proxy (with -proxy): `l7lb serve` (-bin) alone on -proxy-core, the
+//     requests (-conns keep-alive connections, one request at a time on
+//     each) and its eight servers in a routegen child on -load-core;
+//     compile is its CPU time until it accepts a connection, throughput
+//     requests per CPU second of the proxy (user and system: most of it
+//     is the kernel's TCP), scrape the size of its /metrics afterwards.
 //
 // Throughput is also given as a ratio to the smallest size measured in
-// the same run, the figure to compare across machines.
+// the same round, the figure to compare across machines; with -rounds,
+// the sweep is run that many times and ends with each size's median.
 package main
 
 import (
@@ -50,6 +57,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -73,6 +81,8 @@ type measurement struct {
 	PerSec   float64 `json:"per_sec"`
 	RSSMiB   float64 `json:"rss_mib"`
 	HeapByte float64 `json:"heap_per_route,omitempty"`
+	// ScrapeKiB is the size of the proxy's /metrics after the requests.
+	ScrapeKiB float64 `json:"scrape_kib,omitempty"`
 }
 
 func main() {
@@ -85,7 +95,13 @@ func main() {
 	bin := flag.String("bin", "./l7lb", "node binary (empty: measure the engine only)")
 	n := flag.Int("n", 300000, "requests per measurement")
 	timeout := flag.Duration("timeout", 5*time.Minute, "limit of each measurement")
+	rounds := flag.Int("rounds", 1, "with -sweep: run the sweep `R` times and end with each size's median ratio (the machine's noise moves one run's ratio by ±0.2)")
 	measureEngine := flag.Int("measure-engine", -1, "(internal) measure the engine at `N` routes, print one JSON line")
+	proxy := flag.Bool("proxy", false, "with -sweep: also measure `l7lb serve` (-bin) end to end, alone on -proxy-core, with the requests and its servers on -load-core")
+	proxyCore := flag.Int("proxy-core", 0, "with -proxy: the proxy's core")
+	loadCore := flag.Int("load-core", 1, "with -proxy: the core of the requests and the servers")
+	conns := flag.Int("conns", 50, "with -proxy: keep-alive connections, one request at a time on each")
+	measureProxy := flag.Int("measure-proxy", -1, "(internal) measure the proxy at `N` routes, print one JSON line")
 	cpuProfile := flag.String("cpuprofile", "", "with -measure-engine: write a CPU profile of compile and routing to `FILE`")
 	flag.Parse()
 	if *cpuProfile != "" {
@@ -105,6 +121,12 @@ func main() {
 			fatal("%v", err)
 		}
 		json.NewEncoder(os.Stdout).Encode(m)
+	case *measureProxy >= 0:
+		m, err := measureProxyOnce(proxyOptions{*bin, *proxyCore, *loadCore, *conns}, *measureProxy, *regex, *n, *timeout)
+		if err != nil {
+			fatal("%v", err)
+		}
+		json.NewEncoder(os.Stdout).Encode(m)
 	case *routes >= 0:
 		os.Stdout.Write(routeset.Generate(*routes, *regex).AppendJSON(nil, *serve))
 	case *sweep != "":
@@ -116,7 +138,17 @@ func main() {
 			}
 			sizes = append(sizes, v)
 		}
-		runSweep(sizes, *sweepRegex, *regexCase, *bin, *n, *timeout)
+		if *rounds < 1 {
+			fatal("-rounds: want at least 1")
+		}
+		var po *proxyOptions
+		if *proxy {
+			if *bin == "" {
+				fatal("-proxy needs -bin")
+			}
+			po = &proxyOptions{*bin, *proxyCore, *loadCore, *conns}
+		}
+		runSweep(sizes, *sweepRegex, *regexCase, *bin, po, *n, *rounds, *timeout)
 	default:
 		flag.Usage()
 		os.Exit(2)
@@ -130,7 +162,7 @@ func fatal(format string, a ...any) {
 
 type sizeCase struct{ routes, regex int }
 
-func runSweep(sizes []int, sweepRegex, regexCase int, bin string, n int, timeout time.Duration) {
+func runSweep(sizes []int, sweepRegex, regexCase int, bin string, po *proxyOptions, n, rounds int, timeout time.Duration) {
 	var cases []sizeCase
 	for _, s := range sizes {
 		cases = append(cases, sizeCase{s, min(sweepRegex, s/100)})
@@ -142,40 +174,114 @@ func runSweep(sizes []int, sweepRegex, regexCase int, bin string, n int, timeout
 	if err != nil {
 		fatal("%v", err)
 	}
-	fmt.Printf("routegen: %d requests per case, GOMAXPROCS=1, %s/%s, %d CPUs\n", n, runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
-	fmt.Printf("%-6s %8s %6s %9s %10s %11s %12s %7s %9s %11s\n", "face", "routes", "regex", "parse ms", "engine ms", "compile ms", "req/s", "ratio", "RSS MiB", "heap B/route")
-	var base map[string]float64 = map[string]float64{}
-	for _, c := range cases {
-		var ms []measurement
-		m, err := engineChild(self, c, n, timeout)
-		if err != nil {
-			fatal("engine, %d routes: %v", c.routes, err)
-		}
-		ms = append(ms, m)
-		if bin != "" {
-			m, err := measureNode(bin, c, n, timeout)
+	fmt.Printf("routegen: %d requests per case, %d round(s), GOMAXPROCS=1, %s/%s, %d CPUs\n", n, rounds, runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
+	fmt.Printf("%-6s %8s %6s %9s %10s %11s %12s %7s %9s %11s %10s\n", "face", "routes", "regex", "parse ms", "engine ms", "compile ms", "req/s", "ratio", "RSS MiB", "heap B/route", "scrape KiB")
+	var sum summary
+	for range rounds {
+		// Each round has its own base: a ratio compares two measurements
+		// of the same round, as near in time as the sweep allows.
+		base := map[string]float64{}
+		for _, c := range cases {
+			var ms []measurement
+			m, err := engineChild(self, c, n, timeout)
 			if err != nil {
-				fatal("node, %d routes: %v", c.routes, err)
+				fatal("engine, %d routes: %v", c.routes, err)
 			}
 			ms = append(ms, m)
-		}
-		for _, m := range ms {
-			if _, ok := base[m.Face]; !ok {
-				base[m.Face] = m.PerSec
+			if bin != "" {
+				m, err := measureNode(bin, c, n, timeout)
+				if err != nil {
+					fatal("node, %d routes: %v", c.routes, err)
+				}
+				ms = append(ms, m)
 			}
-			parse, eng, heap := "", "", ""
-			if m.ParseMs > 0 {
-				parse = strconv.FormatFloat(m.ParseMs, 'f', 1, 64)
+			if po != nil {
+				m, err := proxyChild(self, *po, c, n, timeout)
+				if err != nil {
+					fatal("proxy, %d routes: %v", c.routes, err)
+				}
+				ms = append(ms, m)
 			}
-			if m.EngineMs > 0 {
-				eng = strconv.FormatFloat(m.EngineMs, 'f', 1, 64)
+			for _, m := range ms {
+				if _, ok := base[m.Face]; !ok {
+					base[m.Face] = m.PerSec
+				}
+				ratio := m.PerSec / base[m.Face]
+				sum.add(m, ratio)
+				parse, eng, heap, scrape := "", "", "", ""
+				if m.ParseMs > 0 {
+					parse = strconv.FormatFloat(m.ParseMs, 'f', 1, 64)
+				}
+				if m.EngineMs > 0 {
+					eng = strconv.FormatFloat(m.EngineMs, 'f', 1, 64)
+				}
+				if m.HeapByte > 0 {
+					heap = strconv.FormatFloat(m.HeapByte, 'f', 0, 64)
+				}
+				if m.ScrapeKiB > 0 {
+					scrape = strconv.FormatFloat(m.ScrapeKiB, 'f', 0, 64)
+				}
+				fmt.Printf("%-6s %8d %6d %9s %10s %11.1f %12.0f %7.2f %9.1f %11s %10s\n", m.Face, m.Routes, m.Regex, parse, eng, m.Compile, m.PerSec, ratio, m.RSSMiB, heap, scrape)
 			}
-			if m.HeapByte > 0 {
-				heap = strconv.FormatFloat(m.HeapByte, 'f', 0, 64)
-			}
-			fmt.Printf("%-6s %8d %6d %9s %10s %11.1f %12.0f %7.2f %9.1f %11s\n", m.Face, m.Routes, m.Regex, parse, eng, m.Compile, m.PerSec, m.PerSec/base[m.Face], m.RSSMiB, heap)
 		}
 	}
+	if rounds > 1 {
+		sum.print(os.Stdout)
+	}
+}
+
+// summary gathers every round's measurements of each face and size.
+type summary struct {
+	keys []sizeKey
+	of   map[sizeKey]*samples
+}
+
+type sizeKey struct {
+	face          string
+	routes, regex int
+}
+
+type samples struct{ compile, perSec, ratio []float64 }
+
+func (s *summary) add(m measurement, ratio float64) {
+	k := sizeKey{m.Face, m.Routes, m.Regex}
+	if s.of == nil {
+		s.of = map[sizeKey]*samples{}
+	}
+	v := s.of[k]
+	if v == nil {
+		v = &samples{}
+		s.of[k] = v
+		s.keys = append(s.keys, k)
+	}
+	v.compile = append(v.compile, m.Compile)
+	v.perSec = append(v.perSec, m.PerSec)
+	v.ratio = append(v.ratio, ratio)
+}
+
+// print writes each face and size's medians, and its ratios' range and
+// how many rounds reached 0.7 (issue 13's target at 100,000 routes).
+func (s *summary) print(w io.Writer) {
+	fmt.Fprintf(w, "\nmedians over the rounds:\n%-6s %8s %6s %11s %12s %7s %11s %9s\n", "face", "routes", "regex", "compile ms", "req/s", "ratio", "ratio range", "ratio≥0.7")
+	for _, k := range s.keys {
+		v := s.of[k]
+		reached := 0
+		for _, r := range v.ratio {
+			if r >= 0.7 {
+				reached++
+			}
+		}
+		fmt.Fprintf(w, "%-6s %8d %6d %11.1f %12.0f %7.2f %5.2f–%-5.2f %6d/%d\n", k.face, k.routes, k.regex, median(v.compile), median(v.perSec), median(v.ratio), slices.Min(v.ratio), slices.Max(v.ratio), reached, len(v.ratio))
+	}
+}
+
+// median returns the median of xs, which it sorts; xs is not empty.
+func median(xs []float64) float64 {
+	slices.Sort(xs)
+	if n := len(xs); n%2 == 0 {
+		return (xs[n/2-1] + xs[n/2]) / 2
+	}
+	return xs[len(xs)/2]
 }
 
 // engineChild runs measureEngineOnce in a fresh routegen process.

@@ -61,19 +61,52 @@ func Name(i int) string { return "r" + strconv.Itoa(i) }
 func Server(i int) string { return "s" + strconv.Itoa(i%NumServers+1) }
 
 // AppendJSON appends the configuration as JSON, one route per line: the
-// node's schema, or with serve the proxy's (servers map, listen). Requests
-// that no route matches get 404: no default servers.
+// node's schema, or with serve the proxy's (servers map, listen, at
+// DefaultAddrs). Requests that no route matches get 404: no default
+// servers.
 func (rs Set) AppendJSON(b []byte, serve bool) []byte {
-	b = append(b, "{\n"...)
 	if serve {
-		b = append(b, `"listen": "127.0.0.1:18080",`+"\n"+`"servers": {`...)
-		for i := range NumServers {
+		return rs.AppendServeJSON(b, DefaultAddrs())
+	}
+	return rs.appendJSON(b, nil)
+}
+
+// Addrs are where a proxy configuration listens and where its servers are.
+type Addrs struct {
+	Listen  string
+	Admin   string             // the admin listener's; "" for none
+	Servers [NumServers]string // host:port of s1 … s8
+}
+
+// DefaultAddrs listens on 127.0.0.1:18080 and puts the servers on
+// 127.0.0.1:19001 and on.
+func DefaultAddrs() Addrs {
+	a := Addrs{Listen: "127.0.0.1:18080"}
+	for i := range a.Servers {
+		a.Servers[i] = "127.0.0.1:" + strconv.Itoa(19001+i)
+	}
+	return a
+}
+
+// AppendServeJSON appends the configuration in the schema of l7lb serve,
+// at the addresses a.
+func (rs Set) AppendServeJSON(b []byte, a Addrs) []byte {
+	return rs.appendJSON(b, &a)
+}
+
+func (rs Set) appendJSON(b []byte, a *Addrs) []byte {
+	b = append(b, "{\n"...)
+	if a != nil {
+		b = append(b, `"listen": "`+a.Listen+`",`+"\n"...)
+		if a.Admin != "" {
+			b = append(b, `"admin": "`+a.Admin+`",`+"\n"...)
+		}
+		b = append(b, `"servers": {`...)
+		for i, addr := range a.Servers {
 			if i > 0 {
 				b = append(b, ", "...)
 			}
-			b = append(b, `"`+Server(i)+`": "http://127.0.0.1:`...)
-			b = strconv.AppendInt(b, int64(19001+i), 10)
-			b = append(b, '"')
+			b = append(b, `"`+Server(i)+`": "http://`+addr+`"`...)
 		}
 		b = append(b, "},\n"...)
 	}
