@@ -8,15 +8,17 @@ FUZZTIME ?= 100000x
 
 .PHONY: build run test check fuzz bins bench bench-http demo fleet-demo clean
 
-# Go's Linux poller hands over the goroutines that one epoll_wait readied
-# last first, which is most of the proxy's p99 under load above HAProxy's.
 # Every build, test and benchmark here (and the go commands they run) uses
-# a runtime whose poller keeps the kernel's order: a one-line patch applied
-# with the go command's -overlay (tools/netpollfifo, docs/netpoll.md). With
-# a toolchain whose poller it does not know, it warns and the build is a
-# stock one.
-NETPOLL_OVERLAY := $(shell $(GO) run ./tools/netpollfifo -go $(GO) -dir $(CURDIR)/.cache/netpollfifo)
-export GOFLAGS := $(strip $(GOFLAGS) $(NETPOLL_OVERLAY))
+# Go's runtime with two small patches applied with the go command's
+# -overlay (tools/runtimepatch, docs/runtime.md): the Linux poller hands
+# over the goroutines one epoll_wait readied in the kernel's order (the
+# stock one, last first, was most of the proxy's p99 under load above
+# HAProxy's), and sysmon keeps its pace when a system call ends its deep
+# sleep (the stock one polls every 20 µs from each burst of requests on,
+# on the proxy's own core). With a toolchain whose files it does not
+# know, it warns and the build is a stock one.
+RUNTIME_OVERLAY := $(shell $(GO) run ./tools/runtimepatch -go $(GO) -dir $(CURDIR)/.cache/runtimepatch)
+export GOFLAGS := $(strip $(GOFLAGS) $(RUNTIME_OVERLAY))
 
 # -buildvcs=auto: this kind of machine sets GOFLAGS=-buildvcs=false, which
 # would leave `l7lb version` without the git revision of a checkout.

@@ -67,6 +67,7 @@ type options struct {
 	warmup       time.Duration
 	conns        int
 	streams      int
+	rate         float64 // the h2rate case's requests per second
 	runs         int
 	quietWait    time.Duration
 	noisyPct     float64
@@ -143,7 +144,7 @@ func parseCases(list string) ([]benchCase, error) {
 			}
 		}
 		if !found {
-			return nil, fmt.Errorf("case %q: want plain, https, handshake or h2", id)
+			return nil, fmt.Errorf("case %q: want plain, https, handshake, h2 or h2rate", id)
 		}
 	}
 	return out, nil
@@ -168,6 +169,13 @@ func parsePeers(list string) ([]string, error) {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "h2rate-client" {
+		if err := runH2rateClient(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "httpbench h2rate-client:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if len(os.Args) > 1 && os.Args[1] == "handshake-client" {
 		if err := runHandshakeClient(os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, "httpbench handshake-client:", err)
@@ -178,12 +186,13 @@ func main() {
 	var o options
 	var cases, peers string
 	flag.Var(&o.l7lbs, "l7lb", "`NAME=BINARY[@CASES]`: measure this l7lb binary under NAME (repeatable; CASES a comma-separated subset); default: build the working tree as \"l7lb\"")
-	flag.StringVar(&cases, "cases", "plain,https,handshake,h2", "cases to run: plain (HTTP/1.1), https (TLS keep-alive), handshake (a full TLS handshake per request), h2 (HTTP/2 over TLS)")
+	flag.StringVar(&cases, "cases", "plain,https,handshake,h2,h2rate", "cases to run: plain (HTTP/1.1), https (TLS keep-alive), handshake (a full TLS handshake per request), h2 (HTTP/2 over TLS, h2load), h2rate (HTTP/2 over TLS at -rate, open loop)")
 	flag.StringVar(&peers, "peers", "haproxy,nginx", "the peers measured beside l7lb: haproxy, nginx, both or none (\"\"); fewer make a shorter run, when only l7lb binaries are compared")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measured run")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "warm-up before each measured run")
 	flag.IntVar(&o.conns, "conns", 50, "client connections")
 	flag.IntVar(&o.streams, "streams", 10, "concurrent streams per connection in the h2 case (h2load -m)")
+	flag.Float64Var(&o.rate, "rate", 10000, "requests per second of the h2rate case, over -conns connections (each request on its own: a proxy reads and writes one at a time, at 2–3× its CPU per request under h2load, so that 20,000 keep every proxy here 60–85% busy)")
 	flag.IntVar(&o.runs, "runs", 2, "runs of each case, in alternating proxy order")
 	flag.DurationVar(&o.quietWait, "quiet-wait", 30*time.Second, "wait at most this for a quiet second before each measured run (0: do not wait)")
 	flag.Float64Var(&o.noisyPct, "noisy", 25, "a run during which other processes took more than this % of a core is noisy")
@@ -708,6 +717,9 @@ func (b *bench) load(c benchCase, port int, d time.Duration) (loadResult, error)
 	switch {
 	case c.closeEach:
 		cmd = b.pinned(ctx, b.o.loadCore, b.self, "handshake-client", fmt.Sprintf("127.0.0.1:%d", port), strconv.Itoa(b.o.conns), d.String())
+	case c.rate:
+		cmd = b.pinned(ctx, b.o.loadCore, b.self, "h2rate-client", fmt.Sprintf("127.0.0.1:%d", port), strconv.Itoa(b.o.conns),
+			strconv.FormatFloat(b.o.rate, 'f', -1, 64), d.String())
 	case c.h2:
 		secs := max(1, int(d.Round(time.Second)/time.Second))
 		cmd = b.pinned(ctx, b.o.loadCore, "h2load", "-t1", "-c"+strconv.Itoa(b.o.conns), "-m"+strconv.Itoa(b.o.streams),
@@ -722,6 +734,15 @@ func (b *bench) load(c benchCase, port int, d time.Duration) (loadResult, error)
 	switch {
 	case c.closeEach:
 		return parseHandshakeSummary(out)
+	case c.rate:
+		s, err := parseH2rateSummary(out)
+		if s.Behind > 0.01 {
+			logf("h2rate: the client sent %.1f%% of its requests 2 ms or more late: it did not keep -rate %.0f", 100*s.Behind, b.o.rate)
+		}
+		if s.Errors > 0 && s.FirstErr != "" {
+			logf("h2rate: %d errors, the first: %s", s.Errors, s.FirstErr)
+		}
+		return s.result(), err
 	case c.h2:
 		r, err := parseH2load(string(out))
 		if err != nil {

@@ -25,6 +25,8 @@ type benchCase struct {
 	// closeEach sends Connection: close, so every request is a new
 	// connection with a full TLS handshake.
 	closeEach bool
+	// rate is HTTP/2 at a fixed request rate, open loop (h2rate.go).
+	rate bool
 }
 
 var allCases = []benchCase{
@@ -32,6 +34,7 @@ var allCases = []benchCase{
 	{id: "https", title: "HTTPS keep-alive, TLS 1.3 (wrk)", tls: true},
 	{id: "handshake", title: "Full TLS 1.3 handshakes: a new connection per request (the harness's client)", tls: true, closeEach: true},
 	{id: "h2", title: "HTTP/2 over TLS 1.3 (h2load -c 50 -m 10)", tls: true, h2: true},
+	{id: "h2rate", title: "HTTP/2 over TLS 1.3 at a fixed rate, open loop (the harness's client)", tls: true, h2: true, rate: true},
 }
 
 // certFiles are the paths of the benchmark's certificate: a self-signed

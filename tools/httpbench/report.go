@@ -390,7 +390,11 @@ func (rep report) markdown(facts []string) string {
 	p("measure full handshakes: it keeps a connection's TLS session across reconnections,")
 	p("so with `Connection: close` nearly every handshake is resumed (948 of 949 against")
 	p("nginx), skipping the certificate signature. h2: `h2load -t1 -c%d -m%d`, p50 and p99", o.conns, o.streams)
-	p("from its per-request `--log-file`.")
+	p("from its per-request `--log-file`. h2rate: the harness's own client (`httpbench")
+	p("h2rate-client`), open loop: %d connections send %.0f requests/s between them on a", o.conns, o.rate)
+	p("schedule, each request in its own frame and TLS record, whatever the answers do; a")
+	p("request's latency runs from the moment the client woke to send it to the end of its")
+	p("response (one that finds %d in flight on its connection waits, and the wait counts).", h2rateStreams)
 	p("")
 	for _, f := range facts {
 		p("- %s", f)
