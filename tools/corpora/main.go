@@ -18,7 +18,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,6 +25,7 @@ import (
 	"time"
 
 	"l7lb/corpus"
+	"l7lb/tools/loopback"
 )
 
 func main() {
@@ -246,7 +246,7 @@ func measurePeers(files ...*corpus.File) error {
 		{"haproxy", startHAProxy, func(c *corpus.Case, v string) { c.HAProxy = v }},
 		{"nginx", startNginx, func(c *corpus.Case, v string) { c.Nginx = v }},
 	} {
-		listen, err := freeAddr()
+		listen, err := loopback.FreeAddr()
 		if err != nil {
 			return err
 		}
@@ -254,7 +254,7 @@ func measurePeers(files ...*corpus.File) error {
 		if err != nil {
 			return fmt.Errorf("%s: %v", peer.name, err)
 		}
-		err = waitListening(listen)
+		err = loopback.WaitListening(listen, 10*time.Second)
 		n := 0
 		for _, f := range files {
 			for i := 0; err == nil && i < len(f.Cases); i++ {
@@ -290,25 +290,6 @@ func measurePeers(files ...*corpus.File) error {
 		fmt.Printf("%s: %d cases measured\n", peer.name, n)
 	}
 	return nil
-}
-
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
-func waitListening(addr string) error {
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return nil
-		}
-	}
-	return fmt.Errorf("nothing listens on %s", addr)
 }
 
 func startHAProxy(tmp, listen, backend string) (*exec.Cmd, error) {

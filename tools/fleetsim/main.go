@@ -28,7 +28,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -47,6 +46,7 @@ import (
 	"l7lb/engine"
 	"l7lb/fleet"
 	"l7lb/instance"
+	"l7lb/tools/loopback"
 )
 
 func main() {
@@ -92,7 +92,14 @@ func run(etcdBin string, ns, sizes []int, pushes int) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	client, peer := freeAddr(), freeAddr()
+	client, err := loopback.FreeAddr()
+	if err != nil {
+		return err
+	}
+	peer, err := loopback.FreeAddr()
+	if err != nil {
+		return err
+	}
 	cmd := exec.Command(etcdBin, "--name", "s", "--data-dir", filepath.Join(dir, "etcd"),
 		"--listen-client-urls", "http://"+client, "--advertise-client-urls", "http://"+client,
 		"--listen-peer-urls", "http://"+peer, "--initial-advertise-peer-urls", "http://"+peer,
@@ -102,8 +109,8 @@ func run(etcdBin string, ns, sizes []int, pushes int) error {
 		return fmt.Errorf("%s: %v (run make bins)", etcdBin, err)
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	if err := waitPort(client); err != nil {
-		return err
+	if err := loopback.WaitListening(client, 15*time.Second); err != nil {
+		return fmt.Errorf("etcd: %v", err)
 	}
 	eps := []string{"http://" + client}
 	fmt.Printf("clients %s, compile %s\n\n", map[bool]string{true: "own", false: "shared"}[mode.ownClients], map[bool]string{true: "one", false: "all"}[mode.compileOne])
@@ -296,23 +303,3 @@ func grpcRequests(client string) (requests, watch float64, err error) {
 }
 
 func mib(b uint64) string { return fmt.Sprintf("%.2f MiB", float64(b)/(1<<20)) }
-
-func freeAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-func waitPort(addr string) error {
-	for i := 0; i < 300; i++ {
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			return nil
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return fmt.Errorf("etcd did not start on %s", addr)
-}

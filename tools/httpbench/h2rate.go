@@ -31,25 +31,15 @@ import (
 // h2rateStreams to end counts that wait too: a proxy that stalls is not
 // spared the requests due meanwhile (no coordinated omission, as wrk2).
 
-// h2rateSummary is what the h2rate client prints, as JSON.
+// h2rateSummary is what the h2rate client prints, as JSON: errors are
+// other statuses, resets and requests unanswered at the end; Seconds runs
+// from the first request due to the last one due; latencies from the
+// send's start to the response's end.
 type h2rateSummary struct {
-	Requests int64   `json:"requests"` // 200 answers, ended
-	Errors   int64   `json:"errors"`   // other statuses, resets, requests unanswered at the end
-	Seconds  float64 `json:"seconds"`  // from the first request due to the last one due
-	P50      float64 `json:"p50_ms"`   // from the send's start to the response's end
-	P99      float64 `json:"p99_ms"`
+	clientSummary
 	// Behind is the share of requests whose send started 2 ms or more
 	// after they were due: the client itself did not keep the rate.
-	Behind   float64 `json:"behind"`
-	FirstErr string  `json:"first_error,omitempty"`
-}
-
-func (s h2rateSummary) result() loadResult {
-	r := loadResult{requests: s.Requests, errors: s.Errors, p50: s.P50, p99: s.P99}
-	if s.Seconds > 0 {
-		r.rps = float64(s.Requests) / s.Seconds
-	}
-	return r
+	Behind float64 `json:"behind"`
 }
 
 // h2rateStreams is the most requests in flight on one connection (the

@@ -14,14 +14,7 @@ import (
 // its address.
 func h2Server(t *testing.T, handler http.HandlerFunc) string {
 	t.Helper()
-	cert, err := writeCert(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	pair, err := tls.LoadX509KeyPair(cert.cert, cert.key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pair := testPair(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -21,17 +21,18 @@ import (
 // connection with a full handshake: no session cache, TLS 1.3, X25519 as
 // its only key share, which pins X25519 for all three proxies alike.
 
-// handshakeSummary is what the handshake client prints, as JSON.
-type handshakeSummary struct {
+// clientSummary is what the harness's own load clients (handshake-client,
+// h2rate-client) print, as JSON.
+type clientSummary struct {
 	Requests int64   `json:"requests"` // 200 answers with the whole body
-	Errors   int64   `json:"errors"`   // anything else, resumed or non-X25519 handshakes too
+	Errors   int64   `json:"errors"`   // anything else (each client says what else counts)
 	Seconds  float64 `json:"seconds"`
-	P50      float64 `json:"p50_ms"` // connect to the end of the response
+	P50      float64 `json:"p50_ms"` // each client says from when to the end of the response
 	P99      float64 `json:"p99_ms"`
 	FirstErr string  `json:"first_error,omitempty"`
 }
 
-func (s handshakeSummary) result() loadResult {
+func (s clientSummary) result() loadResult {
 	r := loadResult{requests: s.Requests, errors: s.Errors, p50: s.P50, p99: s.P99}
 	if s.Seconds > 0 {
 		r.rps = float64(s.Requests) / s.Seconds
@@ -41,8 +42,10 @@ func (s handshakeSummary) result() loadResult {
 
 var handshakeRequest = []byte("GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
 
-// handshakeLoad runs conns clients against addr for d.
-func handshakeLoad(addr string, conns int, d time.Duration) handshakeSummary {
+// handshakeLoad runs conns clients against addr for d. Its errors are
+// anything but a 200 with the whole body, resumed or non-X25519 handshakes
+// too; its latencies run from connect to the end of the response.
+func handshakeLoad(addr string, conns int, d time.Duration) clientSummary {
 	cfg := &tls.Config{
 		InsecureSkipVerify: true, // a self-signed certificate; the signature is still checked
 		ServerName:         "bench",
@@ -54,7 +57,7 @@ func handshakeLoad(addr string, conns int, d time.Duration) handshakeSummary {
 	end := start.Add(d)
 	var (
 		mu   sync.Mutex
-		sum  handshakeSummary
+		sum  clientSummary
 		lats []float64
 		wg   sync.WaitGroup
 	)
@@ -154,7 +157,7 @@ func runHandshakeClient(args []string) error {
 }
 
 func parseHandshakeSummary(out []byte) (loadResult, error) {
-	var s handshakeSummary
+	var s clientSummary
 	if err := json.Unmarshal(bytes.TrimSpace(out), &s); err != nil {
 		return loadResult{}, fmt.Errorf("handshake client output %.80q: %v", out, err)
 	}

@@ -9,9 +9,8 @@ import (
 	"time"
 )
 
-// tlsServer answers every request on a loopback TLS listener with body,
-// then closes; it returns its address and counts handshakes that resumed.
-func tlsServer(t *testing.T, status string, tickets bool) (addr string, resumed func() int) {
+// testPair is a certificate and key as the harness writes them.
+func testPair(t *testing.T) tls.Certificate {
 	t.Helper()
 	cert, err := writeCert(t.TempDir())
 	if err != nil {
@@ -21,6 +20,14 @@ func tlsServer(t *testing.T, status string, tickets bool) (addr string, resumed 
 	if err != nil {
 		t.Fatal(err)
 	}
+	return pair
+}
+
+// tlsServer answers every request on a loopback TLS listener with body,
+// then closes; it returns its address and counts handshakes that resumed.
+func tlsServer(t *testing.T, status string, tickets bool) (addr string, resumed func() int) {
+	t.Helper()
+	pair := testPair(t)
 	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{pair}, SessionTicketsDisabled: !tickets})
 	if err != nil {
 		t.Fatal(err)

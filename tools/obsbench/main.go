@@ -33,6 +33,7 @@ import (
 	"syscall"
 	"time"
 
+	"l7lb/tools/loopback"
 	"l7lb/tools/procfs"
 )
 
@@ -163,7 +164,8 @@ func startBackend() string {
 // measure starts v on CPU 0, loads it with wrk and returns its CPU per
 // request over the measured run.
 func measure(v variant, backends []string, dir string, conns int, warmup, duration time.Duration) (sample, error) {
-	addr := freeAddr()
+	addr, err := loopback.FreeAddr()
+	check(err)
 	cfg := fmt.Sprintf("listen: %q\nservers: {s1: \"http://%s\", s2: \"http://%s\"}\nroutes: [{name: all, path: /*, servers: [s1, s2]}]\nsticky: {mode: \"off\"}\n",
 		addr, backends[0], backends[1])
 	args := []string{"-c", "0", v.bin, "serve", "--config", filepath.Join(dir, "l7lb.yaml")}
@@ -194,7 +196,7 @@ func measure(v variant, backends []string, dir string, conns int, warmup, durati
 			<-done
 		}
 	}()
-	if err := waitListening(addr, 10*time.Second); err != nil {
+	if err := loopback.WaitListening(addr, 10*time.Second); err != nil {
 		return sample{}, fmt.Errorf("%s: %v", v.name, err)
 	}
 	url := "http://" + addr + "/"
@@ -246,25 +248,6 @@ func wrk(url string, conns int, d time.Duration) (int, error) {
 func cpuTime(pid int) (time.Duration, error) {
 	s, err := procfs.ReadStat(pid)
 	return s.CPU(), err
-}
-
-func waitListening(addr string, within time.Duration) error {
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return fmt.Errorf("not listening on %s after %v", addr, within)
-}
-
-func freeAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	check(err)
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // cpusAllowed returns this process's Cpus_allowed_list.

@@ -290,6 +290,12 @@ func engineChild(self string, c sizeCase, n int, timeout time.Duration) (measure
 	defer cancel()
 	cmd := exec.CommandContext(ctx, self, "-measure-engine", strconv.Itoa(c.routes), "-regex", strconv.Itoa(c.regex), "-n", strconv.Itoa(n))
 	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+	return measureChild(cmd)
+}
+
+// measureChild runs cmd, a routegen child that prints one measurement as
+// JSON, and decodes it.
+func measureChild(cmd *exec.Cmd) (measurement, error) {
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
@@ -391,20 +397,30 @@ func liveHeap() uint64 {
 	return s.HeapAlloc
 }
 
+// writeConfig writes data to routes.json in a new temporary directory,
+// which the caller removes.
+func writeConfig(data []byte) (dir, file string, err error) {
+	if dir, err = os.MkdirTemp("", "routegen-"); err != nil {
+		return "", "", err
+	}
+	file = dir + "/routes.json"
+	if err := os.WriteFile(file, data, 0o644); err != nil {
+		os.RemoveAll(dir)
+		return "", "", err
+	}
+	return dir, file, nil
+}
+
 // measureNode starts the node with the configuration as --config, sends
 // init and n requests, and times init_ok and the replies.
 func measureNode(bin string, c sizeCase, n int, timeout time.Duration) (measurement, error) {
 	m := measurement{Face: "node", Routes: c.routes, Regex: min(c.regex, c.routes)}
 	rs := routeset.Generate(c.routes, c.regex)
-	dir, err := os.MkdirTemp("", "routegen-")
+	dir, cfgFile, err := writeConfig(rs.AppendJSON(nil, false))
 	if err != nil {
 		return m, err
 	}
 	defer os.RemoveAll(dir)
-	cfgFile := dir + "/routes.json"
-	if err := os.WriteFile(cfgFile, rs.AppendJSON(nil, false), 0o644); err != nil {
-		return m, err
-	}
 	var stream bytes.Buffer
 	stream.WriteString(`{"src":"c1","dest":"lb","body":{"type":"init","msg_id":1,"node_id":"lb","node_ids":["lb"`)
 	for i := range routeset.NumServers {

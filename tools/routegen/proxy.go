@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"l7lb/tools/loopback"
 	"l7lb/tools/procfs"
 	"l7lb/tools/routeset"
 )
@@ -36,13 +36,7 @@ func proxyChild(self string, o proxyOptions, c sizeCase, n int, timeout time.Dur
 	cmd := exec.CommandContext(ctx, "taskset", "-c", strconv.Itoa(o.loadCore), self,
 		"-measure-proxy", strconv.Itoa(c.routes), "-regex", strconv.Itoa(c.regex), "-n", strconv.Itoa(n),
 		"-bin", o.bin, "-proxy-core", strconv.Itoa(o.proxyCore), "-conns", strconv.Itoa(o.conns), "-timeout", timeout.String())
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return measurement{}, err
-	}
-	var m measurement
-	return m, json.Unmarshal(out, &m)
+	return measureChild(cmd)
 }
 
 // measureProxyOnce starts `bin serve` on a generated configuration, its
@@ -65,24 +59,20 @@ func measureProxyOnce(o proxyOptions, routes, regex, n int, timeout time.Duratio
 		go serveOK(ln)
 		addrs.Servers[i] = ln.Addr().String()
 	}
-	listen, err := freeAddr()
+	listen, err := loopback.FreeAddr()
 	if err != nil {
 		return m, err
 	}
 	addrs.Listen = listen
-	if addrs.Admin, err = freeAddr(); err != nil {
+	if addrs.Admin, err = loopback.FreeAddr(); err != nil {
 		return m, err
 	}
 	rs := routeset.Generate(routes, regex)
-	dir, err := os.MkdirTemp("", "routegen-")
+	dir, cfgFile, err := writeConfig(rs.AppendServeJSON(nil, addrs))
 	if err != nil {
 		return m, err
 	}
 	defer os.RemoveAll(dir)
-	cfgFile := dir + "/routes.json"
-	if err := os.WriteFile(cfgFile, rs.AppendServeJSON(nil, addrs), 0o644); err != nil {
-		return m, err
-	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -98,7 +88,7 @@ func measureProxyOnce(o proxyOptions, routes, regex, n int, timeout time.Duratio
 	defer cmd.Wait()
 	defer cmd.Process.Signal(os.Interrupt)
 	pid := cmd.Process.Pid
-	if err := waitAccept(ctx, listen); err != nil {
+	if err := loopback.WaitListening(listen, timeout); err != nil {
 		return m, fmt.Errorf("%v: %s", err, stderr.String())
 	}
 	start, err := procfs.ReadStat(pid)
@@ -159,32 +149,6 @@ func get(ctx context.Context, url string) ([]byte, error) {
 		err = fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
 	return body, err
-}
-
-// freeAddr returns a loopback address no one listens on, as far as the
-// kernel knows now.
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
-// waitAccept waits until addr accepts a connection.
-func waitAccept(ctx context.Context, addr string) error {
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			return c.Close()
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("the proxy did not listen on %s: %v", addr, err)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
 }
 
 // serveOK answers every request on ln's connections with 200 and a
