@@ -134,7 +134,6 @@ func runH2rateConn(addr string, cfg *tls.Config, first time.Time, interval time.
 	}
 	var blk bytes.Buffer
 	enc := hpack.NewEncoder(&blk)
-	authority := addr
 
 	// sent[i] is when request i (stream 2i+1) started, in Unix ns: set
 	// by the sender before the request leaves, read by the reader.
@@ -237,7 +236,7 @@ send:
 		wmu.Lock()
 		blk.Reset()
 		for _, f := range [...]hpack.HeaderField{{Name: ":method", Value: "GET"}, {Name: ":scheme", Value: "https"},
-			{Name: ":authority", Value: authority}, {Name: ":path", Value: "/"}} {
+			{Name: ":authority", Value: addr}, {Name: ":path", Value: "/"}} {
 			enc.WriteField(f)
 		}
 		sendErr = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: uint32(2*i + 1), BlockFragment: blk.Bytes(), EndStream: true, EndHeaders: true})

@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"l7lb/tools/procfs"
+	"l7lb/tools/stats"
 )
 
 // configBody is the body of the config message sent after init: host rules
@@ -330,15 +331,6 @@ func strField(line []byte, key string) string {
 	return ""
 }
 
-func median[T int64 | time.Duration](xs []T) T {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
 // pinSelf moves nodebench's threads off CPU 0, which the child has.
 func pinSelf() {
 	if n := runtime.NumCPU(); n > 1 {
@@ -458,14 +450,14 @@ func main() {
 		}
 	}
 
-	wall, cpu, mrss := median(walls), median(cpus), median(rss)
+	wall, cpu, mrss := stats.Median(walls), stats.Median(cpus), stats.Median(rss)
 	rps := float64(*n) / wall.Seconds()
 	nsPerReq := float64(cpu.Nanoseconds()) / float64(max(*n, 1))
 	mib := float64(mrss) / 1024
 	fmt.Printf("messages:          %d (%d http_request)\n", *n+setupMsgs, *n)
 	fmt.Printf("wall seconds:      %.3f\n", wall.Seconds())
 	fmt.Printf("requests/second:   %.0f\n", rps)
-	fmt.Printf("child CPU seconds: %.3f (user %.3f, sys %.3f)\n", cpu.Seconds(), median(users).Seconds(), median(syss).Seconds())
+	fmt.Printf("child CPU seconds: %.3f (user %.3f, sys %.3f)\n", cpu.Seconds(), stats.Median(users).Seconds(), stats.Median(syss).Seconds())
 	fmt.Printf("CPU ns/request:    %.0f\n", nsPerReq)
 	floor := ""
 	if f := slices.Max(floors); mrss <= f {

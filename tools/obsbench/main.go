@@ -35,6 +35,7 @@ import (
 
 	"l7lb/tools/loopback"
 	"l7lb/tools/procfs"
+	"l7lb/tools/stats"
 )
 
 // variant is one way of running a proxy.
@@ -112,8 +113,8 @@ func report(w io.Writer, variants []variant, samples [][]sample) {
 	fmt.Fprintln(w)
 	for i, v := range variants {
 		fmt.Fprintf(w, "| %s | %.2f | %.0f | %s |", v.name,
-			median(field(samples[i], func(s sample) float64 { return s.cpuPerReq })),
-			median(field(samples[i], func(s sample) float64 { return s.rps })),
+			stats.Median(field(samples[i], func(s sample) float64 { return s.cpuPerReq })),
+			stats.Median(field(samples[i], func(s sample) float64 { return s.rps })),
 			ratios(samples[i], samples[ref]))
 		if base >= 0 {
 			fmt.Fprintf(w, " %s |", ratios(samples[i], samples[base]))
@@ -129,7 +130,7 @@ func ratios(a, b []sample) string {
 	for i := range a {
 		r[i] = a[i].cpuPerReq / b[i].cpuPerReq
 	}
-	return fmt.Sprintf("**%.3f** (%.2f–%.2f)", median(r), slices.Min(r), slices.Max(r))
+	return fmt.Sprintf("**%.3f** (%.2f–%.2f)", stats.Median(r), slices.Min(r), slices.Max(r))
 }
 
 func field(s []sample, f func(sample) float64) []float64 {
@@ -138,16 +139,6 @@ func field(s []sample, f func(sample) float64) []float64 {
 		out[i] = f(s[i])
 	}
 	return out
-}
-
-func median(x []float64) float64 {
-	x = slices.Clone(x)
-	slices.Sort(x)
-	n := len(x)
-	if n%2 == 1 {
-		return x[n/2]
-	}
-	return (x[n/2-1] + x[n/2]) / 2
 }
 
 // startBackend serves "ok\n" on a loopback port and returns its address.

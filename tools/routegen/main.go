@@ -68,6 +68,7 @@ import (
 	"l7lb/instance"
 	"l7lb/tools/procfs"
 	"l7lb/tools/routeset"
+	"l7lb/tools/stats"
 )
 
 // measurement is one face at one size.
@@ -271,17 +272,8 @@ func (s *summary) print(w io.Writer) {
 				reached++
 			}
 		}
-		fmt.Fprintf(w, "%-6s %8d %6d %11.1f %12.0f %7.2f %5.2f–%-5.2f %6d/%d\n", k.face, k.routes, k.regex, median(v.compile), median(v.perSec), median(v.ratio), slices.Min(v.ratio), slices.Max(v.ratio), reached, len(v.ratio))
+		fmt.Fprintf(w, "%-6s %8d %6d %11.1f %12.0f %7.2f %5.2f–%-5.2f %6d/%d\n", k.face, k.routes, k.regex, stats.Median(v.compile), stats.Median(v.perSec), stats.Median(v.ratio), slices.Min(v.ratio), slices.Max(v.ratio), reached, len(v.ratio))
 	}
-}
-
-// median returns the median of xs, which it sorts; xs is not empty.
-func median(xs []float64) float64 {
-	slices.Sort(xs)
-	if n := len(xs); n%2 == 0 {
-		return (xs[n/2-1] + xs[n/2]) / 2
-	}
-	return xs[len(xs)/2]
 }
 
 // engineChild runs measureEngineOnce in a fresh routegen process.

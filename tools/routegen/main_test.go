@@ -17,21 +17,6 @@ func TestMeasureEngine(t *testing.T) {
 	}
 }
 
-func TestMedian(t *testing.T) {
-	for _, c := range []struct {
-		in   []float64
-		want float64
-	}{
-		{[]float64{3}, 3},
-		{[]float64{0.9, 0.5, 0.7}, 0.7},
-		{[]float64{0.8, 0.6, 0.5, 1.0}, 0.7},
-	} {
-		if got := median(c.in); got != c.want {
-			t.Errorf("median(%v) = %v, want %v", c.in, got, c.want)
-		}
-	}
-}
-
 // TestSummary checks the medians and the count of rounds at 0.7 or more,
 // per face and size, in the order first measured.
 func TestSummary(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"l7lb/httpmsg"
 	"l7lb/tools/loopback"
 	"l7lb/tools/procfs"
 	"l7lb/tools/routeset"
@@ -162,8 +163,9 @@ func serveOK(ln net.Listener) {
 		go func() {
 			defer c.Close()
 			br, bw := bufio.NewReader(c), bufio.NewWriter(c)
+			var head []byte
 			for {
-				if _, err := readHead(br); err != nil {
+				if head, err = readHead(br, head); err != nil {
 					return
 				}
 				bw.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
@@ -175,26 +177,18 @@ func serveOK(ln net.Listener) {
 	}
 }
 
-// readHead reads a request or response head up to its empty line, and
-// returns its Content-Length (0 when it has none).
-func readHead(br *bufio.Reader) (length int, err error) {
-	for first := true; ; first = false {
+// readHead reads a request or response head, its empty line included,
+// into buf and returns it: the parsing is httpmsg's.
+func readHead(br *bufio.Reader, buf []byte) ([]byte, error) {
+	buf = buf[:0]
+	for {
 		line, err := br.ReadSlice('\n')
 		if err != nil {
-			return 0, err
+			return buf, err
 		}
-		line = bytes.TrimRight(line, "\r\n")
-		switch {
-		case len(line) == 0:
-			return length, nil
-		case first:
-		default:
-			name, value, ok := bytes.Cut(line, []byte(":"))
-			if ok && bytes.EqualFold(bytes.TrimSpace(name), []byte("content-length")) {
-				if length, err = strconv.Atoi(string(bytes.TrimSpace(value))); err != nil {
-					return 0, fmt.Errorf("bad Content-Length %q", value)
-				}
-			}
+		buf = append(buf, line...)
+		if string(line) == "\r\n" || string(line) == "\n" {
+			return buf, nil
 		}
 	}
 }
@@ -223,22 +217,28 @@ func loadConn(addr string, wire [][]byte, first, step int, deadline time.Time) e
 	defer c.Close()
 	c.SetDeadline(deadline)
 	br := bufio.NewReader(c)
+	var head []byte
+	var resp httpmsg.ResponseHead
 	for i := first; i < len(wire); i += step {
 		if _, err := c.Write(wire[i]); err != nil {
 			return err
 		}
-		status, err := br.Peek(12)
-		if err != nil {
+		if head, err = readHead(br, head); err != nil {
 			return fmt.Errorf("request %q: %v", wire[i], err)
 		}
-		if !bytes.HasPrefix(status, []byte("HTTP/1.1 200")) {
-			return fmt.Errorf("request %q: status line %q", wire[i], status)
+		if err := httpmsg.ParseResponseHead(string(head), &resp); err != nil {
+			return fmt.Errorf("request %q: response %q: %v", wire[i], head, err)
 		}
-		n, err := readHead(br)
-		if err != nil {
-			return err
+		if resp.Status != 200 {
+			return fmt.Errorf("request %q: status %d", wire[i], resp.Status)
 		}
-		if _, err := br.Discard(n); err != nil {
+		var n int64
+		if v, ok := (&httpmsg.Headers{Fields: resp.Fields}).Header("content-length"); ok {
+			if n, err = httpmsg.ParseContentLength(v); err != nil {
+				return fmt.Errorf("request %q: Content-Length %q: %v", wire[i], v, err)
+			}
+		}
+		if _, err := br.Discard(int(n)); err != nil {
 			return err
 		}
 	}
