@@ -4,6 +4,8 @@ import (
 	"crypto/tls"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -70,5 +72,46 @@ func TestH2rateErrors(t *testing.T) {
 	}
 	if _, err := parseH2rateSummary([]byte(`{"requests":0,"errors":5,"first_error":"refused"}`)); err == nil || err.Error() != "refused" {
 		t.Errorf("a run with no answer: error %v, want refused", err)
+	}
+}
+
+// TestH2loadRunOwnLog: each h2load run's percentiles are its own, though
+// h2load appends to a log it finds: a fast run, then a slow one in the same
+// directory, must give the slow one's median, not the pair's.
+func TestH2loadRunOwnLog(t *testing.T) {
+	if _, err := exec.LookPath("h2load"); err != nil {
+		msg := "h2load is not installed (apt-get install nghttp2-client; .ci/run does)"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip("SKIPPED, NOT RUN: " + msg)
+	}
+	var slow atomic.Bool
+	addr := h2Server(t, func(w http.ResponseWriter, r *http.Request) {
+		if slow.Load() {
+			time.Sleep(20 * time.Millisecond)
+		}
+		w.Write([]byte("ok\n"))
+	})
+	dir := t.TempDir()
+	run := func() loadResult {
+		t.Helper()
+		r, err := h2loadRun(exec.Command, dir, "https://"+addr+"/", 2, 2, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.errors != 0 || r.requests == 0 {
+			t.Fatalf("got %+v, want requests and no errors", r)
+		}
+		return r
+	}
+	fast := run()
+	slow.Store(true)
+	r := run()
+	if fast.p50 >= 20 || r.p50 < 20 || r.p99 < r.p50 {
+		t.Errorf("fast run p50 %v ms, slow run p50 %v p99 %v ms: want under 20, then at least the server's 20 ms, in order", fast.p50, r.p50, r.p99)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("%d files left in the run directory, want none", len(entries))
 	}
 }

@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
+	"os/exec"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // loadResult is what a load generator reports of one run. Latencies are in
@@ -119,6 +122,34 @@ func parseH2load(out string) (loadResult, error) {
 	}
 	r.errors += n(m[3]) + n(m[4])
 	return r, nil
+}
+
+// h2loadRun runs h2load (through command, which pins it) against url for
+// d with conns connections of streams streams each, and reads its summary
+// and its latencies. The latencies come from a log of this run alone, in
+// dir: h2load appends to an existing --log-file, so a log kept from run to
+// run would mix every earlier run (warm-ups and other proxies) into the
+// percentiles.
+func h2loadRun(command func(name string, args ...string) *exec.Cmd, dir, url string, conns, streams int, d time.Duration) (loadResult, error) {
+	log, err := os.CreateTemp(dir, "h2load-*.log")
+	if err != nil {
+		return loadResult{}, err
+	}
+	defer os.Remove(log.Name())
+	defer log.Close()
+	secs := max(1, int(d.Round(time.Second)/time.Second))
+	cmd := command("h2load", "-t1", "-c"+strconv.Itoa(conns), "-m"+strconv.Itoa(streams),
+		"-D", strconv.Itoa(secs), "--log-file="+log.Name(), url)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return loadResult{}, fmt.Errorf("%s: %v\n%s", url, err, out)
+	}
+	r, err := parseH2load(string(out))
+	if err != nil {
+		return r, fmt.Errorf("%v\n%s", err, out)
+	}
+	r.p50, r.p99, err = latencyPercentiles(log)
+	return r, err
 }
 
 // latencyPercentiles reads an h2load --log-file (start µs, status, duration

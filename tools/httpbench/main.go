@@ -713,7 +713,6 @@ func (b *bench) load(c benchCase, port int, d time.Duration) (loadResult, error)
 	}
 	url := fmt.Sprintf("%s://127.0.0.1:%d/", scheme, port)
 	var cmd *exec.Cmd
-	logPath := filepath.Join(b.tmp, "h2load.log")
 	switch {
 	case c.closeEach:
 		cmd = b.pinned(ctx, b.o.loadCore, b.self, "handshake-client", fmt.Sprintf("127.0.0.1:%d", port), strconv.Itoa(b.o.conns), d.String())
@@ -721,9 +720,10 @@ func (b *bench) load(c benchCase, port int, d time.Duration) (loadResult, error)
 		cmd = b.pinned(ctx, b.o.loadCore, b.self, "h2rate-client", fmt.Sprintf("127.0.0.1:%d", port), strconv.Itoa(b.o.conns),
 			strconv.FormatFloat(b.o.rate, 'f', -1, 64), d.String())
 	case c.h2:
-		secs := max(1, int(d.Round(time.Second)/time.Second))
-		cmd = b.pinned(ctx, b.o.loadCore, "h2load", "-t1", "-c"+strconv.Itoa(b.o.conns), "-m"+strconv.Itoa(b.o.streams),
-			"-D", strconv.Itoa(secs), "--log-file="+logPath, url)
+		pinned := func(name string, args ...string) *exec.Cmd {
+			return b.pinned(ctx, b.o.loadCore, append([]string{name}, args...)...)
+		}
+		return h2loadRun(pinned, b.tmp, url, b.o.conns, b.o.streams, d)
 	default:
 		cmd = b.pinned(ctx, b.o.loadCore, "wrk", "-t1", "-c"+strconv.Itoa(b.o.conns), "-d"+d.String(), "--latency", url)
 	}
@@ -743,18 +743,6 @@ func (b *bench) load(c benchCase, port int, d time.Duration) (loadResult, error)
 			logf("h2rate: %d errors, the first: %s", s.Errors, s.FirstErr)
 		}
 		return s.result(), err
-	case c.h2:
-		r, err := parseH2load(string(out))
-		if err != nil {
-			return r, fmt.Errorf("%v\n%s", err, out)
-		}
-		f, err := os.Open(logPath)
-		if err != nil {
-			return r, err
-		}
-		defer f.Close()
-		r.p50, r.p99, err = latencyPercentiles(f)
-		return r, err
 	default:
 		r, err := parseWrk(string(out))
 		if err != nil {
