@@ -15,8 +15,9 @@ FUZZTIME ?= 100000x
 # stock one, last first, was most of the proxy's p99 under load above
 # HAProxy's), and sysmon keeps its pace when a system call ends its deep
 # sleep (the stock one polls every 20 µs from each burst of requests on,
-# on the proxy's own core). With a toolchain whose files it does not
-# know, it warns and the build is a stock one.
+# on the proxy's own core). It also prints an -ldflags that names the
+# patches in the binary (`l7lb version`: runtime=...). With a toolchain
+# whose files it does not know, it warns and the build is a stock one.
 RUNTIME_OVERLAY := $(shell $(GO) run ./tools/runtimepatch -go $(GO) -dir $(CURDIR)/.cache/runtimepatch)
 export GOFLAGS := $(strip $(GOFLAGS) $(RUNTIME_OVERLAY))
 

@@ -77,8 +77,8 @@ func TestEndpoints(t *testing.T) {
 	code, _, body = get(t, h, "/metrics")
 	b := buildinfo.Get()
 	for _, want := range []string{
-		fmt.Sprintf(`l7lb_build_info{goversion="%s",modified="%t",race="%t",revision="%s",version="%s"} 1`,
-			b.GoVersion, b.Modified, b.Race, b.RevisionOrUnknown(), b.Version),
+		fmt.Sprintf(`l7lb_build_info{goversion="%s",modified="%t",race="%t",revision="%s",runtime="%s",version="%s"} 1`,
+			b.GoVersion, b.Modified, b.Race, b.RevisionOrUnknown(), b.Runtime, b.Version),
 		`l7lb_upstream_state{server="s1",state="up"} 1`,
 		`l7lb_upstream_state{server="s2",state="up"} 0`,
 		`l7lb_upstream_state{server="s2",state="disabled"} 1`,

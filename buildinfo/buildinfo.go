@@ -1,6 +1,7 @@
 // Package buildinfo says which build of l7lb is running: the module version
 // and VCS revision that the go command stamped into the binary, the Go
-// version, and whether the race detector is on. The version command, the
+// version, whether the race detector is on, and which runtime patches
+// (tools/runtimepatch, docs/runtime.md) the build carries. The version command, the
 // admin listener and serve's first log line all print it from here.
 package buildinfo
 
@@ -11,25 +12,34 @@ import (
 	"sync"
 )
 
+// runtimePatches names the runtime patches built in, comma-separated; the
+// Makefile sets it (-ldflags -X) with the overlay that applies them. Empty
+// for a stock runtime.
+var runtimePatches string
+
 // Info describes one build.
 type Info struct {
 	Version   string // the main module's version: "(devel)" unless stamped
 	Revision  string // the VCS revision, "" when the build was not stamped
 	Modified  bool   // the work tree had uncommitted changes
 	GoVersion string
-	Race      bool // built with -race
+	Race      bool   // built with -race
+	Runtime   string // the runtime patches built in, comma-separated, or "stock"
 }
 
 // Get returns this binary's build information.
 var Get = sync.OnceValue(func() Info {
 	bi, _ := debug.ReadBuildInfo()
-	return fromBuildInfo(bi, runtime.Version(), raceEnabled)
+	return fromBuildInfo(bi, runtime.Version(), raceEnabled, runtimePatches)
 })
 
 // fromBuildInfo reads what go build recorded; bi may be nil (a binary
 // built without module support).
-func fromBuildInfo(bi *debug.BuildInfo, goVersion string, race bool) Info {
-	i := Info{Version: "(devel)", GoVersion: goVersion, Race: race}
+func fromBuildInfo(bi *debug.BuildInfo, goVersion string, race bool, patches string) Info {
+	i := Info{Version: "(devel)", GoVersion: goVersion, Race: race, Runtime: patches}
+	if i.Runtime == "" {
+		i.Runtime = "stock"
+	}
 	if bi == nil {
 		return i
 	}
@@ -59,8 +69,8 @@ func (i Info) RevisionOrUnknown() string {
 
 // String is the one-line form every face prints, as key=value pairs:
 //
-//	version=(devel) revision=ce3399e3166d9f1dd3b08b396851865b1410c99a modified=false go=go1.26.8 race=false
+//	version=(devel) revision=ce3399e3166d9f1dd3b08b396851865b1410c99a modified=false go=go1.26.8 race=false runtime=netpoll-fifo,sysmon-pace
 func (i Info) String() string {
-	return fmt.Sprintf("version=%s revision=%s modified=%t go=%s race=%t",
-		i.Version, i.RevisionOrUnknown(), i.Modified, i.GoVersion, i.Race)
+	return fmt.Sprintf("version=%s revision=%s modified=%t go=%s race=%t runtime=%s",
+		i.Version, i.RevisionOrUnknown(), i.Modified, i.GoVersion, i.Race, i.Runtime)
 }

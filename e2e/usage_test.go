@@ -285,7 +285,7 @@ func goRecorded(t *testing.T) string {
 	if err != nil {
 		t.Fatalf("go version -m: %v", err)
 	}
-	version, revision, modified, race := "", "unknown", "false", "false"
+	version, revision, modified, race, patches := "", "unknown", "false", "false", "stock"
 	sc := bufio.NewScanner(strings.NewReader(string(out)))
 	sc.Scan()
 	_, goVersion, _ := strings.Cut(sc.Text(), ": ")
@@ -303,6 +303,11 @@ func goRecorded(t *testing.T) string {
 				modified = v
 			case "-race":
 				race = v
+			case "-ldflags":
+				// The Makefile's stamp of the runtime patches (tools/runtimepatch).
+				if _, p, ok := strings.Cut(v, "l7lb/buildinfo.runtimePatches="); ok {
+					patches, _, _ = strings.Cut(strings.Trim(p, `"`), " ")
+				}
 			}
 		}
 	}
@@ -312,7 +317,7 @@ func goRecorded(t *testing.T) string {
 	if want := fmt.Sprint(raceEnabled); race != want {
 		t.Fatalf("go version -m says -race=%s, but the test built the binary with race=%s", race, want)
 	}
-	return fmt.Sprintf("version=%s revision=%s modified=%s go=%s race=%s", version, revision, modified, goVersion, race)
+	return fmt.Sprintf("version=%s revision=%s modified=%s go=%s race=%s runtime=%s", version, revision, modified, goVersion, race, patches)
 }
 
 // TestConfigFromStdin checks --config - for the commands that read a
@@ -405,8 +410,8 @@ func TestServeBuild(t *testing.T) {
 		fields[k] = v
 	}
 	// (Prometheus writes label names in order.)
-	gauge := fmt.Sprintf(`l7lb_build_info{goversion=%q,modified=%q,race=%q,revision=%q,version=%q} 1`,
-		fields["go"], fields["modified"], fields["race"], fields["revision"], fields["version"])
+	gauge := fmt.Sprintf(`l7lb_build_info{goversion=%q,modified=%q,race=%q,revision=%q,runtime=%q,version=%q} 1`,
+		fields["go"], fields["modified"], fields["race"], fields["revision"], fields["runtime"], fields["version"])
 	if metrics := fetch("/metrics"); !strings.Contains(metrics, "\n"+gauge+"\n") {
 		t.Errorf("/metrics lacks %s:\n%s", gauge, metrics)
 	}

@@ -126,9 +126,9 @@ func New() *Metrics {
 
 	b := buildinfo.Get()
 	build := f.gauges("l7lb_build_info",
-		"The running build: version, VCS revision, whether the tree was modified, Go version, race detector.",
-		"version", "revision", "modified", "goversion", "race")
-	build.WithLabelValues(b.Version, b.RevisionOrUnknown(), strconv.FormatBool(b.Modified), b.GoVersion, strconv.FormatBool(b.Race)).Set(1)
+		"The running build: version, VCS revision, whether the tree was modified, Go version, race detector, runtime patches.",
+		"version", "revision", "modified", "goversion", "race", "runtime")
+	build.WithLabelValues(b.Version, b.RevisionOrUnknown(), strconv.FormatBool(b.Modified), b.GoVersion, strconv.FormatBool(b.Race), b.Runtime).Set(1)
 
 	m.reg.MustRegister(m.state)
 	return m

@@ -262,7 +262,9 @@ func run(o *options) error {
 		o.l7lbFromTree = true
 		s := l7lbSpec{name: "l7lb", bin: filepath.Join(tmp, "l7lb")}
 		logf("building l7lb from %s", o.root)
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", s.bin, ".")
+		// -buildvcs=auto: stamped with the revision even where GOFLAGS
+		// says -buildvcs=false (the Makefile's build does the same).
+		cmd := exec.CommandContext(ctx, "go", "build", "-buildvcs=auto", "-o", s.bin, ".")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("go build: %v\n%s", err, out)
 		}

@@ -318,13 +318,12 @@ func (b *bench) facts() []string {
 	for _, s := range b.o.l7lbs {
 		what := "the binary " + s.bin
 		if b.o.l7lbFromTree {
-			rev := strings.TrimSpace(first("git", "-C", b.o.root, "rev-parse", "--short", "HEAD"))
-			what = "built from commit " + rev
-			if st := first("git", "-C", b.o.root, "status", "--porcelain", "--", "*.go", "go.mod", "go.sum"); st != "" {
-				what += " plus uncommitted Go changes"
-			}
+			what = "built from the working tree"
 		}
-		facts = append(facts, fmt.Sprintf("%s: %s", s.name, what))
+		// The binary's own account of its build (revision, whether the
+		// tree was modified, runtime patches), true of the binary measured
+		// where the tree may have changed since.
+		facts = append(facts, fmt.Sprintf("%s: %s, `%s`", s.name, what, first(s.bin, "version")))
 	}
 	return facts
 }

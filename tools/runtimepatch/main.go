@@ -23,7 +23,8 @@
 //     call that really blocks is still taken from within ~10 ms, as after
 //     any quiet stretch.
 //
-// It prints the -overlay flag for the go command, or nothing, with a
+// It prints the -overlay flag for the go command and an -ldflags that
+// names the patches in the binary (`l7lb version`), or nothing, with a
 // warning on stderr, when a toolchain file is not one it knows how to
 // patch (another Go version, another OS): the build is then a stock one,
 // correct, with the longer tail.
@@ -43,6 +44,7 @@ import (
 // A filePatch replaces text that must be in a runtime file exactly once,
 // inside one function.
 type filePatch struct {
+	name     string // as buildinfo reports it
 	file     string // relative to GOROOT
 	fn       string // the function's first line
 	old, new string
@@ -62,8 +64,8 @@ const (
 )
 
 var patches = []filePatch{
-	{file: "src/runtime/netpoll_epoll.go", fn: "func netpoll(delay int64) (gList, int32) {", old: forward, new: backward},
-	{file: "src/runtime/proc.go", fn: "func sysmon() {", old: sysmonRestart, new: sysmonKeep},
+	{name: "netpoll-fifo", file: "src/runtime/netpoll_epoll.go", fn: "func netpoll(delay int64) (gList, int32) {", old: forward, new: backward},
+	{name: "sysmon-pace", file: "src/runtime/proc.go", fn: "func sysmon() {", old: sysmonRestart, new: sysmonKeep},
 }
 
 func main() {
@@ -75,7 +77,19 @@ func main() {
 		fmt.Fprintf(os.Stderr, "runtimepatch: %v; building with the stock runtime (longer tail under load, see docs/runtime.md)\n", err)
 		return
 	}
-	fmt.Println(flagValue)
+	fmt.Println(flagValue, stampFlag())
+}
+
+// stampFlag is the -ldflags that names the patches in the binary's build
+// information (package buildinfo: `l7lb version`, /stats, /metrics), so
+// that a patched build can be told from a stock one. The names hold no
+// spaces: GOFLAGS splits at them.
+func stampFlag() string {
+	names := make([]string, len(patches))
+	for i, p := range patches {
+		names[i] = p.name
+	}
+	return "-ldflags=-X=l7lb/buildinfo.runtimePatches=" + strings.Join(names, ",")
 }
 
 // write patches goCmd's toolchain's files into dir and returns the

@@ -162,12 +162,12 @@ func TestSysmon(t *testing.T) {
 	}
 }
 
-// withoutOverlay is GOFLAGS without an -overlay the Makefile put there, for
-// the stock build.
+// withoutOverlay is GOFLAGS without the -overlay and the patches' stamp
+// the Makefile put there, for the stock build.
 func withoutOverlay(goflags string) string {
 	var keep []string
 	for _, f := range strings.Fields(goflags) {
-		if !strings.HasPrefix(f, "-overlay=") && !strings.HasPrefix(f, "--overlay=") {
+		if !strings.HasPrefix(f, "-overlay=") && !strings.HasPrefix(f, "--overlay=") && f != stampFlag() {
 			keep = append(keep, f)
 		}
 	}
