@@ -96,7 +96,7 @@ func TestH2loadRunOwnLog(t *testing.T) {
 	dir := t.TempDir()
 	run := func() loadResult {
 		t.Helper()
-		r, err := h2loadRun(exec.Command, dir, "https://"+addr+"/", 2, 2, time.Second)
+		r, err := h2loadRun(exec.Command, dir, "https://"+addr+"/", 2, 2, 0, time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -125,12 +125,13 @@ func parseH2load(out string) (loadResult, error) {
 }
 
 // h2loadRun runs h2load (through command, which pins it) against url for
-// d with conns connections of streams streams each, and reads its summary
+// d with conns connections of streams streams each (each sending rps
+// requests per second; 0 for as fast as streams end), and reads its summary
 // and its latencies. The latencies come from a log of this run alone, in
 // dir: h2load appends to an existing --log-file, so a log kept from run to
 // run would mix every earlier run (warm-ups and other proxies) into the
 // percentiles.
-func h2loadRun(command func(name string, args ...string) *exec.Cmd, dir, url string, conns, streams int, d time.Duration) (loadResult, error) {
+func h2loadRun(command func(name string, args ...string) *exec.Cmd, dir, url string, conns, streams, rps int, d time.Duration) (loadResult, error) {
 	log, err := os.CreateTemp(dir, "h2load-*.log")
 	if err != nil {
 		return loadResult{}, err
@@ -138,8 +139,11 @@ func h2loadRun(command func(name string, args ...string) *exec.Cmd, dir, url str
 	defer os.Remove(log.Name())
 	defer log.Close()
 	secs := max(1, int(d.Round(time.Second)/time.Second))
-	cmd := command("h2load", "-t1", "-c"+strconv.Itoa(conns), "-m"+strconv.Itoa(streams),
-		"-D", strconv.Itoa(secs), "--log-file="+log.Name(), url)
+	args := []string{"-t1", "-c" + strconv.Itoa(conns), "-m" + strconv.Itoa(streams), "-D", strconv.Itoa(secs), "--log-file=" + log.Name()}
+	if rps > 0 {
+		args = append(args, "--rps="+strconv.Itoa(rps))
+	}
+	cmd := command("h2load", append(args, url)...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return loadResult{}, fmt.Errorf("%s: %v\n%s", url, err, out)

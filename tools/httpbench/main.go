@@ -67,6 +67,7 @@ type options struct {
 	warmup       time.Duration
 	conns        int
 	streams      int
+	h2rps        int     // h2load --rps: each connection's requests per second in the h2 case; 0 for a closed loop
 	rate         float64 // the h2rate case's requests per second
 	runs         int
 	quietWait    time.Duration
@@ -192,6 +193,7 @@ func main() {
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "warm-up before each measured run")
 	flag.IntVar(&o.conns, "conns", 50, "client connections")
 	flag.IntVar(&o.streams, "streams", 10, "concurrent streams per connection in the h2 case (h2load -m)")
+	flag.IntVar(&o.h2rps, "h2-rps", 0, "requests per second of each connection in the h2 case (h2load --rps), to measure below saturation; 0: closed loop, the next request as soon as a stream ends")
 	flag.Float64Var(&o.rate, "rate", 10000, "requests per second of the h2rate case, over -conns connections (each request on its own: a proxy reads and writes one at a time, at 2–3× its CPU per request under h2load, so that 20,000 keep every proxy here 60–85% busy)")
 	flag.IntVar(&o.runs, "runs", 2, "runs of each case, in alternating proxy order")
 	flag.DurationVar(&o.quietWait, "quiet-wait", 30*time.Second, "wait at most this for a quiet second before each measured run (0: do not wait)")
@@ -725,7 +727,7 @@ func (b *bench) load(c benchCase, port int, d time.Duration) (loadResult, error)
 		pinned := func(name string, args ...string) *exec.Cmd {
 			return b.pinned(ctx, b.o.loadCore, append([]string{name}, args...)...)
 		}
-		return h2loadRun(pinned, b.tmp, url, b.o.conns, b.o.streams, d)
+		return h2loadRun(pinned, b.tmp, url, b.o.conns, b.o.streams, b.o.h2rps, d)
 	default:
 		cmd = b.pinned(ctx, b.o.loadCore, "wrk", "-t1", "-c"+strconv.Itoa(b.o.conns), "-d"+d.String(), "--latency", url)
 	}

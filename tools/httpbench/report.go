@@ -388,7 +388,11 @@ func (rep report) markdown(facts []string) string {
 	p("`Connection: close`, latency from connect to the end of the response. wrk cannot")
 	p("measure full handshakes: it keeps a connection's TLS session across reconnections,")
 	p("so with `Connection: close` nearly every handshake is resumed (948 of 949 against")
-	p("nginx), skipping the certificate signature. h2: `h2load -t1 -c%d -m%d`, p50 and p99", o.conns, o.streams)
+	rps := ""
+	if o.h2rps > 0 {
+		rps = fmt.Sprintf(" --rps=%d", o.h2rps)
+	}
+	p("nginx), skipping the certificate signature. h2: `h2load -t1 -c%d -m%d%s`, p50 and p99", o.conns, o.streams, rps)
 	p("from its per-request `--log-file`. h2rate: the harness's own client (`httpbench")
 	p("h2rate-client`), open loop: %d connections send %.0f requests/s between them on a", o.conns, o.rate)
 	p("schedule, each request in its own frame and TLS record, whatever the answers do; a")
