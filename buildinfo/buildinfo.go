@@ -1,8 +1,9 @@
 // Package buildinfo says which build of l7lb is running: the module version
 // and VCS revision that the go command stamped into the binary, the Go
 // version, whether the race detector is on, and which runtime patches
-// (tools/runtimepatch, docs/runtime.md) the build carries. The version command, the
-// admin listener and serve's first log line all print it from here.
+// (tools/runtimepatch, docs/runtime.md) the build carries. The version
+// command, the admin listener and serve's first log line all print it from
+// here.
 package buildinfo
 
 import (
