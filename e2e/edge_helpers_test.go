@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -67,21 +66,4 @@ func tlsTo(roots *x509.CertPool, name string, protos ...string) *tls.Config {
 // x509VerifyOpts verifies a server certificate for localhost under roots.
 func x509VerifyOpts(roots *x509.CertPool) x509.VerifyOptions {
 	return x509.VerifyOptions{Roots: roots, DNSName: "localhost"}
-}
-
-// needTool returns the path of the program name (from Debian's package
-// pkg), skipping the test when it is missing, except under CI=true, where
-// .ci/run installs it and a missing one fails the test.
-func needTool(t testing.TB, name, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	msg := name + " is not installed (apt-get install " + pkg + "; .ci/run does)"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip("SKIPPED, NOT RUN: " + msg)
-	return ""
 }

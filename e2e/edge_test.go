@@ -85,7 +85,7 @@ func TestH2Spec(t *testing.T) {
 // prior knowledge, and nghttp (nghttp2's client), get their answers
 // through serve, which tells the server which protocol the client used.
 func TestRealClients(t *testing.T) {
-	curl := needTool(t, "curl", "curl")
+	curl := testbin.Tool(t, "curl", "curl")
 	dir := t.TempDir()
 	selfSigned(t, dir, "edge", "localhost", "127.0.0.1")
 	b := newBackend(t, "s1")
@@ -116,7 +116,7 @@ func TestRealClients(t *testing.T) {
 		}
 	}
 
-	nghttp := needTool(t, "nghttp", "nghttp2-client")
+	nghttp := testbin.Tool(t, "nghttp", "nghttp2-client")
 	for _, u := range []string{"http://" + h2cAddr + "/ng", "https://" + tlsAddr + "/ng"} {
 		out, err := exec.Command(nghttp, "-v", "-t", "10", u).CombinedOutput()
 		text := string(out)
@@ -130,7 +130,7 @@ func TestRealClients(t *testing.T) {
 // with that exact name, the one with the matching wildcard, or the
 // default (for an unknown name and for no name at all).
 func TestSNI(t *testing.T) {
-	openssl := needTool(t, "openssl", "openssl")
+	openssl := testbin.Tool(t, "openssl", "openssl")
 	dir := t.TempDir()
 	selfSigned(t, dir, "site", "site.example")
 	selfSigned(t, dir, "shop", "shop.example")

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"l7lb/testbin"
 )
 
 // TestMetricsCountRealStatuses: a client that got a 500 from its server,
@@ -159,14 +161,7 @@ func scrapeMetrics(t *testing.T, admin string) string {
 // CI=true, where it fails: CI installs it.
 func promtoolCheck(t *testing.T, scrape string) {
 	t.Helper()
-	path, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("promtool not found (apt-get install prometheus); CI must run promtool check metrics")
-		}
-		t.Skip("promtool not found (apt-get install prometheus): not checking the scrape")
-	}
-	cmd := exec.Command(path, "check", "metrics")
+	cmd := exec.Command(testbin.Tool(t, "promtool", "prometheus"), "check", "metrics")
 	cmd.Stdin = strings.NewReader(scrape)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out

@@ -4,8 +4,9 @@
 // ahead, as CI does.
 //
 // A test that needs a program that cannot be built (no module proxy, no
-// cached modules) is skipped with a message saying so, except under
-// CI=true, where it fails: CI must never pass without having run it.
+// cached modules), or one from Debian that is not installed (Tool), is
+// skipped with a message saying so, except under CI=true, where it fails:
+// CI must never pass without having run it.
 package testbin
 
 import (
@@ -36,12 +37,30 @@ func Path(t testing.TB, name string) string {
 	if err == nil {
 		return p
 	}
-	msg := fmt.Sprintf("testbin: cannot build %s: %v", name, err)
+	missing(t, fmt.Sprintf("testbin: cannot build %s: %v", name, err), " (run `make bins` with access to the Go module proxy)")
+	return ""
+}
+
+// Tool returns the path of the installed program name (from Debian's
+// package pkg), which .ci/run installs.
+func Tool(t testing.TB, name, pkg string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err == nil {
+		return p
+	}
+	missing(t, name+" is not installed (apt-get install "+pkg+"; .ci/run does)", "")
+	return ""
+}
+
+// missing fails the test under CI=true, else skips it, saying what is
+// missing (and, when skipped, how to get it).
+func missing(t testing.TB, msg, hint string) {
+	t.Helper()
 	if os.Getenv("CI") == "true" {
 		t.Fatal(msg)
 	}
-	t.Skip("SKIPPED, NOT RUN: " + msg + " (run `make bins` with access to the Go module proxy)")
-	return ""
+	t.Skip("SKIPPED, NOT RUN: " + msg + hint)
 }
 
 func build(name string) (string, error) {

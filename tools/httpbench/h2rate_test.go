@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"l7lb/testbin"
 )
 
 // h2Server serves HTTP/2 over TLS on loopback with handler, and returns
@@ -79,13 +81,7 @@ func TestH2rateErrors(t *testing.T) {
 // h2load appends to a log it finds: a fast run, then a slow one in the same
 // directory, must give the slow one's median, not the pair's.
 func TestH2loadRunOwnLog(t *testing.T) {
-	if _, err := exec.LookPath("h2load"); err != nil {
-		msg := "h2load is not installed (apt-get install nghttp2-client; .ci/run does)"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip("SKIPPED, NOT RUN: " + msg)
-	}
+	testbin.Tool(t, "h2load", "nghttp2-client")
 	var slow atomic.Bool
 	addr := h2Server(t, func(w http.ResponseWriter, r *http.Request) {
 		if slow.Load() {

@@ -80,7 +80,6 @@ type options struct {
 	markdown     string
 	note         string
 	syscalls     bool
-	root         string
 	l7lbFromTree bool
 }
 
@@ -257,13 +256,10 @@ func run(o *options) error {
 	if b.self, err = os.Executable(); err != nil {
 		return err
 	}
-	if o.root, err = os.Getwd(); err != nil {
-		return err
-	}
 	if len(o.l7lbs) == 0 {
 		o.l7lbFromTree = true
 		s := l7lbSpec{name: "l7lb", bin: filepath.Join(tmp, "l7lb")}
-		logf("building l7lb from %s", o.root)
+		logf("building l7lb from the working tree")
 		// -buildvcs=auto: stamped with the revision even where GOFLAGS
 		// says -buildvcs=false (the Makefile's build does the same).
 		cmd := exec.CommandContext(ctx, "go", "build", "-buildvcs=auto", "-o", s.bin, ".")
