@@ -275,12 +275,7 @@ func runH2rateClient(args []string) error {
 	if err != nil {
 		return err
 	}
-	out, err := json.Marshal(h2rateLoad(args[0], conns, rate, d))
-	if err != nil {
-		return err
-	}
-	fmt.Println(string(out))
-	return nil
+	return printJSON(h2rateLoad(args[0], conns, rate, d))
 }
 
 func parseH2rateSummary(out []byte) (h2rateSummary, error) {

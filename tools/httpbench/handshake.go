@@ -148,7 +148,13 @@ func runHandshakeClient(args []string) error {
 	if err != nil {
 		return err
 	}
-	out, err := json.Marshal(handshakeLoad(args[0], conns, d))
+	return printJSON(handshakeLoad(args[0], conns, d))
+}
+
+// printJSON prints a client's summary as one JSON line, which the
+// harness reads back from the client's output.
+func printJSON(summary any) error {
+	out, err := json.Marshal(summary)
 	if err != nil {
 		return err
 	}
