@@ -78,6 +78,7 @@ func Handler(c Control, metrics http.Handler) http.Handler {
 			"statuses": statuses,
 			"sessions": s.Sessions,
 			"down":     s.Down,
+			"panics":   s.Panics,
 			"servers":  serverStates(s),
 			"proxy":    c.ProxyStats(),
 			"version":  buildinfo.Get().String(),

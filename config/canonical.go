@@ -68,7 +68,7 @@ func (f *File) Canonical() map[string]any {
 	m["limits"] = map[string]any{"max_header_bytes": l.MaxHeaderBytes, "max_headers": l.MaxHeaders,
 		"max_conns_per_server": l.MaxConnsPerServer, "max_idle_per_server": l.MaxIdlePerServer, "max_client_conns": l.MaxClientConns,
 		"max_concurrent_streams": l.MaxConcurrentStreams}
-	m["health"] = map[string]any{"fails": f.Health.Fails, "cooldown": f.Health.Cooldown.String()}
+	m["health"] = map[string]any{"fails": f.Health.Fails, "cooldown": f.Health.Cooldown.String(), "panic": f.Panic}
 	m["drain_timeout"] = f.DrainTimeout.String()
 	m["via"] = f.Via
 	trusted := make([]string, len(f.TrustedProxies))

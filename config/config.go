@@ -50,6 +50,10 @@ type Config struct {
 	// Read by the HTTP proxy only.
 	SlowStart time.Duration // the routes' default slow start (the default servers' own); 0 = none
 	Outliers  *Outliers     // outlier detection; nil = off
+	// Panic (health.panic): a pool whose servers the health checks all
+	// hold down ignores their verdicts and is tried whole, rather than
+	// answering 503 (panic routing, as nginx and Envoy do).
+	Panic bool
 }
 
 // Route is one routing rule: conditions, a server pool and what to do with

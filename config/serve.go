@@ -149,6 +149,7 @@ func DecodeFile(v *Value, serve bool) (*File, error) {
 	f := &File{Timeouts: DefaultTimeouts(), Limits: DefaultLimits(), Health: Health{Fails: 3, Cooldown: 10 * time.Second}, DrainTimeout: DefaultDrainTimeout, Via: true, AccessLog: &accessLog,
 		Metrics: Metrics{MaxRoutes: DefaultMetricsMaxRoutes}}
 	var sticky *Value
+	panicRouting := true
 	c := d.config(v, func(key string, val *Value) {
 		switch key {
 		case "listen", "listeners":
@@ -173,7 +174,7 @@ func DecodeFile(v *Value, serve bool) (*File, error) {
 		case "limits":
 			d.limits(key, val, &f.Limits)
 		case "health":
-			d.health(key, val, &f.Health)
+			d.health(key, val, &f.Health, &panicRouting)
 		case "slow_start":
 			f.SlowStart, _ = d.durationOrZero(key, val)
 		case "outliers":
@@ -202,7 +203,7 @@ func DecodeFile(v *Value, serve bool) (*File, error) {
 	// (any order in the file), so slow_start is given to routes here.
 	slowStart, outliers := f.SlowStart, f.Outliers
 	f.Config = *c
-	f.SlowStart, f.Outliers = slowStart, outliers
+	f.SlowStart, f.Outliers, f.Panic = slowStart, outliers, panicRouting
 	f.applySlowStart()
 	d.decodeListeners(v, f, serve)
 	if v.Kind == Map {
@@ -521,10 +522,15 @@ func (d *decoder) limits(path string, v *Value, l *Limits) {
 	})
 }
 
-func (d *decoder) health(path string, v *Value, h *Health) {
+func (d *decoder) health(path string, v *Value, h *Health, panicRouting *bool) {
 	d.fields(path, v, map[string]func(string, *Value){
 		"fails":    d.intTo(&h.Fails, 1, 1000),
 		"cooldown": d.durationTo(&h.Cooldown),
+		"panic": func(p string, val *Value) {
+			if d.want(p, val, Bool) {
+				*panicRouting = val.Bool
+			}
+		},
 	})
 }
 

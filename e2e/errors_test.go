@@ -8,16 +8,17 @@ import (
 	"time"
 )
 
-// TestAllServersDown503 closes the only server of a route: requests fail
-// with 502 (unreachable) until the passive health check has seen `fails`
-// failures, then the proxy answers 503 without trying, until the cooldown
-// ends; other routes are unaffected.
+// TestAllServersDown503 closes the only server of a route, with panic
+// routing off: requests fail with 502 (unreachable) until the passive
+// health check has seen `fails` failures, then the proxy answers 503
+// without trying, until the cooldown ends; other routes are unaffected.
+// (With panic on, the default, the pool is tried instead: TestPanicRouting.)
 func TestAllServersDown503(t *testing.T) {
 	bs := newBackends(t, 2)
 	const fails = 2
 	p := startServe(t, bs, `
 timeouts: {connect: 1s}
-health: {fails: 2, cooldown: 1m}
+health: {fails: 2, cooldown: 1m, panic: false}
 default_servers: []
 routes:
   - {name: solo, path: /solo/*, servers: [s1]}

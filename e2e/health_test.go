@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -142,4 +143,50 @@ routes:
 			time.Sleep(50 * time.Millisecond)
 		}
 	})
+}
+
+// TestPanicRouting: both servers of a pool stop (connections refused) until
+// the passive check holds both down. In panic (the default) the pool is
+// still tried: 502 while they are stopped, never 503, and once they are
+// back the next request is served and its server is up again at once, not
+// after the minute's cooldown. With panic off the pool answers 503 without
+// trying (TestAllServersDown503).
+func TestPanicRouting(t *testing.T) {
+	s1, s2 := newFlappy(t, "s1"), newFlappy(t, "s2")
+	p := startServe(t, []*backend{s1.backend, s2.backend}, `
+timeouts: {connect: 1s}
+health: {fails: 2, cooldown: 1m}
+sticky: {mode: "off"}
+routes:
+  - {name: app, servers: [s1, s2]}
+`)
+	c := newClient(t, false)
+	if r := get(t, c, p.Addr, "", "/x"); r.Status != 200 {
+		t.Fatalf("before the stop: status %d", r.Status)
+	}
+	s1.stop()
+	s2.stop()
+	down := func(id string) bool { return strings.Contains(p.stderr.String(), "server "+id+" is down") }
+	for i := 0; i < 20 && !(down("s1") && down("s2")); i++ {
+		if r := get(t, c, p.Addr, "", "/x"); r.Status != 502 {
+			t.Fatalf("request %d to stopped servers: status %d, want 502", i, r.Status)
+		}
+	}
+	if !down("s1") || !down("s2") {
+		t.Fatalf("both servers refused 20 requests and are not both down; stderr:\n%s", p.stderr)
+	}
+	for i := range 3 {
+		if r := get(t, c, p.Addr, "", "/x"); r.Status != 502 {
+			t.Fatalf("request %d with both servers down and stopped: status %d, want 502 (tried in panic)", i, r.Status)
+		}
+	}
+	s1.start(t)
+	s2.start(t)
+	r := get(t, c, p.Addr, "", "/x")
+	if r.Status != 200 {
+		t.Fatalf("servers back, both held down for a minute: status %d, want 200 (panic)", r.Status)
+	}
+	if !waitFor(2*time.Second, func() bool { return strings.Contains(p.stderr.String(), "server "+r.Backend+" is up") }) {
+		t.Errorf("%s answered in panic and is not up again; stderr:\n%s", r.Backend, p.stderr)
+	}
 }

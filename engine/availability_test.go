@@ -211,3 +211,50 @@ func TestPinnedServerInNoPool(t *testing.T) {
 		}
 	}
 }
+
+// TestPanic: a pool whose servers the health checks all hold down is tried
+// whole when the configuration says panic (the operator's disabled and
+// drained servers still excluded; retries too), and answers 503 without;
+// with one server up, panic changes nothing.
+func TestPanic(t *testing.T) {
+	for _, panicking := range []bool{false, true} {
+		sticky := config.DefaultSticky()
+		sticky.Mode = config.ModeOff
+		e, _ := newMeasured(t, &config.Config{Sticky: sticky, Panic: panicking}, "s1", "s2", "s3", "s4")
+		e.SetHealthy("s1", false)
+		e.SetHealthy("s2", false)
+		e.SetHealthy("s3", false)
+		for range 8 {
+			if d := routeGET(e, ""); d.Server != "s4" {
+				t.Fatalf("panic %v, s4 up: picked %q (status %d), want s4", panicking, d.Server, d.Status)
+			}
+		}
+		e.SetHealthy("s4", false)
+		e.Disable("s3")
+		e.Drain("s4", time.Hour)
+		seen := map[string]int{}
+		for range 8 {
+			d := routeGET(e, "")
+			seen[d.Server]++
+			if !panicking && d.Status != 503 {
+				t.Fatalf("no panic, all down: status %d server %q, want 503", d.Status, d.Server)
+			}
+		}
+		if got := e.Stats().Panics; panicking && got != 8 || !panicking && got != 0 {
+			t.Errorf("panic %v: %d panic picks, want %d", panicking, got, map[bool]int{true: 8}[panicking])
+		}
+		if !panicking {
+			continue
+		}
+		if len(seen) != 2 || seen["s1"] == 0 || seen["s2"] == 0 {
+			t.Errorf("in panic: picks %v, want s1 and s2 (s3 disabled, s4 draining)", seen)
+		}
+		var d Decision
+		e.Route(&Request{Method: "GET", Target: "/", Headers: &httpmsg.Headers{}}, &d)
+		first := d.Server
+		if !e.Retry(&d, []string{first}) || d.Server == first || (d.Server != "s1" && d.Server != "s2") {
+			t.Errorf("retry in panic after %s: %q, want the other of s1, s2", first, d.Server)
+		}
+		e.Done(&d)
+	}
+}

@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 
+	"l7lb/balancer"
 	"l7lb/config"
 	"l7lb/httpmsg"
 	"l7lb/router"
@@ -296,11 +297,8 @@ func (e *Engine) decide(st *state, req *Request, d *Decision, dry bool) {
 // issues only when it succeeds and not dry.
 func (e *Engine) choose(st *state, rt *route, req *Request, h Headers, key string, d *Decision, dry bool) (int, bool) {
 	pick := func() (int, bool) {
-		if dry {
-			return rt.pool.Peek(st.health, key)
-		}
-		server, ok := rt.pool.Pick(st.health, key)
-		if ok {
+		server, ok := e.pick(st, rt.pool, st.health, key, dry)
+		if ok && !dry {
 			e.picked(d, st, server)
 		}
 		return server, ok
@@ -469,9 +467,49 @@ func (e *Engine) chooseInsert(st *state, rt *route, h Headers, d *Decision, pick
 	return server, ok
 }
 
+// pick picks a server of pool through h (Peek when dry). When h has none
+// up and the configuration says panic, it picks again ignoring the health
+// checks' verdicts: a pool whose servers all failed is tried whole rather
+// than refused, so that failures the proxy's own overload caused (a
+// server out of connections resetting new ones) cannot keep every server
+// out for the whole cooldown.
+func (e *Engine) pick(st *state, pool *balancer.Pool, h balancer.Load, key string, dry bool) (int, bool) {
+	choose := pool.Pick
+	if dry {
+		choose = pool.Peek
+	}
+	server, ok := choose(h, key)
+	if ok || !st.cfg.Panic {
+		return server, ok
+	}
+	if server, ok = choose(panicView(h), key); ok && !dry {
+		e.panics.Add(1)
+	}
+	return server, ok
+}
+
+// panicking is the health of a pool in panic: a server is up unless the
+// operator disabled or drains it (health checks and ejections ignored).
+type panicking struct{ *health }
+
+func (p panicking) Up(i int) bool {
+	return i < p.known && p.live[i].out.Load()&^outUnhealthy == 0
+}
+
+// panicView returns h with the health checks' verdicts ignored.
+func panicView(h balancer.Load) balancer.Load {
+	switch v := h.(type) {
+	case *health:
+		return panicking{v}
+	case *excluding:
+		return &excluding{h: panicView(v.h), skip: v.skip}
+	}
+	return h
+}
+
 // excluding reports the servers of skip as down.
 type excluding struct {
-	h    *health
+	h    balancer.Load
 	skip []int
 }
 
@@ -499,7 +537,7 @@ func (e *Engine) Retry(d *Decision, failed []string) bool {
 		}
 	}
 	e.Done(d)
-	server, ok := d.rt.pool.Pick(&excluding{h: d.st.health, skip: skip}, d.key)
+	server, ok := e.pick(d.st, d.rt.pool, &excluding{h: d.st.health, skip: skip}, d.key, false)
 	if !ok {
 		return false
 	}

@@ -55,10 +55,11 @@ type Engine struct {
 	live         map[string]*server
 	measured     bool
 	epoch        time.Time
-	clock        func() int64 // tests' clock; nil for the monotonic one
-	seed         uint64       // the pools' random seed; 0 for random (tests fix it)
-	maxSlowStart atomic.Int64 // the longest slow start window of the state, ns
-	outlierMu    sync.Mutex   // serializes ejection decisions (outliers.go)
+	clock        func() int64  // tests' clock; nil for the monotonic one
+	seed         uint64        // the pools' random seed; 0 for random (tests fix it)
+	maxSlowStart atomic.Int64  // the longest slow start window of the state, ns
+	outlierMu    sync.Mutex    // serializes ejection decisions (outliers.go)
+	panics       atomic.Uint64 // picks made in panic (decide.go: pick)
 	events       func(string)
 }
 
@@ -389,12 +390,15 @@ type Stats struct {
 	Sessions int               // pins held
 	Down     map[string]bool   // the known servers that are disabled or marked down by health checks
 	Servers  map[string]ServerStats
+	// Panics counts the servers picked in panic: for a pool whose servers
+	// the health checks all held down (config health.panic).
+	Panics uint64
 }
 
 // Stats returns the counters.
 func (e *Engine) Stats() Stats {
 	st := e.st.Load()
-	s := Stats{Routed: make(map[string]uint64, len(st.servers)), Statuses: map[int]uint64{}, Sessions: e.sessions.Len(), Down: map[string]bool{}}
+	s := Stats{Routed: make(map[string]uint64, len(st.servers)), Statuses: map[int]uint64{}, Sessions: e.sessions.Len(), Down: map[string]bool{}, Panics: e.panics.Load()}
 	for i, name := range st.servers {
 		s.Routed[name] = st.routed[i].Load()
 	}

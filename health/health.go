@@ -116,14 +116,19 @@ func (p *Passive) Failure(server string) {
 	}
 	p.counts[server] = 0
 	p.mark(server, true)
-	p.timers[server] = time.AfterFunc(p.cooldown, func() {
+	var t *time.Timer
+	t = time.AfterFunc(p.cooldown, func() {
 		p.mu.Lock()
 		defer p.mu.Unlock()
+		if p.timers[server] != t {
+			return // ended already (Success, Forget), perhaps down again since
+		}
 		delete(p.timers, server)
 		if !p.closed {
 			p.mark(server, false)
 		}
 	})
+	p.timers[server] = t
 }
 
 // SetThresholds changes the failures that mark a server down and the
@@ -147,12 +152,20 @@ func (p *Passive) Forget(server string) {
 	}
 }
 
-// Success records a good exchange with server, ending its run of failures.
+// Success records a good exchange with server, ending its run of
+// failures, and its cooldown if it is down: a server held down gets
+// requests only in panic (config health.panic), and one that answers
+// them is back.
 func (p *Passive) Success(server string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.counts[server] != 0 {
 		p.counts[server] = 0
+	}
+	if t := p.timers[server]; t != nil && !p.closed {
+		t.Stop()
+		delete(p.timers, server)
+		p.mark(server, false)
 	}
 }
 

@@ -174,3 +174,28 @@ func TestStoppedProbeMarksNothing(t *testing.T) {
 		t.Fatalf("a probe stopped mid-flight counted as a failure: marked %q", got)
 	}
 }
+
+// TestPassiveSuccessEndsCooldown: a server held down that answers (it gets
+// requests only when its pool panics) is up at once, not at the end of the
+// cooldown, and a later run of failures marks it down again.
+func TestPassiveSuccessEndsCooldown(t *testing.T) {
+	var m marks
+	p := NewPassive(2, time.Hour, m.mark)
+	defer p.Close()
+	p.Failure("s1")
+	p.Failure("s1")
+	p.Success("s2") // another server's success changes nothing
+	if got := m.String(); got != "s1 down" {
+		t.Fatalf("after 2 failures: %q", got)
+	}
+	p.Success("s1")
+	if got := m.String(); got != "s1 down, s1 up" {
+		t.Fatalf("after a success: %q, want s1 up within the hour's cooldown", got)
+	}
+	p.Success("s1") // up already: no second mark
+	p.Failure("s1")
+	p.Failure("s1")
+	if got := m.String(); got != "s1 down, s1 up, s1 down" {
+		t.Fatalf("after 2 more failures: %q", got)
+	}
+}

@@ -33,6 +33,8 @@ var (
 		"Peak EWMA of a server's time to response head, as peak_ewma balances by it (absent before a sample).", []string{labelServer}, nil)
 	descEjections = prometheus.NewDesc("l7lb_upstream_ejections_total",
 		"Ejections of a server by outlier detection, by rule (consecutive_5xx, success_rate).", []string{labelServer, "reason"}, nil)
+	descPanics = prometheus.NewDesc("l7lb_upstream_panic_picks_total",
+		"Servers picked in panic: for a pool whose servers the health checks all held down (health.panic).", nil, nil)
 	descSessions = prometheus.NewDesc("l7lb_sticky_sessions",
 		"Session pins held by the table sticky modes (auto, always).", nil, nil)
 
@@ -61,7 +63,7 @@ var (
 type stateCollector struct{ src atomic.Pointer[Sources] }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descState, descActive, descEWMA, descEjections, descSessions,
+	for _, d := range []*prometheus.Desc{descState, descActive, descEWMA, descEjections, descPanics, descSessions,
 		descClientConns, descAccepted, descRejected, descErrors, descConns, descIdle, descConnectFailures, descTimeouts} {
 		ch <- d
 	}
@@ -102,6 +104,7 @@ func collectEngine(ch chan<- prometheus.Metric, s engine.Stats) {
 			ch <- prometheus.MustNewConstMetric(descEjections, prometheus.CounterValue, float64(st.Ejections[reason]), name, reason)
 		}
 	}
+	ch <- prometheus.MustNewConstMetric(descPanics, prometheus.CounterValue, float64(s.Panics))
 	gauge(descSessions, float64(s.Sessions))
 }
 
