@@ -63,8 +63,8 @@ type backend struct {
 	closed atomic.Bool
 
 	wmu      sync.Mutex
-	waiters  []chan struct{} // callers of get waiting at the limit, in order
-	nwaiters atomic.Int32    // len(waiters), read without wmu
+	waiters  []chan *serverConn // callers of get waiting at a limit, in order
+	nwaiters atomic.Int32       // len(waiters), read without wmu
 
 	requests, failures atomic.Uint64
 	connectFailures    atomic.Uint64 // dials that failed
@@ -111,8 +111,11 @@ type serverConn struct {
 
 // get returns a connection to b: a pooled one, from shard first, or a new
 // one, dialed within connect (always a new one when fresh). At the
-// connection limit it waits, up to connect as well, for one to be pooled or
-// closed, then fails with errPoolFull.
+// connection limit it waits, up to connect as well, for a connection
+// another request releases (handed over in the order the callers came:
+// under a steady flow of new requests, one pooled for anyone would go to
+// a newcomer, and the waiters would time out) or one closed, then fails
+// with errPoolFull.
 func (b *backend) get(shard int, connect time.Duration, fresh bool) (*serverConn, error) {
 	var deadline time.Time
 	for {
@@ -151,11 +154,17 @@ func (b *backend) get(shard int, connect time.Duration, fresh bool) (*serverConn
 		}
 		t := time.NewTimer(deadline.Sub(now))
 		select {
-		case <-ch:
+		case sc := <-ch: // handed over, or nil: look again
+			t.Stop()
+			switch {
+			case sc != nil && !fresh:
+				return sc, nil
+			case sc != nil:
+				b.put(shard, sc) // to the next caller, or the pool
+			}
 		case <-t.C:
+			b.leave(ch)
 		}
-		t.Stop()
-		b.leave(ch)
 	}
 }
 
@@ -248,8 +257,8 @@ func (b *backend) reserve() bool {
 }
 
 // await joins the callers waiting for a connection.
-func (b *backend) await() chan struct{} {
-	ch := make(chan struct{}, 1)
+func (b *backend) await() chan *serverConn {
+	ch := make(chan *serverConn, 1)
 	b.wmu.Lock()
 	b.waiters = append(b.waiters, ch)
 	b.nwaiters.Store(int32(len(b.waiters)))
@@ -257,9 +266,10 @@ func (b *backend) await() chan struct{} {
 	return ch
 }
 
-// leave takes ch out of the waiters. When ch was woken meanwhile, its
-// wake-up is passed on, in case ch leaves without using it.
-func (b *backend) leave(ch chan struct{}) {
+// leave takes ch out of the waiters. What ch was sent meanwhile (it was
+// taken out then) is passed on: a connection to the next caller or the
+// pool, a wake-up to the next caller.
+func (b *backend) leave(ch chan *serverConn) {
 	b.wmu.Lock()
 	i := slices.Index(b.waiters, ch)
 	if i >= 0 {
@@ -267,7 +277,12 @@ func (b *backend) leave(ch chan struct{}) {
 		b.nwaiters.Store(int32(len(b.waiters)))
 	}
 	b.wmu.Unlock()
-	if i < 0 {
+	if i >= 0 {
+		return
+	}
+	if sc := <-ch; sc != nil {
+		b.put(0, sc)
+	} else {
 		b.wake()
 	}
 }
@@ -275,16 +290,23 @@ func (b *backend) leave(ch chan struct{}) {
 // wake tells the longest waiting caller of get to look again: a connection
 // was pooled or closed.
 func (b *backend) wake() {
-	if b.nwaiters.Load() == 0 {
-		return
+	if b.nwaiters.Load() != 0 {
+		b.send(nil)
 	}
+}
+
+// send sends sc (nil: a wake-up) to the longest waiting caller of get, and
+// reports whether there was one.
+func (b *backend) send(sc *serverConn) bool {
 	b.wmu.Lock()
-	if len(b.waiters) > 0 {
-		b.waiters[0] <- struct{}{}
-		b.waiters = b.waiters[1:]
-		b.nwaiters.Store(int32(len(b.waiters)))
+	defer b.wmu.Unlock()
+	if len(b.waiters) == 0 {
+		return false
 	}
-	b.wmu.Unlock()
+	b.waiters[0] <- sc
+	b.waiters = b.waiters[1:]
+	b.nwaiters.Store(int32(len(b.waiters)))
+	return true
 }
 
 // dial opens a connection counted by reserve, within timeout; over TLS
@@ -329,13 +351,16 @@ func (sc *serverConn) alive() bool {
 // put returns sc, whose last exchange completed cleanly, to shard, or
 // closes it when the pool is full or shut.
 func (b *backend) put(shard int, sc *serverConn) {
+	sc.reused = true
+	sc.idleSince = time.Now()
+	if b.nwaiters.Load() != 0 && !b.closed.Load() && b.send(sc) {
+		return // handed over: a caller of get was waiting
+	}
 	if b.idle.Add(1) > b.maxIdle.Load() {
 		b.idle.Add(-1)
 		b.discard(sc)
 		return
 	}
-	sc.reused = true
-	sc.idleSince = time.Now()
 	s := &b.shards[shard%len(b.shards)]
 	s.mu.Lock()
 	// Checked under the shard's lock, which close takes after setting

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"l7lb/config"
 )
 
 // deadAddr returns a loopback address nothing listens on.
@@ -272,5 +274,56 @@ func TestMaxConnsPerServer(t *testing.T) {
 	}
 	if n := b.accepted.Load(); n != 1 {
 		t.Errorf("server accepted %d connections", n)
+	}
+}
+
+// TestPoolHandsOverInOrder: at the connection limit, a released
+// connection goes to the callers waiting for one in the order they came,
+// and is never pooled for a later caller to take first; no connection is
+// dialed.
+func TestPoolHandsOverInOrder(t *testing.T) {
+	srv := newRawBackend(t, func(c net.Conn, br *bufio.Reader) { io.Copy(io.Discard, br) })
+	b := newBackend("s1", srv.addr(), 1)
+	b.setLimits(config.Limits{MaxConnsPerServer: 1, MaxIdlePerServer: 4}, config.DefaultTimeouts())
+	t.Cleanup(b.close)
+	first, err := b.get(0, time.Second, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 3)
+	release := make(chan struct{})
+	for _, name := range []string{"b", "c", "d"} {
+		want := b.nwaiters.Load() + 1
+		go func() {
+			sc, err := b.get(0, 5*time.Second, false)
+			if err != nil {
+				got <- name + ": " + err.Error()
+				return
+			}
+			got <- name
+			<-release
+			b.put(0, sc)
+		}()
+		waitUntil(t, func() bool { return b.nwaiters.Load() == want })
+	}
+	b.put(0, first)
+	if sc := b.pop(0); sc != nil { // what a newcomer's get tries first
+		t.Fatal("the released connection was pooled for anyone while callers waited for it")
+	}
+	var order []string
+	for range 3 {
+		select {
+		case name := <-got:
+			order = append(order, name)
+			release <- struct{}{}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("callers served so far: %v", order)
+		}
+	}
+	if !slices.Equal(order, []string{"b", "c", "d"}) {
+		t.Errorf("served in the order %v, want b c d", order)
+	}
+	if n := srv.accepted.Load(); n != 1 {
+		t.Errorf("%d connections dialed, want 1", n)
 	}
 }
