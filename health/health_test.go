@@ -32,6 +32,14 @@ func (m *marks) String() string {
 	return strings.Join(m.got, ", ")
 }
 
+// expect fails the test unless the marks so far are want.
+func (m *marks) expect(t *testing.T, want, after string) {
+	t.Helper()
+	if got := m.String(); got != want {
+		t.Fatalf("after %s: marks %q, want %q", after, got, want)
+	}
+}
+
 // waitFor polls until m reads want, for at most two seconds.
 func waitFor(t *testing.T, m *marks, want string) {
 	t.Helper()
@@ -53,13 +61,9 @@ func TestPassiveThresholdAndCooldown(t *testing.T) {
 	p.Success("s1") // ends the run
 	p.Failure("s1")
 	p.Failure("s1")
-	if got := m.String(); got != "" {
-		t.Fatalf("marked after a broken run: %q", got)
-	}
+	m.expect(t, "", "a broken run")
 	p.Failure("s1")
-	if got := m.String(); got != "s1 down" {
-		t.Fatalf("after 3 failures: %q", got)
-	}
+	m.expect(t, "s1 down", "3 failures")
 	p.Failure("s1") // already down: no second mark
 	waitFor(t, &m, "s1 down, s1 up")
 }
@@ -185,17 +189,11 @@ func TestPassiveSuccessEndsCooldown(t *testing.T) {
 	p.Failure("s1")
 	p.Failure("s1")
 	p.Success("s2") // another server's success changes nothing
-	if got := m.String(); got != "s1 down" {
-		t.Fatalf("after 2 failures: %q", got)
-	}
-	p.Success("s1")
-	if got := m.String(); got != "s1 down, s1 up" {
-		t.Fatalf("after a success: %q, want s1 up within the hour's cooldown", got)
-	}
+	m.expect(t, "s1 down", "2 failures")
+	p.Success("s1") // within the hour's cooldown
+	m.expect(t, "s1 down, s1 up", "a success")
 	p.Success("s1") // up already: no second mark
 	p.Failure("s1")
 	p.Failure("s1")
-	if got := m.String(); got != "s1 down, s1 up, s1 down" {
-		t.Fatalf("after 2 more failures: %q", got)
-	}
+	m.expect(t, "s1 down, s1 up, s1 down", "2 more failures")
 }
