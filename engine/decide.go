@@ -297,7 +297,7 @@ func (e *Engine) decide(st *state, req *Request, d *Decision, dry bool) {
 // issues only when it succeeds and not dry.
 func (e *Engine) choose(st *state, rt *route, req *Request, h Headers, key string, d *Decision, dry bool) (int, bool) {
 	pick := func() (int, bool) {
-		server, ok := e.pick(st, rt.pool, st.health, key, dry)
+		server, ok := e.pick(st, rt.pool, nil, key, dry)
 		if ok && !dry {
 			e.picked(d, st, server)
 		}
@@ -467,25 +467,39 @@ func (e *Engine) chooseInsert(st *state, rt *route, h Headers, d *Decision, pick
 	return server, ok
 }
 
-// pick picks a server of pool through h (Peek when dry). When h has none
-// up and the configuration says panic, it picks again ignoring the health
-// checks' verdicts: a pool whose servers all failed is tried whole rather
-// than refused, so that failures the proxy's own overload caused (a
-// server out of connections resetting new ones) cannot keep every server
-// out for the whole cooldown.
-func (e *Engine) pick(st *state, pool *balancer.Pool, h balancer.Load, key string, dry bool) (int, bool) {
-	choose := pool.Pick
-	if dry {
-		choose = pool.Peek
+// pick picks a server of pool other than those of skip (Peek when dry).
+// When none is up and the configuration says panic, it picks again
+// ignoring the health checks' verdicts: a pool whose servers all failed is
+// tried whole rather than refused, so that failures the proxy's own
+// overload caused (a server out of connections resetting new ones) cannot
+// keep every server out for the whole cooldown.
+func (e *Engine) pick(st *state, pool *balancer.Pool, skip []int, key string, dry bool) (int, bool) {
+	// st.health goes to the pool as itself, not through another interface
+	// value: converting one interface to another looks its method table up
+	// at run time, on every decision.
+	var h balancer.Health = st.health
+	if skip != nil {
+		h = &excluding{h: st.health, skip: skip}
 	}
-	server, ok := choose(h, key)
+	server, ok := pickOrPeek(pool, h, key, dry)
 	if ok || !st.cfg.Panic {
 		return server, ok
 	}
-	if server, ok = choose(panicView(h), key); ok && !dry {
+	var inPanic balancer.Load = panicking{st.health}
+	if skip != nil {
+		inPanic = &excluding{h: inPanic, skip: skip}
+	}
+	if server, ok = pickOrPeek(pool, inPanic, key, dry); ok && !dry {
 		e.panics.Add(1)
 	}
 	return server, ok
+}
+
+func pickOrPeek(pool *balancer.Pool, h balancer.Health, key string, dry bool) (int, bool) {
+	if dry {
+		return pool.Peek(h, key)
+	}
+	return pool.Pick(h, key)
 }
 
 // panicking is the health of a pool in panic: a server is up unless the
@@ -494,17 +508,6 @@ type panicking struct{ *health }
 
 func (p panicking) Up(i int) bool {
 	return i < p.known && p.live[i].out.Load()&^outUnhealthy == 0
-}
-
-// panicView returns h with the health checks' verdicts ignored.
-func panicView(h balancer.Load) balancer.Load {
-	switch v := h.(type) {
-	case *health:
-		return panicking{v}
-	case *excluding:
-		return &excluding{h: panicView(v.h), skip: v.skip}
-	}
-	return h
 }
 
 // excluding reports the servers of skip as down.
@@ -537,7 +540,7 @@ func (e *Engine) Retry(d *Decision, failed []string) bool {
 		}
 	}
 	e.Done(d)
-	server, ok := e.pick(d.st, d.rt.pool, &excluding{h: d.st.health, skip: skip}, d.key, false)
+	server, ok := e.pick(d.st, d.rt.pool, skip, d.key, false)
 	if !ok {
 		return false
 	}
