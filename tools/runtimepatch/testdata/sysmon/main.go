@@ -1,5 +1,5 @@
 // Command sysmon connects to the address it is given and, for each byte it
-// reads there, makes 2 ms of short system calls; at the end of the
+// reads there, makes 5 ms of short system calls; at the end of the
 // stream it prints how many times its threads gave up the processor in
 // between. Waiting for the next byte, its one P is idle and sysmon sleeps
 // deeply; the system calls after it wake sysmon, which in the stock
@@ -37,7 +37,7 @@ func main() {
 		if before < 0 {
 			before = switches()
 		}
-		for end := time.Now().Add(2 * time.Millisecond); time.Now().Before(end); {
+		for end := time.Now().Add(5 * time.Millisecond); time.Now().Before(end); {
 			syscall.Write(fd, b)
 		}
 	}
