@@ -5,7 +5,9 @@
 // reads and checks every frame, decodes header blocks and keeps the stream
 // states and flow-control windows; its writer, which writes everything
 // queued since its last write in one call (frames of many streams share a
-// write and a TLS record); and one handler per stream. Response headers
+// write and a TLS record); and one handler per stream, on pooled
+// workers, the streams of one read handed on from worker to worker so
+// that they start together and in order (see handOn). Response headers
 // are encoded without the dynamic table, so handlers encode them in
 // parallel with no connection-wide encoder.
 //
@@ -114,6 +116,12 @@ type Conn struct {
 	idle      *time.Timer
 	idleSince time.Time // when active last dropped to 0
 	writerEnd chan struct{}
+
+	// Streams decoded while a worker handed a stream has yet to start
+	// (chaining), from queued[next]: see handOn.
+	queued   []*Stream
+	next     int
+	chaining bool
 }
 
 // NewConn returns a connection serving nc with h; br reads nc (and may
@@ -585,12 +593,45 @@ func (c *Conn) endBlock() error {
 	c.active++
 	c.running++
 	c.handlers.Add(1)
+	if c.chaining {
+		c.queued = append(c.queued, st)
+		return nil
+	}
+	c.chaining = true
+	dispatch(st)
+	return nil
+}
+
+func dispatch(st *Stream) {
 	select {
 	case idleWorkers <- st:
 	default:
 		go worker(st)
 	}
-	return nil
+}
+
+// handOn, the first thing a worker does, gives the next stream decoded to
+// a worker, or ends the chain. A goroutine woken by another runs right
+// after it (the scheduler's runnext slot) and pushes the one woken before
+// to the back of the run queue: handed out by the reader, the last stream
+// of a read started at once and the others only after everything already
+// runnable, so the answers to one client write left in several writes
+// and the client's next requests came split the same way (5.4 responses
+// per write under h2load -c 50 -m 10, against HAProxy's 7.3). Handed on
+// by each other, the streams of a read start one after another.
+func (c *Conn) handOn() {
+	c.mu.Lock()
+	if c.next == len(c.queued) {
+		c.queued, c.next = c.queued[:0], 0
+		c.chaining = false
+		c.mu.Unlock()
+		return
+	}
+	st := c.queued[c.next]
+	c.queued[c.next] = nil
+	c.next++
+	c.mu.Unlock()
+	dispatch(st)
 }
 
 // Handlers run on pooled goroutines, shared by every connection: a new
@@ -618,6 +659,7 @@ func worker(st *Stream) {
 }
 
 func (c *Conn) run(st *Stream) {
+	c.handOn()
 	defer c.handlers.Done()
 	defer st.handlerDone()
 	if c.cfg.Logf != nil {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -737,5 +738,52 @@ func TestResponseHeadEncoding(t *testing.T) {
 	}
 	if n := len(appendFields(appendStatus(nil, 200), head)); n != want {
 		t.Errorf("response head: %d bytes, want %d", n, want)
+	}
+}
+
+// TestStreamsStartInOrder sends 40 requests in one write, on one P as the
+// proxy runs in the benchmarks: their handlers start in the order of the
+// streams (each worker hands the next stream on as it starts), where
+// handed out by the reader the last started first and the others after
+// everything else runnable.
+func TestStreamsStartInOrder(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	var mu sync.Mutex
+	var started []string
+	c := dial(t, testConfig(), handlerFunc(func(s *Stream) {
+		mu.Lock()
+		started = append(started, s.Path())
+		mu.Unlock()
+		s.WriteHeader(204, nil)
+		s.End(nil, nil)
+	}))
+	var buf bytes.Buffer
+	fr := http2.NewFramer(&buf, nil)
+	var want []string
+	for i := 1; i <= 40; i++ {
+		path := "/" + strconv.Itoa(i)
+		want = append(want, path)
+		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: uint32(2*i - 1), BlockFragment: c.block("GET", path), EndStream: true, EndHeaders: true})
+	}
+	c.mu.Lock()
+	_, err := c.nc.Write(buf.Bytes())
+	c.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	answered := 0
+	c.until(5*time.Second, func(e event) bool {
+		if e.typ == http2.FrameHeaders {
+			answered++
+		}
+		return answered == len(want)
+	})
+	if answered != len(want) {
+		t.Fatalf("%d of %d streams answered", answered, len(want))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(started, want) {
+		t.Errorf("handlers started in the order\n%v\nwant\n%v", started, want)
 	}
 }
